@@ -1,0 +1,2 @@
+# Empty dependencies file for convkit.
+# This may be replaced when dependencies are built.

@@ -1,0 +1,65 @@
+#pragma once
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convkit/params.hpp"
+
+namespace convkit {
+
+enum class Activation { none, relu };  // applied in forward after the bias
+
+struct Options {
+  std::string backend = "auto";  // a registered name, or "auto"; CONVKIT_BACKEND overrides "auto"
+  int threads = 0;               // 0: OpenMP's default
+  Activation activation = Activation::none;
+};
+
+namespace detail {
+class ConvPlan;
+}
+
+// Weights laid out once for one plan's backend (and any plan of the same problem, batch aside,
+// on the same backend and instruction set); forward then skips the per-call repacking.
+class PackedWeights {
+ public:
+  PackedWeights();
+  PackedWeights(PackedWeights&&) noexcept;
+  PackedWeights& operator=(PackedWeights&&) noexcept;
+  ~PackedWeights();
+  bool empty() const;
+
+ private:
+  friend class Conv2d;
+  struct Storage;
+  std::unique_ptr<Storage> storage_;
+};
+
+// A plan: validates the problem and chooses a backend once; runs many times, from several
+// threads at once if the caller likes. Results are bitwise reproducible for a given backend,
+// input and thread count.
+class Conv2d {
+ public:
+  explicit Conv2d(const Conv2dParams&, const Options& = {});  // throws convkit::Error
+  const Conv2dParams& params() const;
+  std::string_view backend() const;
+
+  // x: NHWC input, w: HWIO weights, b: [out_c] or null, y: NHWC output (overwritten).
+  void forward(const float* x, const float* w, const float* b, float* y) const;
+  PackedWeights pack_weights(const float* w) const;
+  void forward(const float* x, const PackedWeights& w, const float* b, float* y) const;
+  // Gradients of convolution + bias (the activation is the caller's to differentiate).
+  void backward_data(const float* dy, const float* w, float* dx) const;
+  void backward_weights(const float* x, const float* dy, float* dw, float* db) const;
+
+ private:
+  std::shared_ptr<const detail::ConvPlan> plan_;
+};
+
+std::vector<std::string> conv2d_backends();  // registered names, "naive" first; not "auto"
+// Why the named backend declines a (valid) problem, or "" when it accepts it.
+// Throws convkit::Error for a name that is not registered.
+std::string conv2d_decline_reason(std::string_view backend, const Conv2dParams&);
+
+}  // namespace convkit

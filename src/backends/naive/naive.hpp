@@ -1,0 +1,10 @@
+#pragma once
+// The reference backend: the seed notebook's loop nests, every feature, double accumulation.
+#include <memory>
+
+#include "backend.hpp"
+
+namespace convkit::detail {
+std::unique_ptr<ConvImpl> make_naive_conv(const Conv2dParams&, const PlanContext&);
+std::unique_ptr<PoolImpl> make_naive_pool(const Pool2dParams&, const PlanContext&);
+}  // namespace convkit::detail

@@ -1,0 +1,67 @@
+// The registry: the only place convkit's backends are named. Tests and benchmarks iterate
+// these tables, so a backend added here is tested and benchmarked with no new code.
+// Rows are in `auto`'s preference order after the reference, which stays first.
+#include <string>
+#include <string_view>
+
+#include "convkit/pool2d.hpp"
+
+#include "backend.hpp"
+#include "backends/naive/naive.hpp"
+
+namespace convkit::detail {
+namespace {
+std::string accepts_every_conv(const Conv2dParams&) { return {}; }
+std::string accepts_every_pool(const Pool2dParams&) { return {}; }
+}  // namespace
+
+const std::vector<ConvBackend>& conv_backend_table() {
+  static const std::vector<ConvBackend> table = {
+      {"naive", "reference loop nest of the seed notebook, double accumulation, every feature",
+       accepts_every_conv, make_naive_conv},
+  };
+  return table;
+}
+
+const std::vector<PoolBackend>& pool_backend_table() {
+  static const std::vector<PoolBackend> table = {
+      {"naive", "reference loop nest, double accumulation, every feature", accepts_every_pool, make_naive_pool},
+  };
+  return table;
+}
+
+}  // namespace convkit::detail
+
+namespace convkit {
+
+std::vector<std::string> conv2d_backends() {
+  std::vector<std::string> names;
+  for (const auto& b : detail::conv_backend_table()) names.emplace_back(b.name);
+  return names;
+}
+
+std::vector<std::string> pool2d_backends() {
+  std::vector<std::string> names;
+  for (const auto& b : detail::pool_backend_table()) names.emplace_back(b.name);
+  return names;
+}
+
+namespace {
+template <class Table, class Params>
+std::string decline_reason(const Table& table, std::string_view name, const Params& p, const char* kind) {
+  for (const auto& b : table) {
+    if (name == b.name) return b.decline_reason(p);
+  }
+  throw Error("convkit: \"" + std::string(name) + "\" is not a " + kind + " backend");
+}
+}  // namespace
+
+std::string conv2d_decline_reason(std::string_view backend, const Conv2dParams& p) {
+  return decline_reason(detail::conv_backend_table(), backend, p, "conv2d");
+}
+
+std::string pool2d_decline_reason(std::string_view backend, const Pool2dParams& p) {
+  return decline_reason(detail::pool_backend_table(), backend, p, "pool2d");
+}
+
+}  // namespace convkit

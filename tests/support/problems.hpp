@@ -1,0 +1,63 @@
+#pragma once
+// The shape sweep every backend is checked on, as canonical problem strings (paste one into
+// a benchmark filter or `parse_conv2d` to reproduce a failure). Each line says which edge it
+// reaches: 1x1 to 7x7, strides above and beyond the kernel, asymmetric and oversized padding,
+// dilation, groups and depthwise, channel counts around SIMD widths and primes, batch 1 and >1,
+// output widths that no register block divides.
+#include <string>
+#include <vector>
+
+namespace convkit::test {
+
+inline const std::vector<std::string>& conv_sweep() {
+  static const std::vector<std::string> sweep = {
+      "mb1_ic1ih1iw1_oc1_kh1kw1",                           // the smallest problem
+      "mb2_ic3ih5iw7_oc4_kh3kw3_ph1pw1",                    // tiny, batch 2, non-square input
+      "mb1_ic16ih8iw8_oc16_kh1kw1",                         // 1x1 on one AVX-512 vector
+      "mb1_ic17ih9iw11_oc33_kh3kw3_sh2sw2_pt1pb0pl0pr1",    // vector + 1 channels, asymmetric pad, stride 2
+      "mb2_ic15ih13iw13_oc31_kh5kw5_ph2pw2",                // 5x5, channels just under vectors
+      "mb1_ic3ih17iw17_oc16_kh7kw7_sh2sw2_ph3pw3",          // ResNet stem shape, small
+      "mb1_ic8ih10iw10_oc8_kh3kw3_dh2dw2_ph2pw2",           // dilation 2
+      "mb1_ic6ih9iw8_oc10_kh3kw2_dh3dw1_pt2pb1pl0pr1",      // dilation 3 on one axis, non-square kernel
+      "mb2_ic8ih7iw7_oc12_kh3kw3_ph1pw1_g4",                // groups
+      "mb1_ic32ih9iw9_oc32_kh3kw3_ph1pw1_g32",              // depthwise
+      "mb2_ic17ih11iw11_oc17_kh3kw3_sh2sw2_ph1pw1_g17",     // depthwise, odd channels, stride 2
+      "mb1_ic24ih8iw8_oc48_kh3kw3_ph1pw1_g24",              // depthwise with channel multiplier 2
+      "mb1_ic1ih5iw5_oc1_kh5kw5",                           // kernel as large as the input
+      "mb1_ic2ih3iw3_oc2_kh3kw3_ph4pw4",                    // padding wider than the kernel
+      "mb1_ic4ih7iw5_oc5_kh2kw3_sh3sw1",                    // stride 3 > kernel height, non-square
+      "mb1_ic5ih11iw11_oc7_kh1kw1_sh3sw3",                  // strided 1x1
+      "mb1_ic5ih12iw12_oc8_kh1kw1_sh2sw2_pt1pb0pl1pr0",     // padded strided 1x1
+      "mb3_ic64ih5iw5_oc64_kh3kw3_ph1pw1",                  // batch 3, 64 channels
+      "mb1_ic33ih6iw19_oc17_kh3kw3_pt0pb2pl2pr0",           // asymmetric pads, prime sizes
+      "mb1_ic13ih23iw29_oc19_kh3kw1_ph1",                   // primes, 3x1 kernel
+      "mb1_ic96ih14iw14_oc48_kh1kw1",                       // 1x1, several vectors of input channels
+      "mb2_ic256ih4iw4_oc64_kh1kw1",                        // long accumulation
+      "mb1_ic64ih3iw3_oc160_kh3kw3_ph1pw1",                 // many output channels
+      "mb1_ic8ih40iw37_oc16_kh3kw3_ph1pw1",                 // many rows, width 37
+      "mb1_ic31ih7iw7_oc15_kh3kw3_sh1sw1_ph1pw1",           // 31 in, 15 out
+      "mb2_ic12ih9iw9_oc20_kh3kw3_sh2sw2_ph1pw1_g2",        // groups with stride
+  };
+  return sweep;
+}
+
+inline const std::vector<std::string>& pool_sweep() {
+  static const std::vector<std::string> sweep = {
+      "mb1_c1ih1iw1_max_kh1kw1_sh1sw1",                 // smallest
+      "mb2_c3ih4iw4_max_kh2kw2_sh2sw2",                 // the seed's 2x2 stride 2
+      "mb1_c16ih8iw8_avg_kh2kw2_sh2sw2",                // one AVX-512 vector of channels
+      "mb1_c17ih9iw9_max_kh3kw3_sh2sw2_pt1pb1pl1pr1",   // vector + 1 channels, padded
+      "mb1_c17ih9iw9_avg_kh3kw3_sh2sw2_pt1pb1pl1pr1",   // ... average, in-bounds divisor
+      "mb1_c17ih9iw9_avg_kh3kw3_sh2sw2_pt1pb1pl1pr1_incl",
+      "mb2_c33ih10iw10_max_kh3kw3_sh2sw2_ceil",         // ceil_mode
+      "mb2_c33ih10iw10_avg_kh3kw3_sh2sw2_pt1pb1pl1pr1_incl_ceil",  // clipped divisor
+      "mb1_c15ih7iw11_avg_kh2kw3_sh3sw2_pt1pb0pl0pr1_ceil",        // asymmetric everything
+      "mb1_c64ih13iw13_max_kh3kw3_sh1sw1_pt1pb1pl1pr1", // overlapping windows
+      "mb3_c5ih6iw6_avg_kh6kw6_sh1sw1",                 // global pooling
+      "mb1_c2ih2iw2_max_kh3kw3_sh2sw2_ceil",            // window larger than the input, ceil_mode
+      "mb1_c31ih12iw12_max_kh2kw2_sh3sw3",              // stride larger than the window
+  };
+  return sweep;
+}
+
+}  // namespace convkit::test
