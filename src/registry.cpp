@@ -7,6 +7,7 @@
 #include "convkit/pool2d.hpp"
 
 #include "backend.hpp"
+#include "backends/direct/direct_pool.hpp"
 #include "backends/naive/naive.hpp"
 
 namespace convkit::detail {
@@ -26,6 +27,7 @@ const std::vector<ConvBackend>& conv_backend_table() {
 const std::vector<PoolBackend>& pool_backend_table() {
   static const std::vector<PoolBackend> table = {
       {"naive", "reference loop nest, double accumulation, every feature", accepts_every_pool, make_naive_pool},
+      {"direct", "vectorized over channels, one pass per output row", accepts_every_pool, make_direct_pool},
   };
   return table;
 }

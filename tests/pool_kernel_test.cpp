@@ -1,0 +1,393 @@
+// The PoolKernels micro-kernels on their own, under every instruction set this CPU has:
+// channel counts around each vector width (full blocks, single vectors, SSE tails, scalar
+// tails), channel sub-ranges with guard values around them, NaN, ties, signed zeros and
+// infinities, checked bit for bit against the rules pool.hpp states, written here as plain loops.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "isa.hpp"
+#include "kernels/pool.hpp"
+#include "support/tensors.hpp"
+
+namespace convkit::detail {
+
+// Failure messages name the instruction set.
+void PrintTo(Isa isa, std::ostream* os) { *os << isa_name(isa); }
+
+namespace {
+
+using test::Tensor;
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kGuard = -12345.0f;  // what a kernel must leave alone outside its channels
+
+std::vector<Isa> cpu_isas() {
+  std::vector<Isa> isas;
+  for (Isa isa : kAllIsas) {
+    if (isa <= cpu_isa()) isas.push_back(isa);
+  }
+  return isas;
+}
+
+uint32_t bits(float v) {
+  uint32_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+// Bitwise, so that NaN payloads and the sign of zero count.
+void expect_same(const Tensor& actual, const Tensor& expected, const std::string& what) {
+  ASSERT_EQ(actual.size(), expected.size()) << what;
+  int reported = 0;
+  for (size_t i = 0; i < actual.size() && reported < 5; ++i) {
+    if (bits(actual[i]) != bits(expected[i])) {
+      ADD_FAILURE() << what << " [" << i << "]: " << actual[i] << " (0x" << std::hex << bits(actual[i])
+                    << "), expected " << expected[i] << " (0x" << bits(expected[i]) << ")" << std::dec;
+      ++reported;
+    }
+  }
+}
+
+// Spans of a square window along one axis, as ARCHITECTURE.md defines them (floor mode).
+std::vector<PoolSpan> spans(int64_t in, int64_t window, int64_t stride, int64_t pad, bool include_pad) {
+  std::vector<PoolSpan> out;
+  for (int64_t start = -pad; start + window <= in + pad; start += stride) {
+    const int64_t begin = std::max<int64_t>(start, 0), end = std::min(start + window, in);
+    out.push_back(PoolSpan{begin, end, include_pad ? std::min(start + window, in + pad) - start : end - begin});
+  }
+  return out;
+}
+
+// One image and the windows over it, the kernels run on channels [c_begin, c_end).
+struct Geometry {
+  int64_t in_h, in_w, channels, c_begin, c_end;
+  std::vector<PoolSpan> rows, cols;
+
+  int64_t out_h() const { return int64_t(rows.size()); }
+  int64_t out_w() const { return int64_t(cols.size()); }
+  int64_t in_size() const { return in_h * in_w * channels; }
+  int64_t out_size() const { return out_h() * out_w() * channels; }
+  PoolRow row(const float* x, int64_t oh) const {
+    return PoolRow{x, in_w, channels, rows[size_t(oh)], cols.data(), out_w(), c_begin, c_end};
+  }
+  bool computed(int64_t c) const { return c >= c_begin && c < c_end; }
+};
+
+Geometry square(int64_t channels, int64_t in, int64_t window, int64_t stride, int64_t pad, bool include_pad = false) {
+  return Geometry{in, in, channels, 0, channels, spans(in, window, stride, pad, include_pad),
+                  spans(in, window, stride, pad, include_pad)};
+}
+
+// ---- the rules, as plain loops ----
+
+int64_t first_max_pixel(const Tensor& x, const Geometry& g, int64_t oh, int64_t ow, int64_t c) {
+  const PoolSpan r = g.rows[size_t(oh)], s = g.cols[size_t(ow)];
+  int64_t best = -1;
+  float m = 0.0f;
+  for (int64_t h = r.begin; h < r.end; ++h) {
+    for (int64_t w = s.begin; w < s.end; ++w) {
+      const float v = x[size_t((h * g.in_w + w) * g.channels + c)];
+      if (best < 0 || (!std::isnan(m) && (v > m || std::isnan(v)))) m = v, best = h * g.in_w + w;
+    }
+  }
+  return best;
+}
+
+Tensor forward_reference(const Tensor& x, const Geometry& g, bool max, Tensor y) {
+  for (int64_t oh = 0; oh < g.out_h(); ++oh) {
+    for (int64_t ow = 0; ow < g.out_w(); ++ow) {
+      for (int64_t c = g.c_begin; c < g.c_end; ++c) {
+        float& out = y[size_t((oh * g.out_w() + ow) * g.channels + c)];
+        if (max) {
+          out = x[size_t(first_max_pixel(x, g, oh, ow, c) * g.channels + c)];
+          continue;
+        }
+        const PoolSpan r = g.rows[size_t(oh)], s = g.cols[size_t(ow)];
+        float sum = 0.0f;
+        for (int64_t h = r.begin; h < r.end; ++h) {
+          for (int64_t w = s.begin; w < s.end; ++w) sum += x[size_t((h * g.in_w + w) * g.channels + c)];
+        }
+        out = sum / float(r.divisor * s.divisor);
+      }
+    }
+  }
+  return y;
+}
+
+Tensor run_forward(Isa isa, const Tensor& x, const Geometry& g, bool max, Tensor y) {
+  const PoolKernels& k = kernels<PoolKernels>(isa);
+  for (int64_t oh = 0; oh < g.out_h(); ++oh) {
+    (max ? k.max_forward : k.avg_forward)(g.row(x.data(), oh), y.data() + oh * g.out_w() * g.channels);
+  }
+  return y;
+}
+
+// Every output row's max gradient, rows [own_begin, own_end) of dx only.
+Tensor max_backward_reference(const Tensor& x, const Tensor& dy, const Geometry& g, int64_t own_begin, int64_t own_end,
+                              bool store, Tensor dx) {
+  for (int64_t oh = 0; oh < g.out_h(); ++oh) {
+    for (int64_t ow = 0; ow < g.out_w(); ++ow) {
+      const PoolSpan r = g.rows[size_t(oh)], s = g.cols[size_t(ow)];
+      for (int64_t c = g.c_begin; c < g.c_end; ++c) {
+        const int64_t best = first_max_pixel(x, g, oh, ow, c);
+        const float grad = dy[size_t((oh * g.out_w() + ow) * g.channels + c)] + 0.0f;
+        for (int64_t h = std::max(r.begin, own_begin); h < std::min(r.end, own_end); ++h) {
+          for (int64_t w = s.begin; w < s.end; ++w) {
+            float& out = dx[size_t((h * g.in_w + w) * g.channels + c)];
+            const bool hit = h * g.in_w + w == best;
+            if (store) out = hit ? grad : 0.0f;
+            else if (hit) out += grad;
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+Tensor run_max_backward(Isa isa, const Tensor& x, const Tensor& dy, const Geometry& g, int64_t own_begin,
+                        int64_t own_end, bool store, Tensor dx) {
+  const PoolKernels& k = kernels<PoolKernels>(isa);
+  for (int64_t oh = 0; oh < g.out_h(); ++oh) {
+    k.max_backward(g.row(x.data(), oh), dy.data() + oh * g.out_w() * g.channels, own_begin, own_end, store,
+                   dx.data());
+  }
+  return dx;
+}
+
+// Integers in [-4, 4] (many ties), or uniform floats.
+Tensor data(int64_t count, uint32_t seed, bool integers) {
+  return integers ? test::integer_tensor(count, seed) : test::uniform_tensor(count, seed);
+}
+
+class PoolKernelTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  Isa isa() const { return GetParam(); }
+};
+
+// Every chunk kind: four-vector blocks, single vectors, SSE tails, scalar tails.
+const int64_t kChannelCounts[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 20, 31, 32, 33, 47, 48, 63, 64, 65, 67, 80, 129};
+
+TEST_P(PoolKernelTest, ForwardOverChannelCounts) {
+  for (int64_t channels : kChannelCounts) {
+    for (bool max : {true, false}) {
+      for (bool integers : {true, false}) {
+        const Geometry g = square(channels, 9, 3, 2, 1);
+        const Tensor x = data(g.in_size(), uint32_t(channels), integers);
+        const std::string what = std::string(max ? "max" : "avg") + " c" + std::to_string(channels) +
+                                 (integers ? " integers" : " floats");
+        // Sized exactly: the sanitizer build catches any read or write past a tensor.
+        expect_same(run_forward(isa(), x, g, max, test::nan_tensor(g.out_size())),
+                    forward_reference(x, g, max, test::nan_tensor(g.out_size())), what);
+      }
+    }
+  }
+}
+
+TEST_P(PoolKernelTest, ChannelRangeLeavesOtherChannelsAlone) {
+  const int64_t ranges[][2] = {{0, 1}, {3, 4}, {5, 37}, {16, 33}, {1, 40}, {32, 40}, {0, 40}};
+  for (const auto& range : ranges) {
+    Geometry g = square(40, 7, 3, 2, 1);
+    g.c_begin = range[0], g.c_end = range[1];
+    const std::string what = "channels [" + std::to_string(range[0]) + ", " + std::to_string(range[1]) + ")";
+    const Tensor x = data(g.in_size(), 7, true), dy = data(g.out_size(), 8, true);
+    const Tensor y0(size_t(g.out_size()), kGuard), dx0(size_t(g.in_size()), kGuard);
+    for (bool max : {true, false}) {
+      expect_same(run_forward(isa(), x, g, max, y0), forward_reference(x, g, max, y0), what);
+    }
+    expect_same(run_max_backward(isa(), x, dy, g, 0, g.in_h, false, dx0),
+                max_backward_reference(x, dy, g, 0, g.in_h, false, dx0), what + " max backward");
+  }
+}
+
+TEST_P(PoolKernelTest, NaNGivesTheFirstNaNAndTakesTheGradient) {
+  // Two NaNs of different payloads: the first in window order must come out.
+  float other_nan = kNaN;
+  const uint32_t payload = bits(kNaN) | 0x1234u;
+  std::memcpy(&other_nan, &payload, sizeof other_nan);
+  for (int64_t channels : {1, 4, 5, 16, 17, 21, 33, 64, 67}) {
+    const Geometry g = square(channels, 3, 3, 1, 0);  // one window of nine pixels
+    for (int64_t first = 0; first < 9; ++first) {
+      Tensor x = data(g.in_size(), uint32_t(first), true);
+      const Tensor dy = data(g.out_size(), 99, true);
+      // Channel c gets a NaN at pixel (first + c) % 9 and the other payload two pixels later,
+      // so every lane of every chunk sees NaNs at different places, some lanes none before wrap.
+      for (int64_t c = 0; c < channels; ++c) {
+        const int64_t p = (first + c) % 9;
+        x[size_t(p * channels + c)] = kNaN;
+        if (p + 2 < 9) x[size_t((p + 2) * channels + c)] = other_nan;
+      }
+      const std::string what = "c" + std::to_string(channels) + " first NaN " + std::to_string(first);
+      expect_same(run_forward(isa(), x, g, true, test::nan_tensor(g.out_size())),
+                  forward_reference(x, g, true, test::nan_tensor(g.out_size())), what);
+      expect_same(run_max_backward(isa(), x, dy, g, 0, 3, true, test::nan_tensor(g.in_size())),
+                  max_backward_reference(x, dy, g, 0, 3, true, test::nan_tensor(g.in_size())), what + " backward");
+    }
+  }
+}
+
+TEST_P(PoolKernelTest, TiesSignedZerosAndInfinities) {
+  for (int64_t channels : {1, 4, 16, 17, 33}) {
+    const Geometry g = square(channels, 2, 2, 1, 0);  // one window of four pixels
+    const float windows[][4] = {
+        {-0.0f, 0.0f, -1.0f, -0.0f},  // first maximum is -0: forward gives -0, gradient to pixel 0
+        {0.0f, -0.0f, -0.0f, -2.0f},
+        {-1.0f, 3.0f, 3.0f, 3.0f},    // ties: pixel 1
+        {kInf, -kInf, 1.0f, kInf},    // infinities of both signs: no NaN, first +inf wins
+        {-kInf, -kInf, -kInf, -kInf},
+        {-kInf, kNaN, kInf, 1.0f},
+    };
+    for (const auto& w : windows) {
+      Tensor x(size_t(g.in_size()));
+      for (int64_t p = 0; p < 4; ++p) {
+        // Rotated per channel, so each lane meets the window in another order.
+        for (int64_t c = 0; c < channels; ++c) x[size_t(p * channels + c)] = w[(p + c) % 4];
+      }
+      const Tensor dy(size_t(g.out_size()), -0.0f);  // a -0 gradient lands as +0, like the reference's sum
+      const std::string what = "c" + std::to_string(channels) + " window " + std::to_string(w[0]) + "," +
+                               std::to_string(w[1]) + "," + std::to_string(w[2]) + "," + std::to_string(w[3]);
+      expect_same(run_forward(isa(), x, g, true, test::nan_tensor(g.out_size())),
+                  forward_reference(x, g, true, test::nan_tensor(g.out_size())), what);
+      expect_same(run_max_backward(isa(), x, dy, g, 0, 2, true, test::nan_tensor(g.in_size())),
+                  max_backward_reference(x, dy, g, 0, 2, true, test::nan_tensor(g.in_size())), what + " backward");
+      Tensor dy_ones(size_t(g.out_size()), 1.0f);
+      expect_same(run_max_backward(isa(), x, dy_ones, g, 0, 2, false, Tensor(size_t(g.in_size()), 0.0f)),
+                  max_backward_reference(x, dy_ones, g, 0, 2, false, Tensor(size_t(g.in_size()), 0.0f)),
+                  what + " backward, accumulated");
+    }
+  }
+}
+
+TEST_P(PoolKernelTest, AverageOfNegativeZerosIsPositiveZero) {
+  for (int64_t channels : {1, 4, 16, 17}) {
+    const Geometry g = square(channels, 2, 2, 2, 0);
+    const Tensor x(size_t(g.in_size()), -0.0f);
+    const Tensor y = run_forward(isa(), x, g, false, test::nan_tensor(g.out_size()));
+    for (float v : y) EXPECT_EQ(bits(v), bits(0.0f)) << channels;
+  }
+}
+
+TEST_P(PoolKernelTest, AverageDivisors) {
+  for (bool include_pad : {false, true}) {
+    for (int64_t channels : {3, 16, 19}) {
+      const Geometry g = square(channels, 8, 3, 2, 1, include_pad);
+      const Tensor x = data(g.in_size(), 5, false);
+      expect_same(run_forward(isa(), x, g, false, test::nan_tensor(g.out_size())),
+                  forward_reference(x, g, false, test::nan_tensor(g.out_size())),
+                  include_pad ? "count_include_pad" : "in-bounds divisor");
+    }
+  }
+}
+
+TEST_P(PoolKernelTest, MaxBackwardStoreAndAccumulate) {
+  for (int64_t channels : {1, 5, 16, 17, 35, 64}) {
+    for (bool integers : {true, false}) {
+      // Overlapping windows accumulate; every band of owned rows, including one cutting windows.
+      const Geometry overlapping = square(channels, 9, 3, 2, 1);
+      const Tensor x = data(overlapping.in_size(), 11, integers), dy = data(overlapping.out_size(), 12, integers);
+      const Tensor dx0 = data(overlapping.in_size(), 13, integers);
+      for (const auto& own : {std::pair<int64_t, int64_t>{0, 9}, {0, 3}, {3, 4}, {4, 9}, {2, 7}}) {
+        const std::string what = "c" + std::to_string(channels) + " rows [" + std::to_string(own.first) + ", " +
+                                 std::to_string(own.second) + ")";
+        expect_same(run_max_backward(isa(), x, dy, overlapping, own.first, own.second, false, dx0),
+                    max_backward_reference(x, dy, overlapping, own.first, own.second, false, dx0), what);
+      }
+      // Disjoint windows with gaps (stride 3 > window 2) are stored, gaps untouched.
+      const Geometry disjoint = square(channels, 10, 2, 3, 1);
+      const Tensor xd = data(disjoint.in_size(), 14, integers), dyd = data(disjoint.out_size(), 15, integers);
+      const Tensor guard(size_t(disjoint.in_size()), kGuard);
+      expect_same(run_max_backward(isa(), xd, dyd, disjoint, 0, 10, true, guard),
+                  max_backward_reference(xd, dyd, disjoint, 0, 10, true, guard), "stored");
+    }
+  }
+}
+
+TEST_P(PoolKernelTest, AverageBackwardStore) {
+  for (int64_t channels : kChannelCounts) {
+    for (bool include_pad : {false, true}) {
+      const Geometry g = square(channels, 7, 2, 3, 1, include_pad);
+      const Tensor dy = data(g.out_size(), 21, false);
+      Tensor expected(size_t(g.in_size()), kGuard);
+      for (int64_t oh = 0; oh < g.out_h(); ++oh) {
+        for (int64_t ow = 0; ow < g.out_w(); ++ow) {
+          const PoolSpan r = g.rows[size_t(oh)], s = g.cols[size_t(ow)];
+          for (int64_t h = r.begin; h < r.end; ++h) {
+            for (int64_t w = s.begin; w < s.end; ++w) {
+              for (int64_t c = 0; c < channels; ++c) {
+                // The reference: double quotient added to +0 and rounded to float.
+                expected[size_t((h * g.in_w + w) * channels + c)] = static_cast<float>(
+                    0.0 + double(dy[size_t((oh * g.out_w() + ow) * channels + c)]) / double(r.divisor * s.divisor));
+              }
+            }
+          }
+        }
+      }
+      Tensor dx(size_t(g.in_size()), kGuard);
+      const PoolKernels& k = kernels<PoolKernels>(isa());
+      for (int64_t oh = 0; oh < g.out_h(); ++oh) {
+        k.avg_backward_store(g.row(nullptr, oh), dy.data() + oh * g.out_w() * channels, dx.data());
+      }
+      expect_same(dx, expected, "c" + std::to_string(channels));
+    }
+  }
+}
+
+TEST_P(PoolKernelTest, AverageBackwardGatherRoundsLikeDoubleSums) {
+  for (int64_t channels : kChannelCounts) {
+    for (int64_t stride : {1, 2}) {
+      Geometry g = square(channels, 8, 3, stride, 1, stride == 1);
+      if (channels > 20) g.c_begin = 3, g.c_end = channels - 2;
+      const Tensor dy = data(g.out_size(), 31, false);
+      // Per input position, the windows covering it, in (output row, output column) order.
+      const auto covers = [](const std::vector<PoolSpan>& spans, int64_t in) {
+        std::vector<PoolCover> out(size_t(in), PoolCover{0, 0});
+        for (int64_t i = 0; i < in; ++i) {
+          int64_t begin = -1, end = -1;
+          for (int64_t o = 0; o < int64_t(spans.size()); ++o) {
+            if (spans[size_t(o)].begin <= i && i < spans[size_t(o)].end) {
+              if (begin < 0) begin = o;
+              end = o + 1;
+            }
+          }
+          if (begin >= 0) out[size_t(i)] = PoolCover{begin, end};
+        }
+        return out;
+      };
+      const std::vector<PoolCover> row_covers = covers(g.rows, g.in_h), col_covers = covers(g.cols, g.in_w);
+      Tensor expected(size_t(g.in_size()), kGuard), dx(size_t(g.in_size()), kGuard);
+      const PoolKernels& k = kernels<PoolKernels>(isa());
+      for (int64_t ih = 0; ih < g.in_h; ++ih) {
+        const PoolGatherRow row{dy.data(),     g.out_w(),     g.in_w,            channels,  row_covers[size_t(ih)],
+                                g.rows.data(), g.cols.data(), col_covers.data(), g.c_begin, g.c_end};
+        k.avg_backward_gather(row, dx.data() + ih * g.in_w * channels);
+        for (int64_t iw = 0; iw < g.in_w; ++iw) {
+          for (int64_t c = g.c_begin; c < g.c_end; ++c) {
+            double sum = 0.0;
+            for (int64_t oh = row_covers[size_t(ih)].begin; oh < row_covers[size_t(ih)].end; ++oh) {
+              for (int64_t ow = col_covers[size_t(iw)].begin; ow < col_covers[size_t(iw)].end; ++ow) {
+                sum += double(dy[size_t((oh * g.out_w() + ow) * channels + c)]) /
+                       (double(g.rows[size_t(oh)].divisor) * double(g.cols[size_t(ow)].divisor));
+              }
+            }
+            expected[size_t((ih * g.in_w + iw) * channels + c)] = static_cast<float>(sum);
+          }
+        }
+      }
+      expect_same(dx, expected, "c" + std::to_string(channels) + " stride " + std::to_string(stride));
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryIsa, PoolKernelTest, ::testing::ValuesIn(cpu_isas()),
+                         [](const ::testing::TestParamInfo<Isa>& info) { return std::string(isa_name(info.param)); });
+
+}  // namespace
+}  // namespace convkit::detail
