@@ -56,6 +56,14 @@ inline const std::vector<std::string>& pool_sweep() {
       "mb3_c5ih6iw6_avg_kh6kw6_sh1sw1",                 // global pooling
       "mb1_c2ih2iw2_max_kh3kw3_sh2sw2_ceil",            // window larger than the input, ceil_mode
       "mb1_c31ih12iw12_max_kh2kw2_sh3sw3",              // stride larger than the window
+      "mb1_c1ih7iw9_avg_kh3kw3_sh1sw1_pt1pb1pl1pr1",    // one channel: scalar lanes only; overlapping average
+      "mb1_c64ih12iw12_avg_kh3kw3_sh2sw2_pt1pb1pl1pr1", // four-vector channel blocks, overlapping average
+      "mb1_c33ih8iw8_max_kh2kw2_sh3sw3_pt1pb1pl1pr1",   // disjoint windows with gaps between them, padded
+      "mb2_c20ih9iw10_avg_kh2kw2_sh2sw2_ceil",          // disjoint, last window clipped; 16 + 4 channels
+      "mb1_c67ih7iw7_avg_kh7kw7",                       // global pooling at batch 1: threads split channels
+      "mb1_c67ih7iw7_max_kh7kw7",                       // ... max
+      "mb3_c17ih11iw11_max_kh3kw2_sh1sw2_pt1pb1pl0pr0", // overlapping rows, disjoint columns, batch 3
+      "mb1_c15ih6iw6_max_kh2kw2_sh1sw1",                // stride 1, window 2
   };
   return sweep;
 }
