@@ -46,17 +46,21 @@ struct PoolKernels {
   int64_t lanes;
 
   // Channels [c_begin, c_end) of every output column of y_row ([out_w][channels]).
-  // max: padding never wins, a NaN in the window gives NaN (the first one), ties keep the first.
-  void (*max_forward)(const PoolRow& row, float* y_row);
+  // max: padding never wins, a NaN in the window gives NaN (the first one), ties keep the
+  // first. The caller vouches that input rows [rows.begin, clean_rows_end) hold no NaN in
+  // those channels, which spares checking them; returns whether the other rows of the span
+  // hold none either (infinities of both signs may also answer false).
+  bool (*max_forward)(const PoolRow& row, int64_t clean_rows_end, float* y_row);
   // The float sum in row-major window order, divided once by the window's divisor.
   void (*avg_forward)(const PoolRow& row, float* y_row);
 
-  // Scatters dy_row ([out_w][channels]) to the first maximum of each window, writing only
-  // input rows [own_begin, own_end) of dx (the image's [in_h][in_w][channels]). With
+  // Scatters dy_row ([out_w][channels]) to the first maximum of each window (the first NaN if
+  // any), writing only input rows [own_begin, own_end) of dx (the image's
+  // [in_h][in_w][channels]). y_row holds the row's maxima as max_forward computes them. With
   // `store`, no two windows share an input position: every in-bounds window position is
   // written (the gradient or zero). Otherwise the gradient is added to what dx holds.
-  void (*max_backward)(const PoolRow& row, const float* dy_row, int64_t own_begin, int64_t own_end, bool store,
-                       float* dx);
+  void (*max_backward)(const PoolRow& row, const float* y_row, const float* dy_row, int64_t own_begin,
+                       int64_t own_end, bool store, float* dx);
   // For windows that share no input position: writes dy / divisor to every in-bounds
   // position of each window of the row.
   void (*avg_backward_store)(const PoolRow& row, const float* dy_row, float* dx);

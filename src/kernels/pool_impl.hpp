@@ -17,6 +17,7 @@
 #pragma GCC diagnostic pop
 
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "isa.hpp"
@@ -124,23 +125,73 @@ int64_t first_max_pixel(const float* x_c, int64_t in_w, int64_t channels, PoolSp
   return best;
 }
 
+// Channels [c, c + count) of one output column by the reference's rule, for chunks whose
+// window may hold a NaN. The exact paths are kept out of line: inlined, they cost the vector
+// loops their registers.
+[[gnu::noinline]] void max_forward_exact(const PoolRow& r, PoolSpan cols, int64_t c, int64_t count, float* y) {
+  const float* x_c = r.x + c;
+  for (int64_t i = 0; i < count; ++i) {
+    y[c + i] = x_c[i + first_max_pixel(x_c + i, r.in_w, r.channels, r.rows, cols) * r.channels];
+  }
+}
+
+[[gnu::noinline]] void max_backward_exact(const PoolRow& r, PoolSpan cols, int64_t c, int64_t count, const float* dy,
+                                          int64_t own_begin, int64_t own_end, bool store, float* dx) {
+  const float* x_c = r.x + c;
+  float* dx_c = dx + c;
+  const int64_t write_begin = r.rows.begin < own_begin ? own_begin : r.rows.begin;
+  const int64_t write_end = r.rows.end < own_end ? r.rows.end : own_end;
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t best = first_max_pixel(x_c + i, r.in_w, r.channels, r.rows, cols);
+    // The reference adds to +0: a -0 gradient lands as +0.
+    const float g = dy[c + i] + 0.0f;
+    for (int64_t h = write_begin; h < write_end; ++h) {
+      for (int64_t w = cols.begin; w < cols.end; ++w) {
+        const int64_t pixel = h * r.in_w + w;
+        float& out = dx_c[pixel * r.channels + i];
+        if (store) {
+          out = pixel == best ? g : 0.0f;
+        } else if (pixel == best) {
+          out += g;
+        }
+      }
+    }
+  }
+}
+
 // The maxima of one window over K vectors of channels (x_c points at the first channel).
-// Returns false when the window may hold a NaN: the running maximum ignores those, so the
-// caller redoes such chunks with first_max_pixel. A running sum detects them cheaply (it
-// also trips on infinities of both signs, which merely takes the exact path).
+// The running maximum ignores a NaN, so a running sum looks for them (it also trips on
+// infinities of both signs, which merely takes the exact path) over the positions the caller
+// cannot vouch for: rows from check_rows_from, and in those the columns from check_cols_from.
+// `clean` says whether the maxima stand.
 template <class L, int K>
-bool window_max(const float* x_c, int64_t in_w, int64_t channels, PoolSpan rows, PoolSpan cols,
-                typename L::Vec (&m)[K]) {
+struct WindowMax {
+  typename L::Vec max[K];
+  bool clean;
+};
+
+// The chunk functions, and the lambdas of the row functions that call them, are forced
+// inline: otherwise GCC 12 keeps their accumulator arrays in memory across the window loop.
+template <class L, int K>
+[[gnu::always_inline]] inline WindowMax<L, K> window_max(const float* x_c, int64_t in_w, int64_t channels,
+                                                         PoolSpan rows, PoolSpan cols, int64_t check_rows_from,
+                                                         int64_t check_cols_from) {
   using V = typename L::Vec;
-  const float* first = x_c + (rows.begin * in_w + cols.begin) * channels;
-  V poison[K];
+  // Starting below every value, the first value becomes the maximum bit for bit (-inf included).
+  V m[K], poison[K];
   for (int k = 0; k < K; ++k) {
-    m[k] = L::load(first + k * L::width);
+    m[k] = L::splat(-std::numeric_limits<float>::infinity());
     poison[k] = L::splat(0.0f);
   }
+  const int64_t checked_cols_begin = check_cols_from > cols.begin ? check_cols_from : cols.begin;
   for (int64_t h = rows.begin; h < rows.end; ++h) {
+    const int64_t unchecked_end = h < check_rows_from ? cols.end : checked_cols_begin;
     const float* px = x_c + (h * in_w + cols.begin) * channels;
-    for (int64_t w = cols.begin; w < cols.end; ++w, px += channels) {
+    int64_t w = cols.begin;
+    for (; w < unchecked_end; ++w, px += channels) {
+      for (int k = 0; k < K; ++k) m[k] = L::keep_first_max(L::load(px + k * L::width), m[k]);
+    }
+    for (; w < cols.end; ++w, px += channels) {
       for (int k = 0; k < K; ++k) {
         const V v = L::load(px + k * L::width);
         m[k] = L::keep_first_max(v, m[k]);
@@ -148,25 +199,38 @@ bool window_max(const float* x_c, int64_t in_w, int64_t channels, PoolSpan rows,
       }
     }
   }
+  WindowMax<L, K> result;
   for (int k = 1; k < K; ++k) poison[0] = poison[0] + poison[k];
-  return !L::any_nan(poison[0]);
+  result.clean = !L::any_nan(poison[0]);
+  for (int k = 0; k < K; ++k) result.max[k] = m[k];
+  return result;
+}
+
+// Stores the chunk's maxima and returns true, or returns false having stored nothing when the
+// checked positions may hold a NaN.
+template <class L, int K>
+[[gnu::always_inline]] inline bool max_forward_chunk(const PoolRow& r, PoolSpan cols, int64_t check_rows_from,
+                                                     int64_t check_cols_from, int64_t c, float* y) {
+  const WindowMax<L, K> window =
+      window_max<L, K>(r.x + c, r.in_w, r.channels, r.rows, cols, check_rows_from, check_cols_from);
+  if (!window.clean) return false;
+  for (int k = 0; k < K; ++k) L::store(y + c + k * L::width, window.max[k]);
+  return true;
+}
+
+// Dividing by a power of two is exact as a multiplication by its reciprocal. Any other
+// divisor takes a true division, several times slower, to round as the reference does: one
+// correctly rounded float quotient equals the reference's double quotient rounded to float
+// (double rounding is innocuous for division at these precisions), for divisors below 2^24,
+// which floats hold exactly.
+template <class L>
+[[gnu::always_inline]] inline typename L::Vec divide(const typename L::Vec& v, int64_t divisor) {
+  if ((divisor & (divisor - 1)) == 0) return v * L::splat(1.0f / static_cast<float>(divisor));
+  return v / L::splat(static_cast<float>(divisor));
 }
 
 template <class L, int K>
-void max_forward_chunk(const PoolRow& r, PoolSpan cols, int64_t c, float* y) {
-  const float* x_c = r.x + c;
-  typename L::Vec m[K];
-  if (window_max<L, K>(x_c, r.in_w, r.channels, r.rows, cols, m)) {
-    for (int k = 0; k < K; ++k) L::store(y + c + k * L::width, m[k]);
-    return;
-  }
-  for (int64_t i = 0; i < K * L::width; ++i) {
-    y[c + i] = x_c[i + first_max_pixel(x_c + i, r.in_w, r.channels, r.rows, cols) * r.channels];
-  }
-}
-
-template <class L, int K>
-void avg_forward_chunk(const PoolRow& r, PoolSpan cols, int64_t c, float* y) {
+[[gnu::always_inline]] inline void avg_forward_chunk(const PoolRow& r, PoolSpan cols, int64_t c, float* y) {
   using V = typename L::Vec;
   const float* x_c = r.x + c;
   // Starting from +0 like the reference's sum, so that a window of -0 averages to +0.
@@ -178,53 +242,44 @@ void avg_forward_chunk(const PoolRow& r, PoolSpan cols, int64_t c, float* y) {
       for (int k = 0; k < K; ++k) sum[k] = sum[k] + L::load(px + k * L::width);
     }
   }
-  // One correctly rounded float division of the sum matches the reference's double division
-  // rounded to float whenever the sum is exact (the divisor is exact below 2^24).
-  const V divisor = L::splat(static_cast<float>(r.rows.divisor * cols.divisor));
-  for (int k = 0; k < K; ++k) L::store(y + c + k * L::width, sum[k] / divisor);
+  // The reference divides its (double) sum once; so does this, and the results agree
+  // whenever the float sum is exact.
+  const int64_t divisor = r.rows.divisor * cols.divisor;
+  for (int k = 0; k < K; ++k) L::store(y + c + k * L::width, divide<L>(sum[k], divisor));
 }
 
 template <class L, int K>
-void max_backward_chunk(const PoolRow& r, PoolSpan cols, int64_t c, const float* dy, int64_t own_begin,
-                        int64_t own_end, bool store, float* dx) {
+[[gnu::always_inline]] inline void max_backward_chunk(const PoolRow& r, PoolSpan cols, int64_t c, const float* y,
+                                                      const float* dy, int64_t own_begin, int64_t own_end, bool store,
+                                                      float* dx) {
   using V = typename L::Vec;
   using Mask = typename L::Mask;
-  const float* x_c = r.x + c;
-  float* dx_c = dx + c;
-  const int64_t write_end = r.rows.end < own_end ? r.rows.end : own_end;
-  const V zero = L::splat(0.0f);
   V m[K];
-  if (!window_max<L, K>(x_c, r.in_w, r.channels, r.rows, cols, m)) {
-    for (int64_t i = 0; i < K * L::width; ++i) {
-      const int64_t best = first_max_pixel(x_c + i, r.in_w, r.channels, r.rows, cols);
-      // The reference adds to +0: a -0 gradient lands as +0.
-      const float g = dy[c + i] + 0.0f;
-      for (int64_t h = r.rows.begin < own_begin ? own_begin : r.rows.begin; h < write_end; ++h) {
-        for (int64_t w = cols.begin; w < cols.end; ++w) {
-          const int64_t pixel = h * r.in_w + w;
-          float& out = dx_c[pixel * r.channels + i];
-          if (store) {
-            out = pixel == best ? g : 0.0f;
-          } else if (pixel == best) {
-            out += g;
-          }
-        }
-      }
-    }
+  for (int k = 0; k < K; ++k) m[k] = L::load(y + c + k * L::width);
+  // A NaN maximum marks a window holding a NaN: the reference's rule then picks the position.
+  V nan_probe = m[0];
+  for (int k = 1; k < K; ++k) nan_probe = nan_probe + m[k];
+  if (L::any_nan(nan_probe)) {
+    max_backward_exact(r, cols, c, K * L::width, dy, own_begin, own_end, store, dx);
     return;
   }
+  const V zero = L::splat(0.0f);
   V g[K];
   Mask found[K];
   for (int k = 0; k < K; ++k) {
+    // The reference adds to +0: a -0 gradient lands as +0.
     g[k] = L::load(dy + c + k * L::width) + zero;
     found[k] = L::no_lanes();
   }
-  // Rows above the owned ones are still scanned: an earlier maximum there takes the gradient.
+  // The first position equal to the maximum is the first maximum (equal zeros of either sign
+  // included, as the reference compares with >). Rows above the owned ones are still
+  // scanned: an earlier maximum there takes the gradient.
+  const int64_t write_end = r.rows.end < own_end ? r.rows.end : own_end;
   for (int64_t h = r.rows.begin; h < write_end; ++h) {
     const bool owned = h >= own_begin;
-    const int64_t offset = (h * r.in_w + cols.begin) * r.channels;
-    const float* px = x_c + offset;
-    float* pdx = dx_c + offset;
+    const int64_t offset = (h * r.in_w + cols.begin) * r.channels + c;
+    const float* px = r.x + offset;
+    float* pdx = dx + offset;
     for (int64_t w = cols.begin; w < cols.end; ++w, px += r.channels, pdx += r.channels) {
       for (int k = 0; k < K; ++k) {
         const Mask hit = L::first_hits(L::equal(L::load(px + k * L::width), m[k]), found[k]);
@@ -239,13 +294,13 @@ void max_backward_chunk(const PoolRow& r, PoolSpan cols, int64_t c, const float*
 }
 
 template <class L, int K>
-void avg_backward_store_chunk(const PoolRow& r, PoolSpan cols, int64_t c, const float* dy, float* dx) {
+[[gnu::always_inline]] inline void avg_backward_store_chunk(const PoolRow& r, PoolSpan cols, int64_t c, const float* dy, float* dx) {
   using V = typename L::Vec;
-  const V divisor = L::splat(static_cast<float>(r.rows.divisor * cols.divisor));
-  // One float division of one gradient is the reference's double quotient rounded to float;
-  // adding +0 turns a -0 quotient into the +0 the reference's sum gives.
+  const int64_t divisor = r.rows.divisor * cols.divisor;
+  // One quotient per gradient, as the reference's, rounded alike (see divide); adding +0
+  // turns a -0 quotient into the +0 the reference's sum gives.
   V share[K];
-  for (int k = 0; k < K; ++k) share[k] = L::load(dy + c + k * L::width) / divisor + L::splat(0.0f);
+  for (int k = 0; k < K; ++k) share[k] = divide<L>(L::load(dy + c + k * L::width), divisor) + L::splat(0.0f);
   for (int64_t h = r.rows.begin; h < r.rows.end; ++h) {
     float* pdx = dx + (h * r.in_w + cols.begin) * r.channels + c;
     for (int64_t w = cols.begin; w < cols.end; ++w, pdx += r.channels) {
@@ -255,7 +310,7 @@ void avg_backward_store_chunk(const PoolRow& r, PoolSpan cols, int64_t c, const 
 }
 
 template <class L, int K>
-void avg_backward_gather_chunk(const PoolGatherRow& r, int64_t iw, int64_t c, float* dx_row) {
+[[gnu::always_inline]] inline void avg_backward_gather_chunk(const PoolGatherRow& r, int64_t iw, int64_t c, float* dx_row) {
   using V = typename L::Vec;
   const PoolCover cover = r.col_cover[iw];
   V sum[K];
@@ -271,15 +326,36 @@ void avg_backward_gather_chunk(const PoolGatherRow& r, int64_t iw, int64_t c, fl
   for (int k = 0; k < K; ++k) L::store_narrowed(dx_row + iw * r.channels + c + k * L::width, sum[k]);
 }
 
+// A first pass checks for NaN only the input rows from clean_rows_end (the caller knows the
+// rows above hold none) and, in those, only the columns no earlier window of the row
+// covered. Should it find one, other windows covering it have been computed without the
+// check, so a second pass checks everything and takes the reference's rule where it must.
 template <class A>
-void max_forward_row(const PoolRow& r, float* y_row) {
+bool max_forward_row(const PoolRow& r, int64_t clean_rows_end, float* y_row) {
+  bool clean = true;
+  int64_t checked_cols_end = 0;
+  for (int64_t ow = 0; ow < r.out_w && clean; ++ow) {
+    const PoolSpan cols = r.cols[ow];
+    float* y = y_row + ow * r.channels;
+    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
+      if (!clean) return;
+      clean = max_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, clean_rows_end, checked_cols_end, c, y);
+    });
+    checked_cols_end = cols.end;
+  }
+  if (clean) return true;
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
     float* y = y_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) {
-      max_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, y);
+    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
+      using L = decltype(lanes);
+      constexpr int K = decltype(block)::value;
+      if (!max_forward_chunk<L, K>(r, cols, r.rows.begin, cols.begin, c, y)) {
+        max_forward_exact(r, cols, c, K * L::width, y);
+      }
     });
   }
+  return false;
 }
 
 template <class A>
@@ -287,20 +363,21 @@ void avg_forward_row(const PoolRow& r, float* y_row) {
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
     float* y = y_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) {
+    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
       avg_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, y);
     });
   }
 }
 
 template <class A>
-void max_backward_row(const PoolRow& r, const float* dy_row, int64_t own_begin, int64_t own_end, bool store,
-                      float* dx) {
+void max_backward_row(const PoolRow& r, const float* y_row, const float* dy_row, int64_t own_begin, int64_t own_end,
+                      bool store, float* dx) {
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
+    const float* y = y_row + ow * r.channels;
     const float* dy = dy_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) {
-      max_backward_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, dy, own_begin, own_end, store, dx);
+    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
+      max_backward_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, y, dy, own_begin, own_end, store, dx);
     });
   }
 }
@@ -310,7 +387,7 @@ void avg_backward_store_row(const PoolRow& r, const float* dy_row, float* dx) {
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
     const float* dy = dy_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) {
+    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
       avg_backward_store_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, dy, dx);
     });
   }
@@ -319,7 +396,7 @@ void avg_backward_store_row(const PoolRow& r, const float* dy_row, float* dx) {
 template <class A>
 void avg_backward_gather_row(const PoolGatherRow& r, float* dx_row) {
   for (int64_t iw = 0; iw < r.in_w; ++iw) {
-    for_channel_chunks<A, double, 2>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) {
+    for_channel_chunks<A, double, 2>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
       avg_backward_gather_chunk<decltype(lanes), decltype(block)::value>(r, iw, c, dx_row);
     });
   }
@@ -327,7 +404,7 @@ void avg_backward_gather_row(const PoolGatherRow& r, float* dx_row) {
 
 template <class A>
 PoolKernels make_pool_kernels() {
-  return PoolKernels{int64_t(xsimd::batch<float, A>::size), max_forward_row<A>, avg_forward_row<A>,
+  return PoolKernels{int64_t(xsimd::batch<float, A>::size), max_forward_row<A>,     avg_forward_row<A>,
                      max_backward_row<A>, avg_backward_store_row<A>, avg_backward_gather_row<A>};
 }
 

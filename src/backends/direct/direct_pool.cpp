@@ -19,6 +19,9 @@
 #include <numeric>
 #include <vector>
 
+#include <omp.h>
+
+#include "aligned_buffer.hpp"
 #include "kernels/pool.hpp"
 
 namespace convkit::detail {
@@ -98,6 +101,34 @@ void zero_channels(float* at, int64_t pixels, int64_t channels, int64_t c_begin,
   }
 }
 
+// The input rows of one image known to hold no NaN, learnt from the max kernel as a work item
+// moves down the image: windows over rows already found clean skip the check.
+class CleanRows {
+ public:
+  // Up to where the rows from span.begin are known clean.
+  int64_t clean_end(PoolSpan span) const {
+    return begin_ <= span.begin && span.begin < end_ ? std::min(end_, span.end) : span.begin;
+  }
+  // What max_forward answered for `span`, which it was told was clean up to `clean_end`.
+  void learn(PoolSpan span, int64_t clean_end, bool rest_clean) {
+    if (!rest_clean) {
+      begin_ = end_ = 0;
+      return;
+    }
+    if (clean_end == span.begin) begin_ = span.begin;
+    end_ = std::max(end_, span.end);
+  }
+
+ private:
+  int64_t begin_ = 0, end_ = 0;
+};
+
+// Computes an output row's maxima, with what the item has learnt of clean rows.
+inline void max_row(const PoolKernels& kernels, const PoolRow& r, CleanRows& clean, float* y_row) {
+  const int64_t clean_end = clean.clean_end(r.rows);
+  clean.learn(r.rows, clean_end, kernels.max_forward(r, clean_end, y_row));
+}
+
 class DirectPool final : public PoolImpl {
  public:
   DirectPool(const Pool2dParams& p, const PlanContext& context)
@@ -115,13 +146,19 @@ class DirectPool final : public PoolImpl {
   void forward(const float* x, float* y, int threads) const override {
     const int64_t C = p_.channels;
     const WorkSplit split = split_work(p_.batch, out_h_, C, kernels_.lanes, threads);
-    const auto row_kernel = p_.mode == PoolMode::max ? kernels_.max_forward : kernels_.avg_forward;
     const int64_t items = p_.batch * split.row_blocks * split.channel_blocks;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const Block b = block_of(item, split, out_h_);
+      CleanRows clean;
       for (int64_t oh = b.row_begin; oh < b.row_end; ++oh) {
-        row_kernel(row(x, b, oh), y + (b.n * out_h_ + oh) * out_w_ * C);
+        const PoolRow r = row(x, b, oh);
+        float* y_row = y + (b.n * out_h_ + oh) * out_w_ * C;
+        if (p_.mode == PoolMode::max) {
+          max_row(kernels_, r, clean, y_row);
+        } else {
+          kernels_.avg_forward(r, y_row);
+        }
       }
     }
   }
@@ -173,11 +210,16 @@ class DirectPool final : public PoolImpl {
     const int64_t C = p_.channels, row_floats = p_.in_w * C;
     const WorkSplit split = split_work(p_.batch, out_h_, C, kernels_.lanes, threads);
     const int64_t items = p_.batch * split.row_blocks * split.channel_blocks;
+    // Max: each thread's output row of maxima, which the scatter compares the window against.
+    const int64_t maxima_floats = p_.mode == PoolMode::max ? out_w_ * C : 0;
+    const auto maxima = scratch_.acquire(static_cast<size_t>(maxima_floats * threads));
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const Block b = block_of(item, split, out_h_);
       float* dx_image = dx + b.n * p_.in_h * row_floats;
       const float* dy_image = dy + b.n * out_h_ * out_w_ * C;
+      float* row_maxima = maxima.data() + omp_get_thread_num() * maxima_floats;
+      CleanRows clean;
       if (disjoint_) {
         for (int64_t oh = b.row_begin; oh < b.row_end; ++oh) {
           const PoolSpan span = rows_[static_cast<size_t>(oh)];
@@ -192,7 +234,8 @@ class DirectPool final : public PoolImpl {
           const PoolRow r = row(x, b, oh);
           const float* dy_row = dy_image + oh * out_w_ * C;
           if (p_.mode == PoolMode::max) {
-            kernels_.max_backward(r, dy_row, own_begin, own_end, true, dx_image);
+            max_row(kernels_, r, clean, row_maxima);
+            kernels_.max_backward(r, row_maxima, dy_row, own_begin, own_end, true, dx_image);
           } else {
             kernels_.avg_backward_store(r, dy_row, dx_image);
           }
@@ -202,7 +245,9 @@ class DirectPool final : public PoolImpl {
         zero_channels(dx_image + own_begin * row_floats, (own_end - own_begin) * p_.in_w, C, b.c_begin, b.c_end);
         for (int64_t oh = 0; oh < out_h_ && rows_[static_cast<size_t>(oh)].begin < own_end; ++oh) {
           if (rows_[static_cast<size_t>(oh)].end <= own_begin) continue;
-          kernels_.max_backward(row(x, b, oh), dy_image + oh * out_w_ * C, own_begin, own_end, false, dx_image);
+          const PoolRow r = row(x, b, oh);
+          max_row(kernels_, r, clean, row_maxima);
+          kernels_.max_backward(r, row_maxima, dy_image + oh * out_w_ * C, own_begin, own_end, false, dx_image);
         }
       }
     }
@@ -238,6 +283,7 @@ class DirectPool final : public PoolImpl {
   std::vector<PoolCover> row_covers_, col_covers_;  // per input row / column
   std::vector<PoolCover> uncovered_cols_;       // input columns no window reaches
   bool disjoint_;                               // no two windows share an input position
+  mutable WorkspacePool scratch_;               // per-call buffers, reused across calls
 };
 
 }  // namespace
