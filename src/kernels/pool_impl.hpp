@@ -43,9 +43,6 @@ struct Lanes<xsimd::batch<float, A>> {
   static Vec keep_first_max(const Vec& v, const Vec& m) { return xsimd::max(v, m); }
   static bool any_nan(const Vec& v) { return xsimd::any(xsimd::isnan(v)); }
   static Mask equal(const Vec& a, const Vec& b) { return a == b; }
-  static Mask no_lanes() { return Mask(false); }
-  static Mask first_hits(const Mask& hit, const Mask& found) { return hit & ~found; }
-  static Mask either(const Mask& a, const Mask& b) { return a | b; }
   static Vec select(const Mask& m, const Vec& a, const Vec& b) { return xsimd::select(m, a, b); }
 };
 
@@ -60,9 +57,6 @@ struct Lanes<float> {
   static float keep_first_max(float v, float m) { return v > m ? v : m; }
   static bool any_nan(float v) { return v != v; }
   static bool equal(float a, float b) { return a == b; }
-  static bool no_lanes() { return false; }
-  static bool first_hits(bool hit, bool found) { return hit && !found; }
-  static bool either(bool a, bool b) { return a || b; }
   static float select(bool m, float a, float b) { return m ? a : b; }
 };
 
@@ -263,17 +257,13 @@ template <class L, int K>
     max_backward_exact(r, cols, c, K * L::width, dy, own_begin, own_end, store, dx);
     return;
   }
+  // The gradient still to place, per lane: the first position equal to the maximum takes it
+  // (equal zeros of either sign included, as the reference compares with >), leaving zero for
+  // later equal ones. The reference adds to +0, so a -0 gradient lands as +0.
   const V zero = L::splat(0.0f);
-  V g[K];
-  Mask found[K];
-  for (int k = 0; k < K; ++k) {
-    // The reference adds to +0: a -0 gradient lands as +0.
-    g[k] = L::load(dy + c + k * L::width) + zero;
-    found[k] = L::no_lanes();
-  }
-  // The first position equal to the maximum is the first maximum (equal zeros of either sign
-  // included, as the reference compares with >). Rows above the owned ones are still
-  // scanned: an earlier maximum there takes the gradient.
+  V unplaced[K];
+  for (int k = 0; k < K; ++k) unplaced[k] = L::load(dy + c + k * L::width) + zero;
+  // Rows above the owned ones are still scanned: an earlier maximum there takes the gradient.
   const int64_t write_end = r.rows.end < own_end ? r.rows.end : own_end;
   for (int64_t h = r.rows.begin; h < write_end; ++h) {
     const bool owned = h >= own_begin;
@@ -282,10 +272,10 @@ template <class L, int K>
     float* pdx = dx + offset;
     for (int64_t w = cols.begin; w < cols.end; ++w, px += r.channels, pdx += r.channels) {
       for (int k = 0; k < K; ++k) {
-        const Mask hit = L::first_hits(L::equal(L::load(px + k * L::width), m[k]), found[k]);
-        found[k] = L::either(found[k], hit);
+        const Mask hit = L::equal(L::load(px + k * L::width), m[k]);
+        const V share = L::select(hit, unplaced[k], zero);
+        unplaced[k] = L::select(hit, zero, unplaced[k]);
         if (!owned) continue;
-        const V share = L::select(hit, g[k], zero);
         float* out = pdx + k * L::width;
         L::store(out, store ? share : L::load(out) + share);
       }

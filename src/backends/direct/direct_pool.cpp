@@ -241,14 +241,23 @@ class DirectPool final : public PoolImpl {
           }
         }
       } else {
+        // Rows are zeroed just before the first window reaches them, so that the gradient is
+        // added into lines still in cache.
         const int64_t own_begin = owned_from(b.row_begin), own_end = owned_from(b.row_end);
-        zero_channels(dx_image + own_begin * row_floats, (own_end - own_begin) * p_.in_w, C, b.c_begin, b.c_end);
+        int64_t zeroed_end = own_begin;
+        const auto zero_rows_to = [&](int64_t end) {
+          if (end <= zeroed_end) return;
+          zero_channels(dx_image + zeroed_end * row_floats, (end - zeroed_end) * p_.in_w, C, b.c_begin, b.c_end);
+          zeroed_end = end;
+        };
         for (int64_t oh = 0; oh < out_h_ && rows_[static_cast<size_t>(oh)].begin < own_end; ++oh) {
           if (rows_[static_cast<size_t>(oh)].end <= own_begin) continue;
+          zero_rows_to(std::min(rows_[static_cast<size_t>(oh)].end, own_end));
           const PoolRow r = row(x, b, oh);
           max_row(kernels_, r, clean, row_maxima);
           kernels_.max_backward(r, row_maxima, dy_image + oh * out_w_ * C, own_begin, own_end, false, dx_image);
         }
+        zero_rows_to(own_end);
       }
     }
   }
