@@ -8,6 +8,7 @@
 // instruction sets 4-lane SSE vectors, then single floats, so a chunk never reads or writes a
 // channel outside [c_begin, c_end). One template per operation serves every chunk type
 // through the Lanes traits below.
+//
 // GCC 12's _mm512_max_ps reads a self-initialised _mm512_undefined_ps(), which
 // -Wmaybe-uninitialized reports wherever it is inlined (GCC bug 105593); the warning is keyed to
 // the intrinsic header's lines, so silencing it around the include leaves it on for this file.
@@ -284,7 +285,8 @@ template <class L, int K>
 }
 
 template <class L, int K>
-[[gnu::always_inline]] inline void avg_backward_store_chunk(const PoolRow& r, PoolSpan cols, int64_t c, const float* dy, float* dx) {
+[[gnu::always_inline]] inline void avg_backward_store_chunk(const PoolRow& r, PoolSpan cols, int64_t c,
+                                                            const float* dy, float* dx) {
   using V = typename L::Vec;
   const int64_t divisor = r.rows.divisor * cols.divisor;
   // One quotient per gradient, as the reference's, rounded alike (see divide); adding +0
@@ -300,7 +302,8 @@ template <class L, int K>
 }
 
 template <class L, int K>
-[[gnu::always_inline]] inline void avg_backward_gather_chunk(const PoolGatherRow& r, int64_t iw, int64_t c, float* dx_row) {
+[[gnu::always_inline]] inline void avg_backward_gather_chunk(const PoolGatherRow& r, int64_t iw, int64_t c,
+                                                             float* dx_row) {
   using V = typename L::Vec;
   const PoolCover cover = r.col_cover[iw];
   V sum[K];
@@ -327,23 +330,26 @@ bool max_forward_row(const PoolRow& r, int64_t clean_rows_end, float* y_row) {
   for (int64_t ow = 0; ow < r.out_w && clean; ++ow) {
     const PoolSpan cols = r.cols[ow];
     float* y = y_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
-      if (!clean) return;
-      clean = max_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, clean_rows_end, checked_cols_end, c, y);
-    });
+    for_channel_chunks<A, float, 4>(
+        r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
+          if (!clean) return;
+          clean = max_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, clean_rows_end,
+                                                                             checked_cols_end, c, y);
+        });
     checked_cols_end = cols.end;
   }
   if (clean) return true;
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
     float* y = y_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
-      using L = decltype(lanes);
-      constexpr int K = decltype(block)::value;
-      if (!max_forward_chunk<L, K>(r, cols, r.rows.begin, cols.begin, c, y)) {
-        max_forward_exact(r, cols, c, K * L::width, y);
-      }
-    });
+    for_channel_chunks<A, float, 4>(
+        r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
+          using L = decltype(lanes);
+          constexpr int K = decltype(block)::value;
+          if (!max_forward_chunk<L, K>(r, cols, r.rows.begin, cols.begin, c, y)) {
+            max_forward_exact(r, cols, c, K * L::width, y);
+          }
+        });
   }
   return false;
 }
@@ -353,9 +359,10 @@ void avg_forward_row(const PoolRow& r, float* y_row) {
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
     float* y = y_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
-      avg_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, y);
-    });
+    for_channel_chunks<A, float, 4>(
+        r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
+          avg_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, y);
+        });
   }
 }
 
@@ -366,9 +373,10 @@ void max_backward_row(const PoolRow& r, const float* y_row, const float* dy_row,
     const PoolSpan cols = r.cols[ow];
     const float* y = y_row + ow * r.channels;
     const float* dy = dy_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
-      max_backward_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, y, dy, own_begin, own_end, store, dx);
-    });
+    for_channel_chunks<A, float, 4>(
+        r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
+          max_backward_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, y, dy, own_begin, own_end, store, dx);
+        });
   }
 }
 
@@ -377,18 +385,20 @@ void avg_backward_store_row(const PoolRow& r, const float* dy_row, float* dx) {
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
     const float* dy = dy_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
-      avg_backward_store_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, dy, dx);
-    });
+    for_channel_chunks<A, float, 4>(
+        r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
+          avg_backward_store_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, dy, dx);
+        });
   }
 }
 
 template <class A>
 void avg_backward_gather_row(const PoolGatherRow& r, float* dx_row) {
   for (int64_t iw = 0; iw < r.in_w; ++iw) {
-    for_channel_chunks<A, double, 2>(r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
-      avg_backward_gather_chunk<decltype(lanes), decltype(block)::value>(r, iw, c, dx_row);
-    });
+    for_channel_chunks<A, double, 2>(
+        r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
+          avg_backward_gather_chunk<decltype(lanes), decltype(block)::value>(r, iw, c, dx_row);
+        });
   }
 }
 
