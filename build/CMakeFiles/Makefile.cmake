@@ -72,4 +72,5 @@ set(CMAKE_MAKEFILE_PRODUCTS
 set(CMAKE_DEPEND_INFO_FILES
   "CMakeFiles/convkit.dir/DependInfo.cmake"
   "tests/CMakeFiles/seed_test.dir/DependInfo.cmake"
+  "tests/CMakeFiles/conv_backend_test.dir/DependInfo.cmake"
   )

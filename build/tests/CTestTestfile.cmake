@@ -5,3 +5,4 @@
 # This file includes the relevant testing commands required for 
 # testing this directory and lists subdirectories to be tested as well.
 include("/work/main/build/tests/seed_test[1]_include.cmake")
+include("/work/main/build/tests/conv_backend_test[1]_include.cmake")
