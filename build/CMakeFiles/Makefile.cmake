@@ -73,4 +73,5 @@ set(CMAKE_DEPEND_INFO_FILES
   "CMakeFiles/convkit.dir/DependInfo.cmake"
   "tests/CMakeFiles/seed_test.dir/DependInfo.cmake"
   "tests/CMakeFiles/conv_backend_test.dir/DependInfo.cmake"
+  "tests/CMakeFiles/pool_backend_test.dir/DependInfo.cmake"
   )

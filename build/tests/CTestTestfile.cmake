@@ -6,3 +6,4 @@
 # testing this directory and lists subdirectories to be tested as well.
 include("/work/main/build/tests/seed_test[1]_include.cmake")
 include("/work/main/build/tests/conv_backend_test[1]_include.cmake")
+include("/work/main/build/tests/pool_backend_test[1]_include.cmake")
