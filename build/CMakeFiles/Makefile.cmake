@@ -74,4 +74,6 @@ set(CMAKE_DEPEND_INFO_FILES
   "tests/CMakeFiles/seed_test.dir/DependInfo.cmake"
   "tests/CMakeFiles/conv_backend_test.dir/DependInfo.cmake"
   "tests/CMakeFiles/pool_backend_test.dir/DependInfo.cmake"
+  "tests/CMakeFiles/pool_test.dir/DependInfo.cmake"
+  "tests/CMakeFiles/gradient_test.dir/DependInfo.cmake"
   )

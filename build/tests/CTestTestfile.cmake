@@ -7,3 +7,5 @@
 include("/work/main/build/tests/seed_test[1]_include.cmake")
 include("/work/main/build/tests/conv_backend_test[1]_include.cmake")
 include("/work/main/build/tests/pool_backend_test[1]_include.cmake")
+include("/work/main/build/tests/pool_test[1]_include.cmake")
+include("/work/main/build/tests/gradient_test[1]_include.cmake")
