@@ -76,4 +76,5 @@ set(CMAKE_DEPEND_INFO_FILES
   "tests/CMakeFiles/pool_backend_test.dir/DependInfo.cmake"
   "tests/CMakeFiles/pool_test.dir/DependInfo.cmake"
   "tests/CMakeFiles/gradient_test.dir/DependInfo.cmake"
+  "tests/CMakeFiles/validation_test.dir/DependInfo.cmake"
   )
