@@ -63,6 +63,7 @@ set(CMAKE_MAKEFILE_DEPENDS
   "CMakeFiles/3.25.1/CMakeSystem.cmake"
   "/work/main/cmake/ConvkitKernels.cmake"
   "/work/main/cmake/convkitConfig.cmake.in"
+  "/work/main/cmake/kernel_arch.cpp.in"
   "/work/main/tests/CMakeLists.txt"
   )
 
@@ -78,6 +79,9 @@ set(CMAKE_MAKEFILE_PRODUCTS
   "convkitConfigVersion.cmake"
   "CMakeFiles/CMakeDirectoryInformation.cmake"
   "tests/CMakeFiles/CMakeDirectoryInformation.cmake"
+  "bench/kernels/fma_peak__sse2.cpp"
+  "bench/kernels/fma_peak__avx2.cpp"
+  "bench/kernels/fma_peak__avx512.cpp"
   "bench/CMakeFiles/CMakeDirectoryInformation.cmake"
   )
 
@@ -91,4 +95,6 @@ set(CMAKE_DEPEND_INFO_FILES
   "tests/CMakeFiles/gradient_test.dir/DependInfo.cmake"
   "tests/CMakeFiles/validation_test.dir/DependInfo.cmake"
   "bench/CMakeFiles/convkit-layer-bench.dir/DependInfo.cmake"
+  "bench/CMakeFiles/convkit-bench-support.dir/DependInfo.cmake"
+  "bench/CMakeFiles/convkit-bench.dir/DependInfo.cmake"
   )
