@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "convkit/convkit.hpp"
+#include "fma_peak.hpp"
 #include "layers.hpp"
 #ifdef CONVKIT_BENCH_ONEDNN
 #include "onednn_baseline.hpp"
@@ -242,6 +243,12 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   convkit::bench::register_all();
+  // The plot draws the machine's peak beside the results; it lands in the JSON's "context".
+  const int threads = omp_get_max_threads();
+  benchmark::AddCustomContext("convkit_isa", convkit::simd_arch());
+  benchmark::AddCustomContext("convkit_threads", std::to_string(threads));
+  benchmark::AddCustomContext("convkit_fma_peak_gflops",
+                              std::to_string(convkit::bench::fma_peak_gflops(convkit::detail::active_isa(), threads)));
   convkit::bench::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();

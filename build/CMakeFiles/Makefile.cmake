@@ -95,7 +95,7 @@ set(CMAKE_DEPEND_INFO_FILES
   "tests/CMakeFiles/gradient_test.dir/DependInfo.cmake"
   "tests/CMakeFiles/validation_test.dir/DependInfo.cmake"
   "tests/CMakeFiles/tune_test.dir/DependInfo.cmake"
-  "bench/CMakeFiles/convkit-layer-bench.dir/DependInfo.cmake"
   "bench/CMakeFiles/convkit-bench-support.dir/DependInfo.cmake"
+  "bench/CMakeFiles/convkit-layer-bench.dir/DependInfo.cmake"
   "bench/CMakeFiles/convkit-bench.dir/DependInfo.cmake"
   )
