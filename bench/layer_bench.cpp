@@ -6,10 +6,10 @@
 
 #include <cstdio>
 #include <map>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench_data.hpp"
 #include "convkit/convkit.hpp"
 #include "fma_peak.hpp"
 #include "layers.hpp"
@@ -31,14 +31,6 @@ const char* direction_name(Direction d) {
     case Direction::backward_weights: return "conv_bwd_w";
   }
   return "";
-}
-
-std::vector<float> random_floats(int64_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& e : v) e = value(rng);
-  return v;
 }
 
 // Every tensor a convolution touches, filled once per benchmark.
