@@ -4,7 +4,7 @@
 // an anonymous namespace so that no function built with one unit's flags can be merged into
 // another's.
 //
-// Channels are walked in chunks: blocks of four full vectors, single vectors, then on wider
+// Channels are walked in chunks: blocks of eight or four full vectors, single vectors, then on wider
 // instruction sets 4-lane SSE vectors, then single floats, so a chunk never reads or writes a
 // channel outside [c_begin, c_end). One template per operation serves every chunk type
 // through the Lanes traits below.
@@ -83,15 +83,23 @@ struct Lanes<double> {
 template <int K>
 using Block = std::integral_constant<int, K>;
 
+// Vectors per chunk of float work: AVX-512's 32 registers hold eight accumulators with their
+// NaN sums and loads; the 16 of SSE2 and AVX2 hold four.
+template <class A>
+inline constexpr int kFloatBlock = xsimd::batch<float, A>::size >= 16 ? 8 : 4;
+
 // Calls chunk(Lanes<V>{}, Block<K>{}, c) for chunks of K vectors of V that tile
-// [c_begin, c_end): blocks of `kBlock` full vectors, single full vectors, 2- or 4-lane SSE
-// vectors when the full vector is wider, then scalars.
+// [c_begin, c_end): blocks of `kBlock` full vectors, of four when that is larger, single full
+// vectors, 2- or 4-lane SSE vectors when the full vector is wider, then scalars.
 template <class A, class T, int kBlock, class Chunk>
-void for_channel_chunks(int64_t c_begin, int64_t c_end, const Chunk& chunk) {
+[[gnu::always_inline]] inline void for_channel_chunks(int64_t c_begin, int64_t c_end, const Chunk& chunk) {
   using Full = xsimd::batch<T, A>;
   constexpr int64_t width = Full::size;
   int64_t c = c_begin;
   for (; c + kBlock * width <= c_end; c += kBlock * width) chunk(Lanes<Full>{}, Block<kBlock>{}, c);
+  if constexpr (kBlock > 4) {
+    for (; c + 4 * width <= c_end; c += 4 * width) chunk(Lanes<Full>{}, Block<4>{}, c);
+  }
   for (; c + width <= c_end; c += width) chunk(Lanes<Full>{}, Block<1>{}, c);
   using Sse = xsimd::batch<T, xsimd::sse2>;
   constexpr int64_t sse_width = Sse::size;
@@ -165,8 +173,9 @@ struct WindowMax {
   bool clean;
 };
 
-// The chunk functions, and the lambdas of the row functions that call them, are forced
-// inline: otherwise GCC 12 keeps their accumulator arrays in memory across the window loop.
+// The chunk functions, the lambdas of the row functions that call them and for_channel_chunks
+// are forced inline: otherwise GCC 12 keeps accumulator arrays in memory across the window
+// loop, or calls a chunk walker per output column.
 template <class L, int K>
 [[gnu::always_inline]] inline WindowMax<L, K> window_max(const float* x_c, int64_t in_w, int64_t channels,
                                                          PoolSpan rows, PoolSpan cols, int64_t check_rows_from,
@@ -330,7 +339,7 @@ bool max_forward_row(const PoolRow& r, int64_t clean_rows_end, float* y_row) {
   for (int64_t ow = 0; ow < r.out_w && clean; ++ow) {
     const PoolSpan cols = r.cols[ow];
     float* y = y_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(
+    for_channel_chunks<A, float, kFloatBlock<A>>(
         r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
           if (!clean) return;
           clean = max_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, clean_rows_end,
@@ -342,7 +351,7 @@ bool max_forward_row(const PoolRow& r, int64_t clean_rows_end, float* y_row) {
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
     float* y = y_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(
+    for_channel_chunks<A, float, kFloatBlock<A>>(
         r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
           using L = decltype(lanes);
           constexpr int K = decltype(block)::value;
@@ -359,7 +368,7 @@ void avg_forward_row(const PoolRow& r, float* y_row) {
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
     float* y = y_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(
+    for_channel_chunks<A, float, kFloatBlock<A>>(
         r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
           avg_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, y);
         });
@@ -373,7 +382,7 @@ void max_backward_row(const PoolRow& r, const float* y_row, const float* dy_row,
     const PoolSpan cols = r.cols[ow];
     const float* y = y_row + ow * r.channels;
     const float* dy = dy_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(
+    for_channel_chunks<A, float, kFloatBlock<A>>(
         r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
           max_backward_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, y, dy, own_begin, own_end, store, dx);
         });
@@ -385,7 +394,7 @@ void avg_backward_store_row(const PoolRow& r, const float* dy_row, float* dx) {
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
     const float* dy = dy_row + ow * r.channels;
-    for_channel_chunks<A, float, 4>(
+    for_channel_chunks<A, float, kFloatBlock<A>>(
         r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
           avg_backward_store_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, dy, dx);
         });
