@@ -333,7 +333,8 @@ template <class L, int K>
 // covered. Should it find one, other windows covering it have been computed without the
 // check, so a second pass checks everything and takes the reference's rule where it must.
 template <class A>
-bool max_forward_row(const PoolRow& r, int64_t clean_rows_end, float* y_row) {
+bool max_forward_row(const PoolRow& row, int64_t clean_rows_end, float* y_row) {
+  const PoolRow r = row;  // a local copy, which stores through y_row cannot alias
   bool clean = true;
   int64_t checked_cols_end = 0;
   for (int64_t ow = 0; ow < r.out_w && clean; ++ow) {
@@ -364,7 +365,8 @@ bool max_forward_row(const PoolRow& r, int64_t clean_rows_end, float* y_row) {
 }
 
 template <class A>
-void avg_forward_row(const PoolRow& r, float* y_row) {
+void avg_forward_row(const PoolRow& row, float* y_row) {
+  const PoolRow r = row;  // a local copy, which stores through y_row cannot alias
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
     float* y = y_row + ow * r.channels;
@@ -376,8 +378,9 @@ void avg_forward_row(const PoolRow& r, float* y_row) {
 }
 
 template <class A>
-void max_backward_row(const PoolRow& r, const float* y_row, const float* dy_row, int64_t own_begin, int64_t own_end,
+void max_backward_row(const PoolRow& row, const float* y_row, const float* dy_row, int64_t own_begin, int64_t own_end,
                       bool store, float* dx) {
+  const PoolRow r = row;  // a local copy, which stores through dx cannot alias
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
     const float* y = y_row + ow * r.channels;
@@ -390,7 +393,8 @@ void max_backward_row(const PoolRow& r, const float* y_row, const float* dy_row,
 }
 
 template <class A>
-void avg_backward_store_row(const PoolRow& r, const float* dy_row, float* dx) {
+void avg_backward_store_row(const PoolRow& row, const float* dy_row, float* dx) {
+  const PoolRow r = row;  // a local copy, which stores through dx cannot alias
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
     const PoolSpan cols = r.cols[ow];
     const float* dy = dy_row + ow * r.channels;
@@ -402,7 +406,8 @@ void avg_backward_store_row(const PoolRow& r, const float* dy_row, float* dx) {
 }
 
 template <class A>
-void avg_backward_gather_row(const PoolGatherRow& r, float* dx_row) {
+void avg_backward_gather_row(const PoolGatherRow& row, float* dx_row) {
+  const PoolGatherRow r = row;  // a local copy, which stores through dx_row cannot alias
   for (int64_t iw = 0; iw < r.in_w; ++iw) {
     for_channel_chunks<A, double, 2>(
         r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
