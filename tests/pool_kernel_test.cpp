@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <ostream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -418,11 +419,20 @@ TEST_P(PoolKernelTest, AverageBackwardGatherRoundsLikeDoubleSums) {
         return out;
       };
       const std::vector<PoolCover> row_covers = covers(g.rows, g.in_h), col_covers = covers(g.cols, g.in_w);
-      Tensor expected(size_t(g.in_size()), kGuard), dx(size_t(g.in_size()), kGuard);
+      // Every output row's quotients, in a ring as long as the image, so that row oh sits at oh.
       const PoolKernels& k = kernels<PoolKernels>(isa());
+      std::vector<double> quotients(size_t(g.out_size()), -1.0);
+      for (int64_t oh = 0; oh < g.out_h(); ++oh) {
+        std::vector<double> divisors;
+        for (const PoolSpan& c : g.cols) divisors.push_back(double(g.rows[size_t(oh)].divisor) * double(c.divisor));
+        const int64_t row = oh * g.out_w() * channels;
+        k.avg_quotients(dy.data() + row, divisors.data(), g.out_w(), channels, g.c_begin, g.c_end,
+                        quotients.data() + row);
+      }
+      Tensor expected(size_t(g.in_size()), kGuard), dx(size_t(g.in_size()), kGuard);
       for (int64_t ih = 0; ih < g.in_h; ++ih) {
-        const PoolGatherRow row{dy.data(),     g.out_w(),     g.in_w,            channels,  row_covers[size_t(ih)],
-                                g.rows.data(), g.cols.data(), col_covers.data(), g.c_begin, g.c_end};
+        const PoolGatherRow row{quotients.data(),       g.out_h(),         g.out_w(), g.in_w, channels,
+                                row_covers[size_t(ih)], col_covers.data(), g.c_begin, g.c_end};
         k.avg_backward_gather(row, dx.data() + ih * g.in_w * channels);
         for (int64_t iw = 0; iw < g.in_w; ++iw) {
           for (int64_t c = g.c_begin; c < g.c_end; ++c) {
@@ -438,6 +448,42 @@ TEST_P(PoolKernelTest, AverageBackwardGatherRoundsLikeDoubleSums) {
         }
       }
       expect_same(dx, expected, "c" + std::to_string(channels) + " stride " + std::to_string(stride));
+    }
+  }
+}
+
+// The quotients are the reference's correctly rounded double(dy) / divisor (the kernels may
+// get them from a reciprocal): floats of every magnitude, integers, zeros, infinities, NaN,
+// subnormals, over small divisors and a few large and awkward ones.
+TEST_P(PoolKernelTest, AverageQuotientsAreCorrectlyRounded) {
+  std::vector<float> values = {0.0f, -0.0f, 1.0f, -3.0f, 7.0f, kInf, -kInf, kNaN,
+                               std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
+                               std::numeric_limits<float>::min(), std::numeric_limits<float>::denorm_min(),
+                               -3 * std::numeric_limits<float>::denorm_min(), 16777215.0f, 0.1f, 1.0f / 3.0f};
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<uint32_t> any_bits;
+  while (values.size() < 4099) {  // a count no vector width divides, so every tail runs
+    const uint32_t b = any_bits(rng);
+    float v;
+    std::memcpy(&v, &b, sizeof v);
+    if (!std::isnan(v)) values.push_back(v);
+  }
+  std::vector<double> divisors;
+  for (int d = 1; d <= 300; ++d) divisors.push_back(d);
+  for (double d : {16777215.0, 16777216.0, 16777217.0, 14348907.0, 1000003.0, 1073741831.0, 4294967291.0}) {
+    divisors.push_back(d);
+  }
+  const PoolKernels& k = kernels<PoolKernels>(isa());
+  const int64_t channels = int64_t(values.size());
+  std::vector<double> quotients(values.size());
+  for (double d : divisors) {
+    k.avg_quotients(values.data(), &d, 1, channels, 0, channels, quotients.data());
+    for (size_t i = 0; i < values.size(); ++i) {
+      const double expected = double(values[i]) / d;
+      if (std::isnan(expected) ? !std::isnan(quotients[i]) : quotients[i] != expected) {
+        ADD_FAILURE() << values[i] << " / " << d << " = " << quotients[i] << ", expected " << expected;
+        break;
+      }
     }
   }
 }

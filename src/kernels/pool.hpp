@@ -30,14 +30,13 @@ struct PoolCover {
   int64_t begin, end;
 };
 
-// One input row of the average's gradient, gathered from the windows covering it.
+// One input row of the average's gradient, gathered from the windows covering it, out of
+// rows of quotients dy / divisor kept in a ring.
 struct PoolGatherRow {
-  const float* dy;            // the image's output gradient: [out_h][out_w][channels]
-  int64_t out_w, in_w, channels;
-  PoolCover out_rows;         // the output rows whose windows cover this input row
-  const PoolSpan* rows;       // per output row (for the divisor)
-  const PoolSpan* cols;       // per output column (for the divisor)
-  const PoolCover* col_cover; // per input column, the output columns covering it
+  const double* quotients;     // ring_rows rows of [out_w][channels]; output row oh is row oh % ring_rows
+  int64_t ring_rows, out_w, in_w, channels;
+  PoolCover out_rows;          // the output rows whose windows cover this input row
+  const PoolCover* col_cover;  // per input column, the output columns covering it
   int64_t c_begin, c_end;
 };
 
@@ -64,8 +63,13 @@ struct PoolKernels {
   // For windows that share no input position: writes dy / divisor to every in-bounds
   // position of each window of the row.
   void (*avg_backward_store)(const PoolRow& row, const float* dy_row, float* dx);
+  // Channels [c_begin, c_end) of one output row's quotients for the gather below: the
+  // reference's double(dy) / divisor, divisors[ow] being the window's divisor as a double.
+  void (*avg_quotients)(const float* dy_row, const double* divisors, int64_t out_w, int64_t channels,
+                        int64_t c_begin, int64_t c_end, double* quotient_row);
   // Writes channels [c_begin, c_end) of dx_row ([in_w][channels]): the sum, in double and in
-  // (output row, output column) order, of dy / divisor over the windows covering each position.
+  // (output row, output column) order like the reference's, of the quotients of the windows
+  // covering each position, rounded to float.
   void (*avg_backward_gather)(const PoolGatherRow& row, float* dx_row);
 };
 

@@ -61,11 +61,14 @@ struct Lanes<float> {
   static float select(bool m, float a, float b) { return m ? a : b; }
 };
 
-// Doubles for the average's gradient, which must round like the reference's double sums.
+// Doubles for the average's gradient where windows overlap, which must round like the
+// reference's double sums of double quotients.
 template <class A>
 struct Lanes<xsimd::batch<double, A>> {
   using Vec = xsimd::batch<double, A>;
   static constexpr int64_t width = Vec::size;
+  static Vec load(const double* p) { return Vec::load_unaligned(p); }
+  static void store(double* p, const Vec& v) { v.store_unaligned(p); }
   static Vec load_widened(const float* p) { return Vec::load_unaligned(p); }
   static void store_narrowed(float* p, const Vec& v) { v.store_unaligned(p); }
   static Vec splat(double s) { return Vec(s); }
@@ -75,6 +78,8 @@ template <>
 struct Lanes<double> {
   using Vec = double;
   static constexpr int64_t width = 1;
+  static double load(const double* p) { return *p; }
+  static void store(double* p, double v) { *p = v; }
   static double load_widened(const float* p) { return double(*p); }
   static void store_narrowed(float* p, double v) { *p = static_cast<float>(v); }
   static double splat(double s) { return s; }
@@ -315,14 +320,14 @@ template <class L, int K>
                                                              float* dx_row) {
   using V = typename L::Vec;
   const PoolCover cover = r.col_cover[iw];
+  const int64_t row_doubles = r.out_w * r.channels;
+  // Starting from +0 like the reference's sum.
   V sum[K];
   for (int k = 0; k < K; ++k) sum[k] = L::splat(0.0);
   for (int64_t oh = r.out_rows.begin; oh < r.out_rows.end; ++oh) {
-    const double row_divisor = double(r.rows[oh].divisor);
-    const float* pdy = r.dy + (oh * r.out_w + cover.begin) * r.channels + c;
-    for (int64_t ow = cover.begin; ow < cover.end; ++ow, pdy += r.channels) {
-      const V divisor = L::splat(row_divisor * double(r.cols[ow].divisor));
-      for (int k = 0; k < K; ++k) sum[k] = sum[k] + L::load_widened(pdy + k * L::width) / divisor;
+    const double* q = r.quotients + (oh % r.ring_rows) * row_doubles + cover.begin * r.channels + c;
+    for (int64_t ow = cover.begin; ow < cover.end; ++ow, q += r.channels) {
+      for (int k = 0; k < K; ++k) sum[k] = sum[k] + L::load(q + k * L::width);
     }
   }
   for (int k = 0; k < K; ++k) L::store_narrowed(dx_row + iw * r.channels + c + k * L::width, sum[k]);
@@ -405,11 +410,52 @@ void avg_backward_store_row(const PoolRow& row, const float* dy_row, float* dx) 
   }
 }
 
+// The correctly rounded double quotient of a float g by an integer divisor d, as a division
+// gives it, from the reciprocal r = RN(1/d) with two fused multiply-adds where the full vector
+// has them (a division costs several times more). q0 = RN(g r) lies within 1.5 ulp of g/d, so
+// e = g - d q0 is a multiple of ulp(q0) below 2^53 of them (g has 24 bits, d < 2^51): the FMA
+// gives it exactly. q0 + e r then differs from g/d by under 2^-52 ulp, while g/d lies at least
+// ulp/(2d) from any midpoint between doubles (it is never one: g would need 54 bits), so
+// rounding it yields RN(g/d). An infinite or NaN g makes e NaN; q0 is then the quotient.
+template <class A>
+inline constexpr bool kFusedMultiplyAdd = !std::is_same_v<A, xsimd::sse2>;
+
+template <class L, class A>
+[[gnu::always_inline]] inline typename L::Vec quotient(const typename L::Vec& g, double divisor, double reciprocal) {
+  using V = typename L::Vec;
+  if constexpr (std::is_same_v<V, xsimd::batch<double, A>> && kFusedMultiplyAdd<A>) {
+    const V d = L::splat(divisor), r = L::splat(reciprocal);
+    const V q0 = g * r;
+    const V e = xsimd::fma(-q0, d, g);
+    return xsimd::select(xsimd::isnan(e), q0, xsimd::fma(e, r, q0));
+  } else {
+    return g / L::splat(divisor);
+  }
+}
+
+template <class A>
+void avg_quotients_row(const float* dy_row, const double* divisors, int64_t out_w, int64_t channels, int64_t c_begin,
+                       int64_t c_end, double* quotient_row) {
+  for (int64_t ow = 0; ow < out_w; ++ow) {
+    const float* dy = dy_row + ow * channels;
+    double* q = quotient_row + ow * channels;
+    const double divisor = divisors[ow], reciprocal = 1.0 / divisor;
+    for_channel_chunks<A, double, kFloatBlock<A>>(
+        c_begin, c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
+          using L = decltype(lanes);
+          for (int k = 0; k < decltype(block)::value; ++k) {
+            L::store(q + c + k * L::width,
+                     quotient<L, A>(L::load_widened(dy + c + k * L::width), divisor, reciprocal));
+          }
+        });
+  }
+}
+
 template <class A>
 void avg_backward_gather_row(const PoolGatherRow& row, float* dx_row) {
   const PoolGatherRow r = row;  // a local copy, which stores through dx_row cannot alias
   for (int64_t iw = 0; iw < r.in_w; ++iw) {
-    for_channel_chunks<A, double, 2>(
+    for_channel_chunks<A, double, kFloatBlock<A>>(
         r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
           avg_backward_gather_chunk<decltype(lanes), decltype(block)::value>(r, iw, c, dx_row);
         });
@@ -418,8 +464,13 @@ void avg_backward_gather_row(const PoolGatherRow& row, float* dx_row) {
 
 template <class A>
 PoolKernels make_pool_kernels() {
-  return PoolKernels{int64_t(xsimd::batch<float, A>::size), max_forward_row<A>,     avg_forward_row<A>,
-                     max_backward_row<A>, avg_backward_store_row<A>, avg_backward_gather_row<A>};
+  return PoolKernels{int64_t(xsimd::batch<float, A>::size),
+                     max_forward_row<A>,
+                     avg_forward_row<A>,
+                     max_backward_row<A>,
+                     avg_backward_store_row<A>,
+                     avg_quotients_row<A>,
+                     avg_backward_gather_row<A>};
 }
 
 }  // namespace

@@ -141,7 +141,18 @@ class DirectPool final : public PoolImpl {
         row_covers_(window_covers(rows_, p.in_h)),
         col_covers_(window_covers(cols_, p.in_w)),
         uncovered_cols_(uncovered_runs(col_covers_)),
-        disjoint_(p.stride_h >= p.window_h && p.stride_w >= p.window_w) {}
+        disjoint_(p.stride_h >= p.window_h && p.stride_w >= p.window_w) {
+    if (p.mode == PoolMode::average && !disjoint_) {
+      // The divisor as the reference forms it, a product in double.
+      divisors_.reserve(static_cast<size_t>(out_h_ * out_w_));
+      for (const PoolSpan& r : rows_) {
+        for (const PoolSpan& c : cols_) divisors_.push_back(double(r.divisor) * double(c.divisor));
+      }
+      for (const PoolCover& cover : row_covers_) {
+        quotient_ring_rows_ = std::max(quotient_ring_rows_, cover.end - cover.begin);
+      }
+    }
+  }
 
   void forward(const float* x, float* y, int threads) const override {
     const int64_t C = p_.channels;
@@ -262,24 +273,29 @@ class DirectPool final : public PoolImpl {
     }
   }
 
+  // Each output row's quotients are computed once per work item into a ring that holds as
+  // many rows as cover one input row, then summed by every input row they reach.
   void gather_average(const float* dy, float* dx, int threads) const {
-    const int64_t C = p_.channels;
+    const int64_t C = p_.channels, row_doubles = out_w_ * C, ring_doubles = quotient_ring_rows_ * row_doubles;
     const WorkSplit split = split_work(p_.batch, p_.in_h, C, kernels_.lanes, threads);
     const int64_t items = p_.batch * split.row_blocks * split.channel_blocks;
+    // Doubles in a float workspace: two floats each, and the buffer is 64-byte aligned.
+    const auto rings = scratch_.acquire(static_cast<size_t>(2 * ring_doubles * threads));
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const Block b = block_of(item, split, p_.in_h);
+      const float* dy_image = dy + b.n * out_h_ * row_doubles;
+      double* ring = reinterpret_cast<double*>(rings.data()) + omp_get_thread_num() * ring_doubles;
+      int64_t computed_end = 0;  // output rows below this one are in the ring or no longer needed
       for (int64_t ih = b.row_begin; ih < b.row_end; ++ih) {
-        const PoolGatherRow g{dy + b.n * out_h_ * out_w_ * C,
-                              out_w_,
-                              p_.in_w,
-                              C,
-                              row_covers_[static_cast<size_t>(ih)],
-                              rows_.data(),
-                              cols_.data(),
-                              col_covers_.data(),
-                              b.c_begin,
-                              b.c_end};
+        const PoolCover cover = row_covers_[static_cast<size_t>(ih)];
+        for (int64_t oh = std::max(computed_end, cover.begin); oh < cover.end; ++oh) {
+          kernels_.avg_quotients(dy_image + oh * row_doubles, divisors_.data() + oh * out_w_, out_w_, C, b.c_begin,
+                                 b.c_end, ring + oh % quotient_ring_rows_ * row_doubles);
+        }
+        computed_end = std::max(computed_end, cover.end);
+        const PoolGatherRow g{ring, quotient_ring_rows_, out_w_, p_.in_w, C, cover, col_covers_.data(),
+                              b.c_begin, b.c_end};
         kernels_.avg_backward_gather(g, dx + (b.n * p_.in_h + ih) * p_.in_w * C);
       }
     }
@@ -292,6 +308,10 @@ class DirectPool final : public PoolImpl {
   std::vector<PoolCover> row_covers_, col_covers_;  // per input row / column
   std::vector<PoolCover> uncovered_cols_;       // input columns no window reaches
   bool disjoint_;                               // no two windows share an input position
+  // Overlapping averages: per output position its divisor, and the most output rows covering
+  // one input row (the rows of quotients the gather keeps).
+  std::vector<double> divisors_;
+  int64_t quotient_ring_rows_ = 1;
   mutable WorkspacePool scratch_;               // per-call buffers, reused across calls
 };
 
