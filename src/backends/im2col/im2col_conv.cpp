@@ -1,0 +1,353 @@
+// The im2col backend: convolution as convkit's packed GEMM. Per group g, with
+// pixels = batch*out_h*out_w (all images as one matrix) and taps = kernel_h*kernel_w*in_c/groups:
+//   forward           y_g  [pixels x OCG]  = col_g   [pixels x taps] * W_g   [taps x OCG] (+ bias, ReLU)
+//   backward_data     dcol [pixels x taps] = dy_g    [pixels x OCG]  * W_g^T [OCG x taps], then col2im
+//   backward_weights  dW_g [taps x OCG]    = col_g^T [taps x pixels] * dy_g  [pixels x OCG]
+// W_g is HWIO as it is: row (kh, kw, ci) of a [taps x out_c] matrix, columns g*OCG onwards.
+//
+// The column matrix col_g is lowered in the smallest tiles there are: the GEMM asks for one
+// packed micro-panel at a time (mr output pixels x up to KC taps for forward, mr taps x KC pixels
+// for backward_weights) and the lowering writes that panel straight from the NHWC input, with
+// zeros for padding. Lowering and packing are one pass, and the whole lowering workspace is one
+// panel per thread (mr*KC floats: 14 KB with AVX-512) whatever the layer. A 1x1, stride-1,
+// unpadded forward reads NHWC input as the matrix it already is.
+//
+// Workspace per call (threads = T):
+//   forward (packed weights)  T * 16 KB
+//   forward (HWIO pointer)    + the packed weights (taps x out_c rounded up to nr)
+//   backward_data             T * 16 KB + packed W^T + one chunk of dcol: at most
+//                             max(2 MB, mr * kernel_h*kernel_w*in_c * 4 bytes)
+//   backward_weights          T * (16 KB + 512 KB of packed dy block)
+//
+// Threading: one parallel region per call. gemm_share splits each GEMM into disjoint pieces of
+// its output over groups x pixel (or tap) blocks x channel blocks, so batch 1 uses every thread.
+// Each output element is summed by one thread in a fixed order, so results are bitwise
+// reproducible; dW and db even across thread counts.
+#include <omp.h>
+
+#include <cstring>
+
+#include "backends/im2col/im2col.hpp"
+#include "gemm/gemm.hpp"
+#include "kernels/gemm.hpp"
+
+namespace convkit::detail {
+namespace {
+
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// The floats of dcol backward_data keeps at once (shared by all threads); a chunk is never
+// smaller than one mr block of pixels, whatever this budget says.
+constexpr int64_t kColumnChunkFloats = int64_t{1} << 19;
+
+// The shape facts every part of the backend uses.
+struct Geometry {
+  explicit Geometry(const Conv2dParams& p)
+      : p(p),
+        out_h(p.out_h()),
+        out_w(p.out_w()),
+        icg(p.in_c_per_group()),
+        ocg(p.out_c_per_group()),
+        taps(p.kernel_h * p.kernel_w * p.in_c_per_group()),
+        pixels(p.batch * p.out_h() * p.out_w()) {}
+
+  // The NHWC input element of `pixel` (over the batch) at kernel position (kh, kw), channel
+  // `channel` of the whole input; null where the window lies in padding.
+  const float* input_at(const float* x, int64_t n, int64_t oh, int64_t ow, int64_t kh, int64_t kw,
+                        int64_t channel) const {
+    const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dilation_h;
+    const int64_t iw = ow * p.stride_w - p.pad_left + kw * p.dilation_w;
+    if (ih < 0 || ih >= p.in_h || iw < 0 || iw >= p.in_w) return nullptr;
+    return x + ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + channel;
+  }
+
+  Conv2dParams p;
+  int64_t out_h, out_w, icg, ocg, taps, pixels;
+};
+
+// col_g as the GEMM's A for forward: A(pixel, tap) with tap = (kh, kw, ci), ci fastest.
+class LoweredPixelsA final : public GemmSourceA {
+ public:
+  LoweredPixelsA(const Geometry& geo, const float* x, int64_t group) : geo_(geo), x_(x), group_(group) {}
+
+  void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
+    int64_t n[kGemmMaxMR], oh[kGemmMaxMR], ow[kGemmMaxMR];
+    const int64_t plane = geo_.out_h * geo_.out_w;
+    for (int64_t i = 0; i < rows; ++i) {
+      const int64_t q = row + i;
+      n[i] = q / plane;
+      oh[i] = q % plane / geo_.out_w;
+      ow[i] = q % geo_.out_w;
+    }
+    // One run of contiguous input channels per kernel position the depth range crosses.
+    const float* starts[kGemmMaxMR];
+    for (int64_t t = k0; t < k0 + kc;) {
+      const int64_t tap = t / geo_.icg, ci = t % geo_.icg, len = min64(geo_.icg - ci, k0 + kc - t);
+      const int64_t kh = tap / geo_.p.kernel_w, kw = tap % geo_.p.kernel_w;
+      for (int64_t i = 0; i < rows; ++i) {
+        starts[i] = geo_.input_at(x_, n[i], oh[i], ow[i], kh, kw, group_ * geo_.icg + ci);
+      }
+      kern.pack_rows(starts, rows, len, kern.mr, panel + (t - k0) * kern.mr);
+      t += len;
+    }
+    zero_panel_lanes(panel, kc, kern.mr, rows);
+  }
+
+ private:
+  const Geometry& geo_;
+  const float* x_;
+  int64_t group_;
+};
+
+// col_g^T as the GEMM's A for backward_weights: A(tap, pixel).
+class LoweredTapsA final : public GemmSourceA {
+ public:
+  LoweredTapsA(const Geometry& geo, const float* x, int64_t group) : geo_(geo), x_(x), group_(group) {}
+
+  void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
+    const int64_t plane = geo_.out_h * geo_.out_w;
+    const float* starts[kGemmMaxKC];
+    // One run of contiguous input channels per kernel position the tap rows cross.
+    for (int64_t t = row; t < row + rows;) {
+      const int64_t tap = t / geo_.icg, ci = t % geo_.icg, len = min64(geo_.icg - ci, row + rows - t);
+      const int64_t kh = tap / geo_.p.kernel_w, kw = tap % geo_.p.kernel_w;
+      int64_t n = k0 / plane, oh = k0 % plane / geo_.out_w, ow = k0 % geo_.out_w;
+      for (int64_t p = 0; p < kc; ++p) {
+        starts[p] = geo_.input_at(x_, n, oh, ow, kh, kw, group_ * geo_.icg + ci);
+        if (++ow == geo_.out_w) {
+          ow = 0;
+          if (++oh == geo_.out_h) oh = 0, ++n;
+        }
+      }
+      kern.pack_vectors(starts, len, kc, kern.mr, panel + (t - row));
+      t += len;
+    }
+    zero_panel_lanes(panel, kc, kern.mr, rows);
+  }
+
+ private:
+  const Geometry& geo_;
+  const float* x_;
+  int64_t group_;
+};
+
+class Im2colConv final : public ConvImpl {
+ public:
+  Im2colConv(const Conv2dParams& p, const PlanContext& context)
+      : geo_(p),
+        kern_(kernels<GemmKernels>(context.isa)),
+        relu_(context.activation == Activation::relu),
+        pointwise_(p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+                   p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0),
+        weights_per_group_(packed_b_floats(kern_, geo_.taps, geo_.ocg)),
+        transposed_per_group_(packed_b_floats(kern_, geo_.ocg, geo_.taps)),
+        chunk_pixels_(chunk_pixels()) {}
+
+  size_t packed_weights_size() const override { return static_cast<size_t>(geo_.p.groups * weights_per_group_); }
+
+  void pack_weights(const float* w, float* packed) const override {
+    const int64_t panels = packed_b_panels(kern_, geo_.taps, geo_.ocg);
+    for (int64_t g = 0; g < geo_.p.groups; ++g) pack_weight_panels(w, packed, g * panels, (g + 1) * panels);
+  }
+
+  void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
+    const size_t per_thread = gemm_workspace_floats(kern_, true);
+    auto workspace = scratch_.acquire(per_thread * static_cast<size_t>(threads));
+#pragma omp parallel num_threads(threads)
+    forward_share(x, packed_w, b, y, workspace.data() + per_thread * static_cast<size_t>(omp_get_thread_num()));
+  }
+
+  // Packs the weights inside the call's one parallel region, then runs as forward_packed.
+  void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
+    const size_t per_thread = gemm_workspace_floats(kern_, true), packed_size = packed_weights_size();
+    auto workspace = scratch_.acquire(packed_size + per_thread * static_cast<size_t>(threads));
+    float* packed = workspace.data();
+    const int64_t panels = geo_.p.groups * packed_b_panels(kern_, geo_.taps, geo_.ocg);
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+      for (int64_t panel = 0; panel < panels; ++panel) pack_weight_panels(w, packed, panel, panel + 1);
+      forward_share(x, packed, b, y, packed + packed_size + per_thread * static_cast<size_t>(omp_get_thread_num()));
+    }
+  }
+
+  void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
+    const Conv2dParams& p = geo_.p;
+    const size_t per_thread = gemm_workspace_floats(kern_, true);
+    const size_t transposed_size = static_cast<size_t>(p.groups * transposed_per_group_);
+    const size_t column_size = pointwise_ ? 0 : static_cast<size_t>(p.groups * chunk_pixels_ * geo_.taps);
+    auto workspace = scratch_.acquire(transposed_size + column_size + per_thread * static_cast<size_t>(threads));
+    float* transposed = workspace.data();
+    float* columns = transposed + transposed_size;
+    const int64_t panels_per_group = packed_b_panels(kern_, geo_.ocg, geo_.taps);
+#pragma omp parallel num_threads(threads)
+    {
+      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+      float* mine = columns + column_size + per_thread * static_cast<size_t>(thread);
+#pragma omp for schedule(static) nowait
+      for (int64_t panel = 0; panel < p.groups * panels_per_group; ++panel) {
+        const int64_t g = panel / panels_per_group, first = panel % panels_per_group;
+        const MatrixSourceB weights_t(MatrixView{w + g * geo_.ocg, p.out_c, true});
+        pack_b(kern_, weights_t, geo_.ocg, geo_.taps, transposed + g * transposed_per_group_, first, first + 1);
+      }
+      if (!pointwise_) {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < p.input_elements(); ++i) dx[i] = 0.0f;
+      } else {
+#pragma omp barrier
+      }
+      if (pointwise_) {  // dcol is dx itself
+        multiply_by_transposed_weights(dy, transposed, 0, geo_.pixels, dx, p.in_c, geo_.icg, team, thread, mine);
+      } else {
+        for (int64_t first = 0; first < geo_.pixels; first += chunk_pixels_) {
+          const int64_t end = min64(first + chunk_pixels_, geo_.pixels);
+          multiply_by_transposed_weights(dy, transposed, first, end, columns, geo_.taps, chunk_pixels_ * geo_.taps,
+                                         team, thread, mine);
+#pragma omp barrier
+          add_columns_to_input(columns, first, end, dx, team, thread);
+#pragma omp barrier
+        }
+      }
+    }
+  }
+
+  void backward_weights(const float* x, const float* dy, float* dw, float* db, int threads) const override {
+    const Conv2dParams& p = geo_.p;
+    const size_t per_thread = gemm_workspace_floats(kern_, false);
+    auto workspace = scratch_.acquire(per_thread * static_cast<size_t>(threads));
+#pragma omp parallel num_threads(threads)
+    {
+      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+      float* mine = workspace.data() + per_thread * static_cast<size_t>(thread);
+      gemm_share(kern_, p.groups, geo_.taps, geo_.ocg, team, thread, [&](int64_t g, GemmRange rows, GemmRange cols) {
+        const LoweredTapsA columns_t(geo_, x, g);
+        const MatrixSourceB gradient(MatrixView{dy + g * geo_.ocg, p.out_c, false});
+        gemm_block(kern_, geo_.pixels, columns_t, gradient, rows, cols, dw + g * geo_.ocg, p.out_c, GemmEpilogue{},
+                   mine);
+      });
+      if (db != nullptr) bias_gradient(dy, db);
+    }
+  }
+
+ private:
+  // Pixels of dcol per backward_data chunk: a whole number of mr blocks within the budget.
+  int64_t chunk_pixels() const {
+    const int64_t row_floats = geo_.p.groups * geo_.taps;
+    const int64_t budget_rows = max64(kColumnChunkFloats / row_floats / kern_.mr, 1) * kern_.mr;
+    return min64(budget_rows, (geo_.pixels + kern_.mr - 1) / kern_.mr * kern_.mr);
+  }
+
+  void pack_weight_panels(const float* w, float* packed, int64_t first, int64_t end) const {
+    const int64_t panels = packed_b_panels(kern_, geo_.taps, geo_.ocg);
+    for (int64_t index = first; index < end; ++index) {
+      const int64_t g = index / panels, panel = index % panels;
+      const MatrixSourceB weights(MatrixView{w + g * geo_.ocg, geo_.p.out_c, false});
+      pack_b(kern_, weights, geo_.taps, geo_.ocg, packed + g * weights_per_group_, panel, panel + 1);
+    }
+  }
+
+  // This thread's pieces of y = col * W (+ bias, ReLU), called inside the parallel region.
+  void forward_share(const float* x, const float* packed_w, const float* b, float* y, float* workspace) const {
+    const Conv2dParams& p = geo_.p;
+    GemmEpilogue epilogue;
+    epilogue.relu = relu_;
+    gemm_share(kern_, p.groups, geo_.pixels, geo_.ocg, omp_get_num_threads(), omp_get_thread_num(),
+               [&](int64_t g, GemmRange rows, GemmRange cols) {
+                 const PackedB weights{packed_w + g * weights_per_group_, geo_.taps, geo_.ocg};
+                 epilogue.bias = b != nullptr ? b + g * geo_.ocg : nullptr;
+                 float* y_g = y + g * geo_.ocg;
+                 if (pointwise_) {
+                   const MatrixSourceA input(MatrixView{x + g * geo_.icg, p.in_c, false});
+                   gemm_block(kern_, geo_.taps, input, weights, rows, cols, y_g, p.out_c, epilogue, workspace);
+                 } else {
+                   const LoweredPixelsA columns(geo_, x, g);
+                   gemm_block(kern_, geo_.taps, columns, weights, rows, cols, y_g, p.out_c, epilogue, workspace);
+                 }
+               });
+  }
+
+  // This thread's pieces of dcol = dy * W^T for output pixels [first, end): group g's rows go
+  // to out + g*group_stride, row stride ldc.
+  void multiply_by_transposed_weights(const float* dy, const float* transposed, int64_t first, int64_t end, float* out,
+                                      int64_t ldc, int64_t group_stride, int team, int thread,
+                                      float* workspace) const {
+    const Conv2dParams& p = geo_.p;
+    gemm_share(kern_, p.groups, end - first, geo_.taps, team, thread, [&](int64_t g, GemmRange rows, GemmRange cols) {
+      const MatrixSourceA gradient(MatrixView{dy + first * p.out_c + g * geo_.ocg, p.out_c, false});
+      const PackedB weights_t{transposed + g * transposed_per_group_, geo_.ocg, geo_.taps};
+      gemm_block(kern_, geo_.ocg, gradient, weights_t, rows, cols, out + g * group_stride, ldc, GemmEpilogue{},
+                 workspace);
+    });
+  }
+
+  // col2im as a gather: each thread owns a contiguous range of input pixels and adds to each,
+  // in kernel-position order, the dcol entries of output pixels [first, end) that read it. No
+  // two threads write one element, and the order of the additions is fixed.
+  void add_columns_to_input(const float* columns, int64_t first, int64_t end, float* dx, int team, int thread) const {
+    const Conv2dParams& p = geo_.p;
+    const int64_t plane = geo_.out_h * geo_.out_w;
+    const int64_t n_first = first / plane, oh_first = first % plane / geo_.out_w;
+    const int64_t n_last = (end - 1) / plane, oh_last = (end - 1) % plane / geo_.out_w;
+    // The input rows (over the batch) the chunk's output rows read.
+    const int64_t top = oh_first * p.stride_h - p.pad_top;
+    const int64_t bottom = oh_last * p.stride_h - p.pad_top + (p.kernel_h - 1) * p.dilation_h + 1;
+    const int64_t row_begin = n_first * p.in_h + min64(p.in_h, max64(0, top));
+    const int64_t row_end = n_last * p.in_h + min64(p.in_h, max64(0, bottom));
+    if (row_end <= row_begin) return;
+    const int64_t pixel_count = (row_end - row_begin) * p.in_w;
+    const int64_t begin = row_begin * p.in_w + pixel_count * thread / team;
+    const int64_t stop = row_begin * p.in_w + pixel_count * (thread + 1) / team;
+    const int64_t group_stride = chunk_pixels_ * geo_.taps;
+    for (int64_t u = begin; u < stop; ++u) {
+      const int64_t n = u / (p.in_h * p.in_w), ih = u / p.in_w % p.in_h, iw = u % p.in_w;
+      float* target = dx + u * p.in_c;
+      for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+        const int64_t th = ih + p.pad_top - kh * p.dilation_h;  // = oh * stride_h
+        if (th < 0 || th % p.stride_h != 0 || th / p.stride_h >= geo_.out_h) continue;
+        const int64_t oh = th / p.stride_h;
+        for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+          const int64_t tw = iw + p.pad_left - kw * p.dilation_w;
+          if (tw < 0 || tw % p.stride_w != 0 || tw / p.stride_w >= geo_.out_w) continue;
+          const int64_t q = (n * geo_.out_h + oh) * geo_.out_w + tw / p.stride_w;
+          if (q < first || q >= end) continue;
+          const float* source = columns + (q - first) * geo_.taps + (kh * p.kernel_w + kw) * geo_.icg;
+          for (int64_t g = 0; g < p.groups; ++g) {
+            const float* s = source + g * group_stride;
+            float* d = target + g * geo_.icg;
+            for (int64_t ci = 0; ci < geo_.icg; ++ci) d[ci] += s[ci];
+          }
+        }
+      }
+    }
+  }
+
+  // db[oc] = sum over every output pixel of dy, in pixel order, blocks of channels per thread.
+  void bias_gradient(const float* dy, float* db) const {
+    constexpr int64_t kBlock = 16;
+    const int64_t out_c = geo_.p.out_c, blocks = (out_c + kBlock - 1) / kBlock;
+#pragma omp for schedule(static) nowait
+    for (int64_t block = 0; block < blocks; ++block) {
+      const int64_t oc0 = block * kBlock, count = min64(kBlock, out_c - oc0);
+      double sum[kBlock] = {};
+      for (int64_t q = 0; q < geo_.pixels; ++q) {
+        const float* row = dy + q * out_c + oc0;
+        for (int64_t j = 0; j < count; ++j) sum[j] += row[j];
+      }
+      for (int64_t j = 0; j < count; ++j) db[oc0 + j] = static_cast<float>(sum[j]);
+    }
+  }
+
+  Geometry geo_;
+  const GemmKernels& kern_;
+  bool relu_, pointwise_;
+  int64_t weights_per_group_, transposed_per_group_, chunk_pixels_;
+};
+
+}  // namespace
+
+std::unique_ptr<ConvImpl> make_im2col_conv(const Conv2dParams& p, const PlanContext& context) {
+  return std::make_unique<Im2colConv>(p, context);
+}
+
+}  // namespace convkit::detail

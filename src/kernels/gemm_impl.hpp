@@ -1,0 +1,158 @@
+#pragma once
+// The GEMM micro-kernels and packing routines, written once on xsimd::batch<float, Arch> and
+// compiled once per instruction set (see cmake/ConvkitKernels.cmake). Everything is in an
+// anonymous namespace so no instruction-set-specific function can be merged across units.
+//
+// Register tiles (accumulators + B vectors + one broadcast A value must fit the register file):
+//   avx512: 14 x 32 -> 28 accumulators + 2 B vectors + 1 broadcast of 32 zmm registers
+//   avx2:    6 x 16 -> 12 accumulators + 2 B vectors + 1 broadcast of 16 ymm registers
+//   sse2:    4 x 8  ->  8 accumulators + 2 B vectors + 1 broadcast + 1 product (no FMA) of 16
+#include <xsimd/xsimd.hpp>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "isa.hpp"
+#include "kernels/gemm.hpp"
+
+namespace convkit::detail {
+namespace {
+
+template <class Arch>
+struct GemmTileShape;
+template <>
+struct GemmTileShape<xsimd::avx512f> {
+  static constexpr int rows = 14, vectors = 2;
+};
+template <>
+struct GemmTileShape<xsimd::fma3<xsimd::avx2>> {
+  static constexpr int rows = 6, vectors = 2;
+};
+template <>
+struct GemmTileShape<xsimd::sse2> {
+  static constexpr int rows = 4, vectors = 2;
+};
+
+// acc + C (when accumulating) + bias, then ReLU: the order every store path follows.
+template <class V>
+V finish(V value, const float* c, const float* bias, const GemmTileEpilogue& e) {
+  if (e.accumulate) value += V::load_unaligned(c);
+  if (bias != nullptr) value += V::load_unaligned(bias);
+  if (e.relu) value = xsimd::select(value < V(0.0f), V(0.0f), value);
+  return value;
+}
+
+inline float finish_scalar(float value, const float* c, const float* bias, const GemmTileEpilogue& e) {
+  if (e.accumulate) value += *c;
+  if (bias != nullptr) value += *bias;
+  if (e.relu && value < 0.0f) value = 0.0f;
+  return value;
+}
+
+template <class Arch, int MR, int NV>
+void gemm_tile(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+               const GemmTileEpilogue& e) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int64_t W = V::size, NR = W * NV;
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = V(0.0f);
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = V::load_unaligned(b + v * W);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const V ai(a[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(ai, bv[v], acc[i][v]);
+    }
+    a += MR;
+    b += NR;
+  }
+
+  if (n == NR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      if (i >= m) break;
+      float* ci = c + i * ldc;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const float* bias = e.bias != nullptr ? e.bias + v * W : nullptr;
+        finish(acc[i][v], ci + v * W, bias, e).store_unaligned(ci + v * W);
+      }
+    }
+    return;
+  }
+  // Partial width: whole vectors while they fit, then the last few columns one by one.
+  for (int i = 0; i < MR && i < m; ++i) {
+    float* ci = c + i * ldc;
+    for (int v = 0; v < NV; ++v) {
+      const int64_t col = v * W;
+      if (col >= n) break;
+      const float* bias = e.bias != nullptr ? e.bias + col : nullptr;
+      if (n - col >= W) {
+        finish(acc[i][v], ci + col, bias, e).store_unaligned(ci + col);
+        continue;
+      }
+      alignas(64) float lanes[W];
+      acc[i][v].store_aligned(lanes);
+      for (int64_t j = 0; j < n - col; ++j) {
+        ci[col + j] = finish_scalar(lanes[j], ci + col + j, bias != nullptr ? bias + j : nullptr, e);
+      }
+    }
+  }
+}
+
+// Transposing copy: each source row becomes one lane of every group.
+template <class Arch>
+void pack_rows(const float* const* rows, int64_t count, int64_t k, int64_t width, float* panel) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float* row = rows[i];
+    float* out = panel + i;
+    if (row == nullptr) {
+      for (int64_t p = 0; p < k; ++p) out[p * width] = 0.0f;
+    } else {
+      for (int64_t p = 0; p < k; ++p) out[p * width] = row[p];
+    }
+  }
+}
+
+// Straight copy: each source vector becomes one group.
+template <class Arch>
+void pack_vectors(const float* const* vectors, int64_t count, int64_t k, int64_t width, float* panel) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int64_t W = V::size;
+  const int64_t whole = count / W * W;
+  for (int64_t p = 0; p < k; ++p) {
+    const float* src = vectors[p];
+    float* out = panel + p * width;
+    if (src == nullptr) {
+      int64_t i = 0;
+      for (; i < whole; i += W) V(0.0f).store_unaligned(out + i);
+      for (; i < count; ++i) out[i] = 0.0f;
+    } else {
+      int64_t i = 0;
+      for (; i < whole; i += W) V::load_unaligned(src + i).store_unaligned(out + i);
+      for (; i < count; ++i) out[i] = src[i];
+    }
+  }
+}
+
+template <class Arch>
+GemmKernels make_gemm_kernels() {
+  using Shape = GemmTileShape<Arch>;
+  GemmKernels k;
+  k.mr = Shape::rows;
+  k.nr = Shape::vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
+  k.tile = gemm_tile<Arch, Shape::rows, Shape::vectors>;
+  k.pack_rows = pack_rows<Arch>;
+  k.pack_vectors = pack_vectors<Arch>;
+  return k;
+}
+
+}  // namespace
+}  // namespace convkit::detail
