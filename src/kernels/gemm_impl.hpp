@@ -7,6 +7,7 @@
 //   avx512: 14 x 32 -> 28 accumulators + 2 B vectors + 1 broadcast of 32 zmm registers
 //   avx2:    6 x 16 -> 12 accumulators + 2 B vectors + 1 broadcast of 16 ymm registers
 //   sse2:    4 x 8  ->  8 accumulators + 2 B vectors + 1 broadcast + 1 product (no FMA) of 16
+#include <immintrin.h>
 #include <xsimd/xsimd.hpp>
 
 #include <cstdint>
@@ -54,6 +55,12 @@ void gemm_tile(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
                const GemmTileEpilogue& e) {
   using V = xsimd::batch<float, Arch>;
   constexpr int64_t W = V::size, NR = W * NV;
+  // C is touched only after the whole depth loop: ask for its lines now so that the misses
+  // (C rarely stays cached between depth blocks of a large GEMM) overlap with the FMAs.
+  for (int64_t i = 0; i < m; ++i) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + n - 1, 1, 3);
+  }
   V acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
@@ -107,17 +114,55 @@ void gemm_tile(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
   }
 }
 
-// Transposing copy: each source row becomes one lane of every group.
+// 128-bit loads of a source row, or zeros where the row lies in padding (null).
+inline __m128 load4_or_zero(const float* row, int64_t p) { return row != nullptr ? _mm_loadu_ps(row + p) : _mm_setzero_ps(); }
+inline float load1_or_zero(const float* row, int64_t p) { return row != nullptr ? row[p] : 0.0f; }
+
+// Transposing copy: each source row becomes one lane of every group. Rows go four (then two)
+// at a time through 4x4 SSE transposes, which every instruction set has (an AVX build encodes
+// them with VEX); a few scalar moves finish the tails. The width of a panel (mr = 14, 6, 4 or
+// nr) is too irregular for wider transposes to pay.
 template <class Arch>
 void pack_rows(const float* const* rows, int64_t count, int64_t k, int64_t width, float* panel) {
-  for (int64_t i = 0; i < count; ++i) {
-    const float* row = rows[i];
+  const int64_t k4 = k / 4 * 4;
+  int64_t i = 0;
+  for (; i + 4 <= count; i += 4) {
+    const float *r0 = rows[i], *r1 = rows[i + 1], *r2 = rows[i + 2], *r3 = rows[i + 3];
     float* out = panel + i;
-    if (row == nullptr) {
-      for (int64_t p = 0; p < k; ++p) out[p * width] = 0.0f;
-    } else {
-      for (int64_t p = 0; p < k; ++p) out[p * width] = row[p];
+    for (int64_t p = 0; p < k4; p += 4) {
+      __m128 a = load4_or_zero(r0, p), b = load4_or_zero(r1, p), c = load4_or_zero(r2, p), d = load4_or_zero(r3, p);
+      _MM_TRANSPOSE4_PS(a, b, c, d);
+      _mm_storeu_ps(out + p * width, a);
+      _mm_storeu_ps(out + (p + 1) * width, b);
+      _mm_storeu_ps(out + (p + 2) * width, c);
+      _mm_storeu_ps(out + (p + 3) * width, d);
     }
+    for (int64_t p = k4; p < k; ++p) {
+      out[p * width] = load1_or_zero(r0, p);
+      out[p * width + 1] = load1_or_zero(r1, p);
+      out[p * width + 2] = load1_or_zero(r2, p);
+      out[p * width + 3] = load1_or_zero(r3, p);
+    }
+  }
+  if (i + 2 <= count) {
+    const float *r0 = rows[i], *r1 = rows[i + 1];
+    float* out = panel + i;
+    for (int64_t p = 0; p < k4; p += 4) {
+      const __m128 a = load4_or_zero(r0, p), b = load4_or_zero(r1, p);
+      const __m128 low = _mm_unpacklo_ps(a, b), high = _mm_unpackhi_ps(a, b);  // a0 b0 a1 b1, a2 b2 a3 b3
+      _mm_storel_pi(reinterpret_cast<__m64*>(out + p * width), low);
+      _mm_storeh_pi(reinterpret_cast<__m64*>(out + (p + 1) * width), low);
+      _mm_storel_pi(reinterpret_cast<__m64*>(out + (p + 2) * width), high);
+      _mm_storeh_pi(reinterpret_cast<__m64*>(out + (p + 3) * width), high);
+    }
+    for (int64_t p = k4; p < k; ++p) {
+      out[p * width] = load1_or_zero(r0, p);
+      out[p * width + 1] = load1_or_zero(r1, p);
+    }
+    i += 2;
+  }
+  for (; i < count; ++i) {
+    for (int64_t p = 0; p < k; ++p) panel[p * width + i] = load1_or_zero(rows[i], p);
   }
 }
 
