@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "isa.hpp"
 #include "kernels/gemm.hpp"
@@ -50,20 +51,37 @@ inline float finish_scalar(float value, const float* c, const float* bias, const
   return value;
 }
 
-template <class Arch, int MR, int NV>
-void gemm_tile(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
-               const GemmTileEpilogue& e) {
+// One vector of a row of C: whole, or its first `cols` lanes (cols may be <= 0: nothing).
+template <class V>
+void store_vector(V value, float* c, int64_t cols, const float* bias, const GemmTileEpilogue& e) {
+  constexpr int64_t W = V::size;
+  if (cols >= W) {
+    finish(value, c, bias, e).store_unaligned(c);
+  } else if (cols > 0) {
+    alignas(64) float lanes[W];
+    value.store_aligned(lanes);
+    for (int64_t j = 0; j < cols; ++j) c[j] = finish_scalar(lanes[j], c + j, bias != nullptr ? bias + j : nullptr, e);
+  }
+}
+
+// Rows x (NV vectors) of C from an A panel `Stride` floats wide (Stride = mr; Rows < mr for the
+// last rows of a matrix, so an edge tile does no wasted multiplies). Every loop over rows and
+// vectors is unrolled so the accumulators live in registers from start to store.
+template <class Arch, int Rows, int Stride, int NV>
+void gemm_tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t n,
+                    const GemmTileEpilogue& e) {
   using V = xsimd::batch<float, Arch>;
   constexpr int64_t W = V::size, NR = W * NV;
   // C is touched only after the whole depth loop: ask for its lines now so that the misses
   // (C rarely stays cached between depth blocks of a large GEMM) overlap with the FMAs.
-  for (int64_t i = 0; i < m; ++i) {
+#pragma GCC unroll 16
+  for (int i = 0; i < Rows; ++i) {
     __builtin_prefetch(c + i * ldc, 1, 3);
     __builtin_prefetch(c + i * ldc + n - 1, 1, 3);
   }
-  V acc[MR][NV];
+  V acc[Rows][NV];
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
+  for (int i = 0; i < Rows; ++i) {
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = V(0.0f);
   }
@@ -72,46 +90,54 @@ void gemm_tile(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = V::load_unaligned(b + v * W);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < Rows; ++i) {
       const V ai(a[i]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(ai, bv[v], acc[i][v]);
     }
-    a += MR;
+    a += Stride;
     b += NR;
   }
 
   if (n == NR) {
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      if (i >= m) break;
-      float* ci = c + i * ldc;
+    for (int i = 0; i < Rows; ++i) {
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) {
-        const float* bias = e.bias != nullptr ? e.bias + v * W : nullptr;
-        finish(acc[i][v], ci + v * W, bias, e).store_unaligned(ci + v * W);
+        float* cv = c + i * ldc + v * W;
+        finish(acc[i][v], cv, e.bias != nullptr ? e.bias + v * W : nullptr, e).store_unaligned(cv);
       }
     }
-    return;
-  }
-  // Partial width: whole vectors while they fit, then the last few columns one by one.
-  for (int i = 0; i < MR && i < m; ++i) {
-    float* ci = c + i * ldc;
-    for (int v = 0; v < NV; ++v) {
-      const int64_t col = v * W;
-      if (col >= n) break;
-      const float* bias = e.bias != nullptr ? e.bias + col : nullptr;
-      if (n - col >= W) {
-        finish(acc[i][v], ci + col, bias, e).store_unaligned(ci + col);
-        continue;
-      }
-      alignas(64) float lanes[W];
-      acc[i][v].store_aligned(lanes);
-      for (int64_t j = 0; j < n - col; ++j) {
-        ci[col + j] = finish_scalar(lanes[j], ci + col + j, bias != nullptr ? bias + j : nullptr, e);
+  } else {
+#pragma GCC unroll 16
+    for (int i = 0; i < Rows; ++i) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        store_vector(acc[i][v], c + i * ldc + v * W, n - v * W, e.bias != nullptr ? e.bias + v * W : nullptr, e);
       }
     }
   }
+}
+
+using GemmTileFunction = void (*)(int64_t, const float*, const float*, float*, int64_t, int64_t,
+                                  const GemmTileEpilogue&);
+
+// gemm_tile_rows for 1..MR rows, indexed by rows - 1.
+template <class Arch, int MR, int NV>
+struct GemmTilesByRows {
+  template <int... R>
+  static constexpr GemmTilesByRows make(std::integer_sequence<int, R...>) {
+    return GemmTilesByRows{{gemm_tile_rows<Arch, R + 1, MR, NV>...}};
+  }
+  GemmTileFunction of_rows[MR];
+};
+
+template <class Arch, int MR, int NV>
+void gemm_tile(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+               const GemmTileEpilogue& e) {
+  static constexpr GemmTilesByRows<Arch, MR, NV> tiles =
+      GemmTilesByRows<Arch, MR, NV>::make(std::make_integer_sequence<int, MR>{});
+  tiles.of_rows[m - 1](k, a, b, c, ldc, n, e);
 }
 
 // 128-bit loads of a source row, or zeros where the row lies in padding (null).
