@@ -15,8 +15,9 @@
 // Workspace per call (threads = T):
 //   forward (packed weights)  T * 16 KB
 //   forward (HWIO pointer)    + the packed weights (taps x out_c rounded up to nr)
-//   backward_data             T * 16 KB + packed W^T + one chunk of dcol: at most
-//                             max(2 MB, mr * kernel_h*kernel_w*in_c * 4 bytes)
+//   backward_data             one chunk of dcol: at most max(2 MB, mr * kernel_h*kernel_w*in_c
+//                             * 4 bytes), plus either T * (16 KB + 512 KB of packed W^T block)
+//                             or, when several chunks reuse it, T * 16 KB + the packed W^T
 //   backward_weights          T * (16 KB + 512 KB of packed dy block)
 //
 // Threading: one parallel region per call. gemm_share splits each GEMM into disjoint pieces of
@@ -174,8 +175,13 @@ class Im2colConv final : public ConvImpl {
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     const Conv2dParams& p = geo_.p;
-    const size_t per_thread = gemm_workspace_floats(kern_, true);
-    const size_t transposed_size = static_cast<size_t>(p.groups * transposed_per_group_);
+    const int64_t chunks = pointwise_ ? 1 : (geo_.pixels + chunk_pixels_ - 1) / chunk_pixels_;
+    // W^T is packed once up front only when several chunks reuse it; otherwise each thread
+    // packs the blocks it needs as it goes, while they are hot in its cache, instead of
+    // writing the whole packed copy out and reading it back (it can be larger than the work).
+    const bool prepack = chunks > 1;
+    const size_t per_thread = gemm_workspace_floats(kern_, prepack);
+    const size_t transposed_size = prepack ? static_cast<size_t>(p.groups * transposed_per_group_) : 0;
     const size_t column_size = pointwise_ ? 0 : static_cast<size_t>(p.groups * chunk_pixels_ * geo_.taps);
     auto workspace = scratch_.acquire(transposed_size + column_size + per_thread * static_cast<size_t>(threads));
     float* transposed = workspace.data();
@@ -185,25 +191,24 @@ class Im2colConv final : public ConvImpl {
     {
       const int thread = omp_get_thread_num(), team = omp_get_num_threads();
       float* mine = columns + column_size + per_thread * static_cast<size_t>(thread);
+      if (prepack) {
 #pragma omp for schedule(static) nowait
-      for (int64_t panel = 0; panel < p.groups * panels_per_group; ++panel) {
-        const int64_t g = panel / panels_per_group, first = panel % panels_per_group;
-        const MatrixSourceB weights_t(MatrixView{w + g * geo_.ocg, p.out_c, true});
-        pack_b(kern_, weights_t, geo_.ocg, geo_.taps, transposed + g * transposed_per_group_, first, first + 1);
-      }
-      if (!pointwise_) {
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < p.input_elements(); ++i) dx[i] = 0.0f;
-      } else {
-#pragma omp barrier
+        for (int64_t panel = 0; panel < p.groups * panels_per_group; ++panel) {
+          const int64_t g = panel / panels_per_group, first = panel % panels_per_group;
+          pack_b(kern_, transposed_weights(w, g), geo_.ocg, geo_.taps, transposed + g * transposed_per_group_, first,
+                 first + 1);
+        }
       }
       if (pointwise_) {  // dcol is dx itself
-        multiply_by_transposed_weights(dy, transposed, 0, geo_.pixels, dx, p.in_c, geo_.icg, team, thread, mine);
+        multiply_by_transposed_weights(dy, w, prepack ? transposed : nullptr, 0, geo_.pixels, dx, p.in_c, geo_.icg,
+                                       team, thread, mine);
       } else {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < p.input_elements(); ++i) dx[i] = 0.0f;
         for (int64_t first = 0; first < geo_.pixels; first += chunk_pixels_) {
           const int64_t end = min64(first + chunk_pixels_, geo_.pixels);
-          multiply_by_transposed_weights(dy, transposed, first, end, columns, geo_.taps, chunk_pixels_ * geo_.taps,
-                                         team, thread, mine);
+          multiply_by_transposed_weights(dy, w, prepack ? transposed : nullptr, first, end, columns, geo_.taps,
+                                         chunk_pixels_ * geo_.taps, team, thread, mine);
 #pragma omp barrier
           add_columns_to_input(columns, first, end, dx, team, thread);
 #pragma omp barrier
@@ -267,17 +272,27 @@ class Im2colConv final : public ConvImpl {
                });
   }
 
+  // W_g^T [OCG x taps] as the GEMM's B: element (oc, tap) = w[tap*out_c + g*OCG + oc].
+  MatrixSourceB transposed_weights(const float* w, int64_t g) const {
+    return MatrixSourceB(MatrixView{w + g * geo_.ocg, geo_.p.out_c, true});
+  }
+
   // This thread's pieces of dcol = dy * W^T for output pixels [first, end): group g's rows go
-  // to out + g*group_stride, row stride ldc.
-  void multiply_by_transposed_weights(const float* dy, const float* transposed, int64_t first, int64_t end, float* out,
-                                      int64_t ldc, int64_t group_stride, int team, int thread,
+  // to out + g*group_stride, row stride ldc. W^T comes from `transposed` (packed) when not null.
+  void multiply_by_transposed_weights(const float* dy, const float* w, const float* transposed, int64_t first,
+                                      int64_t end, float* out, int64_t ldc, int64_t group_stride, int team, int thread,
                                       float* workspace) const {
     const Conv2dParams& p = geo_.p;
     gemm_share(kern_, p.groups, end - first, geo_.taps, team, thread, [&](int64_t g, GemmRange rows, GemmRange cols) {
       const MatrixSourceA gradient(MatrixView{dy + first * p.out_c + g * geo_.ocg, p.out_c, false});
-      const PackedB weights_t{transposed + g * transposed_per_group_, geo_.ocg, geo_.taps};
-      gemm_block(kern_, geo_.ocg, gradient, weights_t, rows, cols, out + g * group_stride, ldc, GemmEpilogue{},
-                 workspace);
+      float* out_g = out + g * group_stride;
+      if (transposed != nullptr) {
+        const PackedB weights_t{transposed + g * transposed_per_group_, geo_.ocg, geo_.taps};
+        gemm_block(kern_, geo_.ocg, gradient, weights_t, rows, cols, out_g, ldc, GemmEpilogue{}, workspace);
+      } else {
+        gemm_block(kern_, geo_.ocg, gradient, transposed_weights(w, g), rows, cols, out_g, ldc, GemmEpilogue{},
+                   workspace);
+      }
     });
   }
 
