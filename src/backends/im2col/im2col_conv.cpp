@@ -337,17 +337,25 @@ class Im2colConv final : public ConvImpl {
     }
   }
 
-  // db[oc] = sum over every output pixel of dy, in pixel order, blocks of channels per thread.
+  // db[oc] = sum over every output pixel of dy, in pixel order, in double; each thread owns
+  // whole blocks of channels (a block's row of dy is a few cache lines, its sums fit in registers).
   void bias_gradient(const float* dy, float* db) const {
-    constexpr int64_t kBlock = 16;
+    constexpr int64_t kBlock = 32;
     const int64_t out_c = geo_.p.out_c, blocks = (out_c + kBlock - 1) / kBlock;
 #pragma omp for schedule(static) nowait
     for (int64_t block = 0; block < blocks; ++block) {
       const int64_t oc0 = block * kBlock, count = min64(kBlock, out_c - oc0);
       double sum[kBlock] = {};
-      for (int64_t q = 0; q < geo_.pixels; ++q) {
-        const float* row = dy + q * out_c + oc0;
-        for (int64_t j = 0; j < count; ++j) sum[j] += row[j];
+      if (count == kBlock) {
+        for (int64_t q = 0; q < geo_.pixels; ++q) {
+          const float* row = dy + q * out_c + oc0;
+          for (int64_t j = 0; j < kBlock; ++j) sum[j] += row[j];
+        }
+      } else {
+        for (int64_t q = 0; q < geo_.pixels; ++q) {
+          const float* row = dy + q * out_c + oc0;
+          for (int64_t j = 0; j < count; ++j) sum[j] += row[j];
+        }
       }
       for (int64_t j = 0; j < count; ++j) db[oc0 + j] = static_cast<float>(sum[j]);
     }
