@@ -234,6 +234,30 @@ TEST(Gemm, PrepackedB) {
   }
 }
 
+// Each element of C is summed by one thread in an order fixed by k alone, so random floats
+// (where summation order shows) give bitwise the same C whatever the thread count.
+TEST(Gemm, BitwiseTheSameForAnyThreadCount) {
+  for (Isa isa : isas_of_this_cpu()) {
+    const GemmKernels& kern = kernels<GemmKernels>(isa);
+    const int64_t m = 97, n = 530, k = 600;
+    const Tensor a = test::uniform_tensor(m * k, 800), b = test::uniform_tensor(k * n, 801);
+    const Tensor bias = test::uniform_tensor(n, 802);
+    GemmEpilogue epilogue;
+    epilogue.bias = bias.data();
+    WorkspacePool pool;
+    Tensor first;
+    for (int threads : {1, 2, 3}) {
+      Tensor c = test::nan_tensor(m * n);
+      gemm(kern, m, n, k, {a.data(), k, false}, {b.data(), n, false}, c.data(), n, epilogue, threads, pool);
+      if (first.empty()) {
+        first = c;
+      } else {
+        EXPECT_TRUE(test::bitwise_equal(first, c)) << isa_name(isa) << " threads " << threads;
+      }
+    }
+  }
+}
+
 TEST(Gemm, LargeSquareMatchesTheOracle) {
   for (Isa isa : isas_of_this_cpu()) check(isa, Case{300, 530, 520, false, false, false, false, false, 2}, 700);
 }
