@@ -14,7 +14,7 @@
 //
 // Workspace per call (threads = T):
 //   forward (packed weights)  T * 16 KB
-//   forward (HWIO pointer)    + the packed weights (taps x out_c rounded up to nr)
+//   forward (HWIO pointer)    T * (16 KB + 512 KB of packed W block)
 //   backward_data             one chunk of dcol: at most max(2 MB, mr * kernel_h*kernel_w*in_c
 //                             * 4 bytes), plus either T * (16 KB + 512 KB of packed W^T block)
 //                             or, when several chunks reuse it, T * 16 KB + the packed W^T
@@ -149,28 +149,26 @@ class Im2colConv final : public ConvImpl {
 
   void pack_weights(const float* w, float* packed) const override {
     const int64_t panels = packed_b_panels(kern_, geo_.taps, geo_.ocg);
-    for (int64_t g = 0; g < geo_.p.groups; ++g) pack_weight_panels(w, packed, g * panels, (g + 1) * panels);
+    for (int64_t g = 0; g < geo_.p.groups; ++g) {
+      const MatrixSourceB weights(MatrixView{w + g * geo_.ocg, geo_.p.out_c, false});
+      pack_b(kern_, weights, geo_.taps, geo_.ocg, packed + g * weights_per_group_, 0, panels);
+    }
   }
 
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
     const size_t per_thread = gemm_workspace_floats(kern_, true);
     auto workspace = scratch_.acquire(per_thread * static_cast<size_t>(threads));
 #pragma omp parallel num_threads(threads)
-    forward_share(x, packed_w, b, y, workspace.data() + per_thread * static_cast<size_t>(omp_get_thread_num()));
+    forward_share(x, packed_w, nullptr, b, y, workspace.data() + per_thread * static_cast<size_t>(omp_get_thread_num()));
   }
 
-  // Packs the weights inside the call's one parallel region, then runs as forward_packed.
+  // From HWIO weights, each thread packs the blocks of W it needs as it goes, while they are
+  // hot in its cache: cheaper than writing a whole packed copy out and reading it back.
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
-    const size_t per_thread = gemm_workspace_floats(kern_, true), packed_size = packed_weights_size();
-    auto workspace = scratch_.acquire(packed_size + per_thread * static_cast<size_t>(threads));
-    float* packed = workspace.data();
-    const int64_t panels = geo_.p.groups * packed_b_panels(kern_, geo_.taps, geo_.ocg);
+    const size_t per_thread = gemm_workspace_floats(kern_, false);
+    auto workspace = scratch_.acquire(per_thread * static_cast<size_t>(threads));
 #pragma omp parallel num_threads(threads)
-    {
-#pragma omp for schedule(static)
-      for (int64_t panel = 0; panel < panels; ++panel) pack_weight_panels(w, packed, panel, panel + 1);
-      forward_share(x, packed, b, y, packed + packed_size + per_thread * static_cast<size_t>(omp_get_thread_num()));
-    }
+    forward_share(x, nullptr, w, b, y, workspace.data() + per_thread * static_cast<size_t>(omp_get_thread_num()));
   }
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
@@ -243,31 +241,30 @@ class Im2colConv final : public ConvImpl {
     return min64(budget_rows, (geo_.pixels + kern_.mr - 1) / kern_.mr * kern_.mr);
   }
 
-  void pack_weight_panels(const float* w, float* packed, int64_t first, int64_t end) const {
-    const int64_t panels = packed_b_panels(kern_, geo_.taps, geo_.ocg);
-    for (int64_t index = first; index < end; ++index) {
-      const int64_t g = index / panels, panel = index % panels;
-      const MatrixSourceB weights(MatrixView{w + g * geo_.ocg, geo_.p.out_c, false});
-      pack_b(kern_, weights, geo_.taps, geo_.ocg, packed + g * weights_per_group_, panel, panel + 1);
-    }
-  }
-
-  // This thread's pieces of y = col * W (+ bias, ReLU), called inside the parallel region.
-  void forward_share(const float* x, const float* packed_w, const float* b, float* y, float* workspace) const {
+  // This thread's pieces of y = col * W (+ bias, ReLU), called inside the parallel region, with
+  // W packed (packed_w) or as HWIO (w) when packed_w is null.
+  void forward_share(const float* x, const float* packed_w, const float* w, const float* b, float* y,
+                     float* workspace) const {
     const Conv2dParams& p = geo_.p;
     GemmEpilogue epilogue;
     epilogue.relu = relu_;
     gemm_share(kern_, p.groups, geo_.pixels, geo_.ocg, omp_get_num_threads(), omp_get_thread_num(),
                [&](int64_t g, GemmRange rows, GemmRange cols) {
-                 const PackedB weights{packed_w + g * weights_per_group_, geo_.taps, geo_.ocg};
                  epilogue.bias = b != nullptr ? b + g * geo_.ocg : nullptr;
                  float* y_g = y + g * geo_.ocg;
-                 if (pointwise_) {
-                   const MatrixSourceA input(MatrixView{x + g * geo_.icg, p.in_c, false});
-                   gemm_block(kern_, geo_.taps, input, weights, rows, cols, y_g, p.out_c, epilogue, workspace);
+                 const auto multiply = [&](const auto& weights) {
+                   if (pointwise_) {
+                     const MatrixSourceA input(MatrixView{x + g * geo_.icg, p.in_c, false});
+                     gemm_block(kern_, geo_.taps, input, weights, rows, cols, y_g, p.out_c, epilogue, workspace);
+                   } else {
+                     const LoweredPixelsA columns(geo_, x, g);
+                     gemm_block(kern_, geo_.taps, columns, weights, rows, cols, y_g, p.out_c, epilogue, workspace);
+                   }
+                 };
+                 if (packed_w != nullptr) {
+                   multiply(PackedB{packed_w + g * weights_per_group_, geo_.taps, geo_.ocg});
                  } else {
-                   const LoweredPixelsA columns(geo_, x, g);
-                   gemm_block(kern_, geo_.taps, columns, weights, rows, cols, y_g, p.out_c, epilogue, workspace);
+                   multiply(MatrixSourceB(MatrixView{w + g * geo_.ocg, p.out_c, false}));
                  }
                });
   }
