@@ -26,8 +26,6 @@
 // reproducible; dW and db even across thread counts.
 #include <omp.h>
 
-#include <cstring>
-
 #include "backends/im2col/im2col.hpp"
 #include "gemm/gemm.hpp"
 #include "kernels/gemm.hpp"
@@ -37,6 +35,8 @@ namespace {
 
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+// Floats rounded up to whole 64-byte lines.
+size_t cache_lines(int64_t floats) { return static_cast<size_t>((floats + 15) / 16 * 16); }
 
 // The floats of dcol backward_data keeps at once (shared by all threads); a chunk is never
 // smaller than one mr block of pixels, whatever this budget says.
@@ -179,8 +179,9 @@ class Im2colConv final : public ConvImpl {
     // writing the whole packed copy out and reading it back (it can be larger than the work).
     const bool prepack = chunks > 1;
     const size_t per_thread = gemm_workspace_floats(kern_, prepack);
-    const size_t transposed_size = prepack ? static_cast<size_t>(p.groups * transposed_per_group_) : 0;
-    const size_t column_size = pointwise_ ? 0 : static_cast<size_t>(p.groups * chunk_pixels_ * geo_.taps);
+    // Whole cache lines each, so every thread's GEMM workspace after them starts on one.
+    const size_t transposed_size = prepack ? cache_lines(p.groups * transposed_per_group_) : 0;
+    const size_t column_size = pointwise_ ? 0 : cache_lines(p.groups * chunk_pixels_ * geo_.taps);
     auto workspace = scratch_.acquire(transposed_size + column_size + per_thread * static_cast<size_t>(threads));
     float* transposed = workspace.data();
     float* columns = transposed + transposed_size;
