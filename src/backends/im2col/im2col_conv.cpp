@@ -101,26 +101,21 @@ class LoweredPixelsA final : public GemmSourceA {
   int64_t group_;
 };
 
-// col_g^T as the GEMM's A for backward_weights: A(tap, pixel).
+// col_g^T as the GEMM's A for backward_weights: A(tap, pixel). The GEMM asks for panels depth
+// block by depth block, tap rows in order, so the pixels' input addresses for one kernel
+// position are worked out once and reused by every panel of that position's channels. One
+// object serves one thread.
 class LoweredTapsA final : public GemmSourceA {
  public:
   LoweredTapsA(const Geometry& geo, const float* x, int64_t group) : geo_(geo), x_(x), group_(group) {}
 
   void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
-    const int64_t plane = geo_.out_h * geo_.out_w;
     const float* starts[kGemmMaxKC];
     // One run of contiguous input channels per kernel position the tap rows cross.
     for (int64_t t = row; t < row + rows;) {
       const int64_t tap = t / geo_.icg, ci = t % geo_.icg, len = min64(geo_.icg - ci, row + rows - t);
-      const int64_t kh = tap / geo_.p.kernel_w, kw = tap % geo_.p.kernel_w;
-      int64_t n = k0 / plane, oh = k0 % plane / geo_.out_w, ow = k0 % geo_.out_w;
-      for (int64_t p = 0; p < kc; ++p) {
-        starts[p] = geo_.input_at(x_, n, oh, ow, kh, kw, group_ * geo_.icg + ci);
-        if (++ow == geo_.out_w) {
-          ow = 0;
-          if (++oh == geo_.out_h) oh = 0, ++n;
-        }
-      }
+      const float* const* pixels = pixel_starts(k0, kc, tap);
+      for (int64_t p = 0; p < kc; ++p) starts[p] = pixels[p] != nullptr ? pixels[p] + ci : nullptr;
       kern.pack_vectors(starts, len, kc, kern.mr, panel + (t - row));
       t += len;
     }
@@ -128,9 +123,28 @@ class LoweredTapsA final : public GemmSourceA {
   }
 
  private:
+  // The group's first input channel at kernel position `tap` of pixels [k0, k0 + kc), null in padding.
+  const float* const* pixel_starts(int64_t k0, int64_t kc, int64_t tap) const {
+    if (k0 == cached_k0_ && kc == cached_kc_ && tap == cached_tap_) return cached_;
+    const int64_t plane = geo_.out_h * geo_.out_w;
+    const int64_t kh = tap / geo_.p.kernel_w, kw = tap % geo_.p.kernel_w;
+    int64_t n = k0 / plane, oh = k0 % plane / geo_.out_w, ow = k0 % geo_.out_w;
+    for (int64_t p = 0; p < kc; ++p) {
+      cached_[p] = geo_.input_at(x_, n, oh, ow, kh, kw, group_ * geo_.icg);
+      if (++ow == geo_.out_w) {
+        ow = 0;
+        if (++oh == geo_.out_h) oh = 0, ++n;
+      }
+    }
+    cached_k0_ = k0, cached_kc_ = kc, cached_tap_ = tap;
+    return cached_;
+  }
+
   const Geometry& geo_;
   const float* x_;
   int64_t group_;
+  mutable const float* cached_[kGemmMaxKC];
+  mutable int64_t cached_k0_ = -1, cached_kc_ = -1, cached_tap_ = -1;
 };
 
 class Im2colConv final : public ConvImpl {
