@@ -35,6 +35,9 @@ namespace {
 
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+// Rounded division for a numerator of either sign and a positive divisor.
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -(-a / b); }
 // Floats rounded up to whole 64-byte lines.
 size_t cache_lines(int64_t floats) { return static_cast<size_t>((floats + 15) / 16 * 16); }
 
@@ -308,9 +311,10 @@ class Im2colConv final : public ConvImpl {
     });
   }
 
-  // col2im as a gather: each thread owns a contiguous range of input pixels and adds to each,
-  // in kernel-position order, the dcol entries of output pixels [first, end) that read it. No
-  // two threads write one element, and the order of the additions is fixed.
+  // col2im: each thread owns whole input rows (over the batch) and adds into them, kernel
+  // position by kernel position, the dcol entries of output pixels [first, end) that read them.
+  // No two threads write one row, and every element receives its additions in (kh, kw) order
+  // whatever the thread count. Divisions happen per row and kernel position, not per element.
   void add_columns_to_input(const float* columns, int64_t first, int64_t end, float* dx, int team, int thread) const {
     const Conv2dParams& p = geo_.p;
     const int64_t plane = geo_.out_h * geo_.out_w;
@@ -322,27 +326,31 @@ class Im2colConv final : public ConvImpl {
     const int64_t row_begin = n_first * p.in_h + min64(p.in_h, max64(0, top));
     const int64_t row_end = n_last * p.in_h + min64(p.in_h, max64(0, bottom));
     if (row_end <= row_begin) return;
-    const int64_t pixel_count = (row_end - row_begin) * p.in_w;
-    const int64_t begin = row_begin * p.in_w + pixel_count * thread / team;
-    const int64_t stop = row_begin * p.in_w + pixel_count * (thread + 1) / team;
+    const int64_t rows = row_end - row_begin;
+    const int64_t mine_begin = row_begin + rows * thread / team, mine_end = row_begin + rows * (thread + 1) / team;
     const int64_t group_stride = chunk_pixels_ * geo_.taps;
-    for (int64_t u = begin; u < stop; ++u) {
-      const int64_t n = u / (p.in_h * p.in_w), ih = u / p.in_w % p.in_h, iw = u % p.in_w;
-      float* target = dx + u * p.in_c;
+    for (int64_t r = mine_begin; r < mine_end; ++r) {
+      const int64_t n = r / p.in_h, ih = r % p.in_h;
+      float* dx_row = dx + r * p.in_w * p.in_c;
       for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
         const int64_t th = ih + p.pad_top - kh * p.dilation_h;  // = oh * stride_h
         if (th < 0 || th % p.stride_h != 0 || th / p.stride_h >= geo_.out_h) continue;
-        const int64_t oh = th / p.stride_h;
+        const int64_t row_start = (n * geo_.out_h + th / p.stride_h) * geo_.out_w;  // pixel of (oh, 0)
+        // The output columns of that row inside the chunk.
+        const int64_t chunk_lo = max64(0, first - row_start), chunk_hi = min64(geo_.out_w, end - row_start);
         for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
-          const int64_t tw = iw + p.pad_left - kw * p.dilation_w;
-          if (tw < 0 || tw % p.stride_w != 0 || tw / p.stride_w >= geo_.out_w) continue;
-          const int64_t q = (n * geo_.out_h + oh) * geo_.out_w + tw / p.stride_w;
-          if (q < first || q >= end) continue;
-          const float* source = columns + (q - first) * geo_.taps + (kh * p.kernel_w + kw) * geo_.icg;
-          for (int64_t g = 0; g < p.groups; ++g) {
-            const float* s = source + g * group_stride;
-            float* d = target + g * geo_.icg;
-            for (int64_t ci = 0; ci < geo_.icg; ++ci) d[ci] += s[ci];
+          const int64_t offset = kw * p.dilation_w - p.pad_left;  // iw = ow * stride_w + offset
+          const int64_t ow_lo = max64(chunk_lo, ceil_div(-offset, p.stride_w));
+          const int64_t ow_hi = min64(chunk_hi, floor_div(p.in_w - 1 - offset, p.stride_w) + 1);
+          const float* source = columns + (kh * p.kernel_w + kw) * geo_.icg;
+          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
+            const float* s = source + (row_start + ow - first) * geo_.taps;
+            float* d = dx_row + (ow * p.stride_w + offset) * p.in_c;
+            for (int64_t g = 0; g < p.groups; ++g) {
+              const float* sg = s + g * group_stride;
+              float* dg = d + g * geo_.icg;
+              for (int64_t ci = 0; ci < geo_.icg; ++ci) dg[ci] += sg[ci];
+            }
           }
         }
       }
