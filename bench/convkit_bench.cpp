@@ -13,11 +13,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_data.hpp"
 #include "convkit/convkit.hpp"
 #include "fma_peak.hpp"
 #ifdef CONVKIT_BENCH_ONEDNN
@@ -47,14 +47,6 @@ struct Problem {
                "                     [--min-time SECONDS]\n",
                why.c_str());
   std::exit(2);
-}
-
-std::vector<float> random_floats(int64_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& e : v) e = value(rng);
-  return v;
 }
 
 // Median seconds of one call: a warm-up call, then calls until `min_time` has passed (at least 5).

@@ -19,22 +19,9 @@ using namespace convkit::test;
 
 class ConvBackend : public BackendIsaTest {
  protected:
-  // Runs `check` on each sweep problem the backend accepts.
   template <class Check>
   void for_each_problem(Check check) {
-    for (const std::string& text : conv_sweep()) {
-      const Conv2dParams p = parse_conv2d(text);
-      const std::string reason = conv2d_decline_reason(backend(), p);
-      if (!reason.empty()) {
-        declined_.push_back(text + ": " + reason);
-        continue;
-      }
-      SCOPED_TRACE(text);
-      ++ran_;
-      check(p);
-      if (HasFatalFailure()) return;
-    }
-    report_declines();
+    for_each_accepted(conv_sweep(), parse_conv2d, conv2d_decline_reason, check);
   }
 };
 

@@ -21,19 +21,7 @@ class PoolBackend : public BackendIsaTest {
  protected:
   template <class Check>
   void for_each_problem(Check check) {
-    for (const std::string& text : pool_sweep()) {
-      const Pool2dParams p = parse_pool2d(text);
-      const std::string reason = pool2d_decline_reason(backend(), p);
-      if (!reason.empty()) {
-        declined_.push_back(text + ": " + reason);
-        continue;
-      }
-      SCOPED_TRACE(text);
-      ++ran_;
-      check(p);
-      if (HasFatalFailure()) return;
-    }
-    report_declines();
+    for_each_accepted(pool_sweep(), parse_pool2d, pool2d_decline_reason, check);
   }
 
   static Options reference() {

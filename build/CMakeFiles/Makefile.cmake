@@ -94,7 +94,8 @@ set(CMAKE_DEPEND_INFO_FILES
   "tests/CMakeFiles/pool_test.dir/DependInfo.cmake"
   "tests/CMakeFiles/gradient_test.dir/DependInfo.cmake"
   "tests/CMakeFiles/validation_test.dir/DependInfo.cmake"
-  "bench/CMakeFiles/convkit-layer-bench.dir/DependInfo.cmake"
+  "tests/CMakeFiles/tune_test.dir/DependInfo.cmake"
   "bench/CMakeFiles/convkit-bench-support.dir/DependInfo.cmake"
+  "bench/CMakeFiles/convkit-layer-bench.dir/DependInfo.cmake"
   "bench/CMakeFiles/convkit-bench.dir/DependInfo.cmake"
   )

@@ -44,12 +44,27 @@ class BackendIsaTest : public ::testing::TestWithParam<BackendIsa> {
     return o;
   }
 
-  // Problems the backend declined, reported at the end; all declined is a skip, not a pass.
-  std::vector<std::string> declined_;
-  int ran_ = 0;
-  void report_declines() {
-    for (const auto& d : declined_) std::printf("  %s declined %s\n", backend().c_str(), d.c_str());
-    if (ran_ == 0) GTEST_SKIP() << backend() << " declined every problem";
+  // Runs `check` on each problem of `sweep` the backend accepts (parsed by `parse`, asked of
+  // `decline_reason`); declined problems are listed, and all declined is a skip, not a pass.
+  template <class Parse, class DeclineReason, class Check>
+  void for_each_accepted(const std::vector<std::string>& sweep, Parse parse, DeclineReason decline_reason,
+                         Check check) {
+    std::vector<std::string> declined;
+    int ran = 0;
+    for (const std::string& text : sweep) {
+      const auto p = parse(text);
+      const std::string reason = decline_reason(backend(), p);
+      if (!reason.empty()) {
+        declined.push_back(text + ": " + reason);
+        continue;
+      }
+      SCOPED_TRACE(text);
+      ++ran;
+      check(p);
+      if (HasFatalFailure()) return;
+    }
+    for (const auto& d : declined) std::printf("  %s declined %s\n", backend().c_str(), d.c_str());
+    if (ran == 0) GTEST_SKIP() << backend() << " declined every problem";
   }
 
  private:
