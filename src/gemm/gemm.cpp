@@ -42,6 +42,7 @@ template <class BlockOfB>
 void blocked_loops(const GemmKernels& kern, int64_t k, const GemmSourceA& a, BlockOfB&& b, GemmRange rows,
                    GemmRange cols, float* c, int64_t ldc, const GemmEpilogue& epilogue, float* a_panel) {
   const int64_t depth = gemm_block_depth(k);
+  const GemmKernels::Tile tile = a.layout() == APanelLayout::rows ? kern.tile_on_rows : kern.tile;
   for (int64_t jc = cols.begin; jc < cols.end; jc += kGemmNC) {
     const int64_t nc = min64(kGemmNC, cols.end - jc);
     int64_t k0 = 0;
@@ -57,7 +58,7 @@ void blocked_loops(const GemmKernels& kern, int64_t k, const GemmSourceA& a, Blo
         a.pack(kern, ir, mr, k0, kc, a_panel);
         for (int64_t j = 0; j < nc; j += kern.nr) {
           tile_epilogue.bias = last && epilogue.bias != nullptr ? epilogue.bias + jc + j : nullptr;
-          kern.tile(kc, a_panel, block + j * kc, c + ir * ldc + jc + j, ldc, mr, min64(kern.nr, nc - j),
+          tile(kc, a_panel, block + j * kc, c + ir * ldc + jc + j, ldc, mr, min64(kern.nr, nc - j),
                     tile_epilogue);
         }
       }
@@ -86,12 +87,11 @@ void MatrixSourceA::pack(const GemmKernels& kern, int64_t row, int64_t rows, int
     const float* vectors[kGemmMaxKC];
     for (int64_t p = 0; p < kc; ++p) vectors[p] = a_.data + (k0 + p) * a_.ld + row;
     kern.pack_vectors(vectors, rows, kc, kern.mr, panel);
-  } else {
+  } else {  // each row is a contiguous run of depth
     const float* row_starts[kGemmMaxMR];
     for (int64_t i = 0; i < rows; ++i) row_starts[i] = a_.data + (row + i) * a_.ld + k0;
-    kern.pack_rows(row_starts, rows, kc, kern.mr, panel);
+    kern.pack_vectors(row_starts, kc, rows, kGemmPanelDepth, panel);
   }
-  zero_panel_lanes(panel, kc, kern.mr, rows);
 }
 
 void MatrixSourceB::pack(const GemmKernels& kern, int64_t k0, int64_t kc, int64_t col, int64_t cols,

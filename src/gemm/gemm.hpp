@@ -25,7 +25,7 @@
 
 namespace convkit::detail {
 
-inline constexpr int64_t kGemmMaxKC = 256;
+inline constexpr int64_t kGemmMaxKC = kGemmPanelDepth;
 inline constexpr int64_t kGemmNC = 512;
 inline constexpr int64_t kGemmMaxMR = 16;  // the largest mr and nr of any instruction set
 inline constexpr int64_t kGemmMaxNR = 32;
@@ -37,8 +37,9 @@ int64_t gemm_block_depth(int64_t k);
 class GemmSourceA {
  public:
   virtual ~GemmSourceA() = default;
-  // Rows [row, row + rows) (rows <= mr) and depth [k0, k0 + kc) (kc <= kGemmMaxKC) as an
-  // mr-wide panel (kernels/gemm.hpp); lanes for rows beyond `rows` must be zero.
+  // The panel layout pack() writes (kernels/gemm.hpp): whichever is a straight copy of the source.
+  virtual APanelLayout layout() const = 0;
+  // Rows [row, row + rows) (rows <= mr) and depth [k0, k0 + kc) (kc <= kGemmMaxKC) as a panel.
   virtual void pack(const GemmKernels&, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const = 0;
 };
 
@@ -62,6 +63,7 @@ struct MatrixView {
 class MatrixSourceA final : public GemmSourceA {
  public:
   explicit MatrixSourceA(MatrixView a) : a_(a) {}
+  APanelLayout layout() const override { return a_.transposed ? APanelLayout::interleaved : APanelLayout::rows; }
   void pack(const GemmKernels&, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override;
 
  private:

@@ -64,12 +64,13 @@ void store_vector(V value, float* c, int64_t cols, const float* bias, const Gemm
   }
 }
 
-// Rows x (NV vectors) of C from an A panel `Stride` floats wide (Stride = mr; Rows < mr for the
-// last rows of a matrix, so an edge tile does no wasted multiplies). Every loop over rows and
-// vectors is unrolled so the accumulators live in registers from start to store.
-template <class Arch, int Rows, int Stride, int NV>
-void gemm_tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t n,
-                    const GemmTileEpilogue& e) {
+// Rows x (NV vectors) of C; element (i, p) of the A panel is a[i*RowStep + p*DepthStep], so
+// both layouts address it with constant offsets from one pointer. Rows < mr serves the last rows
+// of a matrix, so an edge tile does no wasted multiplies. Every loop over rows and vectors is
+// unrolled so the accumulators live in registers from start to store.
+template <class Arch, int Rows, int RowStep, int DepthStep, int NV>
+void gemm_tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t /* m == Rows */,
+                    int64_t n, const GemmTileEpilogue& e) {
   using V = xsimd::batch<float, Arch>;
   constexpr int64_t W = V::size, NR = W * NV;
   // C is touched only after the whole depth loop: ask for its lines now so that the misses
@@ -91,11 +92,11 @@ void gemm_tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t
     for (int v = 0; v < NV; ++v) bv[v] = V::load_unaligned(b + v * W);
 #pragma GCC unroll 16
     for (int i = 0; i < Rows; ++i) {
-      const V ai(a[i]);
+      const V ai(a[i * RowStep]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(ai, bv[v], acc[i][v]);
     }
-    a += Stride;
+    a += DepthStep;
     b += NR;
   }
 
@@ -119,25 +120,22 @@ void gemm_tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t
   }
 }
 
-using GemmTileFunction = void (*)(int64_t, const float*, const float*, float*, int64_t, int64_t,
-                                  const GemmTileEpilogue&);
-
 // gemm_tile_rows for 1..MR rows, indexed by rows - 1.
-template <class Arch, int MR, int NV>
+template <class Arch, int MR, int RowStep, int DepthStep, int NV>
 struct GemmTilesByRows {
   template <int... R>
   static constexpr GemmTilesByRows make(std::integer_sequence<int, R...>) {
-    return GemmTilesByRows{{gemm_tile_rows<Arch, R + 1, MR, NV>...}};
+    return GemmTilesByRows{{gemm_tile_rows<Arch, R + 1, RowStep, DepthStep, NV>...}};
   }
-  GemmTileFunction of_rows[MR];
+  GemmKernels::Tile of_rows[MR];
 };
 
-template <class Arch, int MR, int NV>
+template <class Arch, int MR, int RowStep, int DepthStep, int NV>
 void gemm_tile(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
                const GemmTileEpilogue& e) {
-  static constexpr GemmTilesByRows<Arch, MR, NV> tiles =
-      GemmTilesByRows<Arch, MR, NV>::make(std::make_integer_sequence<int, MR>{});
-  tiles.of_rows[m - 1](k, a, b, c, ldc, n, e);
+  static constexpr GemmTilesByRows<Arch, MR, RowStep, DepthStep, NV> tiles =
+      GemmTilesByRows<Arch, MR, RowStep, DepthStep, NV>::make(std::make_integer_sequence<int, MR>{});
+  tiles.of_rows[m - 1](k, a, b, c, ldc, m, n, e);
 }
 
 // 128-bit loads of a source row, or zeros where the row lies in padding (null).
@@ -237,7 +235,8 @@ GemmKernels make_gemm_kernels() {
   GemmKernels k;
   k.mr = Shape::rows;
   k.nr = Shape::vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
-  k.tile = gemm_tile<Arch, Shape::rows, Shape::vectors>;
+  k.tile = gemm_tile<Arch, Shape::rows, 1, Shape::rows, Shape::vectors>;
+  k.tile_on_rows = gemm_tile<Arch, Shape::rows, static_cast<int>(kGemmPanelDepth), 1, Shape::vectors>;
   k.pack_rows = pack_rows<Arch>;
   k.pack_vectors = pack_vectors<Arch>;
   return k;

@@ -74,6 +74,7 @@ struct Geometry {
 class LoweredPixelsA final : public GemmSourceA {
  public:
   LoweredPixelsA(const Geometry& geo, const float* x, int64_t group) : geo_(geo), x_(x), group_(group) {}
+  APanelLayout layout() const override { return APanelLayout::rows; }
 
   void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
     int64_t n[kGemmMaxMR], oh[kGemmMaxMR], ow[kGemmMaxMR];
@@ -92,10 +93,9 @@ class LoweredPixelsA final : public GemmSourceA {
       for (int64_t i = 0; i < rows; ++i) {
         starts[i] = geo_.input_at(x_, n[i], oh[i], ow[i], kh, kw, group_ * geo_.icg + ci);
       }
-      kern.pack_rows(starts, rows, len, kern.mr, panel + (t - k0) * kern.mr);
+      kern.pack_vectors(starts, len, rows, kGemmPanelDepth, panel + (t - k0));
       t += len;
     }
-    zero_panel_lanes(panel, kc, kern.mr, rows);
   }
 
  private:
@@ -111,6 +111,7 @@ class LoweredPixelsA final : public GemmSourceA {
 class LoweredTapsA final : public GemmSourceA {
  public:
   LoweredTapsA(const Geometry& geo, const float* x, int64_t group) : geo_(geo), x_(x), group_(group) {}
+  APanelLayout layout() const override { return APanelLayout::interleaved; }
 
   void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
     const float* starts[kGemmMaxKC];
@@ -122,7 +123,6 @@ class LoweredTapsA final : public GemmSourceA {
       kern.pack_vectors(starts, len, kc, kern.mr, panel + (t - row));
       t += len;
     }
-    zero_panel_lanes(panel, kc, kern.mr, rows);
   }
 
  private:
