@@ -29,7 +29,7 @@ struct GemmKernels {
   int64_t mr = 0, nr = 0;  // register tile: rows of A, columns of B per micro-kernel call
 
   // C[0:m, 0:n] (row stride ldc) = (accumulate ? C : 0) + A_panel * B_panel, then bias, relu.
-  // m <= mr and n <= nr: only those elements of C are read or written. k may be 0.
+  // 1 <= m <= mr and 1 <= n <= nr: only those elements of C are read or written. k may be 0.
   using Tile = void (*)(int64_t k, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int64_t m,
                         int64_t n, const GemmTileEpilogue& epilogue);
   Tile tile;          // A panel interleaved
