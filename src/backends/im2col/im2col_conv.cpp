@@ -70,35 +70,57 @@ struct Geometry {
   int64_t out_h, out_w, icg, ocg, taps, pixels;
 };
 
-// col_g as the GEMM's A for forward: A(pixel, tap) with tap = (kh, kw, ci), ci fastest.
+// col_g as the GEMM's A for forward: A(pixel, tap) with tap = (kh, kw, ci), ci fastest. Packed
+// by rows, each pixel's taps are copied in the longest runs the input holds contiguously: a
+// whole kernel row (kernel_w x in_c floats) where it lies inside the input and the channels of
+// neighbouring columns touch (no dilation, one group), else one kernel column's channels.
 class LoweredPixelsA final : public GemmSourceA {
  public:
   LoweredPixelsA(const Geometry& geo, const float* x, int64_t group) : geo_(geo), x_(x), group_(group) {}
   APanelLayout layout() const override { return APanelLayout::rows; }
 
   void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
-    int64_t n[kGemmMaxMR], oh[kGemmMaxMR], ow[kGemmMaxMR];
-    const int64_t plane = geo_.out_h * geo_.out_w;
+    const Conv2dParams& p = geo_.p;
+    const int64_t plane = geo_.out_h * geo_.out_w, kernel_row = p.kernel_w * geo_.icg, end = k0 + kc;
+    const bool kernel_rows_contiguous = p.dilation_w == 1 && geo_.icg == p.in_c;
     for (int64_t i = 0; i < rows; ++i) {
-      const int64_t q = row + i;
-      n[i] = q / plane;
-      oh[i] = q % plane / geo_.out_w;
-      ow[i] = q % geo_.out_w;
-    }
-    // One run of contiguous input channels per kernel position the depth range crosses.
-    const float* starts[kGemmMaxMR];
-    for (int64_t t = k0; t < k0 + kc;) {
-      const int64_t tap = t / geo_.icg, ci = t % geo_.icg, len = min64(geo_.icg - ci, k0 + kc - t);
-      const int64_t kh = tap / geo_.p.kernel_w, kw = tap % geo_.p.kernel_w;
-      for (int64_t i = 0; i < rows; ++i) {
-        starts[i] = geo_.input_at(x_, n[i], oh[i], ow[i], kh, kw, group_ * geo_.icg + ci);
+      const int64_t q = row + i, n = q / plane, oh = q % plane / geo_.out_w, ow = q % geo_.out_w;
+      const int64_t ih0 = oh * p.stride_h - p.pad_top, iw0 = ow * p.stride_w - p.pad_left;
+      const bool whole_rows = kernel_rows_contiguous && iw0 >= 0 && iw0 + p.kernel_w <= p.in_w;
+      float* out = panel + i * kGemmPanelDepth - k0;  // indexed by tap
+      for (int64_t t = k0; t < end;) {
+        const int64_t kh = t / kernel_row, within = t - kh * kernel_row;
+        const int64_t ih = ih0 + kh * p.dilation_h;
+        const int64_t row_end = min64(end, (kh + 1) * kernel_row);
+        const float* input_row =
+            ih >= 0 && ih < p.in_h ? x_ + (n * p.in_h + ih) * p.in_w * p.in_c + group_ * geo_.icg : nullptr;
+        if (input_row == nullptr || whole_rows) {
+          copy_run(kern, input_row != nullptr ? input_row + iw0 * p.in_c + within : nullptr, row_end - t, out + t);
+          t = row_end;
+          continue;
+        }
+        const int64_t kw = within / geo_.icg, ci = within - kw * geo_.icg;
+        const int64_t run_end = min64(row_end, t + geo_.icg - ci);
+        const int64_t iw = iw0 + kw * p.dilation_w;
+        copy_run(kern, iw >= 0 && iw < p.in_w ? input_row + iw * p.in_c + ci : nullptr, run_end - t, out + t);
+        t = run_end;
       }
-      kern.pack_vectors(starts, len, rows, kGemmPanelDepth, panel + (t - k0));
-      t += len;
     }
   }
 
  private:
+  // `count` floats from `source`, or zeros where it is null (padding): short runs (a few
+  // channels, as in a network's first layer) inline, long ones through the per-ISA vector copy.
+  static void copy_run(const GemmKernels& kern, const float* source, int64_t count, float* out) {
+    if (count >= 32) {
+      kern.pack_vectors(&source, count, 1, count, out);
+    } else if (source == nullptr) {
+      for (int64_t j = 0; j < count; ++j) out[j] = 0.0f;
+    } else {
+      for (int64_t j = 0; j < count; ++j) out[j] = source[j];
+    }
+  }
+
   const Geometry& geo_;
   const float* x_;
   int64_t group_;
