@@ -24,6 +24,7 @@ const std::vector<std::string>& large_problems() {
       "mb1_ic24ih9iw9_oc600_kh3kw3_ph1pw1",                             // wider than one column block
       "mb2_ic300ih20iw20_oc70_kh1kw1",                                  // pointwise, long reduction
       "mb2_ic16ih40iw40_oc16_kh5kw5_sh3sw3_pt0pb4pl4pr0",               // stride > kernel rows skipped by chunks
+      "mb1_ic100ih12iw12_oc20_kh3kw3_ph1pw1",                           // depth blocks start inside kernel rows
   };
   return problems;
 }
