@@ -66,47 +66,37 @@ struct Geometry {
     return x + ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + channel;
   }
 
-  Conv2dParams p;
-  int64_t out_h, out_w, icg, ocg, taps, pixels;
-};
-
-// col_g as the GEMM's A for forward: A(pixel, tap) with tap = (kh, kw, ci), ci fastest. Packed
-// by rows, each pixel's taps are copied in the longest runs the input holds contiguously: a
-// whole kernel row (kernel_w x in_c floats) where it lies inside the input and the channels of
-// neighbouring columns touch (no dilation, one group), else one kernel column's channels.
-class LoweredPixelsA final : public GemmSourceA {
- public:
-  LoweredPixelsA(const Geometry& geo, const float* x, int64_t group) : geo_(geo), x_(x), group_(group) {}
-  APanelLayout layout() const override { return APanelLayout::rows; }
-
-  void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
-    const Conv2dParams& p = geo_.p;
-    const int64_t plane = geo_.out_h * geo_.out_w, kernel_row = p.kernel_w * geo_.icg, end = k0 + kc;
-    const bool kernel_rows_contiguous = p.dilation_w == 1 && geo_.icg == p.in_c;
-    for (int64_t i = 0; i < rows; ++i) {
-      const int64_t q = row + i, n = q / plane, oh = q % plane / geo_.out_w, ow = q % geo_.out_w;
-      const int64_t ih0 = oh * p.stride_h - p.pad_top, iw0 = ow * p.stride_w - p.pad_left;
-      const bool whole_rows = kernel_rows_contiguous && iw0 >= 0 && iw0 + p.kernel_w <= p.in_w;
-      float* out = panel + i * kGemmPanelDepth - k0;  // indexed by tap
-      for (int64_t t = k0; t < end;) {
-        const int64_t kh = t / kernel_row, within = t - kh * kernel_row;
-        const int64_t ih = ih0 + kh * p.dilation_h;
-        const int64_t row_end = min64(end, (kh + 1) * kernel_row);
-        const float* input_row =
-            ih >= 0 && ih < p.in_h ? x_ + (n * p.in_h + ih) * p.in_w * p.in_c + group_ * geo_.icg : nullptr;
-        if (input_row == nullptr || whole_rows) {
-          copy_run(kern, input_row != nullptr ? input_row + iw0 * p.in_c + within : nullptr, row_end - t, out + t);
-          t = row_end;
-          continue;
-        }
-        const int64_t kw = within / geo_.icg, ci = within - kw * geo_.icg;
-        const int64_t run_end = min64(row_end, t + geo_.icg - ci);
-        const int64_t iw = iw0 + kw * p.dilation_w;
-        copy_run(kern, iw >= 0 && iw < p.in_w ? input_row + iw * p.in_c + ci : nullptr, run_end - t, out + t);
-        t = run_end;
+  // Copies taps [first, end) of output pixel q's window (group `group`) to out[first, end), zeros
+  // where it lies in padding, in the longest runs the input holds contiguously: a whole kernel
+  // row (kernel_w x in_c floats) where it lies inside the input and neighbouring columns'
+  // channels touch (no dilation, one group), else one kernel column's channels.
+  void copy_window_taps(const GemmKernels& kern, const float* x, int64_t group, int64_t q, int64_t first,
+                        int64_t end, float* out) const {
+    const int64_t plane = out_h * out_w, kernel_row = p.kernel_w * icg;
+    const int64_t n = q / plane, oh = q % plane / out_w, ow = q % out_w;
+    const int64_t ih0 = oh * p.stride_h - p.pad_top, iw0 = ow * p.stride_w - p.pad_left;
+    const bool whole_rows = p.dilation_w == 1 && icg == p.in_c && iw0 >= 0 && iw0 + p.kernel_w <= p.in_w;
+    for (int64_t t = first; t < end;) {
+      const int64_t kh = t / kernel_row, within = t - kh * kernel_row;
+      const int64_t ih = ih0 + kh * p.dilation_h;
+      const int64_t row_end = min64(end, (kh + 1) * kernel_row);
+      const float* input_row =
+          ih >= 0 && ih < p.in_h ? x + (n * p.in_h + ih) * p.in_w * p.in_c + group * icg : nullptr;
+      if (input_row == nullptr || whole_rows) {
+        copy_run(kern, input_row != nullptr ? input_row + iw0 * p.in_c + within : nullptr, row_end - t, out + t);
+        t = row_end;
+        continue;
       }
+      const int64_t kw = within / icg, ci = within - kw * icg;
+      const int64_t run_end = min64(row_end, t + icg - ci);
+      const int64_t iw = iw0 + kw * p.dilation_w;
+      copy_run(kern, iw >= 0 && iw < p.in_w ? input_row + iw * p.in_c + ci : nullptr, run_end - t, out + t);
+      t = run_end;
     }
   }
+
+  Conv2dParams p;
+  int64_t out_h, out_w, icg, ocg, taps, pixels;
 
  private:
   // `count` floats from `source`, or zeros where it is null (padding): short runs (a few
@@ -120,13 +110,30 @@ class LoweredPixelsA final : public GemmSourceA {
       for (int64_t j = 0; j < count; ++j) out[j] = source[j];
     }
   }
+};
 
+// col_g as the GEMM's A for forward: A(pixel, tap) with tap = (kh, kw, ci), ci fastest, packed by
+// rows: each row is one pixel's window, copied in contiguous runs.
+class LoweredPixelsA final : public GemmSourceA {
+ public:
+  LoweredPixelsA(const Geometry& geo, const float* x, int64_t group) : geo_(geo), x_(x), group_(group) {}
+  APanelLayout layout() const override { return APanelLayout::rows; }
+
+  void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
+    for (int64_t i = 0; i < rows; ++i) {
+      geo_.copy_window_taps(kern, x_, group_, row + i, k0, k0 + kc, panel + i * kGemmPanelDepth - k0);
+    }
+  }
+
+ private:
   const Geometry& geo_;
   const float* x_;
   int64_t group_;
 };
 
-// col_g^T as the GEMM's A for backward_weights: A(tap, pixel). The GEMM asks for panels depth
+// col_g^T as the GEMM's A for backward_weights: A(tap, pixel), packed interleaved: each depth
+// step is one pixel's run of mr taps. With few channels per group a run crosses kernel positions
+// and is copied pixel by pixel like forward's rows. Otherwise the GEMM asks for panels depth
 // block by depth block, tap rows in order, so the pixels' input addresses for one kernel
 // position are worked out once and reused by every panel of that position's channels. One
 // object serves one thread.
@@ -136,6 +143,12 @@ class LoweredTapsA final : public GemmSourceA {
   APanelLayout layout() const override { return APanelLayout::interleaved; }
 
   void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
+    if (geo_.icg < kern.mr) {  // a panel's taps cross kernel positions: copy pixel by pixel
+      for (int64_t p = 0; p < kc; ++p) {
+        geo_.copy_window_taps(kern, x_, group_, k0 + p, row, row + rows, panel + p * kern.mr - row);
+      }
+      return;
+    }
     const float* starts[kGemmMaxKC];
     // One run of contiguous input channels per kernel position the tap rows cross.
     for (int64_t t = row; t < row + rows;) {
