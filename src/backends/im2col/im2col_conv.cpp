@@ -66,50 +66,89 @@ struct Geometry {
     return x + ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + channel;
   }
 
-  // Copies taps [first, end) of output pixel q's window (group `group`) to out[first, end), zeros
-  // where it lies in padding, in the longest runs the input holds contiguously: a whole kernel
-  // row (kernel_w x in_c floats) where it lies inside the input and neighbouring columns'
-  // channels touch (no dilation, one group), else one kernel column's channels.
-  void copy_window_taps(const GemmKernels& kern, const float* x, int64_t group, int64_t q, int64_t first,
-                        int64_t end, float* out) const {
-    const int64_t plane = out_h * out_w, kernel_row = p.kernel_w * icg;
-    const int64_t n = q / plane, oh = q % plane / out_w, ow = q % out_w;
-    const int64_t ih0 = oh * p.stride_h - p.pad_top, iw0 = ow * p.stride_w - p.pad_left;
-    const bool whole_rows = p.dilation_w == 1 && icg == p.in_c && iw0 >= 0 && iw0 + p.kernel_w <= p.in_w;
-    for (int64_t t = first; t < end;) {
-      const int64_t kh = t / kernel_row, within = t - kh * kernel_row;
-      const int64_t ih = ih0 + kh * p.dilation_h;
-      const int64_t row_end = min64(end, (kh + 1) * kernel_row);
-      const float* input_row =
-          ih >= 0 && ih < p.in_h ? x + (n * p.in_h + ih) * p.in_w * p.in_c + group * icg : nullptr;
-      if (input_row == nullptr || whole_rows) {
-        copy_run(kern, input_row != nullptr ? input_row + iw0 * p.in_c + within : nullptr, row_end - t, out + t);
-        t = row_end;
-        continue;
-      }
-      const int64_t kw = within / icg, ci = within - kw * icg;
-      const int64_t run_end = min64(row_end, t + icg - ci);
-      const int64_t iw = iw0 + kw * p.dilation_w;
-      copy_run(kern, iw >= 0 && iw < p.in_w ? input_row + iw * p.in_c + ci : nullptr, run_end - t, out + t);
-      t = run_end;
-    }
-  }
-
   Conv2dParams p;
   int64_t out_h, out_w, icg, ocg, taps, pixels;
 
- private:
-  // `count` floats from `source`, or zeros where it is null (padding): short runs (a few
-  // channels, as in a network's first layer) inline, long ones through the per-ISA vector copy.
-  static void copy_run(const GemmKernels& kern, const float* source, int64_t count, float* out) {
-    if (count >= 32) {
-      kern.pack_vectors(&source, count, 1, count, out);
-    } else if (source == nullptr) {
-      for (int64_t j = 0; j < count; ++j) out[j] = 0.0f;
-    } else {
-      for (int64_t j = 0; j < count; ++j) out[j] = source[j];
+};
+
+// `count` floats from `source`, or zeros where it is null (padding): short runs (a few
+// channels, as in a network's first layer) inline, long ones through the per-ISA vector copy.
+void copy_run(const GemmKernels& kern, const float* source, int64_t count, float* out) {
+  if (count >= 32) {
+    kern.pack_vectors(&source, count, 1, count, out);
+  } else if (source == nullptr) {
+    for (int64_t j = 0; j < count; ++j) out[j] = 0.0f;
+  } else {
+    for (int64_t j = 0; j < count; ++j) out[j] = source[j];
+  }
+}
+
+// Output pixels in order over the batch, without a division per step.
+struct PixelWalk {
+  PixelWalk(const Geometry& geo, int64_t q)
+      : geo(geo), n(q / (geo.out_h * geo.out_w)), oh(q / geo.out_w % geo.out_h), ow(q % geo.out_w) {}
+  void next() {
+    if (++ow < geo.out_w) return;
+    ow = 0;
+    if (++oh == geo.out_h) oh = 0, ++n;
+  }
+  const Geometry& geo;
+  int64_t n, oh, ow;
+};
+
+// How a range of taps [first, end) of every window splits into runs the input holds
+// contiguously, worked out once per panel so that copying a pixel's window divides nothing.
+// Runs within one kernel column always are; where a window lies inside the input, has no
+// dilation and spans all channels (one group), whole kernel rows are too.
+class WindowRuns {
+ public:
+  WindowRuns(const Geometry& geo, int64_t group, int64_t first, int64_t end) : geo_(geo), group_(group) {
+    const Conv2dParams& p = geo.p;
+    const int64_t kernel_row = p.kernel_w * geo.icg;
+    rows_contiguous_ = p.dilation_w == 1 && geo.icg == p.in_c;
+    for (int64_t t = first; t < end;) {
+      const int64_t kh = t / kernel_row, within = t - kh * kernel_row, kw = within / geo.icg;
+      const int64_t len = min64(end, t + geo.icg - (within - kw * geo.icg)) - t;
+      const bool new_row = row_count_ == 0 || row_runs_[row_count_ - 1].kh != kh;
+      if (new_row) row_runs_[row_count_++] = Run{t, 0, kh, 0, within};
+      row_runs_[row_count_ - 1].len += len;
+      column_runs_[column_count_++] = Run{t, len, kh, kw * p.dilation_w, within - kw * geo.icg};
+      t += len;
     }
   }
+
+  // Copies the window of `pixel` to out[first, end), zeros where it lies in padding.
+  void copy(const GemmKernels& kern, const float* x, const PixelWalk& pixel, float* out) const {
+    const Conv2dParams& p = geo_.p;
+    const int64_t ih0 = pixel.oh * p.stride_h - p.pad_top, iw0 = pixel.ow * p.stride_w - p.pad_left;
+    const float* image = x + pixel.n * p.in_h * p.in_w * p.in_c + group_ * geo_.icg;
+    if (rows_contiguous_ && iw0 >= 0 && iw0 + p.kernel_w <= p.in_w) {
+      for (int64_t r = 0; r < row_count_; ++r) {
+        const Run& run = row_runs_[r];
+        const int64_t ih = ih0 + run.kh * p.dilation_h;
+        const bool inside = ih >= 0 && ih < p.in_h;
+        copy_run(kern, inside ? image + (ih * p.in_w + iw0) * p.in_c + run.channel : nullptr, run.len, out + run.t);
+      }
+      return;
+    }
+    for (int64_t r = 0; r < column_count_; ++r) {
+      const Run& run = column_runs_[r];
+      const int64_t ih = ih0 + run.kh * p.dilation_h, iw = iw0 + run.column_offset;
+      const bool inside = ih >= 0 && ih < p.in_h && iw >= 0 && iw < p.in_w;
+      copy_run(kern, inside ? image + (ih * p.in_w + iw) * p.in_c + run.channel : nullptr, run.len, out + run.t);
+    }
+  }
+
+ private:
+  struct Run {
+    int64_t t, len, kh, column_offset;  // column_offset = kw * dilation_w (column runs)
+    int64_t channel;                    // first float of the run within the pixel's group (row runs: within the row)
+  };
+  const Geometry& geo_;
+  int64_t group_;
+  bool rows_contiguous_ = false;
+  Run row_runs_[kGemmMaxKC], column_runs_[kGemmMaxKC];
+  int64_t row_count_ = 0, column_count_ = 0;
 };
 
 // col_g as the GEMM's A for forward: A(pixel, tap) with tap = (kh, kw, ci), ci fastest, packed by
@@ -120,9 +159,9 @@ class LoweredPixelsA final : public GemmSourceA {
   APanelLayout layout() const override { return APanelLayout::rows; }
 
   void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
-    for (int64_t i = 0; i < rows; ++i) {
-      geo_.copy_window_taps(kern, x_, group_, row + i, k0, k0 + kc, panel + i * kGemmPanelDepth - k0);
-    }
+    const WindowRuns runs(geo_, group_, k0, k0 + kc);
+    PixelWalk pixel(geo_, row);
+    for (int64_t i = 0; i < rows; ++i, pixel.next()) runs.copy(kern, x_, pixel, panel + i * kGemmPanelDepth - k0);
   }
 
  private:
@@ -144,9 +183,9 @@ class LoweredTapsA final : public GemmSourceA {
 
   void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
     if (geo_.icg < kern.mr) {  // a panel's taps cross kernel positions: copy pixel by pixel
-      for (int64_t p = 0; p < kc; ++p) {
-        geo_.copy_window_taps(kern, x_, group_, k0 + p, row, row + rows, panel + p * kern.mr - row);
-      }
+      const WindowRuns runs(geo_, group_, row, row + rows);
+      PixelWalk pixel(geo_, k0);
+      for (int64_t p = 0; p < kc; ++p, pixel.next()) runs.copy(kern, x_, pixel, panel + p * kern.mr - row);
       return;
     }
     const float* starts[kGemmMaxKC];
