@@ -22,8 +22,9 @@
 //
 // Threading: one parallel region per call. gemm_share splits each GEMM into disjoint pieces of
 // its output over groups x pixel (or tap) blocks x channel blocks, so batch 1 uses every thread.
-// Each output element is summed by one thread in a fixed order, so results are bitwise
-// reproducible; dW and db even across thread counts.
+// Each output element is summed by one thread in an order fixed by the shape alone (the depth
+// blocks, the dcol chunks, the kernel positions), so results are bitwise the same run to run and
+// for any thread count.
 #include <omp.h>
 
 #include "backends/im2col/im2col.hpp"
