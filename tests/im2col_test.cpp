@@ -1,7 +1,8 @@
 // The im2col backend on shapes the shared sweep is too small to reach: backward_data's dcol
 // chunks (several per call, boundaries inside an image, with and without groups), reductions
 // longer than several GEMM depth blocks, and GEMMs wider than one column block. Exact integer
-// data, so im2col must match naive bit for bit, under every instruction set, 1 and 2 threads.
+// data, so im2col must match naive bit for bit, under every instruction set, 1 and 2 threads;
+// and on random floats, bitwise the same results whatever the thread count.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -78,6 +79,25 @@ TEST(Im2col, LargeProblemsMatchNaiveExactly) {
         EXPECT_TRUE(bitwise_equal(got.dw, expected.dw)) << isa << " backward_weights, threads " << threads;
         EXPECT_TRUE(bitwise_equal(got.db, expected.db)) << isa << " bias gradient, threads " << threads;
       }
+    }
+  }
+}
+
+// The order of every sum is fixed by the shape alone, so random floats (where order shows) give
+// bitwise the same results for 1, 2 and 3 threads.
+TEST(Im2col, BitwiseTheSameForAnyThreadCount) {
+  for (const std::string& text : large_problems()) {
+    SCOPED_TRACE(text);
+    const Conv2dParams p = parse_conv2d(text);
+    const Tensor x = uniform_tensor(p.input_elements(), 21), w = uniform_tensor(p.weight_elements(), 22),
+                 b = uniform_tensor(p.out_c, 23), dy = uniform_tensor(p.output_elements(), 24);
+    const Results one = run(p, "im2col", 1, x, w, b, dy);
+    for (int threads : {2, 3}) {
+      const Results more = run(p, "im2col", threads, x, w, b, dy);
+      EXPECT_TRUE(bitwise_equal(more.y, one.y)) << "forward, threads " << threads;
+      EXPECT_TRUE(bitwise_equal(more.dx, one.dx)) << "backward_data, threads " << threads;
+      EXPECT_TRUE(bitwise_equal(more.dw, one.dw)) << "backward_weights, threads " << threads;
+      EXPECT_TRUE(bitwise_equal(more.db, one.db)) << "bias gradient, threads " << threads;
     }
   }
 }
