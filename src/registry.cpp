@@ -8,6 +8,7 @@
 
 #include "backend.hpp"
 #include "backends/direct/direct_pool.hpp"
+#include "backends/im2col/im2col.hpp"
 #include "backends/naive/naive.hpp"
 
 namespace convkit::detail {
@@ -20,6 +21,7 @@ const std::vector<ConvBackend>& conv_backend_table() {
   static const std::vector<ConvBackend> table = {
       {"naive", "reference loop nest of the seed notebook, double accumulation, every feature",
        accepts_every_conv, make_naive_conv},
+      {"im2col", "lower to columns, multiply with convkit's packed GEMM", accepts_every_conv, make_im2col_conv},
   };
   return table;
 }

@@ -1,0 +1,9 @@
+#pragma once
+// The im2col backend: convolution lowered to convkit's packed GEMM (src/gemm/gemm.hpp).
+#include <memory>
+
+#include "backend.hpp"
+
+namespace convkit::detail {
+std::unique_ptr<ConvImpl> make_im2col_conv(const Conv2dParams&, const PlanContext&);
+}  // namespace convkit::detail

@@ -1,0 +1,246 @@
+#pragma once
+// The GEMM micro-kernels and packing routines, written once on xsimd::batch<float, Arch> and
+// compiled once per instruction set (see cmake/ConvkitKernels.cmake). Everything is in an
+// anonymous namespace so no instruction-set-specific function can be merged across units.
+//
+// Register tiles (accumulators + B vectors + one broadcast A value must fit the register file):
+//   avx512: 14 x 32 -> 28 accumulators + 2 B vectors + 1 broadcast of 32 zmm registers
+//   avx2:    6 x 16 -> 12 accumulators + 2 B vectors + 1 broadcast of 16 ymm registers
+//   sse2:    4 x 8  ->  8 accumulators + 2 B vectors + 1 broadcast + 1 product (no FMA) of 16
+#include <immintrin.h>
+#include <xsimd/xsimd.hpp>
+
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "isa.hpp"
+#include "kernels/gemm.hpp"
+
+namespace convkit::detail {
+namespace {
+
+template <class Arch>
+struct GemmTileShape;
+template <>
+struct GemmTileShape<xsimd::avx512f> {
+  static constexpr int rows = 14, vectors = 2;
+};
+template <>
+struct GemmTileShape<xsimd::fma3<xsimd::avx2>> {
+  static constexpr int rows = 6, vectors = 2;
+};
+template <>
+struct GemmTileShape<xsimd::sse2> {
+  static constexpr int rows = 4, vectors = 2;
+};
+
+// acc + C (when accumulating) + bias, then ReLU: the order every store path follows.
+template <class V>
+V finish(V value, const float* c, const float* bias, const GemmTileEpilogue& e) {
+  if (e.accumulate) value += V::load_unaligned(c);
+  if (bias != nullptr) value += V::load_unaligned(bias);
+  if (e.relu) value = xsimd::select(value < V(0.0f), V(0.0f), value);
+  return value;
+}
+
+inline float finish_scalar(float value, const float* c, const float* bias, const GemmTileEpilogue& e) {
+  if (e.accumulate) value += *c;
+  if (bias != nullptr) value += *bias;
+  if (e.relu && value < 0.0f) value = 0.0f;
+  return value;
+}
+
+// One vector of a row of C: whole, or its first `cols` lanes (cols may be <= 0: nothing).
+template <class V>
+void store_vector(V value, float* c, int64_t cols, const float* bias, const GemmTileEpilogue& e) {
+  constexpr int64_t W = V::size;
+  if (cols >= W) {
+    finish(value, c, bias, e).store_unaligned(c);
+  } else if (cols > 0) {
+    alignas(64) float lanes[W];
+    value.store_aligned(lanes);
+    for (int64_t j = 0; j < cols; ++j) c[j] = finish_scalar(lanes[j], c + j, bias != nullptr ? bias + j : nullptr, e);
+  }
+}
+
+// Rows x (NV vectors) of C; element (i, p) of the A panel is a[i*RowStep + p*DepthStep], so
+// both layouts address it with constant offsets from one pointer. Rows < mr serves the last rows
+// of a matrix, so an edge tile does no wasted multiplies. Every loop over rows and vectors is
+// unrolled so the accumulators live in registers from start to store.
+template <class Arch, int Rows, int RowStep, int DepthStep, int NV>
+void gemm_tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t /* m == Rows */,
+                    int64_t n, const GemmTileEpilogue& e) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int64_t W = V::size, NR = W * NV;
+  // C is touched only after the whole depth loop: ask for its lines now so that the misses
+  // (C rarely stays cached between depth blocks of a large GEMM) overlap with the FMAs.
+#pragma GCC unroll 16
+  for (int i = 0; i < Rows; ++i) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + n - 1, 1, 3);
+  }
+  V acc[Rows][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < Rows; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = V(0.0f);
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = V::load_unaligned(b + v * W);
+#pragma GCC unroll 16
+    for (int i = 0; i < Rows; ++i) {
+      const V ai(a[i * RowStep]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(ai, bv[v], acc[i][v]);
+    }
+    a += DepthStep;
+    b += NR;
+  }
+
+  if (n == NR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < Rows; ++i) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        float* cv = c + i * ldc + v * W;
+        finish(acc[i][v], cv, e.bias != nullptr ? e.bias + v * W : nullptr, e).store_unaligned(cv);
+      }
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int i = 0; i < Rows; ++i) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        store_vector(acc[i][v], c + i * ldc + v * W, n - v * W, e.bias != nullptr ? e.bias + v * W : nullptr, e);
+      }
+    }
+  }
+}
+
+// gemm_tile_rows for 1..MR rows, indexed by rows - 1.
+template <class Arch, int MR, int RowStep, int DepthStep, int NV>
+struct GemmTilesByRows {
+  template <int... R>
+  static constexpr GemmTilesByRows make(std::integer_sequence<int, R...>) {
+    return GemmTilesByRows{{gemm_tile_rows<Arch, R + 1, RowStep, DepthStep, NV>...}};
+  }
+  GemmKernels::Tile of_rows[MR];
+};
+
+template <class Arch, int MR, int RowStep, int DepthStep, int NV>
+void gemm_tile(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+               const GemmTileEpilogue& e) {
+  static constexpr GemmTilesByRows<Arch, MR, RowStep, DepthStep, NV> tiles =
+      GemmTilesByRows<Arch, MR, RowStep, DepthStep, NV>::make(std::make_integer_sequence<int, MR>{});
+  tiles.of_rows[m - 1](k, a, b, c, ldc, m, n, e);
+}
+
+// 128-bit loads of a source row, or zeros where the row lies in padding (null).
+inline __m128 load4_or_zero(const float* row, int64_t p) { return row != nullptr ? _mm_loadu_ps(row + p) : _mm_setzero_ps(); }
+inline float load1_or_zero(const float* row, int64_t p) { return row != nullptr ? row[p] : 0.0f; }
+
+// Transposing copy: each source row becomes one lane of every group. Rows go four (then two)
+// at a time through 4x4 SSE transposes, which every instruction set has (an AVX build encodes
+// them with VEX); a few scalar moves finish the tails. The width of a panel (mr = 14, 6, 4 or
+// nr) is too irregular for wider transposes to pay.
+template <class Arch>
+void pack_rows(const float* const* rows, int64_t count, int64_t k, int64_t width, float* panel) {
+  const int64_t k4 = k / 4 * 4;
+  int64_t i = 0;
+  for (; i + 4 <= count; i += 4) {
+    // Rows are short separate streams (at most KC floats) that the hardware prefetcher does not
+    // pick up in time: ask for the next four rows' lines while these four are transposed.
+    for (int64_t r = i + 4; r < i + 8 && r < count; ++r) {
+      if (rows[r] == nullptr) continue;
+      for (int64_t p = 0; p < k; p += 16) __builtin_prefetch(rows[r] + p, 0, 3);
+    }
+    const float *r0 = rows[i], *r1 = rows[i + 1], *r2 = rows[i + 2], *r3 = rows[i + 3];
+    float* out = panel + i;
+    for (int64_t p = 0; p < k4; p += 4) {
+      __m128 a = load4_or_zero(r0, p), b = load4_or_zero(r1, p), c = load4_or_zero(r2, p), d = load4_or_zero(r3, p);
+      _MM_TRANSPOSE4_PS(a, b, c, d);
+      _mm_storeu_ps(out + p * width, a);
+      _mm_storeu_ps(out + (p + 1) * width, b);
+      _mm_storeu_ps(out + (p + 2) * width, c);
+      _mm_storeu_ps(out + (p + 3) * width, d);
+    }
+    for (int64_t p = k4; p < k; ++p) {
+      out[p * width] = load1_or_zero(r0, p);
+      out[p * width + 1] = load1_or_zero(r1, p);
+      out[p * width + 2] = load1_or_zero(r2, p);
+      out[p * width + 3] = load1_or_zero(r3, p);
+    }
+  }
+  if (i + 2 <= count) {
+    const float *r0 = rows[i], *r1 = rows[i + 1];
+    float* out = panel + i;
+    for (int64_t p = 0; p < k4; p += 4) {
+      const __m128 a = load4_or_zero(r0, p), b = load4_or_zero(r1, p);
+      const __m128 low = _mm_unpacklo_ps(a, b), high = _mm_unpackhi_ps(a, b);  // a0 b0 a1 b1, a2 b2 a3 b3
+      _mm_storel_pi(reinterpret_cast<__m64*>(out + p * width), low);
+      _mm_storeh_pi(reinterpret_cast<__m64*>(out + (p + 1) * width), low);
+      _mm_storel_pi(reinterpret_cast<__m64*>(out + (p + 2) * width), high);
+      _mm_storeh_pi(reinterpret_cast<__m64*>(out + (p + 3) * width), high);
+    }
+    for (int64_t p = k4; p < k; ++p) {
+      out[p * width] = load1_or_zero(r0, p);
+      out[p * width + 1] = load1_or_zero(r1, p);
+    }
+    i += 2;
+  }
+  for (; i < count; ++i) {
+    for (int64_t p = 0; p < k; ++p) panel[p * width + i] = load1_or_zero(rows[i], p);
+  }
+}
+
+// The last `count` (< one vector) floats of a copy: masked moves where the instruction set has
+// them (masked-off lanes are neither read nor written, so nothing past the source is touched),
+// one float at a time otherwise.
+template <class Arch>
+void copy_tail(const float* src, float* out, int64_t count) {
+  if constexpr (std::is_same<Arch, xsimd::avx512f>::value) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);
+    _mm512_mask_storeu_ps(out, mask, src != nullptr ? _mm512_maskz_loadu_ps(mask, src) : _mm512_setzero_ps());
+  } else if constexpr (std::is_same<Arch, xsimd::fma3<xsimd::avx2>>::value) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(out, mask, src != nullptr ? _mm256_maskload_ps(src, mask) : _mm256_setzero_ps());
+  } else {
+    for (int64_t i = 0; i < count; ++i) out[i] = src != nullptr ? src[i] : 0.0f;
+  }
+}
+
+// Straight copy: each source vector becomes one group.
+template <class Arch>
+void pack_vectors(const float* const* vectors, int64_t count, int64_t k, int64_t width, float* panel) {
+  using V = xsimd::batch<float, Arch>;
+  constexpr int64_t W = V::size;
+  const int64_t whole = count / W * W;
+  for (int64_t p = 0; p < k; ++p) {
+    const float* src = vectors[p];
+    float* out = panel + p * width;
+    for (int64_t i = 0; i < whole; i += W) {
+      (src != nullptr ? V::load_unaligned(src + i) : V(0.0f)).store_unaligned(out + i);
+    }
+    if (whole < count) copy_tail<Arch>(src != nullptr ? src + whole : nullptr, out + whole, count - whole);
+  }
+}
+
+template <class Arch>
+GemmKernels make_gemm_kernels() {
+  using Shape = GemmTileShape<Arch>;
+  GemmKernels k;
+  k.mr = Shape::rows;
+  k.nr = Shape::vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
+  k.tile = gemm_tile<Arch, Shape::rows, 1, Shape::rows, Shape::vectors>;
+  k.tile_on_rows = gemm_tile<Arch, Shape::rows, static_cast<int>(kGemmPanelDepth), 1, Shape::vectors>;
+  k.pack_rows = pack_rows<Arch>;
+  k.pack_vectors = pack_vectors<Arch>;
+  return k;
+}
+
+}  // namespace
+}  // namespace convkit::detail

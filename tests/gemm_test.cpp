@@ -1,0 +1,266 @@
+// The packed GEMM (src/gemm, src/kernels/gemm*) under every instruction set this CPU has, on
+// small-integer data so every result is exact: sizes around the register tile and the cache
+// blocks, both storage orders of A and B, overwrite (C prefilled with NaN, never read) and
+// accumulate, the fused bias and ReLU, prepacked B, and 1 or 2 threads. Columns of C past n
+// hold a sentinel that must survive (no write out of bounds); A and B are sized exactly, so
+// AddressSanitizer sees any read out of bounds.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gemm/gemm.hpp"
+#include "isa.hpp"
+#include "kernels/gemm.hpp"
+#include "support/tensors.hpp"
+
+namespace convkit::detail {
+namespace {
+
+using test::Tensor;
+
+constexpr float kSentinel = 12345.0f;
+
+struct Case {
+  int64_t m, n, k;
+  bool a_transposed = false, b_transposed = false;
+  bool accumulate = false, bias = false, relu = false;
+  int threads = 1;
+};
+
+std::string describe(Isa isa, const Case& c) {
+  return std::string(isa_name(isa)) + " m" + std::to_string(c.m) + " n" + std::to_string(c.n) + " k" +
+         std::to_string(c.k) + (c.a_transposed ? " At" : "") + (c.b_transposed ? " Bt" : "") +
+         (c.accumulate ? " accumulate" : " overwrite") + (c.bias ? " bias" : "") + (c.relu ? " relu" : "") + " threads" +
+         std::to_string(c.threads);
+}
+
+std::vector<Isa> isas_of_this_cpu() {
+  std::vector<Isa> isas;
+  for (Isa isa : kAllIsas) {
+    if (isa <= cpu_isa()) isas.push_back(isa);
+  }
+  return isas;
+}
+
+// A and B stored as the case says, the initial C (NaN unless accumulating) with ldc = n + 3.
+struct Operands {
+  Operands(const Case& c, uint32_t seed)
+      : a(test::integer_tensor(c.m * c.k, seed)),
+        b(test::integer_tensor(c.k * c.n, seed + 1)),
+        bias(test::integer_tensor(c.n, seed + 2)),
+        ldc(c.n + 3),
+        c(static_cast<size_t>(c.m * (c.n + 3)), kSentinel) {
+    const Tensor start = test::integer_tensor(c.m * c.n, seed + 3);
+    for (int64_t i = 0; i < c.m; ++i) {
+      for (int64_t j = 0; j < c.n; ++j) {
+        this->c[i * ldc + j] = c.accumulate ? start[i * c.n + j] : std::numeric_limits<float>::quiet_NaN();
+      }
+    }
+  }
+  MatrixView a_view(const Case& c) const { return {a.data(), c.a_transposed ? c.m : c.k, c.a_transposed}; }
+  MatrixView b_view(const Case& c) const { return {b.data(), c.b_transposed ? c.k : c.n, c.b_transposed}; }
+  float a_at(const Case& c, int64_t i, int64_t p) const { return c.a_transposed ? a[p * c.m + i] : a[i * c.k + p]; }
+  float b_at(const Case& c, int64_t p, int64_t j) const { return c.b_transposed ? b[j * c.k + p] : b[p * c.n + j]; }
+
+  Tensor a, b, bias;
+  int64_t ldc;
+  Tensor c;
+};
+
+// The double-precision oracle, given the C before the call.
+Tensor reference(const Case& c, const Operands& in) {
+  Tensor out = in.c;
+  for (int64_t i = 0; i < c.m; ++i) {
+    for (int64_t j = 0; j < c.n; ++j) {
+      double s = c.accumulate ? in.c[i * in.ldc + j] : 0.0;
+      for (int64_t p = 0; p < c.k; ++p) s += double(in.a_at(c, i, p)) * in.b_at(c, p, j);
+      if (c.bias) s += in.bias[j];
+      if (c.relu && s < 0.0) s = 0.0;
+      out[i * in.ldc + j] = static_cast<float>(s);
+    }
+  }
+  return out;
+}
+
+GemmEpilogue epilogue_of(const Case& c, const Operands& in) {
+  GemmEpilogue e;
+  e.accumulate = c.accumulate;
+  e.bias = c.bias ? in.bias.data() : nullptr;
+  e.relu = c.relu;
+  return e;
+}
+
+void expect_exact(Isa isa, const Case& c, const Tensor& expected, const Tensor& got, int64_t ldc) {
+  int64_t mismatches = 0;
+  for (int64_t i = 0; i < c.m && mismatches < 5; ++i) {
+    for (int64_t j = 0; j < ldc; ++j) {
+      const float e = expected[i * ldc + j], g = got[i * ldc + j];
+      if (std::memcmp(&e, &g, sizeof e) != 0) {
+        ADD_FAILURE() << describe(isa, c) << ": C(" << i << ", " << j << ") = " << g << ", expected " << e
+                      << (j >= c.n ? " (past n: the sentinel)" : "");
+        if (++mismatches == 5) break;
+      }
+    }
+  }
+}
+
+void check(Isa isa, const Case& c, uint32_t seed) {
+  const GemmKernels& kern = kernels<GemmKernels>(isa);
+  Operands in(c, seed);
+  const Tensor expected = reference(c, in);
+  WorkspacePool pool;
+  gemm(kern, c.m, c.n, c.k, in.a_view(c), in.b_view(c), in.c.data(), in.ldc, epilogue_of(c, in), c.threads, pool);
+  expect_exact(isa, c, expected, in.c, in.ldc);
+}
+
+// With B packed once (as convolution weights are), every thread computing its gemm_share.
+void check_packed_b(Isa isa, const Case& c, uint32_t seed) {
+  const GemmKernels& kern = kernels<GemmKernels>(isa);
+  Operands in(c, seed);
+  const Tensor expected = reference(c, in);
+  Tensor packed(static_cast<size_t>(packed_b_floats(kern, c.k, c.n)), std::numeric_limits<float>::quiet_NaN());
+  const MatrixSourceB source_b(in.b_view(c));
+  pack_b(kern, source_b, c.k, c.n, packed.data(), 0, packed_b_panels(kern, c.k, c.n));
+  const MatrixSourceA source_a(in.a_view(c));
+  const GemmEpilogue epilogue = epilogue_of(c, in);
+  const size_t per_thread = gemm_workspace_floats(kern, true);
+  AlignedBuffer workspace(per_thread * static_cast<size_t>(c.threads));
+#pragma omp parallel num_threads(c.threads)
+  {
+    const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+    gemm_share(kern, 1, c.m, c.n, team, thread, [&](int64_t, GemmRange rows, GemmRange cols) {
+      gemm_block(kern, c.k, source_a, PackedB{packed.data(), c.k, c.n}, rows, cols, in.c.data(), in.ldc, epilogue,
+                 workspace.data() + per_thread * static_cast<size_t>(thread));
+    });
+  }
+  expect_exact(isa, c, expected, in.c, in.ldc);
+}
+
+// Sizes around a tile dimension t: 1, primes, t-1, t, t+1, 2t+3.
+std::vector<int64_t> around(int64_t t) { return {1, 2, 7, t - 1, t, t + 1, 2 * t + 3, 37}; }
+
+TEST(Gemm, TileShapesPerInstructionSet) {
+  for (Isa isa : isas_of_this_cpu()) {
+    const GemmKernels& kern = kernels<GemmKernels>(isa);
+    EXPECT_GE(kern.mr, 1);
+    EXPECT_LE(kern.mr, kGemmMaxMR);
+    EXPECT_LE(kern.nr, kGemmMaxNR);
+    std::printf("%s: mr x nr = %lld x %lld\n", isa_name(isa), static_cast<long long>(kern.mr),
+                static_cast<long long>(kern.nr));
+  }
+}
+
+TEST(Gemm, SizesAroundTheRegisterTile) {
+  for (Isa isa : isas_of_this_cpu()) {
+    const GemmKernels& kern = kernels<GemmKernels>(isa);
+    uint32_t seed = 1;
+    for (int64_t m : around(kern.mr)) {
+      for (int64_t n : around(kern.nr)) {
+        for (int64_t k : {int64_t{1}, int64_t{3}, int64_t{17}}) check(isa, Case{m, n, k}, seed++);
+      }
+    }
+  }
+}
+
+TEST(Gemm, DepthsAroundTheCacheBlocks) {
+  for (Isa isa : isas_of_this_cpu()) {
+    uint32_t seed = 100;
+    for (int64_t k : {kGemmMaxKC - 1, kGemmMaxKC, kGemmMaxKC + 1, 2 * kGemmMaxKC + 5, int64_t{577}}) {
+      check(isa, Case{23, 41, k}, seed++);
+      check(isa, Case{23, 41, k, false, false, true, true, true}, seed++);
+    }
+  }
+}
+
+TEST(Gemm, WidthsAroundTheCacheBlocks) {
+  for (Isa isa : isas_of_this_cpu()) {
+    uint32_t seed = 200;
+    for (int64_t n : {kGemmNC - 1, kGemmNC, kGemmNC + 1, 2 * kGemmNC + 37}) {
+      check(isa, Case{19, n, 29}, seed++);
+      check(isa, Case{19, n, 29, false, false, false, true, false, 2}, seed++);
+    }
+  }
+}
+
+TEST(Gemm, ZeroDepthWritesBiasOnly) {
+  for (Isa isa : isas_of_this_cpu()) {
+    check(isa, Case{5, 9, 0}, 300);
+    check(isa, Case{5, 9, 0, false, false, false, true, true}, 301);
+  }
+}
+
+TEST(Gemm, OverwriteAccumulateBiasReluAndStorageOrders) {
+  for (Isa isa : isas_of_this_cpu()) {
+    const GemmKernels& kern = kernels<GemmKernels>(isa);
+    uint32_t seed = 400;
+    for (int mask = 0; mask < 32; ++mask) {
+      Case c{3 * kern.mr + 2, 2 * kern.nr + 5, 300};
+      c.a_transposed = mask & 1;
+      c.b_transposed = mask & 2;
+      c.accumulate = mask & 4;
+      c.bias = mask & 8;
+      c.relu = mask & 16;
+      check(isa, c, seed++);
+    }
+  }
+}
+
+TEST(Gemm, ThreadsSplitRowsOrColumns) {
+  for (Isa isa : isas_of_this_cpu()) {
+    const GemmKernels& kern = kernels<GemmKernels>(isa);
+    uint32_t seed = 500;
+    for (int threads : {1, 2, 3}) {
+      check(isa, Case{1, 700, 65, false, false, false, true, true, threads}, seed++);      // columns split
+      check(isa, Case{kern.mr * 9 + 1, 13, 70, false, false, false, false, false, threads}, seed++);  // rows
+      check(isa, Case{131, 97, 300, true, true, true, true, false, threads}, seed++);
+    }
+  }
+}
+
+TEST(Gemm, PrepackedB) {
+  for (Isa isa : isas_of_this_cpu()) {
+    const GemmKernels& kern = kernels<GemmKernels>(isa);
+    uint32_t seed = 600;
+    for (int threads : {1, 2}) {
+      check_packed_b(isa, Case{kern.mr * 5 + 3, kern.nr * 3 + 1, 577, false, false, false, true, true, threads}, seed++);
+      check_packed_b(isa, Case{4, 600, 40, false, true, false, true, false, threads}, seed++);
+      check_packed_b(isa, Case{61, 67, 257, true, false, true, false, false, threads}, seed++);
+    }
+  }
+}
+
+// Each element of C is summed by one thread in an order fixed by k alone, so random floats
+// (where summation order shows) give bitwise the same C whatever the thread count.
+TEST(Gemm, BitwiseTheSameForAnyThreadCount) {
+  for (Isa isa : isas_of_this_cpu()) {
+    const GemmKernels& kern = kernels<GemmKernels>(isa);
+    const int64_t m = 97, n = 530, k = 600;
+    const Tensor a = test::uniform_tensor(m * k, 800), b = test::uniform_tensor(k * n, 801);
+    const Tensor bias = test::uniform_tensor(n, 802);
+    GemmEpilogue epilogue;
+    epilogue.bias = bias.data();
+    WorkspacePool pool;
+    Tensor first;
+    for (int threads : {1, 2, 3}) {
+      Tensor c = test::nan_tensor(m * n);
+      gemm(kern, m, n, k, {a.data(), k, false}, {b.data(), n, false}, c.data(), n, epilogue, threads, pool);
+      if (first.empty()) {
+        first = c;
+      } else {
+        EXPECT_TRUE(test::bitwise_equal(first, c)) << isa_name(isa) << " threads " << threads;
+      }
+    }
+  }
+}
+
+TEST(Gemm, LargeSquareMatchesTheOracle) {
+  for (Isa isa : isas_of_this_cpu()) check(isa, Case{300, 530, 520, false, false, false, false, false, 2}, 700);
+}
+
+}  // namespace
+}  // namespace convkit::detail
