@@ -1,0 +1,584 @@
+// The direct backend. Portable driver code: packing, tap geometry, cache blocking and
+// threading live here; the arithmetic is in the per-ISA micro-kernels (kernels/direct_conv*,
+// kernels/depthwise_conv*), chosen once per plan.
+//
+// Packed weights (forward): per group, output channels in blocks of `vectors` SIMD vectors
+// (the last block may be narrower), each block laid out [kh][kw][in_c/groups][block lanes] and
+// zero-padded to whole vectors, so the tile runs full width and only its store has a tail.
+// Depthwise (groups == in_c == out_c) packs to [kh][kw][channels padded to a vector].
+//
+// Threading: one OpenMP region per call over a static, contiguous partition of work items
+// (batch x group x channel block x output row, in that nesting). No output element is summed
+// by more than one thread and every sum runs in a fixed order, so results are bitwise
+// identical for any thread count.
+#include "backends/direct/direct.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <cstddef>
+#include <type_traits>
+#include <vector>
+
+#include <omp.h>
+
+#include "backends/direct/tap_geometry.hpp"
+#include "kernels/depthwise_conv.hpp"
+#include "kernels/direct_conv.hpp"
+
+namespace convkit::detail {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The contiguous share [begin, end) of `total` items that thread `thread` of `threads` runs.
+struct Share {
+  int64_t begin, end;
+};
+Share share_of(int64_t total, int thread, int threads) {
+  return {total * thread / threads, total * (thread + 1) / threads};
+}
+
+// How a direct convolution's outputs are laid out over blocks of output-channel vectors.
+struct ChannelBlocking {
+  int64_t lanes = 0, vectors_per_group = 0, block_vectors = 0, blocks = 0;
+
+  ChannelBlocking() = default;
+  ChannelBlocking(int64_t channels_per_group, int64_t lanes_, int64_t preferred) : lanes(lanes_) {
+    vectors_per_group = ceil_div(channels_per_group, lanes);
+    block_vectors = std::min<int64_t>(preferred, vectors_per_group);
+    blocks = ceil_div(vectors_per_group, block_vectors);
+  }
+  int64_t vectors_of(int64_t block) const { return std::min(block_vectors, vectors_per_group - block * block_vectors); }
+  int64_t group_lanes() const { return vectors_per_group * lanes; }
+  int64_t first_channel(int64_t block) const { return block * block_vectors * lanes; }
+};
+
+// One direct convolution as the micro-kernel runs it: the forward problem, or the transposed
+// one backward data solves (dy in, dx out). Everything a call needs besides the pointers.
+struct DirectProblem {
+  int64_t batch = 0, in_h = 0, in_w = 0, in_c = 0, out_h = 0, out_w = 0, out_c = 0, groups = 1;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t reduce_per_group = 0, out_per_group = 0;
+  // Channels summed per pass over a tile: weights of a pass stay in cache while the rows of a
+  // thread's share run; later passes add to the stored partial sums.
+  int64_t reduce_chunk = 0;
+  ConvAxis rows{};
+  bool transposed = false;
+  // 1x1, stride 1, no padding: the input is the matrix, so all batch*height*width pixels form
+  // one row, cut into segments of whole tiles for threading.
+  bool pointwise = false;
+  int64_t segment = 0;
+  std::vector<ColumnRun> columns;
+  ChannelBlocking blocking;
+
+  int64_t lines() const { return pointwise ? ceil_div(batch * out_h * out_w, segment) : out_h; }
+  int64_t line_batches() const { return pointwise ? 1 : batch; }
+  TapRange row_taps(int64_t oh) const { return transposed ? transposed_taps(rows, oh) : forward_taps(rows, oh); }
+  int64_t packed_block_offset(int64_t g, int64_t b) const {
+    return (g * blocking.group_lanes() + blocking.first_channel(b)) * kernel_h * kernel_w * reduce_per_group;
+  }
+};
+
+DirectProblem forward_problem(const Conv2dParams& p, const DirectConvKernels& k) {
+  DirectProblem d;
+  d.batch = p.batch, d.in_h = p.in_h, d.in_w = p.in_w, d.in_c = p.in_c;
+  d.out_h = p.out_h(), d.out_w = p.out_w(), d.out_c = p.out_c, d.groups = p.groups;
+  d.kernel_h = p.kernel_h, d.kernel_w = p.kernel_w;
+  d.reduce_per_group = p.in_c_per_group(), d.out_per_group = p.out_c_per_group();
+  d.rows = {p.in_h, d.out_h, p.kernel_h, p.stride_h, p.pad_top, p.dilation_h};
+  d.columns = column_runs({p.in_w, d.out_w, p.kernel_w, p.stride_w, p.pad_left, p.dilation_w}, false);
+  d.blocking = ChannelBlocking(d.out_per_group, k.lanes, k.preferred_vectors);
+  d.pointwise = p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+                p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+  return d;
+}
+
+// Backward data: dx = dy convolved with the flipped kernel, input and output channels swapped.
+DirectProblem backward_data_problem(const Conv2dParams& p, const DirectConvKernels& k) {
+  DirectProblem d;
+  d.batch = p.batch, d.in_h = p.out_h(), d.in_w = p.out_w(), d.in_c = p.out_c;
+  d.out_h = p.in_h, d.out_w = p.in_w, d.out_c = p.in_c, d.groups = p.groups;
+  d.kernel_h = p.kernel_h, d.kernel_w = p.kernel_w;
+  d.reduce_per_group = p.out_c_per_group(), d.out_per_group = p.in_c_per_group();
+  d.rows = {p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_top, p.dilation_h};
+  d.columns = column_runs({p.in_w, p.out_w(), p.kernel_w, p.stride_w, p.pad_left, p.dilation_w}, true);
+  d.transposed = true;
+  d.pointwise = p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+                p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+  d.blocking = ChannelBlocking(d.out_per_group, k.lanes, k.preferred_vectors);
+  return d;
+}
+
+// Chunk and segment sizes. The weights of one block for one chunk of reduced channels should
+// stay in L2 (1 MB per core on the Zen 4 this was tuned on) next to the input rows a thread
+// streams; half of it is the budget.
+void choose_blocking(DirectProblem& d, const DirectConvKernels& k) {
+  constexpr int64_t kWeightBudgetFloats = (512 * 1024) / sizeof(float);
+  const int64_t per_channel = d.kernel_h * d.kernel_w * d.blocking.block_vectors * d.blocking.lanes;
+  int64_t chunk = std::max<int64_t>(1, kWeightBudgetFloats / per_channel);
+  if (chunk >= d.reduce_per_group) {
+    chunk = d.reduce_per_group;
+  } else {
+    const int64_t passes = ceil_div(d.reduce_per_group, chunk);
+    chunk = ceil_div(d.reduce_per_group, passes);  // even chunks
+  }
+  d.reduce_chunk = chunk;
+  d.segment = 8 * k.max_pixels[d.blocking.block_vectors - 1];
+}
+
+// Packs the (group, block, tap) items [begin, end) of HWIO-ordered weights for problem d:
+// value(g, kh, kw, r, c) is the weight from reduced channel r to output channel c of group g.
+int64_t pack_items(const DirectProblem& d) { return d.groups * d.blocking.blocks * d.kernel_h * d.kernel_w; }
+
+template <class Value>
+void pack_blocked(const DirectProblem& d, Value value, float* packed, int64_t begin, int64_t end) {
+  const ChannelBlocking& cb = d.blocking;
+  const int64_t taps = d.kernel_h * d.kernel_w;
+  for (int64_t item = begin; item < end; ++item) {
+    const int64_t tap = item % taps, b = (item / taps) % cb.blocks, g = item / (taps * cb.blocks);
+    const int64_t kh = tap / d.kernel_w, kw = tap % d.kernel_w;
+    const int64_t width = cb.vectors_of(b) * cb.lanes, c0 = cb.first_channel(b);
+    const int64_t valid = std::min(width, d.out_per_group - c0);
+    float* out = packed + d.packed_block_offset(g, b) + tap * d.reduce_per_group * width;
+    for (int64_t r = 0; r < d.reduce_per_group; ++r, out += width) {
+      for (int64_t j = 0; j < valid; ++j) out[j] = value(g, kh, kw, r, c0 + j);
+      for (int64_t j = valid; j < width; ++j) out[j] = 0.0f;
+    }
+  }
+}
+
+// Runs rows (or pointwise segments) [line_begin, line_end) of image n, group g, block b, for the
+// reduced channels [r0, r0 + rc).
+void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
+               const float* bias, float* y, int64_t n, int64_t g, int64_t b, int64_t line_begin, int64_t line_end,
+               int64_t r0, int64_t rc, bool relu) {
+  const ChannelBlocking& cb = d.blocking;
+  const int64_t vectors = cb.vectors_of(b), width = vectors * cb.lanes;
+  const int64_t max_pixels = k.max_pixels[vectors - 1];
+  const DirectConvTileFn* tiles = k.tile[vectors - 1];
+  const float* block_w = packed + d.packed_block_offset(g, b);
+
+  DirectConvTile t{};
+  t.bias = bias != nullptr ? bias + g * cb.group_lanes() + cb.first_channel(b) : nullptr;
+  t.out_channels = std::min(width, d.out_per_group - cb.first_channel(b));
+  t.reduce = rc;
+  t.x_reduce_stride = 1;
+  t.w_reduce_stride = width;
+  t.accumulate = r0 > 0;
+  t.relu = relu && r0 + rc == d.reduce_per_group;
+  const int64_t x_channel = g * d.reduce_per_group + r0;
+  const int64_t y_channel = g * d.out_per_group + cb.first_channel(b);
+
+  if (d.pointwise) {
+    const int64_t pixels = d.batch * d.out_h * d.out_w;
+    t.taps_h = t.taps_w = 1;
+    t.x_pixel_stride = d.in_c;
+    t.y_pixel_stride = d.out_c;
+    t.w = block_w + r0 * width;
+    for (int64_t line = line_begin; line < line_end; ++line) {
+      const int64_t end = std::min(pixels, (line + 1) * d.segment);
+      for (int64_t p = line * d.segment; p < end; p += max_pixels) {
+        t.pixels = std::min(max_pixels, end - p);
+        t.x = x + p * d.in_c + x_channel;
+        t.y = y + p * d.out_c + y_channel;
+        tiles[t.pixels - 1](t);
+      }
+    }
+    return;
+  }
+
+  for (int64_t oh = line_begin; oh < line_end; ++oh) {
+    const TapRange rt = d.row_taps(oh);
+    t.taps_h = rt.taps;
+    t.x_tap_h = rt.input_step * d.in_w * d.in_c;
+    t.w_tap_h = rt.tap_step * d.kernel_w * d.reduce_per_group * width;
+    float* y_row = y + ((n * d.out_h + oh) * d.out_w) * d.out_c + y_channel;
+    for (const ColumnRun& run : d.columns) {
+      const TapRange& ct = run.taps;
+      t.taps_w = ct.taps;
+      t.x_tap_w = ct.input_step * d.in_c;
+      t.w_tap_w = ct.tap_step * d.reduce_per_group * width;
+      t.w = block_w + ((rt.first_tap * d.kernel_w + ct.first_tap) * d.reduce_per_group + r0) * width;
+      t.x_pixel_stride = run.in_step * d.in_c;
+      t.y_pixel_stride = run.out_step * d.out_c;
+      const bool reads_input = rt.taps > 0 && ct.taps > 0;
+      for (int64_t j = 0; j < run.pixels; j += max_pixels) {
+        t.pixels = std::min(max_pixels, run.pixels - j);
+        t.x = reads_input ? x + ((n * d.in_h + rt.first_input) * d.in_w + run.in_begin + j * run.in_step) * d.in_c +
+                                x_channel
+                          : x;
+        t.y = y_row + (run.out_begin + j * run.out_step) * d.out_c;
+        tiles[t.pixels - 1](t);
+      }
+    }
+  }
+}
+
+// One parallel region: each thread takes a contiguous share of (image, group, block, line)
+// items and, for each stretch of its share on one block, runs the reduction in chunks so a
+// chunk's weights are reused across all the stretch's lines.
+// `pack(begin, end)`, when given, first packs items [begin, end) of pack_items(d) into `packed`
+// within the same region.
+template <class Pack>
+void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
+                const float* bias, float* y, bool relu, int threads, Pack pack) {
+  const int64_t lines = d.lines(), blocks = d.blocking.blocks;
+  const int64_t total = d.line_batches() * d.groups * blocks * lines;
+#pragma omp parallel num_threads(threads)
+  {
+    const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+    if constexpr (!std::is_same_v<Pack, std::nullptr_t>) {
+      const Share packing = share_of(pack_items(d), thread, team);
+      pack(packing.begin, packing.end);
+#pragma omp barrier
+    }
+    const Share share = share_of(total, thread, team);
+    for (int64_t item = share.begin; item < share.end;) {
+      const int64_t line = item % lines, block_index = item / lines;
+      const int64_t b = block_index % blocks, g = (block_index / blocks) % d.groups;
+      const int64_t n = block_index / (blocks * d.groups);
+      const int64_t line_end = std::min(lines, line + (share.end - item));
+      for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
+        const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
+        run_lines(d, k, x, packed, bias, y, n, g, b, line, line_end, r0, rc, relu);
+      }
+      item += line_end - line;
+    }
+  }
+}
+
+
+// ---- Depthwise: groups == in_c == out_c, vectors along the channels. ----
+
+// Channels one work item covers: a few vectors, so that even one image offers both threads
+// work, while a row's inputs for them stay in L1.
+constexpr int64_t kDepthwiseBlockVectors = 4;
+
+// Rows [oh_begin, oh_end) of image n for channels [c0, c0 + channels). Weights are packed
+// [kh][kw][padded channels].
+void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
+                        const float* bias, float* y, int64_t n, int64_t oh_begin, int64_t oh_end, int64_t c0,
+                        int64_t channels, bool relu) {
+  const int64_t C = d.in_c, padded = ceil_div(C, k.lanes) * k.lanes;
+  DepthwiseConvTile t{};
+  t.bias = bias != nullptr ? bias + c0 : nullptr;
+  t.channels = channels;
+  t.relu = relu;
+  for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
+    const TapRange rt = d.row_taps(oh);
+    t.taps_h = rt.taps;
+    t.x_tap_h = rt.input_step * d.in_w * C;
+    t.w_tap_h = rt.tap_step * d.kernel_w * padded;
+    float* y_row = y + (n * d.out_h + oh) * d.out_w * C + c0;
+    for (const ColumnRun& run : d.columns) {
+      const TapRange& ct = run.taps;
+      t.taps_w = ct.taps;
+      t.x_tap_w = ct.input_step * C;
+      t.w_tap_w = ct.tap_step * padded;
+      t.w = packed + (rt.first_tap * d.kernel_w + ct.first_tap) * padded + c0;
+      t.x_pixel_stride = run.in_step * C;
+      t.y_pixel_stride = run.out_step * C;
+      const bool reads_input = rt.taps > 0 && ct.taps > 0;
+      for (int64_t j = 0; j < run.pixels; j += kMaxDepthwisePixels) {
+        t.pixels = std::min<int64_t>(kMaxDepthwisePixels, run.pixels - j);
+        t.x = reads_input ? x + ((n * d.in_h + rt.first_input) * d.in_w + run.in_begin + j * run.in_step) * C + c0 : x;
+        t.y = y_row + (run.out_begin + j * run.out_step) * C;
+        k.tile[t.pixels - 1](t);
+      }
+    }
+  }
+}
+
+// Packs depthwise HWIO weights ([kh][kw][1][C]) to [kh][kw][padded C], taps [begin, end).
+void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t begin, int64_t end) {
+  const int64_t C = d.in_c, padded = ceil_div(C, lanes) * lanes;
+  for (int64_t tap = begin; tap < end; ++tap) {
+    std::memcpy(packed + tap * padded, w + tap * C, static_cast<size_t>(C) * sizeof(float));
+    for (int64_t c = C; c < padded; ++c) packed[tap * padded + c] = 0.0f;
+  }
+}
+
+// One region: when `unpacked` is not null, first pack it into `pack_target` (which `packed`
+// then names), then run the (image, channel block, row) items.
+void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
+                   const float* bias, float* y, bool relu, int threads, const float* unpacked = nullptr,
+                   float* pack_target = nullptr) {
+  const int64_t C = d.in_c, block = kDepthwiseBlockVectors * k.lanes;
+  const int64_t blocks = ceil_div(C, block), rows = d.out_h;
+  const int64_t total = d.batch * blocks * rows;
+#pragma omp parallel num_threads(threads)
+  {
+    const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+    if (unpacked != nullptr) {
+      const Share packing = share_of(d.kernel_h * d.kernel_w, thread, team);
+      pack_depthwise(d, k.lanes, unpacked, pack_target, packing.begin, packing.end);
+#pragma omp barrier
+    }
+    const Share share = share_of(total, thread, team);
+    for (int64_t item = share.begin; item < share.end;) {
+      const int64_t oh = item % rows, cb = (item / rows) % blocks, n = item / (rows * blocks);
+      const int64_t oh_end = std::min(rows, oh + (share.end - item));
+      const int64_t c0 = cb * block;
+      run_depthwise_rows(d, k, x, packed, bias, y, n, oh, oh_end, c0, std::min(block, C - c0), relu);
+      item += oh_end - oh;
+    }
+  }
+}
+
+// The outputs [lo, hi) along one axis whose input o*stride - pad + k*dilation is in bounds for tap k.
+struct OutputRange {
+  int64_t lo, hi;
+  int64_t count() const { return hi > lo ? hi - lo : 0; }
+};
+OutputRange outputs_reading_tap(int64_t in_size, int64_t out_size, int64_t stride, int64_t pad, int64_t dilation,
+                                int64_t tap) {
+  const int64_t offset = tap * dilation - pad;  // input = o*stride + offset
+  const int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  const int64_t hi = std::min(out_size, floor_div(in_size - 1 - offset, stride) + 1);
+  return {lo, hi};
+}
+
+// HWIO weights seen as the forward problem's (g, kh, kw, reduced r = input channel, c = output
+// channel), or, transposed for backward data, with input and output channels swapped.
+struct HwioWeights {
+  const float* w;
+  int64_t kernel_w, in_per_group, out_per_group, out_c;
+  bool swapped;
+  float operator()(int64_t g, int64_t kh, int64_t kw, int64_t r, int64_t c) const {
+    const int64_t in = swapped ? c : r, out = swapped ? r : c;
+    return w[((kh * kernel_w + kw) * in_per_group + in) * out_c + g * out_per_group + out];
+  }
+};
+
+class DirectConv final : public ConvImpl {
+ public:
+  DirectConv(const Conv2dParams& p, const PlanContext& ctx)
+      : p_(p),
+        relu_(ctx.activation == Activation::relu),
+        k_(kernels<DirectConvKernels>(ctx.isa)),
+        dk_(kernels<DepthwiseConvKernels>(ctx.isa)),
+        depthwise_(p.groups == p.in_c && p.out_c == p.in_c && p.groups > 1),
+        fwd_(forward_problem(p, k_)),
+        bwd_(backward_data_problem(p, k_)) {
+    choose_blocking(fwd_, k_);
+    choose_blocking(bwd_, k_);
+    if (depthwise_) fwd_.pointwise = bwd_.pointwise = false;
+  }
+
+  size_t packed_weights_size() const override {
+    if (depthwise_) return static_cast<size_t>(p_.kernel_h * p_.kernel_w * padded_channels());
+    return static_cast<size_t>(p_.groups * fwd_.blocking.group_lanes() * p_.kernel_h * p_.kernel_w *
+                               p_.in_c_per_group());
+  }
+
+  void pack_weights(const float* w, float* packed) const override {
+    if (depthwise_) {
+      pack_depthwise(fwd_, dk_.lanes, w, packed, 0, p_.kernel_h * p_.kernel_w);
+    } else {
+      pack_blocked(fwd_, hwio(w, false), packed, 0, pack_items(fwd_));
+    }
+  }
+
+  void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
+    auto lease = scratch_.acquire(bias_size());
+    const float* bias = pad_bias(b, lease.data());
+    if (depthwise_) {
+      run_depthwise(fwd_, dk_, x, packed_w, bias, y, relu_, threads);
+    } else {
+      run_direct(fwd_, k_, x, packed_w, bias, y, relu_, threads, nullptr);
+    }
+  }
+
+  // Packs inside the call's one parallel region, then runs.
+  void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
+    const size_t packed_size = packed_weights_size();
+    auto lease = scratch_.acquire(packed_size + bias_size());
+    float* packed = lease.data();
+    const float* bias = pad_bias(b, packed + packed_size);
+    if (depthwise_) {
+      run_depthwise(fwd_, dk_, x, packed, bias, y, relu_, threads, w, packed);
+    } else {
+      const HwioWeights value = hwio(w, false);
+      run_direct(fwd_, k_, x, packed, bias, y, relu_, threads,
+                 [&](int64_t begin, int64_t end) { pack_blocked(fwd_, value, packed, begin, end); });
+    }
+  }
+
+  void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
+    if (depthwise_) {
+      auto lease = scratch_.acquire(packed_weights_size());
+      run_depthwise(bwd_, dk_, dy, lease.data(), nullptr, dx, false, threads, w, lease.data());
+      return;
+    }
+    auto lease = scratch_.acquire(static_cast<size_t>(p_.groups * bwd_.blocking.group_lanes() * p_.kernel_h *
+                                                      p_.kernel_w * p_.out_c_per_group()));
+    float* packed = lease.data();
+    const HwioWeights value = hwio(w, true);
+    run_direct(bwd_, k_, dy, packed, nullptr, dx, false, threads,
+               [&](int64_t begin, int64_t end) { pack_blocked(bwd_, value, packed, begin, end); });
+  }
+
+  void backward_weights(const float* x, const float* dy, float* dw, float* db, int threads) const override {
+    if (depthwise_) {
+      depthwise_weight_grad(x, dy, dw, db, threads);
+    } else {
+      weight_grad(x, dy, dw, db, threads);
+    }
+  }
+
+ private:
+  int64_t padded_channels() const { return ceil_div(p_.out_c, dk_.lanes) * dk_.lanes; }
+  size_t bias_size() const {
+    return static_cast<size_t>(depthwise_ ? padded_channels() : p_.groups * fwd_.blocking.group_lanes());
+  }
+
+  HwioWeights hwio(const float* w, bool swapped) const {
+    return {w, p_.kernel_w, p_.in_c_per_group(), p_.out_c_per_group(), p_.out_c, swapped};
+  }
+
+  // The bias zero-padded to the kernels' whole vectors (per group), or nullptr.
+  const float* pad_bias(const float* b, float* padded) const {
+    if (b == nullptr) return nullptr;
+    const int64_t group_lanes = depthwise_ ? padded_channels() : fwd_.blocking.group_lanes();
+    const int64_t groups = depthwise_ ? 1 : p_.groups, per_group = depthwise_ ? p_.out_c : p_.out_c_per_group();
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t c = 0; c < group_lanes; ++c) padded[g * group_lanes + c] = c < per_group ? b[g * per_group + c] : 0.0f;
+    }
+    return padded;
+  }
+
+  // dw[kh,kw,ci,oc] = sum_{n,oh,ow} x[n, oh*sh-pt+kh*dh, ow*sw-pl+kw*dw, g*ICG+ci] * dy[n,oh,ow,g*OCG+oc]:
+  // for each tap, a tile of input channels (the tile's "pixels") by output-channel vectors, the
+  // reduction running over the output pixels that tap reads in bounds, image by image in order.
+  // dy is first packed per block ([group][block][n][oh][ow][block lanes], zero-padded) so the
+  // tile reads it as it reads packed weights.
+  void weight_grad(const float* x, const float* dy, float* dw, float* db, int threads) const {
+    const Conv2dParams& p = p_;
+    const ChannelBlocking& cb = fwd_.blocking;
+    const int64_t OH = p.out_h(), OW = p.out_w(), ICG = p.in_c_per_group(), OCG = p.out_c_per_group();
+    const int64_t pixels = p.batch * OH * OW;
+    auto lease = scratch_.acquire(static_cast<size_t>(p.groups * cb.group_lanes() * pixels));
+    float* packed_dy = lease.data();
+    const auto block_base = [&](int64_t g, int64_t b) { return (g * cb.group_lanes() + cb.first_channel(b)) * pixels; };
+    const int64_t ci_tile = k_.max_pixels[cb.block_vectors - 1];
+    const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
+    const int64_t pack_total = p.groups * cb.blocks * p.batch * OH, grad_total = p.groups * cb.blocks * taps * ci_tiles;
+#pragma omp parallel num_threads(threads)
+    {
+      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+      const Share packing = share_of(pack_total, thread, team);
+      for (int64_t item = packing.begin; item < packing.end; ++item) {
+        const int64_t row = item % (p.batch * OH), b = (item / (p.batch * OH)) % cb.blocks;
+        const int64_t g = item / (p.batch * OH * cb.blocks);
+        const int64_t width = cb.vectors_of(b) * cb.lanes, valid = std::min(width, OCG - cb.first_channel(b));
+        float* out = packed_dy + block_base(g, b) + row * OW * width;
+        const float* in = dy + row * OW * p.out_c + g * OCG + cb.first_channel(b);
+        for (int64_t ow = 0; ow < OW; ++ow, out += width, in += p.out_c) {
+          std::memcpy(out, in, static_cast<size_t>(valid) * sizeof(float));
+          for (int64_t j = valid; j < width; ++j) out[j] = 0.0f;
+        }
+      }
+#pragma omp barrier
+      const Share share = share_of(grad_total, thread, team);
+      for (int64_t item = share.begin; item < share.end; ++item) {
+        const int64_t tile = item % ci_tiles, tap = (item / ci_tiles) % taps;
+        const int64_t b = (item / (ci_tiles * taps)) % cb.blocks, g = item / (ci_tiles * taps * cb.blocks);
+        const int64_t kh = tap / p.kernel_w, kw = tap % p.kernel_w, ci0 = tile * ci_tile;
+        const int64_t vectors = cb.vectors_of(b), width = vectors * cb.lanes;
+        const OutputRange rows = outputs_reading_tap(p.in_h, OH, p.stride_h, p.pad_top, p.dilation_h, kh);
+        const OutputRange cols = outputs_reading_tap(p.in_w, OW, p.stride_w, p.pad_left, p.dilation_w, kw);
+        DirectConvTile t{};
+        t.pixels = std::min(ci_tile, ICG - ci0);
+        t.x_pixel_stride = 1;
+        t.y_pixel_stride = p.out_c;
+        t.taps_h = rows.count();
+        t.taps_w = 1;
+        t.x_tap_h = p.stride_h * p.in_w * p.in_c;
+        t.w_tap_h = OW * width;
+        t.reduce = cols.count();
+        t.x_reduce_stride = p.stride_w * p.in_c;
+        t.w_reduce_stride = width;
+        t.out_channels = std::min(width, OCG - cb.first_channel(b));
+        t.y = dw + (tap * ICG + ci0) * p.out_c + g * OCG + cb.first_channel(b);
+        const bool reads = t.taps_h > 0 && t.reduce > 0;
+        for (int64_t n = 0; n < p.batch; ++n) {
+          t.accumulate = n > 0;
+          const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
+          const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
+          t.x = reads ? x + ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG + ci0 : x;
+          t.w = reads ? packed_dy + block_base(g, b) + ((n * OH + rows.lo) * OW + cols.lo) * width : packed_dy;
+          k_.tile[vectors - 1][t.pixels - 1](t);
+        }
+      }
+      if (db != nullptr) bias_grad_share(dy, db, thread, team);
+    }
+  }
+
+  // Depthwise dw[kh,kw,c] = sum_{n,oh,ow} x[n, ih, iw, c] * dy[n, oh, ow, c], vectorized over c.
+  void depthwise_weight_grad(const float* x, const float* dy, float* dw, float* db, int threads) const {
+    const Conv2dParams& p = p_;
+    const int64_t C = p.in_c, OH = p.out_h(), OW = p.out_w(), taps = p.kernel_h * p.kernel_w;
+    const int64_t block = kDepthwiseBlockVectors * dk_.lanes, blocks = ceil_div(C, block);
+#pragma omp parallel num_threads(threads)
+    {
+      const Share share = share_of(taps * blocks, omp_get_thread_num(), omp_get_num_threads());
+      for (int64_t item = share.begin; item < share.end; ++item) {
+        const int64_t tap = item / blocks, c0 = (item % blocks) * block;
+        const int64_t kh = tap / p.kernel_w, kw = tap % p.kernel_w;
+        const OutputRange rows = outputs_reading_tap(p.in_h, OH, p.stride_h, p.pad_top, p.dilation_h, kh);
+        const OutputRange cols = outputs_reading_tap(p.in_w, OW, p.stride_w, p.pad_left, p.dilation_w, kw);
+        DepthwiseWeightGradTile t{};
+        t.rows = rows.count();
+        t.cols = cols.count();
+        t.x_row_stride = p.stride_h * p.in_w * C;
+        t.x_col_stride = p.stride_w * C;
+        t.dy_row_stride = OW * C;
+        t.dy_col_stride = C;
+        t.channels = std::min(block, C - c0);
+        t.dw = dw + tap * C + c0;
+        const bool reads = t.rows > 0 && t.cols > 0;
+        for (int64_t n = 0; n < p.batch; ++n) {
+          t.accumulate = n > 0;
+          const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
+          const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
+          t.x = reads ? x + ((n * p.in_h + ih) * p.in_w + iw) * C + c0 : x;
+          t.dy = reads ? dy + ((n * OH + rows.lo) * OW + cols.lo) * C + c0 : dy;
+          dk_.weight_grad(t);
+        }
+      }
+      if (db != nullptr) bias_grad_share(dy, db, omp_get_thread_num(), omp_get_num_threads());
+    }
+  }
+
+  // This thread's share of db[oc] = sum over all output pixels of dy, in pixel order, per
+  // block of channels (called inside the call's parallel region).
+  void bias_grad_share(const float* dy, float* db, int thread, int team) const {
+    constexpr int64_t kBlock = 64;
+    const int64_t OC = p_.out_c, pixels = p_.batch * p_.out_h() * p_.out_w();
+    const Share share = share_of(ceil_div(OC, kBlock), thread, team);
+    for (int64_t b = share.begin; b < share.end; ++b) {
+      const int64_t c0 = b * kBlock, width = std::min(kBlock, OC - c0);
+      float sum[kBlock] = {};
+      for (int64_t i = 0; i < pixels; ++i) {
+        const float* row = dy + i * OC + c0;
+        for (int64_t c = 0; c < width; ++c) sum[c] += row[c];
+      }
+      std::memcpy(db + c0, sum, static_cast<size_t>(width) * sizeof(float));
+    }
+  }
+
+  Conv2dParams p_;
+  bool relu_;
+  const DirectConvKernels& k_;
+  const DepthwiseConvKernels& dk_;
+  bool depthwise_;
+  DirectProblem fwd_, bwd_;
+};
+
+}  // namespace
+
+std::unique_ptr<ConvImpl> make_direct_conv(const Conv2dParams& p, const PlanContext& ctx) {
+  return std::make_unique<DirectConv>(p, ctx);
+}
+
+}  // namespace convkit::detail
