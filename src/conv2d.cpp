@@ -5,6 +5,7 @@
 #include "backend.hpp"
 #include "plan.hpp"
 #include "threading.hpp"
+#include "tuning.hpp"
 
 namespace convkit {
 
@@ -22,7 +23,10 @@ class ConvPlan {
     p.validate();
     require_threads(options.threads);
     const PlanContext context{options.activation, active_isa()};
-    backend = &choose_backend(conv_backend_table(), p, options, auto_conv_backend, "conv2d");
+    const auto tune = [&](const Conv2dParams& q) -> const ConvBackend& {
+      return tuned_conv_backend(q, context, resolve_threads(options.threads));
+    };
+    backend = &choose_backend(conv_backend_table(), p, options, auto_conv_backend, tune, "conv2d");
     impl = backend->create(p, context);
     // Packed weights fit any plan of the same problem (batch aside) on the same backend and ISA.
     Conv2dParams layout = p;

@@ -48,15 +48,23 @@ void require_non_negative(const char* type, const char* field, int64_t value) {
   if (value < 0) fail(type, field, value, "must be >= 0");
 }
 
-// A tensor of the product of `dims` floats must have a byte size that fits int64 (and so size_t).
-void require_addressable(const char* type, const char* field, int64_t value, const char* tensor,
-                         std::initializer_list<int64_t> dims) {
+struct Field {
+  const char* name;
+  int64_t value;
+};
+
+// A tensor of the product of `dims` floats must have a byte size that fits int64 (and so
+// size_t). On overflow the message names the largest of the fields the dims derive from.
+void require_addressable(const char* type, const char* tensor, std::initializer_list<int64_t> dims,
+                         std::initializer_list<Field> fields) {
   Wide bytes = sizeof(float);
   for (int64_t d : dims) {
     bytes *= d;
     if (bytes > std::numeric_limits<int64_t>::max() ||
         static_cast<unsigned __int128>(bytes) > std::numeric_limits<size_t>::max()) {
-      fail(type, field, value, std::string("makes the ") + tensor + " tensor's byte size overflow int64");
+      Field largest = *fields.begin();
+      for (const Field& f : fields) largest = f.value > largest.value ? f : largest;
+      fail(type, largest.name, largest.value, std::string("makes the ") + tensor + " tensor's byte size overflow int64");
     }
   }
 }
@@ -107,12 +115,15 @@ void Conv2dParams::validate() const {
              std::to_string(in_w) + ", pad_left = " + std::to_string(pad_left) +
              ", pad_right = " + std::to_string(pad_right) + "): out_w would be < 1");
   }
-  require_addressable(t, "batch", batch, "input", {batch, in_h, in_w, in_c});
-  require_addressable(t, "batch", batch, "output", {batch, out_h(), out_w(), out_c});
-  require_addressable(t, "out_c", out_c, "weight", {kernel_h, kernel_w, in_c / groups, out_c});
+  const Field n{"batch", batch}, ih{"in_h", in_h}, iw{"in_w", in_w}, ic{"in_c", in_c}, oc{"out_c", out_c};
+  const Field pt{"pad_top", pad_top}, pb{"pad_bottom", pad_bottom}, pl{"pad_left", pad_left}, pr{"pad_right", pad_right};
+  require_addressable(t, "input", {batch, in_h, in_w, in_c}, {n, ih, iw, ic});
+  require_addressable(t, "weight", {kernel_h, kernel_w, in_c / groups, out_c},
+                      {{"kernel_h", kernel_h}, {"kernel_w", kernel_w}, ic, oc});
   // Padded extents are formed by some kernels; keep them representable too.
-  require_addressable(t, "in_h", in_h, "padded input", {batch, in_h + pad_top + pad_bottom,
-                                                        in_w + pad_left + pad_right, in_c});
+  require_addressable(t, "padded input", {batch, in_h + pad_top + pad_bottom, in_w + pad_left + pad_right, in_c},
+                      {n, ih, iw, ic, pt, pb, pl, pr});
+  require_addressable(t, "output", {batch, out_h(), out_w(), out_c}, {n, ih, iw, oc, pt, pb, pl, pr});
 }
 
 bool Conv2dParams::operator==(const Conv2dParams& o) const {
@@ -164,8 +175,9 @@ void Pool2dParams::validate() const {
          "is larger than the padded input width (in_w = " + std::to_string(in_w) + ", pad_left = " +
              std::to_string(pad_left) + ", pad_right = " + std::to_string(pad_right) + "): out_w would be < 1");
   }
-  require_addressable(t, "batch", batch, "input", {batch, in_h, in_w, channels});
-  require_addressable(t, "batch", batch, "output", {batch, out_h(), out_w(), channels});
+  const Field n{"batch", batch}, ih{"in_h", in_h}, iw{"in_w", in_w}, c{"channels", channels};
+  require_addressable(t, "input", {batch, in_h, in_w, channels}, {n, ih, iw, c});
+  require_addressable(t, "output", {batch, out_h(), out_w(), channels}, {n, ih, iw, c});
 }
 
 bool Pool2dParams::operator==(const Pool2dParams& o) const {

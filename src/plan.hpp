@@ -11,18 +11,19 @@ namespace convkit::detail {
 // Resolves Options.backend (and CONVKIT_BACKEND for "auto") to a registry row, or throws
 // convkit::Error: an unknown name lists the known ones, a declining backend gives its reason.
 // With CONVKIT_VERBOSE=1 the choice and its cause go to stderr, one line per plan.
-template <class Backend, class Params, class AutoChoice>
+// "tune" asks tune_choice, "auto" asks auto_choice.
+template <class Backend, class Params, class AutoChoice, class TuneChoice>
 const Backend& choose_backend(const std::vector<Backend>& table, const Params& p, const Options& options,
-                              AutoChoice auto_choice, const char* kind) {
+                              AutoChoice auto_choice, TuneChoice tune_choice, const char* kind) {
   std::string name = options.backend, cause = "Options.backend";
   if (name == "auto") {
     const char* env = std::getenv("CONVKIT_BACKEND");
     if (env != nullptr && *env != '\0') name = env, cause = "CONVKIT_BACKEND";
   }
   const Backend* chosen = nullptr;
-  if (name == "auto") {
-    chosen = &auto_choice(p);
-    cause = "auto";
+  if (name == "auto" || name == "tune") {
+    chosen = name == "auto" ? &auto_choice(p) : &tune_choice(p);
+    cause = name;
   } else {
     for (const Backend& b : table) {
       if (name == b.name) chosen = &b;
@@ -30,7 +31,7 @@ const Backend& choose_backend(const std::vector<Backend>& table, const Params& p
     if (chosen == nullptr) {
       std::string known;
       for (const Backend& b : table) known += std::string(b.name) + ", ";
-      throw Error("convkit: " + cause + " = \"" + name + "\" is not a " + kind + " backend (known: " + known + "auto)");
+      throw Error("convkit: " + cause + " = \"" + name + "\" is not a " + kind + " backend (known: " + known + "auto, tune)");
     }
     const std::string reason = chosen->decline_reason(p);
     if (!reason.empty()) {

@@ -12,7 +12,8 @@ class PoolPlan {
   PoolPlan(const Pool2dParams& p, const Options& options) : params(p), options(options) {
     p.validate();
     require_threads(options.threads);
-    backend = &choose_backend(pool_backend_table(), p, options, auto_pool_backend, "pool2d");
+    // Pooling has nothing worth timing per shape: "tune" means "auto" here.
+    backend = &choose_backend(pool_backend_table(), p, options, auto_pool_backend, auto_pool_backend, "pool2d");
     impl = backend->create(p, PlanContext{options.activation, active_isa()});
   }
   Pool2dParams params;

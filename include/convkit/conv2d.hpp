@@ -11,7 +11,11 @@ namespace convkit {
 enum class Activation { none, relu };  // applied in forward after the bias
 
 struct Options {
-  std::string backend = "auto";  // a registered name, or "auto"; CONVKIT_BACKEND overrides "auto"
+  // A registered name, "auto" (a rule per shape), or "tune" (time the backends that accept the
+  // problem when the plan is made, keep the fastest; remembered per problem, thread count and
+  // instruction set, and across processes in the file CONVKIT_TUNE_FILE names).
+  // CONVKIT_BACKEND overrides "auto".
+  std::string backend = "auto";
   int threads = 0;               // 0: OpenMP's default
   Activation activation = Activation::none;
 };

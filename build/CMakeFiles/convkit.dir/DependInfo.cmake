@@ -17,6 +17,7 @@ set(CMAKE_DEPENDS_DEPENDENCY_FILES
   "/work/main/src/pool2d.cpp" "CMakeFiles/convkit.dir/src/pool2d.cpp.o" "gcc" "CMakeFiles/convkit.dir/src/pool2d.cpp.o.d"
   "/work/main/src/problem_string.cpp" "CMakeFiles/convkit.dir/src/problem_string.cpp.o" "gcc" "CMakeFiles/convkit.dir/src/problem_string.cpp.o.d"
   "/work/main/src/registry.cpp" "CMakeFiles/convkit.dir/src/registry.cpp.o" "gcc" "CMakeFiles/convkit.dir/src/registry.cpp.o.d"
+  "/work/main/src/tuning.cpp" "CMakeFiles/convkit.dir/src/tuning.cpp.o" "gcc" "CMakeFiles/convkit.dir/src/tuning.cpp.o.d"
   )
 
 # Targets to which this target links.

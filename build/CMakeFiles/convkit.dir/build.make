@@ -167,10 +167,24 @@ CMakeFiles/convkit.dir/src/registry.cpp.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/convkit.dir/src/registry.cpp.s"
 	/usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/src/registry.cpp -o CMakeFiles/convkit.dir/src/registry.cpp.s
 
+CMakeFiles/convkit.dir/src/tuning.cpp.o: CMakeFiles/convkit.dir/flags.make
+CMakeFiles/convkit.dir/src/tuning.cpp.o: /work/main/src/tuning.cpp
+CMakeFiles/convkit.dir/src/tuning.cpp.o: CMakeFiles/convkit.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building CXX object CMakeFiles/convkit.dir/src/tuning.cpp.o"
+	/usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT CMakeFiles/convkit.dir/src/tuning.cpp.o -MF CMakeFiles/convkit.dir/src/tuning.cpp.o.d -o CMakeFiles/convkit.dir/src/tuning.cpp.o -c /work/main/src/tuning.cpp
+
+CMakeFiles/convkit.dir/src/tuning.cpp.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/convkit.dir/src/tuning.cpp.i"
+	/usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/src/tuning.cpp > CMakeFiles/convkit.dir/src/tuning.cpp.i
+
+CMakeFiles/convkit.dir/src/tuning.cpp.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/convkit.dir/src/tuning.cpp.s"
+	/usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/src/tuning.cpp -o CMakeFiles/convkit.dir/src/tuning.cpp.s
+
 CMakeFiles/convkit.dir/src/backends/naive/naive_conv.cpp.o: CMakeFiles/convkit.dir/flags.make
 CMakeFiles/convkit.dir/src/backends/naive/naive_conv.cpp.o: /work/main/src/backends/naive/naive_conv.cpp
 CMakeFiles/convkit.dir/src/backends/naive/naive_conv.cpp.o: CMakeFiles/convkit.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building CXX object CMakeFiles/convkit.dir/src/backends/naive/naive_conv.cpp.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Building CXX object CMakeFiles/convkit.dir/src/backends/naive/naive_conv.cpp.o"
 	/usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT CMakeFiles/convkit.dir/src/backends/naive/naive_conv.cpp.o -MF CMakeFiles/convkit.dir/src/backends/naive/naive_conv.cpp.o.d -o CMakeFiles/convkit.dir/src/backends/naive/naive_conv.cpp.o -c /work/main/src/backends/naive/naive_conv.cpp
 
 CMakeFiles/convkit.dir/src/backends/naive/naive_conv.cpp.i: cmake_force
@@ -184,7 +198,7 @@ CMakeFiles/convkit.dir/src/backends/naive/naive_conv.cpp.s: cmake_force
 CMakeFiles/convkit.dir/src/backends/naive/naive_pool.cpp.o: CMakeFiles/convkit.dir/flags.make
 CMakeFiles/convkit.dir/src/backends/naive/naive_pool.cpp.o: /work/main/src/backends/naive/naive_pool.cpp
 CMakeFiles/convkit.dir/src/backends/naive/naive_pool.cpp.o: CMakeFiles/convkit.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Building CXX object CMakeFiles/convkit.dir/src/backends/naive/naive_pool.cpp.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_10) "Building CXX object CMakeFiles/convkit.dir/src/backends/naive/naive_pool.cpp.o"
 	/usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT CMakeFiles/convkit.dir/src/backends/naive/naive_pool.cpp.o -MF CMakeFiles/convkit.dir/src/backends/naive/naive_pool.cpp.o.d -o CMakeFiles/convkit.dir/src/backends/naive/naive_pool.cpp.o -c /work/main/src/backends/naive/naive_pool.cpp
 
 CMakeFiles/convkit.dir/src/backends/naive/naive_pool.cpp.i: cmake_force
@@ -204,6 +218,7 @@ convkit_OBJECTS = \
 "CMakeFiles/convkit.dir/src/pool2d.cpp.o" \
 "CMakeFiles/convkit.dir/src/problem_string.cpp.o" \
 "CMakeFiles/convkit.dir/src/registry.cpp.o" \
+"CMakeFiles/convkit.dir/src/tuning.cpp.o" \
 "CMakeFiles/convkit.dir/src/backends/naive/naive_conv.cpp.o" \
 "CMakeFiles/convkit.dir/src/backends/naive/naive_pool.cpp.o"
 
@@ -217,11 +232,12 @@ libconvkit.a: CMakeFiles/convkit.dir/src/params.cpp.o
 libconvkit.a: CMakeFiles/convkit.dir/src/pool2d.cpp.o
 libconvkit.a: CMakeFiles/convkit.dir/src/problem_string.cpp.o
 libconvkit.a: CMakeFiles/convkit.dir/src/registry.cpp.o
+libconvkit.a: CMakeFiles/convkit.dir/src/tuning.cpp.o
 libconvkit.a: CMakeFiles/convkit.dir/src/backends/naive/naive_conv.cpp.o
 libconvkit.a: CMakeFiles/convkit.dir/src/backends/naive/naive_pool.cpp.o
 libconvkit.a: CMakeFiles/convkit.dir/build.make
 libconvkit.a: CMakeFiles/convkit.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_10) "Linking CXX static library libconvkit.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_11) "Linking CXX static library libconvkit.a"
 	$(CMAKE_COMMAND) -P CMakeFiles/convkit.dir/cmake_clean_target.cmake
 	$(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/convkit.dir/link.txt --verbose=$(VERBOSE)
 

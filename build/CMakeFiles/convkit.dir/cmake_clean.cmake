@@ -17,6 +17,8 @@ file(REMOVE_RECURSE
   "CMakeFiles/convkit.dir/src/problem_string.cpp.o.d"
   "CMakeFiles/convkit.dir/src/registry.cpp.o"
   "CMakeFiles/convkit.dir/src/registry.cpp.o.d"
+  "CMakeFiles/convkit.dir/src/tuning.cpp.o"
+  "CMakeFiles/convkit.dir/src/tuning.cpp.o.d"
   "libconvkit.a"
   "libconvkit.pdb"
 )

@@ -176,4 +176,4 @@ CMakeFiles/convkit.dir/src/conv2d.cpp.o: /work/main/src/conv2d.cpp \
  /usr/include/c++/12/bits/std_mutex.h \
  /usr/include/c++/12/bits/unique_lock.h /work/main/src/isa.hpp \
  /work/main/src/plan.hpp /work/main/src/threading.hpp \
- /usr/lib/gcc/x86_64-linux-gnu/12/include/omp.h
+ /usr/lib/gcc/x86_64-linux-gnu/12/include/omp.h /work/main/src/tuning.hpp

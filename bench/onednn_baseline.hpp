@@ -1,0 +1,39 @@
+#pragma once
+// oneDNN run on convkit's problems, for side-by-side benchmarks: same NHWC activations, HWIO
+// weights reordered once to the layout oneDNN prefers (outside the timed loop), bias.
+#include <memory>
+#include <string>
+
+#include "convkit/convkit.hpp"
+
+namespace convkit::bench {
+
+enum class Direction { forward, backward_data, backward_weights };
+
+class OnednnConv {
+ public:
+  // Throws std::exception when oneDNN has no implementation for the problem.
+  OnednnConv(const Conv2dParams&, Direction, const float* x, const float* w, const float* b, float* y,
+             const float* dy, float* dx, float* dw, float* db);
+  ~OnednnConv();
+  void run();
+  std::string implementation() const;  // oneDNN's own name for the kernel it chose
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+class OnednnPool {
+ public:
+  OnednnPool(const Pool2dParams&, const float* x, float* y);
+  ~OnednnPool();
+  void run();
+  std::string implementation() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace convkit::bench

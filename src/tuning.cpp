@@ -1,0 +1,180 @@
+#include "tuning.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <tuple>
+
+namespace convkit::detail {
+namespace {
+
+constexpr const char* kHeader = "# convkit tuning file v1: problem threads isa backend microseconds";
+
+using Key = std::tuple<std::string, int, std::string>;  // problem, threads, isa
+Key key_of(const TuneEntry& e) { return {e.problem, e.threads, e.isa}; }
+
+bool parse_line(const std::string& line, TuneEntry& e) {
+  std::istringstream in(line);
+  std::string rest;
+  if (!(in >> e.problem >> e.threads >> e.isa >> e.backend >> e.microseconds) || (in >> rest)) return false;
+  try {
+    (void)parse_conv2d(e.problem);
+  } catch (const Error&) {
+    return false;
+  }
+  return e.threads > 0 && e.microseconds >= 0.0;
+}
+
+void warn_once(const std::string& message) {
+  static std::once_flag once;
+  std::call_once(once, [&] { std::fprintf(stderr, "convkit: %s\n", message.c_str()); });
+}
+
+// Holds an exclusive flock on <path>.lock for its lifetime (none if it cannot be opened).
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path) : fd_(::open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+  }
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+namespace tune_file {
+
+std::vector<TuneEntry> read(const std::string& path, bool* foreign) {
+  *foreign = false;
+  std::ifstream in(path);
+  std::vector<TuneEntry> entries;
+  std::string line;
+  if (!in || !std::getline(in, line)) return entries;  // missing or empty: nothing tuned yet
+  if (line != kHeader) {
+    *foreign = true;
+    return entries;
+  }
+  while (std::getline(in, line)) {
+    TuneEntry e;
+    if (parse_line(line, e)) entries.push_back(e);  // a truncated or garbled line is skipped
+  }
+  return entries;
+}
+
+bool merge(const std::string& path, const std::vector<TuneEntry>& entries) {
+  const FileLock lock(path);
+  if (!lock.held()) return false;
+  bool foreign = false;
+  std::map<Key, TuneEntry> merged;
+  for (const TuneEntry& e : read(path, &foreign)) merged[key_of(e)] = e;
+  if (foreign) return false;
+  for (const TuneEntry& e : entries) merged[key_of(e)] = e;
+  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << kHeader << '\n';
+    for (const auto& [key, e] : merged) {
+      out << e.problem << ' ' << e.threads << ' ' << e.isa << ' ' << e.backend << ' ' << e.microseconds << '\n';
+    }
+    out.flush();
+    if (!out) {
+      std::remove(temporary.c_str());
+      return false;
+    }
+  }
+  return std::rename(temporary.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace tune_file
+
+namespace {
+
+// Times forward with packed weights, the inference path: the best of three calls after a warm-up.
+double forward_microseconds(const ConvImpl& impl, const Conv2dParams& p, int threads) {
+  AlignedBuffer x(static_cast<size_t>(p.input_elements())), w(static_cast<size_t>(p.weight_elements())),
+      b(static_cast<size_t>(p.out_c)), y(static_cast<size_t>(p.output_elements())), packed(impl.packed_weights_size());
+  // Small values, no denormals: timing does not depend on the data otherwise.
+  for (size_t i = 0; i < x.size(); ++i) x.data()[i] = float(int(i % 7) - 3) * 0.125f;
+  for (size_t i = 0; i < w.size(); ++i) w.data()[i] = float(int(i % 5) - 2) * 0.0625f;
+  for (size_t i = 0; i < b.size(); ++i) b.data()[i] = 0.5f;
+  impl.pack_weights(w.data(), packed.data());
+  double best = 0.0;
+  for (int run = 0; run < 4; ++run) {
+    const auto start = std::chrono::steady_clock::now();
+    impl.forward_packed(x.data(), packed.data(), b.data(), y.data(), threads);
+    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    if (run == 1 || (run > 1 && us < best)) best = us;  // run 0 warms caches and workspaces
+  }
+  return best;
+}
+
+struct Memory {
+  std::mutex mutex;
+  std::map<Key, std::string> choices;
+  bool file_loaded = false;
+};
+
+Memory& memory() {
+  static Memory m;
+  return m;
+}
+
+const ConvBackend* find_backend(const std::string& name) {
+  for (const ConvBackend& b : conv_backend_table()) {
+    if (name == b.name) return &b;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const ConvBackend& tuned_conv_backend(const Conv2dParams& p, const PlanContext& context, int threads) {
+  const char* file = std::getenv("CONVKIT_TUNE_FILE");
+  const std::string path = file != nullptr ? file : "";
+  const Key key{to_string(p), threads, isa_name(context.isa)};
+  Memory& m = memory();
+  // One plan tunes at a time: concurrent timings would disturb each other.
+  std::lock_guard<std::mutex> lock(m.mutex);
+  if (!path.empty() && !m.file_loaded) {
+    m.file_loaded = true;
+    bool foreign = false;
+    for (const TuneEntry& e : tune_file::read(path, &foreign)) m.choices[key_of(e)] = e.backend;
+    if (foreign) warn_once("CONVKIT_TUNE_FILE " + path + " is not a convkit tuning file; it is ignored and left as it is");
+  }
+  if (const auto it = m.choices.find(key); it != m.choices.end()) {
+    const ConvBackend* remembered = find_backend(it->second);
+    if (remembered != nullptr && remembered->decline_reason(p).empty()) return *remembered;
+  }
+  // Candidates: every backend that accepts the problem; the reference only when none else does.
+  const auto& table = conv_backend_table();
+  const ConvBackend* best = &table.front();
+  double best_us = 0.0;
+  for (size_t i = 1; i < table.size(); ++i) {
+    if (!table[i].decline_reason(p).empty()) continue;
+    const double us = forward_microseconds(*table[i].create(p, context), p, threads);
+    if (best == &table.front() || us < best_us) best = &table[i], best_us = us;
+  }
+  m.choices[key] = best->name;
+  if (!path.empty()) {
+    const TuneEntry entry{std::get<0>(key), threads, std::get<2>(key), best->name, best_us};
+    if (!tune_file::merge(path, {entry})) warn_once("could not record tuning results in " + path);
+  }
+  return *best;
+}
+
+}  // namespace convkit::detail

@@ -1,0 +1,122 @@
+// Options.backend = "tune" and its tuning file.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "convkit/convkit.hpp"
+#include "support/scoped_env.hpp"
+#include "tuning.hpp"
+
+namespace convkit {
+namespace {
+
+using detail::TuneEntry;
+using test::ScopedEnv;
+
+std::string scratch_path(const std::string& name) {
+  return ::testing::TempDir() + "convkit_" + name + "_" + std::to_string(::getpid());
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TuneEntry entry(int i, const std::string& backend = "naive") {
+  Conv2dParams p = parse_conv2d("ic8ih8oc8kh3ph1pw1");
+  p.out_c = 8 + i;
+  return {to_string(p), 2, "avx512", backend, 10.0 + i};
+}
+
+TEST(Tune, PicksABackendThatAcceptsTheProblem) {
+  const Conv2dParams p = parse_conv2d("mb1_ic16ih12iw12_oc16_kh3kw3_ph1pw1");
+  const Conv2d conv(p, Options{"tune", 1, Activation::none});
+  EXPECT_EQ(conv2d_decline_reason(conv.backend(), p), "");
+  // Remembered for the process: the same problem gets the same choice without timing again.
+  EXPECT_EQ(Conv2d(p, Options{"tune", 1, Activation::none}).backend(), conv.backend());
+}
+
+TEST(TuneFile, RoundTrips) {
+  const std::string path = scratch_path("roundtrip");
+  std::remove(path.c_str());
+  ASSERT_TRUE(detail::tune_file::merge(path, {entry(1), entry(2)}));
+  ASSERT_TRUE(detail::tune_file::merge(path, {entry(2, "other"), entry(3)}));  // newer entry wins its key
+  bool foreign = true;
+  const auto entries = detail::tune_file::read(path, &foreign);
+  EXPECT_FALSE(foreign);
+  std::map<std::string, TuneEntry> by_problem;
+  for (const TuneEntry& e : entries) by_problem[e.problem] = e;
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(by_problem[entry(1).problem].backend, "naive");
+  EXPECT_EQ(by_problem[entry(2).problem].backend, "other");
+  EXPECT_EQ(by_problem[entry(3).problem].microseconds, 13.0);
+  EXPECT_EQ(by_problem[entry(3).problem].threads, 2);
+  EXPECT_EQ(by_problem[entry(3).problem].isa, "avx512");
+}
+
+TEST(TuneFile, SurvivesTruncationAndGarbage) {
+  const std::string path = scratch_path("damaged");
+  std::remove(path.c_str());
+  ASSERT_TRUE(detail::tune_file::merge(path, {entry(1), entry(2), entry(3)}));
+  const std::string whole = slurp(path);
+  // Cut in the middle of the last line, then append garbage lines.
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << whole.substr(0, whole.size() - 6) << "\n\x01\x02 garbage\nmb1_nonsense 2 avx512 naive 3\n\n";
+  }
+  bool foreign = true;
+  const auto entries = detail::tune_file::read(path, &foreign);
+  EXPECT_FALSE(foreign);
+  EXPECT_EQ(entries.size(), 2u);
+  // A writer keeps the valid entries and drops the damage.
+  ASSERT_TRUE(detail::tune_file::merge(path, {entry(4)}));
+  EXPECT_EQ(detail::tune_file::read(path, &foreign).size(), 3u);
+}
+
+TEST(TuneFile, ForeignFileIsIgnoredAndLeftAlone) {
+  const std::string path = scratch_path("foreign");
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << "someone else's data\n";
+  }
+  bool foreign = false;
+  EXPECT_TRUE(detail::tune_file::read(path, &foreign).empty());
+  EXPECT_TRUE(foreign);
+  EXPECT_FALSE(detail::tune_file::merge(path, {entry(1)}));
+  EXPECT_EQ(slurp(path), "someone else's data\n");
+  // A plan still tunes (with one warning on stderr) and runs.
+  ScopedEnv env("CONVKIT_TUNE_FILE", path.c_str());
+  const Conv2dParams p = parse_conv2d("mb1_ic4ih6iw6_oc4_kh3kw3");
+  EXPECT_NO_THROW(Conv2d(p, Options{"tune", 1, Activation::none}));
+}
+
+// Two processes merging at once, many times: every entry of both survives.
+TEST(TuneFile, ConcurrentWritersLoseNothing) {
+  const std::string path = scratch_path("concurrent");
+  std::remove(path.c_str());
+  constexpr int kPerWriter = 40;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  const int first = child == 0 ? 0 : kPerWriter;
+  bool ok = true;
+  for (int i = first; i < first + kPerWriter; ++i) ok = detail::tune_file::merge(path, {entry(i)}) && ok;
+  if (child == 0) ::_exit(ok ? 0 : 1);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(ok);
+  bool foreign = true;
+  EXPECT_EQ(detail::tune_file::read(path, &foreign).size(), size_t(2 * kPerWriter));
+}
+
+}  // namespace
+}  // namespace convkit

@@ -1,0 +1,266 @@
+// Bad input gets a convkit::Error naming the field and its value, never a crash.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <random>
+#include <vector>
+#include <algorithm>
+
+#include "convkit/convkit.hpp"
+#include "support/scoped_env.hpp"
+
+namespace convkit {
+namespace {
+
+using test::ScopedEnv;
+
+constexpr int64_t kHuge = std::numeric_limits<int64_t>::max();
+
+// Runs `action`, expecting a convkit::Error whose message contains each of `fragments`.
+void expect_error(const std::function<void()>& action, const std::vector<std::string>& fragments) {
+  try {
+    action();
+    ADD_FAILURE() << "no convkit::Error thrown; expected one mentioning " << fragments.front();
+  } catch (const Error& e) {
+    for (const std::string& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+  }
+}
+
+Conv2dParams valid_conv() { return parse_conv2d("mb2_ic8ih10iw10_oc16_kh3kw3_ph1pw1_g2"); }
+Pool2dParams valid_pool() { return parse_pool2d("mb2_c8ih10iw10_max_kh3kw3_sh2sw2_ph1pw1"); }
+
+struct ConvRule {
+  const char* name;
+  std::function<void(Conv2dParams&)> make_bad;
+  std::vector<std::string> fragments;
+};
+
+void PrintTo(const ConvRule& rule, std::ostream* os) { *os << rule.name; }
+
+class ConvValidation : public ::testing::TestWithParam<ConvRule> {};
+
+TEST_P(ConvValidation, ThrowsNamingTheField) {
+  Conv2dParams p = valid_conv();
+  ASSERT_NO_THROW(p.validate());
+  GetParam().make_bad(p);
+  expect_error([&] { p.validate(); }, GetParam().fragments);
+  expect_error([&] { Conv2d conv(p); }, GetParam().fragments);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, ConvValidation,
+    ::testing::Values(
+        ConvRule{"batch_zero", [](auto& p) { p.batch = 0; }, {"Conv2dParams.batch = 0"}},
+        ConvRule{"in_h_zero", [](auto& p) { p.in_h = 0; }, {"Conv2dParams.in_h = 0"}},
+        ConvRule{"in_w_negative", [](auto& p) { p.in_w = -3; }, {"Conv2dParams.in_w = -3"}},
+        ConvRule{"in_c_zero", [](auto& p) { p.in_c = 0; }, {"Conv2dParams.in_c = 0"}},
+        ConvRule{"out_c_zero", [](auto& p) { p.out_c = 0; }, {"Conv2dParams.out_c = 0"}},
+        ConvRule{"kernel_h_zero", [](auto& p) { p.kernel_h = 0; }, {"Conv2dParams.kernel_h = 0"}},
+        ConvRule{"kernel_w_negative", [](auto& p) { p.kernel_w = -1; }, {"Conv2dParams.kernel_w = -1"}},
+        ConvRule{"stride_h_zero", [](auto& p) { p.stride_h = 0; }, {"Conv2dParams.stride_h = 0"}},
+        ConvRule{"stride_w_zero", [](auto& p) { p.stride_w = 0; }, {"Conv2dParams.stride_w = 0"}},
+        ConvRule{"dilation_h_zero", [](auto& p) { p.dilation_h = 0; }, {"Conv2dParams.dilation_h = 0"}},
+        ConvRule{"dilation_w_zero", [](auto& p) { p.dilation_w = 0; }, {"Conv2dParams.dilation_w = 0"}},
+        ConvRule{"groups_zero", [](auto& p) { p.groups = 0; }, {"Conv2dParams.groups = 0"}},
+        ConvRule{"pad_top_negative", [](auto& p) { p.pad_top = -1; }, {"Conv2dParams.pad_top = -1"}},
+        ConvRule{"pad_bottom_negative", [](auto& p) { p.pad_bottom = -2; }, {"Conv2dParams.pad_bottom = -2"}},
+        ConvRule{"pad_left_negative", [](auto& p) { p.pad_left = -1; }, {"Conv2dParams.pad_left = -1"}},
+        ConvRule{"pad_right_negative", [](auto& p) { p.pad_right = -1; }, {"Conv2dParams.pad_right = -1"}},
+        ConvRule{"groups_not_dividing_in_c", [](auto& p) { p.groups = 3, p.in_c = 8, p.out_c = 9; },
+                 {"Conv2dParams.groups = 3", "in_c = 8"}},
+        ConvRule{"groups_not_dividing_out_c", [](auto& p) { p.groups = 4, p.out_c = 10; },
+                 {"Conv2dParams.groups = 4", "out_c = 10"}},
+        ConvRule{"kernel_taller_than_padded_input", [](auto& p) { p.kernel_h = 13; }, {"Conv2dParams.kernel_h = 13", "out_h"}},
+        ConvRule{"dilated_kernel_wider_than_padded_input", [](auto& p) { p.dilation_w = 6; },
+                 {"Conv2dParams.kernel_w = 3", "dilation_w = 6", "out_w"}},
+        ConvRule{"input_bytes_overflow", [](auto& p) { p.batch = kHuge / 64; }, {"Conv2dParams.batch", "overflow"}},
+        ConvRule{"weight_bytes_overflow", [](auto& p) { p.out_c = kHuge / 2, p.groups = 1; },
+                 {"Conv2dParams.out_c", "overflow"}},
+        ConvRule{"huge_padding", [](auto& p) { p.pad_bottom = kHuge / 2, p.pad_right = 4; },
+                 {"Conv2dParams.pad_bottom", "overflow"}},
+        ConvRule{"huge_kernel_and_dilation", [](auto& p) { p.kernel_h = kHuge, p.dilation_h = kHuge; },
+                 {"Conv2dParams.kernel_h"}}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+struct PoolRule {
+  const char* name;
+  std::function<void(Pool2dParams&)> make_bad;
+  std::vector<std::string> fragments;
+};
+
+void PrintTo(const PoolRule& rule, std::ostream* os) { *os << rule.name; }
+
+class PoolValidation : public ::testing::TestWithParam<PoolRule> {};
+
+TEST_P(PoolValidation, ThrowsNamingTheField) {
+  Pool2dParams p = valid_pool();
+  ASSERT_NO_THROW(p.validate());
+  GetParam().make_bad(p);
+  expect_error([&] { p.validate(); }, GetParam().fragments);
+  expect_error([&] { Pool2d pool(p); }, GetParam().fragments);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, PoolValidation,
+    ::testing::Values(
+        PoolRule{"batch_zero", [](auto& p) { p.batch = 0; }, {"Pool2dParams.batch = 0"}},
+        PoolRule{"in_h_zero", [](auto& p) { p.in_h = 0; }, {"Pool2dParams.in_h = 0"}},
+        PoolRule{"in_w_negative", [](auto& p) { p.in_w = -1; }, {"Pool2dParams.in_w = -1"}},
+        PoolRule{"channels_zero", [](auto& p) { p.channels = 0; }, {"Pool2dParams.channels = 0"}},
+        PoolRule{"window_h_zero", [](auto& p) { p.window_h = 0; }, {"Pool2dParams.window_h = 0"}},
+        PoolRule{"window_w_zero", [](auto& p) { p.window_w = 0; }, {"Pool2dParams.window_w = 0"}},
+        PoolRule{"stride_h_zero", [](auto& p) { p.stride_h = 0; }, {"Pool2dParams.stride_h = 0"}},
+        PoolRule{"stride_w_negative", [](auto& p) { p.stride_w = -2; }, {"Pool2dParams.stride_w = -2"}},
+        PoolRule{"pad_top_negative", [](auto& p) { p.pad_top = -1; }, {"Pool2dParams.pad_top = -1"}},
+        PoolRule{"pad_bottom_over_half_window", [](auto& p) { p.pad_bottom = 2; }, {"Pool2dParams.pad_bottom = 2", "window_h = 3"}},
+        PoolRule{"pad_left_over_half_window", [](auto& p) { p.pad_left = 2; }, {"Pool2dParams.pad_left = 2", "window_w = 3"}},
+        PoolRule{"pad_right_negative", [](auto& p) { p.pad_right = -1; }, {"Pool2dParams.pad_right = -1"}},
+        PoolRule{"window_taller_than_input", [](auto& p) { p.window_h = 13, p.pad_top = p.pad_bottom = 0; },
+                 {"Pool2dParams.window_h = 13", "out_h"}},
+        PoolRule{"window_wider_than_input", [](auto& p) { p.in_w = 2, p.window_w = 4, p.pad_left = p.pad_right = 0; },
+                 {"Pool2dParams.window_w = 4", "out_w"}},
+        PoolRule{"input_bytes_overflow", [](auto& p) { p.channels = kHuge / 16; }, {"Pool2dParams.channels", "overflow"}}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(PlanValidation, NegativeThreads) {
+  expect_error([] { Conv2d conv(valid_conv(), Options{"naive", -1, Activation::none}); }, {"Options.threads = -1"});
+  expect_error([] { Pool2d pool(valid_pool(), Options{"naive", -2, Activation::none}); }, {"Options.threads = -2"});
+}
+
+TEST(PlanValidation, UnknownBackendListsTheKnownOnes) {
+  expect_error([] { Conv2d conv(valid_conv(), Options{"fastest", 0, Activation::none}); },
+               {"Options.backend = \"fastest\"", "naive", "auto"});
+  expect_error([] { Pool2d pool(valid_pool(), Options{"fastest", 0, Activation::none}); },
+               {"Options.backend = \"fastest\"", "naive"});
+  expect_error([] { conv2d_decline_reason("fastest", valid_conv()); }, {"fastest"});
+}
+
+TEST(PlanValidation, EnvironmentOverridesAuto) {
+  {
+    ScopedEnv env("CONVKIT_BACKEND", "naive");
+    EXPECT_EQ(Conv2d(valid_conv()).backend(), "naive");
+    EXPECT_EQ(Pool2d(valid_pool()).backend(), "naive");
+  }
+  ScopedEnv env("CONVKIT_BACKEND", "nonesuch");
+  expect_error([] { Conv2d conv(valid_conv()); }, {"CONVKIT_BACKEND = \"nonesuch\""});
+  // A backend named in Options wins over the environment.
+  EXPECT_EQ(Conv2d(valid_conv(), Options{"naive", 0, Activation::none}).backend(), "naive");
+}
+
+TEST(PlanValidation, UnknownInstructionSet) {
+  ScopedEnv env("CONVKIT_ARCH", "avx1024");
+  expect_error([] { Conv2d conv(valid_conv()); }, {"CONVKIT_ARCH = \"avx1024\""});
+  expect_error([] { simd_arch(); }, {"CONVKIT_ARCH"});
+}
+
+TEST(PlanValidation, AutoPicksAnAcceptingBackend) {
+  const Conv2d conv(valid_conv());
+  EXPECT_EQ(conv2d_decline_reason(conv.backend(), valid_conv()), "");
+  const Pool2d pool(valid_pool());
+  EXPECT_EQ(pool2d_decline_reason(pool.backend(), valid_pool()), "");
+}
+
+TEST(PlanValidation, RegistryListsNaiveFirst) {
+  ASSERT_FALSE(conv2d_backends().empty());
+  EXPECT_EQ(conv2d_backends().front(), "naive");
+  EXPECT_EQ(pool2d_backends().front(), "naive");
+}
+
+TEST(CallValidation, NullPointers) {
+  const Conv2d conv(valid_conv(), Options{"naive", 1, Activation::none});
+  const Conv2dParams& p = conv.params();
+  std::vector<float> x(p.input_elements()), w(p.weight_elements()), y(p.output_elements());
+  float *X = x.data(), *W = w.data(), *Y = y.data();
+  expect_error([&] { conv.forward(nullptr, W, nullptr, Y); }, {"Conv2d::forward", "x is null"});
+  expect_error([&] { conv.forward(X, static_cast<const float*>(nullptr), nullptr, Y); }, {"w is null"});
+  expect_error([&] { conv.forward(X, W, nullptr, nullptr); }, {"y is null"});
+  expect_error([&] { conv.pack_weights(nullptr); }, {"Conv2d::pack_weights", "w is null"});
+  expect_error([&] { conv.backward_data(nullptr, W, X); }, {"Conv2d::backward_data", "dy is null"});
+  expect_error([&] { conv.backward_data(Y, nullptr, X); }, {"w is null"});
+  expect_error([&] { conv.backward_data(Y, W, nullptr); }, {"dx is null"});
+  expect_error([&] { conv.backward_weights(nullptr, Y, W, nullptr); }, {"Conv2d::backward_weights", "x is null"});
+  expect_error([&] { conv.backward_weights(X, nullptr, W, nullptr); }, {"dy is null"});
+  expect_error([&] { conv.backward_weights(X, Y, nullptr, nullptr); }, {"dw is null"});
+  const Pool2d pool(valid_pool());
+  expect_error([&] { pool.forward(nullptr, Y); }, {"Pool2d::forward", "x is null"});
+  expect_error([&] { pool.forward(X, nullptr); }, {"y is null"});
+  expect_error([&] { pool.backward(nullptr, Y, X); }, {"Pool2d::backward", "x is null"});
+  expect_error([&] { pool.backward(X, nullptr, X); }, {"dy is null"});
+  expect_error([&] { pool.backward(X, Y, nullptr); }, {"dx is null"});
+}
+
+TEST(CallValidation, PackedWeightsFromAnotherProblem) {
+  const Conv2d conv(valid_conv());
+  Conv2dParams other_params = valid_conv();
+  other_params.out_c = 32;
+  const Conv2d other(other_params, Options{std::string(conv.backend()), 0, Activation::none});
+  std::vector<float> x(conv.params().input_elements()), y(conv.params().output_elements());
+  std::vector<float> w_other(other_params.weight_elements());
+  const PackedWeights foreign = other.pack_weights(w_other.data());
+  expect_error([&] { conv.forward(x.data(), foreign, nullptr, y.data()); }, {"packed for another problem"});
+  PackedWeights moved = conv.pack_weights(std::vector<float>(conv.params().weight_elements()).data());
+  PackedWeights taken = std::move(moved);
+  expect_error([&] { conv.forward(x.data(), moved, nullptr, y.data()); }, {"empty"});  // NOLINT(bugprone-use-after-move)
+  EXPECT_NO_THROW(conv.forward(x.data(), taken, nullptr, y.data()));
+  // Packed weights serve a plan of the same problem at another batch size.
+  Conv2dParams bigger = valid_conv();
+  bigger.batch = 3;
+  const Conv2d batch3(bigger, Options{std::string(conv.backend()), 0, Activation::none});
+  std::vector<float> x3(bigger.input_elements()), y3(bigger.output_elements());
+  EXPECT_NO_THROW(batch3.forward(x3.data(), taken, nullptr, y3.data()));
+}
+
+TEST(ProblemString, RoundTripsAndAcceptsShorthand) {
+  const Conv2dParams p = valid_conv();
+  EXPECT_EQ(to_string(p), "mb2_ic8ih10iw10_oc16_kh3kw3_sh1sw1_pt1pb1pl1pr1_dh1dw1_g2");
+  EXPECT_EQ(parse_conv2d(to_string(p)), p);
+  // benchdnn-style: no separators, defaults and widths left out.
+  const Conv2dParams short_form = parse_conv2d("ic64ih56oc64kh3ph1pw1");
+  EXPECT_EQ(to_string(short_form), "mb1_ic64ih56iw56_oc64_kh3kw3_sh1sw1_pt1pb1pl1pr1_dh1dw1_g1");
+  Pool2dParams q = valid_pool();
+  q.mode = PoolMode::average, q.count_include_pad = true, q.ceil_mode = true;
+  EXPECT_EQ(to_string(q), "mb2_c8ih10iw10_avg_kh3kw3_sh2sw2_pt1pb1pl1pr1_incl_ceil");
+  EXPECT_EQ(parse_pool2d(to_string(q)), q);
+  EXPECT_EQ(parse_pool2d(to_string(valid_pool())), valid_pool());
+}
+
+TEST(ProblemString, RejectsMalformedText) {
+  expect_error([] { parse_conv2d(""); }, {"empty"});
+  expect_error([] { parse_conv2d("ic64ih56"); }, {"lacks the field \"oc\""});
+  expect_error([] { parse_conv2d("ic64ih56oc64_zz3"); }, {"unknown field \"zz\""});
+  expect_error([] { parse_conv2d("ic64ih56oc64_kh"); }, {"\"kh\" needs a number"});
+  expect_error([] { parse_conv2d("ic64ih56oc64_kh3_kh3"); }, {"given twice"});
+  expect_error([] { parse_conv2d("ic64ih56oc64_ph1_pt1"); }, {"given twice"});
+  expect_error([] { parse_conv2d("ic99999999999999999999ih5oc5"); }, {"overflows"});
+  expect_error([] { parse_conv2d("ic64ih56oc64*"); }, {"unexpected character '*'"});
+  expect_error([] { parse_conv2d("IC64ih56oc64"); }, {"unexpected character 'I'"});
+  expect_error([] { parse_pool2d("c8ih10_max_avg"); }, {"mode is given twice"});
+  expect_error([] { parse_pool2d("c8ih10_min"); }, {"unknown word \"min\""});
+  expect_error([] { parse_pool2d("ih10_max"); }, {"lacks the field \"c\""});
+}
+
+// Random bytes and random mutations of valid strings: every outcome is a parse or an Error.
+TEST(ProblemString, FuzzNeverCrashes) {
+  std::mt19937 rng(7);
+  const std::string alphabet = "mbicohwkspltrdgaxvnce_0123456789*- \x01\xff";
+  const std::string seeds[] = {to_string(valid_conv()), to_string(valid_pool())};
+  for (int i = 0; i < 20000; ++i) {
+    std::string s = seeds[i % 2];
+    const int edits = 1 + int(rng() % 4);
+    for (int e = 0; e < edits && !s.empty(); ++e) s[rng() % s.size()] = alphabet[rng() % alphabet.size()];
+    if (i % 5 == 0) s = std::string(rng() % 24, '\0'), std::generate(s.begin(), s.end(), [&] { return char(rng()); });
+    try {
+      (void)parse_conv2d(s);
+    } catch (const Error&) {
+    }
+    try {
+      (void)parse_pool2d(s);
+    } catch (const Error&) {
+    }
+  }
+}
+
+}  // namespace
+}  // namespace convkit
