@@ -40,6 +40,29 @@ struct DirectConvTile {
 
 using DirectConvTileFn = void (*)(const DirectConvTile&);
 
+inline constexpr int kMaxDotPixels = 5;
+inline constexpr int kMaxDotChannels = 4;
+
+// The same sum with the vectors along the reduction instead: for weights whose reduced
+// channels are contiguous (HWIO read by backward data, where packing them would cost as much
+// as the convolution on small images). Pixel p and output channel c get
+//   y[p*y_pixel_stride + c] = sum_{th < taps_h, tw < taps_w, k < reduce}
+//           x[p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + k] * w[c*w_channel_stride + th*w_tap_h + tw*w_tap_w + k]
+// Each (p, c) sums lane-wise partial sums over k (a partial last vector read through a
+// zeroed buffer), then adds the lanes in a fixed order.
+struct DirectDotTile {
+  const float* x;
+  const float* w;
+  float* y;
+  int64_t pixels, channels;
+  int64_t x_pixel_stride, y_pixel_stride, w_channel_stride;
+  int64_t taps_h, taps_w;
+  int64_t x_tap_h, x_tap_w, w_tap_h, w_tap_w;
+  int64_t reduce;
+};
+
+using DirectDotTileFn = void (*)(const DirectDotTile&);
+
 struct DirectConvKernels {
   int lanes;  // floats per vector
   // The widest pixel count of a tile with v+1 vectors whose accumulators, weight vectors and
@@ -48,6 +71,9 @@ struct DirectConvKernels {
   // The number of vectors per output-channel block this instruction set prefers.
   int preferred_vectors;
   DirectConvTileFn tile[kMaxTileVectors][kMaxTilePixels];
+  // dot_tile[p-1][c-1] for p <= dot_max_pixels pixels and c <= dot_max_channels channels.
+  int dot_max_pixels, dot_max_channels;
+  DirectDotTileFn dot_tile[kMaxDotPixels][kMaxDotChannels];
 };
 
 }  // namespace convkit::detail

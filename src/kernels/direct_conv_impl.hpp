@@ -110,6 +110,75 @@ void direct_conv_tile(const DirectConvTile& t) {
   }
 }
 
+// Dot tiles hold pixels*channels accumulators plus `channels` weight vectors and one input
+// vector: 5x4 (20+4+1) on AVX-512, 3x3 (9+3+1) on AVX2, 3x2 (6+2+1, and the SSE2 product's
+// temporary) on SSE2.
+template <class Arch>
+constexpr int dot_max_pixels() {
+  return xsimd::batch<float, Arch>::size == 16 ? 5 : 3;
+}
+template <class Arch>
+constexpr int dot_max_channels() {
+  constexpr int lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
+  return lanes == 16 ? 4 : lanes == 8 ? 3 : 2;
+}
+
+template <class Arch, int Pixels, int Channels, bool Partial>
+inline void dot_step(const DirectDotTile& t, const float* x, const float* w, int64_t k, int64_t count,
+                     xsimd::batch<float, Arch> (&acc)[Pixels][Channels]) {
+  using Batch = xsimd::batch<float, Arch>;
+  Batch wv[Channels];
+#pragma GCC unroll 4
+  for (int c = 0; c < Channels; ++c) {
+    const float* src = w + c * t.w_channel_stride + k;
+    wv[c] = Partial ? load_partial<Arch>(src, count) : Batch::load_unaligned(src);
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < Pixels; ++p) {
+    const float* src = x + p * t.x_pixel_stride + k;
+    const Batch xv = Partial ? load_partial<Arch>(src, count) : Batch::load_unaligned(src);
+#pragma GCC unroll 4
+    for (int c = 0; c < Channels; ++c) acc[p][c] = xsimd::fma(xv, wv[c], acc[p][c]);
+  }
+}
+
+template <class Arch, int Pixels, int Channels>
+void direct_dot_tile(const DirectDotTile& t) {
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  Batch acc[Pixels][Channels];
+#pragma GCC unroll 8
+  for (int p = 0; p < Pixels; ++p) {
+#pragma GCC unroll 4
+    for (int c = 0; c < Channels; ++c) acc[p][c] = Batch(0.0f);
+  }
+  const int64_t whole = t.reduce - t.reduce % lanes;
+  for (int64_t th = 0; th < t.taps_h; ++th) {
+    for (int64_t tw = 0; tw < t.taps_w; ++tw) {
+      const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w;
+      const float* w = t.w + th * t.w_tap_h + tw * t.w_tap_w;
+      for (int64_t k = 0; k < whole; k += lanes) dot_step<Arch, Pixels, Channels, false>(t, x, w, k, lanes, acc);
+      if (whole < t.reduce) dot_step<Arch, Pixels, Channels, true>(t, x, w, whole, t.reduce - whole, acc);
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < Pixels; ++p) {
+    float* y = t.y + p * t.y_pixel_stride;
+#pragma GCC unroll 4
+    for (int c = 0; c < Channels; ++c) y[c] = xsimd::hadd(acc[p][c]);
+  }
+}
+
+template <class Arch, int Pixels, int Channels>
+void fill_dot_tiles(DirectConvKernels& k) {
+  if constexpr (Channels <= dot_max_channels<Arch>()) {
+    k.dot_tile[Pixels - 1][Channels - 1] = &direct_dot_tile<Arch, Pixels, Channels>;
+    fill_dot_tiles<Arch, Pixels, Channels + 1>(k);
+  } else if constexpr (Pixels < dot_max_pixels<Arch>()) {
+    fill_dot_tiles<Arch, Pixels + 1, 1>(k);
+  }
+}
+
 // Fills tile[Vectors-1][Pixels-1 ...] for every pixel count the register budget allows.
 template <class Arch, int Vectors, int Pixels>
 void fill_direct_tiles(DirectConvKernels& k) {
@@ -129,6 +198,9 @@ DirectConvKernels make_direct_conv_kernels() {
   fill_direct_tiles<Arch, 2, 1>(k);
   fill_direct_tiles<Arch, 3, 1>(k);
   fill_direct_tiles<Arch, 4, 1>(k);
+  k.dot_max_pixels = dot_max_pixels<Arch>();
+  k.dot_max_channels = dot_max_channels<Arch>();
+  fill_dot_tiles<Arch, 1, 1>(k);
   return k;
 }
 

@@ -57,27 +57,28 @@ inline TapRange transposed_taps(const ConvAxis& a, int64_t i) {
   return {first, count, step, (i + a.pad - first * a.dilation) / a.stride, -(step * a.dilation) / a.stride};
 }
 
-// A run of output pixels along a row that share their taps and advance through the input at a
-// constant stride: pixel j is output out_begin + j*out_step and its first tap reads input
-// in_begin + j*in_step. The interior of a row is one run (the fast path: whole register tiles,
-// no bounds checks); each border pixel whose taps are clipped forms a run of its own.
-struct ColumnRun {
+// A run of output indices along one axis that share their taps and advance through the input
+// at a constant stride: index j of the run is output out_begin + j*out_step and its first tap
+// reads input in_begin + j*in_step. The interior of an axis is one run (the fast path: whole
+// register tiles, no bounds checks); each border index whose taps are clipped forms a run of
+// its own. A row run crossed with a column run is a rectangle of pixels with identical taps.
+struct AxisRun {
   int64_t out_begin, out_step, pixels, in_begin, in_step;
   TapRange taps;
 };
 
 // The runs covering every output index of the axis once: in order for the forward problem, and
 // phase by phase (out_step = stride, so a run's pixels share the phase's taps) when transposed.
-inline std::vector<ColumnRun> column_runs(const ConvAxis& a, bool transposed) {
+inline std::vector<AxisRun> axis_runs(const ConvAxis& a, bool transposed) {
   const int64_t outputs = transposed ? a.in_size : a.out_size;
   const int64_t phases = transposed ? a.stride : 1;
   const int64_t in_step = transposed ? 1 : a.stride;
-  std::vector<ColumnRun> runs;
+  std::vector<AxisRun> runs;
   for (int64_t phase = 0; phase < phases && phase < outputs; ++phase) {
     for (int64_t o = phase; o < outputs; o += phases) {
       const TapRange taps = transposed ? transposed_taps(a, o) : forward_taps(a, o);
       if (!runs.empty() && runs.back().out_begin % phases == phase) {
-        ColumnRun& run = runs.back();
+        AxisRun& run = runs.back();
         const bool continues = run.taps.same_taps(taps) &&
                                (taps.taps == 0 || taps.first_input == run.in_begin + run.pixels * in_step);
         if (continues) {
