@@ -93,6 +93,7 @@ void direct_conv_tile(const DirectConvTile& t) {
     }
   }
 
+  // ReLU as the reference writes it, v < 0 ? 0 : v, which keeps NaN and -0.
   const Batch zero(0.0f);
 #pragma GCC unroll 16
   for (int p = 0; p < Pixels; ++p) {
