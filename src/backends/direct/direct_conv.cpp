@@ -485,8 +485,13 @@ class DirectConv final : public ConvImpl {
     // Packing the transposed weights costs about one pass over them per call; the convolution
     // reuses each weight once per input pixel. Below ~128 pixels (ResNet's 7x7 stage at batch
     // 1), packing costs more than the dot form's slower tile (85% of the packed tile's rate on
-    // Zen 4); from 14x14 up, packing wins. A reduction shorter than a vector would run on tails.
-    bwd_.dot = !depthwise_ && p.batch * p.in_h * p.in_w <= 128 && p.out_c_per_group() >= k_.lanes;
+    // Zen 4); from 14x14 up, packing wins. So does the dot form when few input channels would
+    // fill under half the packed tile's lanes (an RGB stem). A reduction shorter than a vector
+    // would run on tails.
+    const int64_t lanes = k_.lanes, icg = p.in_c_per_group();
+    const bool few_pixels = p.batch * p.in_h * p.in_w <= 128;
+    const bool thin_lanes = 2 * icg < ceil_div(icg, lanes) * lanes;
+    bwd_.dot = !depthwise_ && (few_pixels || thin_lanes) && p.out_c_per_group() >= lanes;
     if (depthwise_) fwd_.pointwise = bwd_.pointwise = false;
   }
 
@@ -602,35 +607,47 @@ class DirectConv final : public ConvImpl {
         }
       }
 #pragma omp barrier
+      // Items are (group, block, tap, input-channel tile), tiles innermost: what depends on the
+      // tap is set up once per run of its tiles.
       const Share share = share_of(grad_total, thread, team);
+      DirectConvTile t{};
+      t.x_pixel_stride = 1;
+      t.y_pixel_stride = p.out_c;
+      t.taps_w = 1;
+      t.x_tap_h = p.stride_h * p.in_w * p.in_c;
+      t.x_reduce_stride = p.stride_w * p.in_c;
+      int64_t current_tap_item = -1, vectors = 0, x_first = 0, dy_first = 0, dw_first = 0;
+      bool reads = false;
       for (int64_t item = share.begin; item < share.end; ++item) {
-        const int64_t tile = item % ci_tiles, tap = (item / ci_tiles) % taps;
-        const int64_t b = (item / (ci_tiles * taps)) % cb.blocks, g = item / (ci_tiles * taps * cb.blocks);
-        const int64_t kh = tap / p.kernel_w, kw = tap % p.kernel_w, ci0 = tile * ci_tile;
-        const int64_t vectors = cb.vectors_of(b), width = vectors * cb.lanes;
-        const OutputRange rows = outputs_reading_tap(p.in_h, OH, p.stride_h, p.pad_top, p.dilation_h, kh);
-        const OutputRange cols = outputs_reading_tap(p.in_w, OW, p.stride_w, p.pad_left, p.dilation_w, kw);
-        DirectConvTile t{};
-        t.pixels = std::min(ci_tile, ICG - ci0);
-        t.x_pixel_stride = 1;
-        t.y_pixel_stride = p.out_c;
-        t.taps_h = rows.count();
-        t.taps_w = 1;
-        t.x_tap_h = p.stride_h * p.in_w * p.in_c;
-        t.w_tap_h = OW * width;
-        t.reduce = cols.count();
-        t.x_reduce_stride = p.stride_w * p.in_c;
-        t.w_reduce_stride = width;
-        t.out_channels = std::min(width, OCG - cb.first_channel(b));
-        t.y = dw + (tap * ICG + ci0) * p.out_c + g * OCG + cb.first_channel(b);
-        const bool reads = t.taps_h > 0 && t.reduce > 0;
-        for (int64_t n = 0; n < p.batch; ++n) {
-          t.accumulate = n > 0;
+        const int64_t tap_item = item / ci_tiles, ci0 = (item - tap_item * ci_tiles) * ci_tile;
+        if (tap_item != current_tap_item) {
+          current_tap_item = tap_item;
+          const int64_t tap = tap_item % taps, b = (tap_item / taps) % cb.blocks, g = tap_item / (taps * cb.blocks);
+          const int64_t kh = tap / p.kernel_w, kw = tap % p.kernel_w;
+          vectors = cb.vectors_of(b);
+          const int64_t width = vectors * cb.lanes;
+          const OutputRange rows = outputs_reading_tap(p.in_h, OH, p.stride_h, p.pad_top, p.dilation_h, kh);
+          const OutputRange cols = outputs_reading_tap(p.in_w, OW, p.stride_w, p.pad_left, p.dilation_w, kw);
+          t.taps_h = rows.count();
+          t.reduce = cols.count();
+          t.w_tap_h = OW * width;
+          t.w_reduce_stride = width;
+          t.out_channels = std::min(width, OCG - cb.first_channel(b));
+          reads = t.taps_h > 0 && t.reduce > 0;
           const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
           const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
-          t.x = reads ? x + ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG + ci0 : x;
-          t.w = reads ? packed_dy + block_base(g, b) + ((n * OH + rows.lo) * OW + cols.lo) * width : packed_dy;
-          k_.tile[vectors - 1][t.pixels - 1](t);
+          x_first = reads ? (ih * p.in_w + iw) * p.in_c + g * ICG : 0;
+          dy_first = reads ? block_base(g, b) + (rows.lo * OW + cols.lo) * width : 0;
+          dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
+        }
+        t.pixels = std::min(ci_tile, ICG - ci0);
+        t.y = dw + dw_first + ci0 * p.out_c;
+        const DirectConvTileFn tile_fn = k_.tile[vectors - 1][t.pixels - 1];
+        for (int64_t n = 0; n < p.batch; ++n) {
+          t.accumulate = n > 0;
+          t.x = reads ? x + x_first + n * p.in_h * p.in_w * p.in_c + ci0 : x;
+          t.w = reads ? packed_dy + dy_first + n * OH * OW * t.w_reduce_stride : packed_dy;
+          tile_fn(t);
         }
       }
       if (db != nullptr) bias_grad_share(dy, db, thread, team);
