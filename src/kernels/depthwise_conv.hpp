@@ -32,7 +32,8 @@ struct DepthwiseConvTile {
 // One tap's weight gradient over a rectangle of output pixels:
 //   dw[c] = (accumulate ? dw[c] : 0)
 //       + sum_{r < rows, q < cols} x[r*x_row_stride + q*x_col_stride + c] * dy[r*dy_row_stride + q*dy_col_stride + c]
-// for 0 <= c < channels, summed in that (r, q) order for every channel.
+// for 0 <= c < channels, in a fixed order: each row's even and odd columns summed apart, the
+// two sums added at the end.
 struct DepthwiseWeightGradTile {
   const float* x;
   const float* dy;

@@ -165,41 +165,47 @@ void depthwise_conv_tile(const DepthwiseConvTile& t) {
 }
 
 // Vectors of channels [c, c + Vectors*lanes), the last one `tail` lanes wide (lanes if full).
+// Columns alternate between two sets of accumulators, added at the end, so two independent
+// FMA chains per vector hide the FMA latency on short rows.
 template <class Arch, int Vectors, bool Partial>
 inline void depthwise_grad_vectors(const DepthwiseWeightGradTile& t, int64_t c, int64_t tail) {
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
-  Batch acc[Vectors];
+  const auto load = [&](const float* src, int v) {
+    return Partial && v == Vectors - 1 ? depthwise_load<Arch, true>(src + v * lanes, tail)
+                                       : Batch::load_unaligned(src + v * lanes);
+  };
+  Batch even[Vectors], odd[Vectors];
 #pragma GCC unroll 4
   for (int v = 0; v < Vectors; ++v) {
-    const bool last = v == Vectors - 1;
-    acc[v] = !t.accumulate ? Batch(0.0f)
-             : last && Partial ? depthwise_load<Arch, true>(t.dw + c + v * lanes, tail)
-                               : Batch::load_unaligned(t.dw + c + v * lanes);
+    even[v] = t.accumulate ? load(t.dw + c, v) : Batch(0.0f);
+    odd[v] = Batch(0.0f);
   }
   for (int64_t r = 0; r < t.rows; ++r) {
     const float* x = t.x + r * t.x_row_stride + c;
     const float* dy = t.dy + r * t.dy_row_stride + c;
-    for (int64_t q = 0; q < t.cols; ++q) {
+    int64_t q = 0;
+    for (; q + 2 <= t.cols; q += 2) {
 #pragma GCC unroll 4
       for (int v = 0; v < Vectors; ++v) {
-        if (Partial && v == Vectors - 1) {
-          acc[v] = xsimd::fma(depthwise_load<Arch, true>(x + v * lanes, tail),
-                              depthwise_load<Arch, true>(dy + v * lanes, tail), acc[v]);
-        } else {
-          acc[v] = xsimd::fma(Batch::load_unaligned(x + v * lanes), Batch::load_unaligned(dy + v * lanes), acc[v]);
-        }
+        even[v] = xsimd::fma(load(x, v), load(dy, v), even[v]);
+        odd[v] = xsimd::fma(load(x + t.x_col_stride, v), load(dy + t.dy_col_stride, v), odd[v]);
       }
-      x += t.x_col_stride;
-      dy += t.dy_col_stride;
+      x += 2 * t.x_col_stride;
+      dy += 2 * t.dy_col_stride;
+    }
+    if (q < t.cols) {
+#pragma GCC unroll 4
+      for (int v = 0; v < Vectors; ++v) even[v] = xsimd::fma(load(x, v), load(dy, v), even[v]);
     }
   }
 #pragma GCC unroll 4
   for (int v = 0; v < Vectors; ++v) {
+    const Batch sum = even[v] + odd[v];
     if (Partial && v == Vectors - 1) {
-      depthwise_store<Arch, true>(t.dw + c + v * lanes, acc[v], tail);
+      depthwise_store<Arch, true>(t.dw + c + v * lanes, sum, tail);
     } else {
-      acc[v].store_unaligned(t.dw + c + v * lanes);
+      sum.store_unaligned(t.dw + c + v * lanes);
     }
   }
 }
@@ -209,6 +215,7 @@ void depthwise_weight_grad(const DepthwiseWeightGradTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
   int64_t c = 0;
   for (; c + 4 * lanes <= t.channels; c += 4 * lanes) depthwise_grad_vectors<Arch, 4, false>(t, c, lanes);
+  for (; c + 2 * lanes <= t.channels; c += 2 * lanes) depthwise_grad_vectors<Arch, 2, false>(t, c, lanes);
   for (; c + lanes <= t.channels; c += lanes) depthwise_grad_vectors<Arch, 1, false>(t, c, lanes);
   if (c < t.channels) depthwise_grad_vectors<Arch, 1, true>(t, c, t.channels - c);
 }

@@ -493,6 +493,9 @@ class DirectConv final : public ConvImpl {
     const bool thin_lanes = 2 * icg < ceil_div(icg, lanes) * lanes;
     bwd_.dot = !depthwise_ && (few_pixels || thin_lanes) && p.out_c_per_group() >= lanes;
     if (depthwise_) fwd_.pointwise = bwd_.pointwise = false;
+    for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+      depthwise_cols_.push_back(outputs_reading_tap(p.in_w, p.out_w(), p.stride_w, p.pad_left, p.dilation_w, kw));
+    }
   }
 
   size_t packed_weights_size() const override {
@@ -655,38 +658,63 @@ class DirectConv final : public ConvImpl {
   }
 
   // Depthwise dw[kh,kw,c] = sum_{n,oh,ow} x[n, ih, iw, c] * dy[n, oh, ow, c], vectorized over c.
+  // The output rows are cut into `threads` segments (a fixed partition for a given thread
+  // count); each (segment, channel block) item walks its rows once, adding every tap's
+  // products for a row while that row's inputs are in cache, into partial sums of its own.
+  // The segments' partial sums are then added in segment order.
   void depthwise_weight_grad(const float* x, const float* dy, float* dw, float* db, int threads) const {
     const Conv2dParams& p = p_;
     const int64_t C = p.in_c, OH = p.out_h(), OW = p.out_w(), taps = p.kernel_h * p.kernel_w;
     const int64_t block = kDepthwiseBlockVectors * dk_.lanes, blocks = ceil_div(C, block);
+    const int64_t segments = threads, rows = p.batch * OH;
+    auto lease = scratch_.acquire(static_cast<size_t>(segments * taps * C));
+    float* partial = lease.data();  // [segment][tap][C]
 #pragma omp parallel num_threads(threads)
     {
-      const Share share = share_of(taps * blocks, omp_get_thread_num(), omp_get_num_threads());
+      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+      const Share share = share_of(segments * blocks, thread, team);
+      DepthwiseWeightGradTile t{};
+      t.rows = 1;
+      t.x_col_stride = p.stride_w * C;
+      t.dy_col_stride = C;
+      t.accumulate = true;
       for (int64_t item = share.begin; item < share.end; ++item) {
-        const int64_t tap = item / blocks, c0 = (item % blocks) * block;
-        const int64_t kh = tap / p.kernel_w, kw = tap % p.kernel_w;
-        const OutputRange rows = outputs_reading_tap(p.in_h, OH, p.stride_h, p.pad_top, p.dilation_h, kh);
-        const OutputRange cols = outputs_reading_tap(p.in_w, OW, p.stride_w, p.pad_left, p.dilation_w, kw);
-        DepthwiseWeightGradTile t{};
-        t.rows = rows.count();
-        t.cols = cols.count();
-        t.x_row_stride = p.stride_h * p.in_w * C;
-        t.x_col_stride = p.stride_w * C;
-        t.dy_row_stride = OW * C;
-        t.dy_col_stride = C;
+        const int64_t segment = item / blocks, c0 = (item % blocks) * block;
+        const Share seg = share_of(rows, static_cast<int>(segment), static_cast<int>(segments));
+        float* sums = partial + segment * taps * C + c0;
         t.channels = std::min(block, C - c0);
-        t.dw = dw + tap * C + c0;
-        const bool reads = t.rows > 0 && t.cols > 0;
-        for (int64_t n = 0; n < p.batch; ++n) {
-          t.accumulate = n > 0;
-          const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
-          const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
-          t.x = reads ? x + ((n * p.in_h + ih) * p.in_w + iw) * C + c0 : x;
-          t.dy = reads ? dy + ((n * OH + rows.lo) * OW + cols.lo) * C + c0 : dy;
-          dk_.weight_grad(t);
+        for (int64_t tap = 0; tap < taps; ++tap) std::fill_n(sums + tap * C, t.channels, 0.0f);
+        for (int64_t row = seg.begin; row < seg.end; ++row) {
+          const int64_t n = row / OH, oh = row % OH;
+          t.dy = dy + row * OW * C + c0;
+          for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+            const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dilation_h;
+            if (ih < 0 || ih >= p.in_h) continue;
+            const float* x_row = x + (n * p.in_h + ih) * p.in_w * C + c0;
+            for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+              const OutputRange& cols = depthwise_cols_[static_cast<size_t>(kw)];
+              t.cols = cols.count();
+              if (t.cols == 0) continue;
+              t.x = x_row + (cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w) * C;
+              t.dy = dy + (row * OW + cols.lo) * C + c0;
+              t.dw = sums + (kh * p.kernel_w + kw) * C;
+              dk_.weight_grad(t);
+            }
+          }
         }
       }
-      if (db != nullptr) bias_grad_share(dy, db, omp_get_thread_num(), omp_get_num_threads());
+#pragma omp barrier
+      const Share reduce = share_of(taps * blocks, thread, team);
+      for (int64_t item = reduce.begin; item < reduce.end; ++item) {
+        const int64_t tap = item / blocks, c0 = (item % blocks) * block, width = std::min(block, C - c0);
+        float* out = dw + tap * C + c0;
+        std::copy_n(partial + tap * C + c0, width, out);
+        for (int64_t segment = 1; segment < segments; ++segment) {
+          const float* in = partial + (segment * taps + tap) * C + c0;
+          for (int64_t c = 0; c < width; ++c) out[c] += in[c];
+        }
+      }
+      if (db != nullptr) bias_grad_share(dy, db, thread, team);
     }
   }
 
@@ -713,6 +741,8 @@ class DirectConv final : public ConvImpl {
   const DepthwiseConvKernels& dk_;
   bool depthwise_;
   DirectProblem fwd_, bwd_;
+  // Depthwise backward weights: for each kw, the output columns that read inside the input.
+  std::vector<OutputRange> depthwise_cols_;
 };
 
 }  // namespace
