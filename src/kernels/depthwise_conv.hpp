@@ -29,17 +29,18 @@ struct DepthwiseConvTile {
   bool relu;
 };
 
-// One tap's weight gradient over a rectangle of output pixels:
-//   dw[c] = (accumulate ? dw[c] : 0)
-//       + sum_{r < rows, q < cols} x[r*x_row_stride + q*x_col_stride + c] * dy[r*dy_row_stride + q*dy_col_stride + c]
-// for 0 <= c < channels, in a fixed order: each row's even and odd columns summed apart, the
-// two sums added at the end.
+// The weight gradient of a run of taps along a kernel row, over a rectangle of output pixels:
+//   dw[tw*dw_tap_stride + c] = (accumulate ? dw[...] : 0)
+//       + sum_{r < rows, q < cols} x[r*x_row_stride + q*x_col_stride + tw*x_tap_w + c]
+//                                * dy[r*dy_row_stride + q*dy_col_stride + c]
+// for tw < taps_w and 0 <= c < channels, summed in (r, q) order. Up to three taps share each
+// dy load and keep their sums in registers.
 struct DepthwiseWeightGradTile {
   const float* x;
   const float* dy;
   float* dw;
-  int64_t rows, cols;
-  int64_t x_row_stride, x_col_stride, dy_row_stride, dy_col_stride;
+  int64_t rows, cols, taps_w;
+  int64_t x_row_stride, x_col_stride, x_tap_w, dy_row_stride, dy_col_stride, dw_tap_stride;
   int64_t channels;
   bool accumulate;
 };

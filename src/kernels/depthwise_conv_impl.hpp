@@ -164,49 +164,60 @@ void depthwise_conv_tile(const DepthwiseConvTile& t) {
   if (c < t.channels) depthwise_vectors<Arch, Pixels, 1, true>(t, c, t.channels - c);
 }
 
-// Vectors of channels [c, c + Vectors*lanes), the last one `tail` lanes wide (lanes if full).
-// Columns alternate between two sets of accumulators, added at the end, so two independent
-// FMA chains per vector hide the FMA latency on short rows.
-template <class Arch, int Vectors, bool Partial>
-inline void depthwise_grad_vectors(const DepthwiseWeightGradTile& t, int64_t c, int64_t tail) {
+// Taps [0, Taps) of the tile for vectors of channels [c, c + Vectors*lanes), the last one
+// `tail` lanes wide (lanes if full).
+template <class Arch, int Vectors, int Taps, bool Partial>
+inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x0, float* dw0, int64_t c,
+                                int64_t tail) {
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
   const auto load = [&](const float* src, int v) {
     return Partial && v == Vectors - 1 ? depthwise_load<Arch, true>(src + v * lanes, tail)
                                        : Batch::load_unaligned(src + v * lanes);
   };
-  Batch even[Vectors], odd[Vectors];
+  Batch acc[Taps][Vectors];
 #pragma GCC unroll 4
-  for (int v = 0; v < Vectors; ++v) {
-    even[v] = t.accumulate ? load(t.dw + c, v) : Batch(0.0f);
-    odd[v] = Batch(0.0f);
+  for (int tw = 0; tw < Taps; ++tw) {
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) acc[tw][v] = t.accumulate ? load(dw0 + tw * t.dw_tap_stride + c, v) : Batch(0.0f);
   }
   for (int64_t r = 0; r < t.rows; ++r) {
-    const float* x = t.x + r * t.x_row_stride + c;
+    const float* x = x0 + r * t.x_row_stride + c;
     const float* dy = t.dy + r * t.dy_row_stride + c;
-    int64_t q = 0;
-    for (; q + 2 <= t.cols; q += 2) {
+    for (int64_t q = 0; q < t.cols; ++q, x += t.x_col_stride, dy += t.dy_col_stride) {
 #pragma GCC unroll 4
       for (int v = 0; v < Vectors; ++v) {
-        even[v] = xsimd::fma(load(x, v), load(dy, v), even[v]);
-        odd[v] = xsimd::fma(load(x + t.x_col_stride, v), load(dy + t.dy_col_stride, v), odd[v]);
-      }
-      x += 2 * t.x_col_stride;
-      dy += 2 * t.dy_col_stride;
-    }
-    if (q < t.cols) {
+        const Batch d = load(dy, v);
 #pragma GCC unroll 4
-      for (int v = 0; v < Vectors; ++v) even[v] = xsimd::fma(load(x, v), load(dy, v), even[v]);
+        for (int tw = 0; tw < Taps; ++tw) acc[tw][v] = xsimd::fma(load(x + tw * t.x_tap_w, v), d, acc[tw][v]);
+      }
     }
   }
 #pragma GCC unroll 4
-  for (int v = 0; v < Vectors; ++v) {
-    const Batch sum = even[v] + odd[v];
-    if (Partial && v == Vectors - 1) {
-      depthwise_store<Arch, true>(t.dw + c + v * lanes, sum, tail);
-    } else {
-      sum.store_unaligned(t.dw + c + v * lanes);
+  for (int tw = 0; tw < Taps; ++tw) {
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) {
+      float* dst = dw0 + tw * t.dw_tap_stride + c + v * lanes;
+      if (Partial && v == Vectors - 1) {
+        depthwise_store<Arch, true>(dst, acc[tw][v], tail);
+      } else {
+        acc[tw][v].store_unaligned(dst);
+      }
     }
+  }
+}
+
+// Channels [c, c + Vectors*lanes) for all taps, three at a time.
+template <class Arch, int Vectors, bool Partial>
+inline void depthwise_grad_vectors(const DepthwiseWeightGradTile& t, int64_t c, int64_t tail) {
+  int64_t tw = 0;
+  for (; tw + 3 <= t.taps_w; tw += 3) {
+    depthwise_grad_taps<Arch, Vectors, 3, Partial>(t, t.x + tw * t.x_tap_w, t.dw + tw * t.dw_tap_stride, c, tail);
+  }
+  if (t.taps_w - tw == 2) {
+    depthwise_grad_taps<Arch, Vectors, 2, Partial>(t, t.x + tw * t.x_tap_w, t.dw + tw * t.dw_tap_stride, c, tail);
+  } else if (t.taps_w - tw == 1) {
+    depthwise_grad_taps<Arch, Vectors, 1, Partial>(t, t.x + tw * t.x_tap_w, t.dw + tw * t.dw_tap_stride, c, tail);
   }
 }
 
@@ -214,7 +225,6 @@ template <class Arch>
 void depthwise_weight_grad(const DepthwiseWeightGradTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
   int64_t c = 0;
-  for (; c + 4 * lanes <= t.channels; c += 4 * lanes) depthwise_grad_vectors<Arch, 4, false>(t, c, lanes);
   for (; c + 2 * lanes <= t.channels; c += 2 * lanes) depthwise_grad_vectors<Arch, 2, false>(t, c, lanes);
   for (; c + lanes <= t.channels; c += lanes) depthwise_grad_vectors<Arch, 1, false>(t, c, lanes);
   if (c < t.channels) depthwise_grad_vectors<Arch, 1, true>(t, c, t.channels - c);

@@ -493,9 +493,7 @@ class DirectConv final : public ConvImpl {
     const bool thin_lanes = 2 * icg < ceil_div(icg, lanes) * lanes;
     bwd_.dot = !depthwise_ && (few_pixels || thin_lanes) && p.out_c_per_group() >= lanes;
     if (depthwise_) fwd_.pointwise = bwd_.pointwise = false;
-    for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
-      depthwise_cols_.push_back(outputs_reading_tap(p.in_w, p.out_w(), p.stride_w, p.pad_left, p.dilation_w, kw));
-    }
+
   }
 
   size_t packed_weights_size() const override {
@@ -675,8 +673,7 @@ class DirectConv final : public ConvImpl {
       const Share share = share_of(segments * blocks, thread, team);
       DepthwiseWeightGradTile t{};
       t.rows = 1;
-      t.x_col_stride = p.stride_w * C;
-      t.dy_col_stride = C;
+      t.dw_tap_stride = C;
       t.accumulate = true;
       for (int64_t item = share.begin; item < share.end; ++item) {
         const int64_t segment = item / blocks, c0 = (item % blocks) * block;
@@ -686,18 +683,20 @@ class DirectConv final : public ConvImpl {
         for (int64_t tap = 0; tap < taps; ++tap) std::fill_n(sums + tap * C, t.channels, 0.0f);
         for (int64_t row = seg.begin; row < seg.end; ++row) {
           const int64_t n = row / OH, oh = row % OH;
-          t.dy = dy + row * OW * C + c0;
           for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
             const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dilation_h;
             if (ih < 0 || ih >= p.in_h) continue;
-            const float* x_row = x + (n * p.in_h + ih) * p.in_w * C + c0;
-            for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
-              const OutputRange& cols = depthwise_cols_[static_cast<size_t>(kw)];
-              t.cols = cols.count();
-              if (t.cols == 0) continue;
-              t.x = x_row + (cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w) * C;
-              t.dy = dy + (row * OW + cols.lo) * C + c0;
-              t.dw = sums + (kh * p.kernel_w + kw) * C;
+            // The forward column runs: each a stretch of output columns reading the same taps.
+            for (const AxisRun& run : fwd_.columns) {
+              if (run.taps.taps == 0) continue;
+              t.x = x + ((n * p.in_h + ih) * p.in_w + run.in_begin) * C + c0;
+              t.dy = dy + (row * OW + run.out_begin) * C + c0;
+              t.dw = sums + (kh * p.kernel_w + run.taps.first_tap) * C;
+              t.cols = run.pixels;
+              t.taps_w = run.taps.taps;
+              t.x_col_stride = run.in_step * C;
+              t.x_tap_w = run.taps.input_step * C;
+              t.dy_col_stride = run.out_step * C;
               dk_.weight_grad(t);
             }
           }
@@ -741,8 +740,7 @@ class DirectConv final : public ConvImpl {
   const DepthwiseConvKernels& dk_;
   bool depthwise_;
   DirectProblem fwd_, bwd_;
-  // Depthwise backward weights: for each kw, the output columns that read inside the input.
-  std::vector<OutputRange> depthwise_cols_;
+
 };
 
 }  // namespace
