@@ -82,8 +82,8 @@ inline void depthwise_vectors(const DepthwiseConvTile& t, int64_t c, int64_t cou
   }
 }
 
-// The common row of TapsW taps whose input steps by 1/Stride of a pixel per tap (stride 1 or 2,
-// no dilation): neighbouring pixels share inputs, so each input vector of a kernel row is
+// A row of TapsW taps whose input steps by 1/Stride of a pixel per tap (stride 1 or 2, no
+// dilation): neighbouring pixels share inputs, so each input vector of a kernel row is
 // loaded once and feeds every tap that reads it, instead of once per tap. On AVX-512 that
 // cuts the loads per FMA from 1 to about 1/3 (stride 1), which matters because NHWC rows of
 // a caller's buffer are rarely 64-byte aligned and a split 64-byte load costs two.
@@ -134,14 +134,17 @@ inline void depthwise_row_vectors(const DepthwiseConvTile& t, int64_t c) {
   }
 }
 
-// Whole vectors of channels, Vectors at a time then one at a time, from c; returns where it stopped.
-template <class Arch, int Pixels, int Stride>
+// Whole vectors of channels through the row-reuse path, two at a time on AVX-512 then one at
+// a time; returns the first channel left (the partial last vector, if any).
+template <class Arch, int Pixels, int Stride, int TapsW>
 inline int64_t depthwise_row(const DepthwiseConvTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
   constexpr int pair = lanes == 16 ? 2 : 1;
   int64_t c = 0;
-  for (; c + pair * lanes <= t.channels; c += pair * lanes) depthwise_row_vectors<Arch, Pixels, pair, Stride, 3>(t, c);
-  for (; c + lanes <= t.channels; c += lanes) depthwise_row_vectors<Arch, Pixels, 1, Stride, 3>(t, c);
+  for (; c + pair * lanes <= t.channels; c += pair * lanes) {
+    depthwise_row_vectors<Arch, Pixels, pair, Stride, TapsW>(t, c);
+  }
+  for (; c + lanes <= t.channels; c += lanes) depthwise_row_vectors<Arch, Pixels, 1, Stride, TapsW>(t, c);
   return c;
 }
 
@@ -151,10 +154,17 @@ template <class Arch, int Pixels>
 void depthwise_conv_tile(const DepthwiseConvTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
   int64_t c = 0;
-  if (t.taps_w == 3 && t.x_pixel_stride == t.x_tap_w) {
-    c = depthwise_row<Arch, Pixels, 1>(t);
-  } else if (t.taps_w == 3 && t.x_pixel_stride == 2 * t.x_tap_w) {
-    c = depthwise_row<Arch, Pixels, 2>(t);
+  // 3 taps (a 3-wide kernel's interior) and 2 (its border, or a phase of a stride-2 backward
+  // pass), at stride 1 or 2.
+  const bool stride1 = t.x_pixel_stride == t.x_tap_w, stride2 = t.x_pixel_stride == 2 * t.x_tap_w;
+  if (t.taps_w == 3 && stride1) {
+    c = depthwise_row<Arch, Pixels, 1, 3>(t);
+  } else if (t.taps_w == 3 && stride2) {
+    c = depthwise_row<Arch, Pixels, 2, 3>(t);
+  } else if (t.taps_w == 2 && stride1) {
+    c = depthwise_row<Arch, Pixels, 1, 2>(t);
+  } else if (t.taps_w == 2 && stride2) {
+    c = depthwise_row<Arch, Pixels, 2, 2>(t);
   } else {
     if constexpr (lanes == 16) {
       for (; c + 2 * lanes <= t.channels; c += 2 * lanes) depthwise_vectors<Arch, Pixels, 2, false>(t, c, lanes);

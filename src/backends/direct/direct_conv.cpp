@@ -396,29 +396,35 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
   t.bias = bias != nullptr ? bias + c0 : nullptr;
   t.channels = channels;
   t.relu = relu;
-  for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
-    const TapRange rt = d.row_taps(oh);
-    t.taps_h = rt.taps;
-    t.x_tap_h = rt.input_step * d.in_w * C;
-    t.w_tap_h = rt.tap_step * d.kernel_w * padded;
-    float* y_row = y + (n * d.out_h + oh) * d.out_w * C + c0;
-    for (const AxisRun& run : d.columns) {
-      const TapRange& ct = run.taps;
-      t.taps_w = ct.taps;
-      t.x_tap_w = ct.input_step * C;
-      t.w_tap_w = ct.tap_step * padded;
-      t.w = packed + (rt.first_tap * d.kernel_w + ct.first_tap) * padded + c0;
-      t.x_pixel_stride = run.in_step * C;
-      t.y_pixel_stride = run.out_step * C;
-      const bool reads_input = rt.taps > 0 && ct.taps > 0;
-      for (int64_t j = 0; j < run.pixels; j += kMaxDepthwisePixels) {
-        t.pixels = std::min<int64_t>(kMaxDepthwisePixels, run.pixels - j);
-        t.x = reads_input ? x + ((n * d.in_h + rt.first_input) * d.in_w + run.in_begin + j * run.in_step) * C + c0 : x;
-        t.y = y_row + (run.out_begin + j * run.out_step) * C;
+  for_each_rectangle(d, n, oh_begin, oh_end, kMaxDepthwisePixels, [&](const Rectangle& r) {
+    t.taps_h = r.rows.taps;
+    t.taps_w = r.cols.taps;
+    t.x_tap_h = r.rows.input_step * d.in_w * C;
+    t.x_tap_w = r.cols.input_step * C;
+    t.w_tap_h = r.rows.tap_step * d.kernel_w * padded;
+    t.w_tap_w = r.cols.tap_step * padded;
+    int64_t x_first = r.x_first + c0;
+    t.w = packed + (r.rows.first_tap * d.kernel_w + r.cols.first_tap) * padded + c0;
+    // Backward data walks the taps of a row backwards through dy. Walking them forwards
+    // instead (same products, taps summed in the other order) lets the row-reuse path of the
+    // tile take stride-1 rows.
+    if (r.reads_input && t.x_tap_w < 0) {
+      x_first += (t.taps_w - 1) * t.x_tap_w;
+      t.w += (t.taps_w - 1) * t.w_tap_w;
+      t.x_tap_w = -t.x_tap_w;
+      t.w_tap_w = -t.w_tap_w;
+    }
+    t.x_pixel_stride = r.x_pixel_step;
+    t.y_pixel_stride = r.y_pixel_step;
+    for (int64_t line = 0; line < r.lines; ++line) {
+      for (int64_t j = 0; j < r.length; j += kMaxDepthwisePixels) {
+        t.pixels = std::min<int64_t>(kMaxDepthwisePixels, r.length - j);
+        t.x = r.reads_input ? x + x_first + line * r.x_line_step + j * r.x_pixel_step : x;
+        t.y = y + c0 + r.y_first + line * r.y_line_step + j * r.y_pixel_step;
         k.tile[t.pixels - 1](t);
       }
     }
-  }
+  });
 }
 
 // Packs depthwise HWIO weights ([kh][kw][1][C]) to [kh][kw][padded C], taps [begin, end).
