@@ -8,9 +8,10 @@
 // Depthwise (groups == in_c == out_c) packs to [kh][kw][channels padded to a vector].
 //
 // Threading: one OpenMP region per call over a static, contiguous partition of work items
-// (batch x group x channel block x output row, in that nesting). No output element is summed
-// by more than one thread and every sum runs in a fixed order, so results are bitwise
-// identical for any thread count.
+// (batch x group x channel block x output row, in that nesting, so one image still feeds both
+// threads). No output element is summed by more than one thread and every sum runs in a fixed
+// order, so results are bitwise identical for any thread count; the one exception is the
+// depthwise weight gradient, whose fixed partition of the rows follows Options.threads.
 #include "backends/direct/direct.hpp"
 
 #include <algorithm>
@@ -73,7 +74,6 @@ struct DirectProblem {
   // Channels summed per pass over a tile: weights of a pass stay in cache while the rows of a
   // thread's share run; later passes add to the stored partial sums.
   int64_t reduce_chunk = 0;
-  ConvAxis rows{};
   bool transposed = false;
   // 1x1, stride 1, no padding: the input is the matrix, so all batch*height*width pixels form
   // one row, cut into segments of whole tiles for threading.
@@ -86,11 +86,15 @@ struct DirectProblem {
 
   int64_t lines() const { return pointwise ? ceil_div(batch * out_h * out_w, segment) : out_h; }
   int64_t line_batches() const { return pointwise ? 1 : batch; }
-  TapRange row_taps(int64_t oh) const { return transposed ? transposed_taps(rows, oh) : forward_taps(rows, oh); }
   int64_t packed_block_offset(int64_t g, int64_t b) const {
     return (g * blocking.group_lanes() + blocking.first_channel(b)) * kernel_h * kernel_w * reduce_per_group;
   }
 };
+
+bool is_pointwise(const Conv2dParams& p) {
+  return p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+         p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+}
 
 DirectProblem forward_problem(const Conv2dParams& p, const DirectConvKernels& k) {
   DirectProblem d;
@@ -98,12 +102,10 @@ DirectProblem forward_problem(const Conv2dParams& p, const DirectConvKernels& k)
   d.out_h = p.out_h(), d.out_w = p.out_w(), d.out_c = p.out_c, d.groups = p.groups;
   d.kernel_h = p.kernel_h, d.kernel_w = p.kernel_w;
   d.reduce_per_group = p.in_c_per_group(), d.out_per_group = p.out_c_per_group();
-  d.rows = {p.in_h, d.out_h, p.kernel_h, p.stride_h, p.pad_top, p.dilation_h};
-  d.row_runs = axis_runs(d.rows, false);
+  d.row_runs = axis_runs({p.in_h, d.out_h, p.kernel_h, p.stride_h, p.pad_top, p.dilation_h}, false);
   d.columns = axis_runs({p.in_w, d.out_w, p.kernel_w, p.stride_w, p.pad_left, p.dilation_w}, false);
   d.blocking = ChannelBlocking(d.out_per_group, k.lanes, k.preferred_vectors);
-  d.pointwise = p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
-                p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+  d.pointwise = is_pointwise(p);
   return d;
 }
 
@@ -114,12 +116,10 @@ DirectProblem backward_data_problem(const Conv2dParams& p, const DirectConvKerne
   d.out_h = p.in_h, d.out_w = p.in_w, d.out_c = p.in_c, d.groups = p.groups;
   d.kernel_h = p.kernel_h, d.kernel_w = p.kernel_w;
   d.reduce_per_group = p.out_c_per_group(), d.out_per_group = p.in_c_per_group();
-  d.rows = {p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_top, p.dilation_h};
-  d.row_runs = axis_runs(d.rows, true);
+  d.row_runs = axis_runs({p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_top, p.dilation_h}, true);
   d.columns = axis_runs({p.in_w, p.out_w(), p.kernel_w, p.stride_w, p.pad_left, p.dilation_w}, true);
   d.transposed = true;
-  d.pointwise = p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
-                p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+  d.pointwise = is_pointwise(p);
   d.blocking = ChannelBlocking(d.out_per_group, k.lanes, k.preferred_vectors);
   return d;
 }
