@@ -499,6 +499,12 @@ class DirectConv final : public ConvImpl {
     const bool thin_lanes = 2 * icg < ceil_div(icg, lanes) * lanes;
     bwd_.dot = !depthwise_ && (few_pixels || thin_lanes) && p.out_c_per_group() >= lanes;
     if (depthwise_) fwd_.pointwise = bwd_.pointwise = false;
+    for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+      rows_of_kh_.push_back(outputs_reading_tap(p.in_h, p.out_h(), p.stride_h, p.pad_top, p.dilation_h, kh));
+    }
+    for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+      cols_of_kw_.push_back(outputs_reading_tap(p.in_w, p.out_w(), p.stride_w, p.pad_left, p.dilation_w, kw));
+    }
 
   }
 
@@ -588,9 +594,11 @@ class DirectConv final : public ConvImpl {
 
   // dw[kh,kw,ci,oc] = sum_{n,oh,ow} x[n, oh*sh-pt+kh*dh, ow*sw-pl+kw*dw, g*ICG+ci] * dy[n,oh,ow,g*OCG+oc]:
   // for each tap, a tile of input channels (the tile's "pixels") by output-channel vectors, the
-  // reduction running over the output pixels that tap reads in bounds, image by image in order.
-  // dy is first packed per block ([group][block][n][oh][ow][block lanes], zero-padded) so the
-  // tile reads it as it reads packed weights.
+  // reduction running over the output pixels that tap reads in bounds. dy is first packed per
+  // block ([group][block][n][oh][ow][block lanes], zero-padded) so the tile reads it as it
+  // reads packed weights. The output rows go in bands whose x and dy rows fit in L2, every
+  // item summing its band into dw (the first band overwrites); a thread owns the same items in
+  // every band, so bands need no barrier and each sum runs in image and row order.
   void weight_grad(const float* x, const float* dy, float* dw, float* db, int threads) const {
     const Conv2dParams& p = p_;
     const ChannelBlocking& cb = fwd_.blocking;
@@ -602,6 +610,9 @@ class DirectConv final : public ConvImpl {
     const int64_t ci_tile = k_.max_pixels[cb.block_vectors - 1];
     const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
     const int64_t pack_total = p.groups * cb.blocks * p.batch * OH, grad_total = p.groups * cb.blocks * taps * ci_tiles;
+    constexpr int64_t kBandBytes = 256 * 1024;
+    const int64_t row_bytes = (p.stride_h * p.in_w * p.in_c + OW * p.groups * cb.group_lanes()) * int64_t(sizeof(float));
+    const int64_t band = std::max<int64_t>(1, kBandBytes / row_bytes);
 #pragma omp parallel num_threads(threads)
     {
       const int thread = omp_get_thread_num(), team = omp_get_num_threads();
@@ -627,38 +638,41 @@ class DirectConv final : public ConvImpl {
       t.taps_w = 1;
       t.x_tap_h = p.stride_h * p.in_w * p.in_c;
       t.x_reduce_stride = p.stride_w * p.in_c;
-      int64_t current_tap_item = -1, vectors = 0, x_first = 0, dy_first = 0, dw_first = 0;
-      bool reads = false;
-      for (int64_t item = share.begin; item < share.end; ++item) {
-        const int64_t tap_item = item / ci_tiles, ci0 = (item - tap_item * ci_tiles) * ci_tile;
-        if (tap_item != current_tap_item) {
-          current_tap_item = tap_item;
-          const int64_t tap = tap_item % taps, b = (tap_item / taps) % cb.blocks, g = tap_item / (taps * cb.blocks);
-          const int64_t kh = tap / p.kernel_w, kw = tap % p.kernel_w;
-          vectors = cb.vectors_of(b);
-          const int64_t width = vectors * cb.lanes;
-          const OutputRange rows = outputs_reading_tap(p.in_h, OH, p.stride_h, p.pad_top, p.dilation_h, kh);
-          const OutputRange cols = outputs_reading_tap(p.in_w, OW, p.stride_w, p.pad_left, p.dilation_w, kw);
-          t.taps_h = rows.count();
-          t.reduce = cols.count();
-          t.w_tap_h = OW * width;
-          t.w_reduce_stride = width;
-          t.out_channels = std::min(width, OCG - cb.first_channel(b));
-          reads = t.taps_h > 0 && t.reduce > 0;
-          const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
-          const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
-          x_first = reads ? (ih * p.in_w + iw) * p.in_c + g * ICG : 0;
-          dy_first = reads ? block_base(g, b) + (rows.lo * OW + cols.lo) * width : 0;
-          dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
-        }
-        t.pixels = std::min(ci_tile, ICG - ci0);
-        t.y = dw + dw_first + ci0 * p.out_c;
-        const DirectConvTileFn tile_fn = k_.tile[vectors - 1][t.pixels - 1];
-        for (int64_t n = 0; n < p.batch; ++n) {
-          t.accumulate = n > 0;
-          t.x = reads ? x + x_first + n * p.in_h * p.in_w * p.in_c + ci0 : x;
-          t.w = reads ? packed_dy + dy_first + n * OH * OW * t.w_reduce_stride : packed_dy;
-          tile_fn(t);
+      for (int64_t n = 0; n < p.batch; ++n) {
+        for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {
+          const int64_t oh1 = std::min(OH, oh0 + band);
+          t.accumulate = n > 0 || oh0 > 0;
+          int64_t current_tap_item = -1, vectors = 0, x_first = 0, dy_first = 0, dw_first = 0;
+          bool reads = false;
+          for (int64_t item = share.begin; item < share.end; ++item) {
+            const int64_t tap_item = item / ci_tiles, ci0 = (item - tap_item * ci_tiles) * ci_tile;
+            if (tap_item != current_tap_item) {
+              current_tap_item = tap_item;
+              const int64_t tap = tap_item % taps, b = (tap_item / taps) % cb.blocks, g = tap_item / (taps * cb.blocks);
+              const int64_t kh = tap / p.kernel_w, kw = tap % p.kernel_w;
+              vectors = cb.vectors_of(b);
+              const int64_t width = vectors * cb.lanes;
+              const OutputRange& all_rows = rows_of_kh_[static_cast<size_t>(kh)];
+              const OutputRange rows{std::max(all_rows.lo, oh0), std::min(all_rows.hi, oh1)};
+              const OutputRange& cols = cols_of_kw_[static_cast<size_t>(kw)];
+              t.taps_h = rows.count();
+              t.reduce = cols.count();
+              t.w_tap_h = OW * width;
+              t.w_reduce_stride = width;
+              t.out_channels = std::min(width, OCG - cb.first_channel(b));
+              reads = t.taps_h > 0 && t.reduce > 0;
+              const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
+              const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
+              x_first = reads ? ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG : 0;
+              dy_first = reads ? block_base(g, b) + ((n * OH + rows.lo) * OW + cols.lo) * width : 0;
+              dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
+            }
+            t.pixels = std::min(ci_tile, ICG - ci0);
+            t.y = dw + dw_first + ci0 * p.out_c;
+            t.x = reads ? x + x_first + ci0 : x;
+            t.w = reads ? packed_dy + dy_first : packed_dy;
+            k_.tile[vectors - 1][t.pixels - 1](t);
+          }
         }
       }
       if (db != nullptr) bias_grad_share(dy, db, thread, team);
@@ -750,7 +764,8 @@ class DirectConv final : public ConvImpl {
   const DepthwiseConvKernels& dk_;
   bool depthwise_;
   DirectProblem fwd_, bwd_;
-
+  // Backward weights: for each kh (kw), the output rows (columns) that read inside the input.
+  std::vector<OutputRange> rows_of_kh_, cols_of_kw_;
 };
 
 }  // namespace
