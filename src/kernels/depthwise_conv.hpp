@@ -14,7 +14,7 @@ inline constexpr int kMaxDepthwisePixels = 8;
 //   y[p*y_pixel_stride + c] = (bias[c] or 0)
 //       + sum_{th < taps_h, tw < taps_w} x[p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + c]
 //                                      * w[th*w_tap_h + tw*w_tap_w + c]
-// then max(., 0) when relu. x and y are read and written only at their first `channels`
+// then v < 0 ? 0 : v when relu. x and y are read and written only at their first `channels`
 // channels; w and bias (when not null) are zero-padded to whole vectors.
 struct DepthwiseConvTile {
   const float* x;

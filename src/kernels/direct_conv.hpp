@@ -19,7 +19,7 @@ inline constexpr int kMaxTilePixels = 14;
 //       + sum_{th < taps_h, tw < taps_w, k < reduce}
 //           x[p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + k*x_reduce_stride]
 //         * w[th*w_tap_h + tw*w_tap_w + k*w_reduce_stride + c]
-// then max(., 0) when relu. Strides are in floats and may be negative; every address the sum
+// then v < 0 ? 0 : v when relu. Strides are in floats and may be negative; every address the sum
 // names must lie inside the caller's arrays (x need not be dereferenceable when a tap count is 0).
 // w (and bias when not null) hold whole vectors: the block's channels zero-padded to
 // vectors*lanes. Only the first out_channels channels of y are read or written.
