@@ -55,6 +55,17 @@ struct ChannelBlocking {
   int64_t first_channel(int64_t block) const { return block * block_vectors * lanes; }
 };
 
+// `length` pixels cut into the fewest tiles of at most `widest`, as even as possible: a
+// 7-pixel row on a 6-pixel tile runs as 4 + 3, not 6 + 1, because every tile streams the same
+// weights and a 1-pixel tile does a sixth of the work for them (it starves on L2 bandwidth).
+struct EvenTiles {
+  int64_t count, base, extra;
+  EvenTiles(int64_t length, int64_t widest)
+      : count(ceil_div(length, widest)), base(length / count), extra(length % count) {}
+  int64_t start(int64_t i) const { return i * base + std::min(i, extra); }
+  int64_t size(int64_t i) const { return base + (i < extra ? 1 : 0); }
+};
+
 // The indices [first, first + count) of a run whose outputs lie in [begin, end).
 struct RunSlice {
   int64_t first, count;
@@ -256,8 +267,11 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     t.w = block_w + r0 * width;
     for (int64_t line = line_begin; line < line_end; ++line) {
       const int64_t end = std::min(pixels, (line + 1) * d.segment);
-      for (int64_t p = line * d.segment; p < end; p += max_pixels) {
-        t.pixels = std::min(max_pixels, end - p);
+      const int64_t begin = line * d.segment;
+      const EvenTiles split(end - begin, max_pixels);
+      for (int64_t i = 0; i < split.count; ++i) {
+        const int64_t p = begin + split.start(i);
+        t.pixels = split.size(i);
         t.x = x + p * d.in_c + x_channel;
         t.y = y + p * d.out_c + y_channel;
         tiles[t.pixels - 1](t);
@@ -276,9 +290,11 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     t.w = block_w + ((r.rows.first_tap * d.kernel_w + r.cols.first_tap) * d.reduce_per_group + r0) * width;
     t.x_pixel_stride = r.x_pixel_step;
     t.y_pixel_stride = r.y_pixel_step;
+    const EvenTiles split(r.length, max_pixels);
     for (int64_t line = 0; line < r.lines; ++line) {
-      for (int64_t j = 0; j < r.length; j += max_pixels) {
-        t.pixels = std::min(max_pixels, r.length - j);
+      for (int64_t i = 0; i < split.count; ++i) {
+        const int64_t j = split.start(i);
+        t.pixels = split.size(i);
         t.x = r.reads_input ? x + x_channel + r.x_first + line * r.x_line_step + j * r.x_pixel_step : x;
         t.y = y + y_channel + r.y_first + line * r.y_line_step + j * r.y_pixel_step;
         tiles[t.pixels - 1](t);
@@ -346,9 +362,11 @@ void run_dot_lines(const DirectProblem& d, const DirectConvKernels& k, const flo
     const float* w_first = w + (r.rows.first_tap * d.kernel_w + r.cols.first_tap) * w_tap + c_begin * w_row + x_channel;
     t.x_pixel_stride = r.x_pixel_step;
     t.y_pixel_stride = r.y_pixel_step;
+    const EvenTiles split(r.length, max_pixels);
     for (int64_t line = 0; line < r.lines; ++line) {
-      for (int64_t j = 0; j < r.length; j += max_pixels) {
-        t.pixels = std::min(max_pixels, r.length - j);
+      for (int64_t i = 0; i < split.count; ++i) {
+        const int64_t j = split.start(i);
+        t.pixels = split.size(i);
         t.x = r.reads_input ? dy + x_channel + r.x_first + line * r.x_line_step + j * r.x_pixel_step : dy;
         float* y_tile = dx + y_channel + r.y_first + line * r.y_line_step + j * r.y_pixel_step;
         for (int64_t c = 0; c < channels; c += max_channels) {
