@@ -93,6 +93,7 @@ struct DirectProblem {
   std::vector<AxisRun> row_runs, columns;
   // Backward data only: sum along the reduction from HWIO (run_dot) instead of packing.
   bool dot = false;
+  int64_t dot_block = 0;
   ChannelBlocking blocking;
 
   int64_t lines() const { return pointwise ? ceil_div(batch * out_h * out_w, segment) : out_h; }
@@ -336,15 +337,22 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
 
 // ---- Backward data in the dot form: HWIO read as it is, vectors along the reduction. ----
 
-// Output channels (forward input channels) one work item covers.
-constexpr int64_t kDotChannelBlock = 64;
+// Output channels (forward input channels) one work item covers: as many whole channel tiles
+// as keep their HWIO weights (every tap, every reduced channel) within 256 KB, so the pixel
+// tiles of a thread's rows reread them from L2 rather than L3.
+int64_t dot_channel_block(const DirectProblem& d, const DirectConvKernels& k) {
+  constexpr int64_t kBudgetFloats = (256 * 1024) / sizeof(float);
+  const int64_t per_channel = d.kernel_h * d.kernel_w * d.reduce_per_group;
+  const int64_t tiles = std::max<int64_t>(1, kBudgetFloats / (per_channel * k.dot_max_channels));
+  return std::min(tiles * k.dot_max_channels, d.out_per_group);
+}
 
 // Rows [line_begin, line_end) of image n, group g, channel block cblock of the transposed
 // problem d. w is HWIO of the forward problem. Blocking the reduction for cache measured slower
 // on the layers this form runs (small images, whose whole working set sits in L2).
 void run_dot_lines(const DirectProblem& d, const DirectConvKernels& k, const float* dy, const float* w, float* dx,
                    int64_t n, int64_t g, int64_t cblock, int64_t line_begin, int64_t line_end) {
-  const int64_t c_begin = cblock * kDotChannelBlock, channels = std::min(kDotChannelBlock, d.out_per_group - c_begin);
+  const int64_t c_begin = cblock * d.dot_block, channels = std::min(d.dot_block, d.out_per_group - c_begin);
   const int64_t max_pixels = k.dot_max_pixels, max_channels = k.dot_max_channels;
   // HWIO is [kh][kw][forward in_c / groups = d.out_per_group][forward out_c = d.in_c].
   const int64_t w_row = d.in_c, w_tap = d.out_per_group * d.in_c;
@@ -382,7 +390,7 @@ void run_dot_lines(const DirectProblem& d, const DirectConvKernels& k, const flo
 
 void run_dot(const DirectProblem& d, const DirectConvKernels& k, const float* dy, const float* w, float* dx,
              int threads) {
-  const int64_t rows = d.out_h, cblocks = ceil_div(d.out_per_group, kDotChannelBlock);
+  const int64_t rows = d.out_h, cblocks = ceil_div(d.out_per_group, d.dot_block);
   const int64_t total = d.batch * d.groups * cblocks * rows;
 #pragma omp parallel num_threads(threads)
   {
@@ -516,6 +524,7 @@ class DirectConv final : public ConvImpl {
     const bool few_pixels = p.batch * p.in_h * p.in_w <= 128;
     const bool thin_lanes = 2 * icg < ceil_div(icg, lanes) * lanes;
     bwd_.dot = !depthwise_ && (few_pixels || thin_lanes) && p.out_c_per_group() >= lanes;
+    bwd_.dot_block = dot_channel_block(bwd_, k_);
     if (depthwise_) fwd_.pointwise = bwd_.pointwise = false;
     for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
       rows_of_kh_.push_back(outputs_reading_tap(p.in_h, p.out_h(), p.stride_h, p.pad_top, p.dilation_h, kh));
