@@ -112,7 +112,10 @@ inline void depthwise_row_vectors(const DepthwiseConvTile& t, int64_t c) {
     for (int j = 0; j < inputs; ++j) {
 #pragma GCC unroll 4
       for (int v = 0; v < Vectors; ++v) {
-        const Batch xv = Batch::load_unaligned(x + j * t.x_tap_w + v * lanes);
+        Batch xv = Batch::load_unaligned(x + j * t.x_tap_w + v * lanes);
+        // Keep the loaded vector in a register: left to itself GCC folds the load into each
+        // FMA that uses it, reloading (a usually line-splitting) vector up to three times.
+        __asm__("" : "+v"(xv.data));
 #pragma GCC unroll 8
         for (int tw = 0; tw < TapsW; ++tw) {
           const int offset = j - tw;  // = p * Stride for the pixel p this tap serves
@@ -197,7 +200,8 @@ inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x
     for (int64_t q = 0; q < t.cols; ++q, x += t.x_col_stride, dy += t.dy_col_stride) {
 #pragma GCC unroll 4
       for (int v = 0; v < Vectors; ++v) {
-        const Batch d = load(dy, v);
+        Batch d = load(dy, v);
+        __asm__("" : "+v"(d.data));  // one load for all the taps (see depthwise_row_vectors)
 #pragma GCC unroll 4
         for (int tw = 0; tw < Taps; ++tw) acc[tw][v] = xsimd::fma(load(x + tw * t.x_tap_w, v), d, acc[tw][v]);
       }
