@@ -219,6 +219,28 @@ TEST(DirectDotTile, EveryShapeEveryIsa) {
   }
 }
 
+// The packing transpose: whole 4x4 blocks, ragged edges on both sides, strides wider than a row.
+TEST(DirectTranspose, EveryEdgeEveryIsa) {
+  for (Isa isa : isas_here()) {
+    const DirectConvKernels& k = kernels<DirectConvKernels>(isa);
+    for (int64_t rows : {1, 3, 4, 9, 16}) {
+      for (int64_t cols : {1, 4, 6, 17}) {
+        const int64_t src_stride = rows + 3, dst_stride = cols + 2;
+        const std::vector<float> src = integer_tensor((cols - 1) * src_stride + rows, 51);
+        std::vector<float> dst(size_t(rows * dst_stride), kSentinel);
+        k.transpose(src.data(), src_stride, rows, cols, dst.data(), dst_stride);
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t j = 0; j < dst_stride; ++j) {
+            const float expected = j < cols ? src[size_t(j * src_stride + r)] : kSentinel;
+            ASSERT_EQ(dst[size_t(r * dst_stride + j)], expected)
+                << isa_name(isa) << " rows=" << rows << " cols=" << cols << " at " << r << "," << j;
+          }
+        }
+      }
+    }
+  }
+}
+
 // Depthwise tiles: every pixel count, channel counts around vectors and pairs of vectors, the
 // row-reuse paths (3 taps at stride 1 and 2) and the general one (other tap counts, dilation).
 TEST(DepthwiseConvTile, EveryShapeEveryIsa) {

@@ -74,6 +74,10 @@ struct DirectConvKernels {
   // dot_tile[p-1][c-1] for p <= dot_max_pixels pixels and c <= dot_max_channels channels.
   int dot_max_pixels, dot_max_channels;
   DirectDotTileFn dot_tile[kMaxDotPixels][kMaxDotChannels];
+  // dst[r*dst_stride + j] = src[j*src_stride + r] for r < rows, j < cols: backward data's
+  // packing, where HWIO's output channels become the reduction and its input channels the lanes.
+  void (*transpose)(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
+                    int64_t dst_stride);
 };
 
 }  // namespace convkit::detail

@@ -180,6 +180,44 @@ void fill_dot_tiles(DirectConvKernels& k) {
   }
 }
 
+// 4x4 blocks through SSE registers (the x86-64 baseline, so every unit runs the same code; a
+// scalar transpose costs about four times as much, which backward data pays on every call).
+template <class Arch>
+void transpose_floats(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
+                      int64_t dst_stride) {
+  using Quad = xsimd::batch<float, xsimd::sse2>;
+  using Pair = xsimd::batch<double, xsimd::sse2>;
+  int64_t j = 0;
+  for (; j + 4 <= cols; j += 4) {
+    const float* s0 = src + j * src_stride;
+    const float* s1 = s0 + src_stride;
+    const float* s2 = s1 + src_stride;
+    const float* s3 = s2 + src_stride;
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+      // Rows a, b, c, d of src; zip to a0 b0 a1 b1 / a2 b2 a3 b3 (and c, d), then pairs.
+      const Quad a = Quad::load_unaligned(s0 + r), b = Quad::load_unaligned(s1 + r);
+      const Quad c = Quad::load_unaligned(s2 + r), d = Quad::load_unaligned(s3 + r);
+      const Pair ab_lo = xsimd::bitwise_cast<Pair>(xsimd::zip_lo(a, b));
+      const Pair ab_hi = xsimd::bitwise_cast<Pair>(xsimd::zip_hi(a, b));
+      const Pair cd_lo = xsimd::bitwise_cast<Pair>(xsimd::zip_lo(c, d));
+      const Pair cd_hi = xsimd::bitwise_cast<Pair>(xsimd::zip_hi(c, d));
+      float* out = dst + r * dst_stride + j;
+      xsimd::bitwise_cast<Quad>(xsimd::zip_lo(ab_lo, cd_lo)).store_unaligned(out);
+      xsimd::bitwise_cast<Quad>(xsimd::zip_hi(ab_lo, cd_lo)).store_unaligned(out + dst_stride);
+      xsimd::bitwise_cast<Quad>(xsimd::zip_lo(ab_hi, cd_hi)).store_unaligned(out + 2 * dst_stride);
+      xsimd::bitwise_cast<Quad>(xsimd::zip_hi(ab_hi, cd_hi)).store_unaligned(out + 3 * dst_stride);
+    }
+    for (; r < rows; ++r) {
+      float* out = dst + r * dst_stride + j;
+      out[0] = s0[r], out[1] = s1[r], out[2] = s2[r], out[3] = s3[r];
+    }
+  }
+  for (; j < cols; ++j) {
+    for (int64_t r = 0; r < rows; ++r) dst[r * dst_stride + j] = src[j * src_stride + r];
+  }
+}
+
 // Fills tile[Vectors-1][Pixels-1 ...] for every pixel count the register budget allows.
 template <class Arch, int Vectors, int Pixels>
 void fill_direct_tiles(DirectConvKernels& k) {
@@ -202,6 +240,7 @@ DirectConvKernels make_direct_conv_kernels() {
   k.dot_max_pixels = dot_max_pixels<Arch>();
   k.dot_max_channels = dot_max_channels<Arch>();
   fill_dot_tiles<Arch, 1, 1>(k);
+  k.transpose = &transpose_floats<Arch>;
   return k;
 }
 

@@ -158,16 +158,15 @@ int64_t pack_items(const DirectProblem& d) { return d.groups * d.blocking.blocks
 
 // Packs items [begin, end) of the HWIO weights w for problem d. Forward, a block's lanes are
 // output channels, contiguous in HWIO: rows are copied. Transposed (backward data), the lanes
-// are the forward input channels and the reduction runs over forward output channels: each
-// input channel's run of output channels is read contiguously and written down one lane of
-// the block, a band of rows at a time so the written lines stay in L1.
-void pack_hwio(const DirectProblem& d, const float* w, float* packed, int64_t begin, int64_t end) {
+// are the forward input channels and the reduction runs over forward output channels: the
+// block is a transpose of HWIO's tap matrix.
+void pack_hwio(const DirectProblem& d, const DirectConvKernels& k, const float* w, float* packed, int64_t begin,
+               int64_t end) {
   const ChannelBlocking& cb = d.blocking;
   const int64_t taps = d.kernel_h * d.kernel_w, R = d.reduce_per_group;
   // HWIO's per-tap matrix is [forward in_c / groups][forward out_c].
   const int64_t hwio_rows = d.transposed ? d.out_per_group : R;
   const int64_t hwio_cols = d.transposed ? d.in_c : d.out_c, hwio_group_cols = d.transposed ? R : d.out_per_group;
-  constexpr int64_t kBand = 64;
   for (int64_t item = begin; item < end; ++item) {
     const int64_t tap = item % taps, b = (item / taps) % cb.blocks, g = item / (taps * cb.blocks);
     const int64_t width = cb.vectors_of(b) * cb.lanes, c0 = cb.first_channel(b);
@@ -181,15 +180,9 @@ void pack_hwio(const DirectProblem& d, const float* w, float* packed, int64_t be
       }
       continue;
     }
-    for (int64_t r0 = 0; r0 < R; r0 += kBand) {
-      const int64_t r1 = std::min(R, r0 + kBand);
-      for (int64_t j = 0; j < valid; ++j) {
-        const float* src = tap_w + (c0 + j) * hwio_cols;
-        for (int64_t r = r0; r < r1; ++r) out[r * width + j] = src[r];
-      }
-      for (int64_t r = r0; r < r1; ++r) {
-        for (int64_t j = valid; j < width; ++j) out[r * width + j] = 0.0f;
-      }
+    k.transpose(tap_w + c0 * hwio_cols, hwio_cols, R, valid, out, width);
+    for (int64_t r = 0; r < R; ++r) {
+      for (int64_t j = valid; j < width; ++j) out[r * width + j] = 0.0f;
     }
   }
 }
@@ -546,7 +539,7 @@ class DirectConv final : public ConvImpl {
     if (depthwise_) {
       pack_depthwise(fwd_, dk_.lanes, w, packed, 0, p_.kernel_h * p_.kernel_w);
     } else {
-      pack_hwio(fwd_, w, packed, 0, pack_items(fwd_));
+      pack_hwio(fwd_, k_, w, packed, 0, pack_items(fwd_));
     }
   }
 
@@ -570,7 +563,7 @@ class DirectConv final : public ConvImpl {
       run_depthwise(fwd_, dk_, x, packed, bias, y, relu_, team(threads), w, packed);
     } else {
       run_direct(fwd_, k_, x, packed, bias, y, relu_, team(threads),
-                 [&](int64_t begin, int64_t end) { pack_hwio(fwd_, w, packed, begin, end); });
+                 [&](int64_t begin, int64_t end) { pack_hwio(fwd_, k_, w, packed, begin, end); });
     }
   }
 
@@ -588,7 +581,7 @@ class DirectConv final : public ConvImpl {
                                                       p_.kernel_w * p_.out_c_per_group()));
     float* packed = lease.data();
     run_direct(bwd_, k_, dy, packed, nullptr, dx, false, team(threads),
-               [&](int64_t begin, int64_t end) { pack_hwio(bwd_, w, packed, begin, end); });
+               [&](int64_t begin, int64_t end) { pack_hwio(bwd_, k_, w, packed, begin, end); });
   }
 
   void backward_weights(const float* x, const float* dy, float* dw, float* db, int threads) const override {
