@@ -82,7 +82,9 @@ void check_direct(Isa isa, const DirectConvKernels& k, const DirectCase& c) {
   const std::vector<float> start = integer_tensor(int64_t(y.size()), 14);
   if (c.accumulate) {
     for (int64_t p = 0; p < c.pixels; ++p) {
-      for (int64_t j = 0; j < c.out_channels; ++j) y[size_t(p * y_pixel_stride + j)] = start[size_t(p * y_pixel_stride + j)];
+      for (int64_t j = 0; j < c.out_channels; ++j) {
+        y[size_t(p * y_pixel_stride + j)] = start[size_t(p * y_pixel_stride + j)];
+      }
     }
   }
 
@@ -286,7 +288,8 @@ TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
             k.tile[pixels - 1](t);
             const std::string what = std::string(isa_name(isa)) + " pixels=" + std::to_string(pixels) +
                                      " channels=" + std::to_string(channels) + " taps_w=" + std::to_string(taps_w) +
-                                     " tap step=" + std::to_string(shape[1]) + " pixel step=" + std::to_string(shape[2]);
+                                     " tap step=" + std::to_string(shape[1]) +
+                                     " pixel step=" + std::to_string(shape[2]);
             for (int64_t p = 0; p < pixels; ++p) {
               for (int64_t c = 0; c < C; ++c) {
                 const float got = y[size_t(p * C + c)];
@@ -321,52 +324,57 @@ TEST(DepthwiseWeightGrad, EveryChannelAndTapCountEveryIsa) {
     for (int64_t channels : {int64_t(1), L - 1, L, L + 1, 2 * L, 5 * L + 3}) {
       for (int64_t taps : {1, 2, 3, 4, 7}) {
         for (int64_t rows : {0, 1, 3}) {
-          for (bool accumulate : {false, true}) {
-            const int64_t C = channels + 2, cols = 5;
-            const int64_t x_tap_w = 2 * C, x_col_stride = 3 * C;
-            const int64_t x_row_stride = (cols - 1) * x_col_stride + (taps - 1) * x_tap_w + C;
-            const int64_t dy_col_stride = C, dy_row_stride = cols * C, dw_tap_stride = C + 1;
-            const std::vector<float> x = integer_tensor(std::max<int64_t>(rows, 1) * x_row_stride, 41);
-            const std::vector<float> dy = integer_tensor(std::max<int64_t>(rows, 1) * dy_row_stride, 42);
-            const std::vector<float> start = integer_tensor(taps * dw_tap_stride, 43);
-            std::vector<float> dw(size_t(taps * dw_tap_stride), kSentinel);
-            for (int64_t tw = 0; tw < taps; ++tw) {
-              for (int64_t c = 0; c < channels && accumulate; ++c) {
-                dw[size_t(tw * dw_tap_stride + c)] = start[size_t(tw * dw_tap_stride + c)];
+          // Strided and dilated columns, then stride 1 (the sliding path: groups of 4 columns
+          // plus a remainder).
+          for (const bool sliding : {false, true}) {
+            for (const bool accumulate : {false, true}) {
+              const int64_t C = channels + 2, cols = sliding ? 9 : 5;
+              const int64_t x_tap_w = sliding ? C : 2 * C, x_col_stride = sliding ? C : 3 * C;
+              const int64_t x_row_stride = (cols - 1) * x_col_stride + (taps - 1) * x_tap_w + C;
+              const int64_t dy_col_stride = C, dy_row_stride = cols * C, dw_tap_stride = C + 1;
+              const std::vector<float> x = integer_tensor(std::max<int64_t>(rows, 1) * x_row_stride, 41);
+              const std::vector<float> dy = integer_tensor(std::max<int64_t>(rows, 1) * dy_row_stride, 42);
+              const std::vector<float> start = integer_tensor(taps * dw_tap_stride, 43);
+              std::vector<float> dw(size_t(taps * dw_tap_stride), kSentinel);
+              for (int64_t tw = 0; tw < taps; ++tw) {
+                for (int64_t c = 0; c < channels && accumulate; ++c) {
+                  dw[size_t(tw * dw_tap_stride + c)] = start[size_t(tw * dw_tap_stride + c)];
+                }
               }
-            }
-            DepthwiseWeightGradTile t{};
-            t.x = x.data();
-            t.dy = dy.data();
-            t.dw = dw.data();
-            t.rows = rows;
-            t.cols = cols;
-            t.taps_w = taps;
-            t.x_row_stride = x_row_stride;
-            t.x_col_stride = x_col_stride;
-            t.x_tap_w = x_tap_w;
-            t.dy_row_stride = dy_row_stride;
-            t.dy_col_stride = dy_col_stride;
-            t.dw_tap_stride = dw_tap_stride;
-            t.channels = channels;
-            t.accumulate = accumulate;
-            k.weight_grad(t);
-            for (int64_t tw = 0; tw < taps; ++tw) {
-              for (int64_t c = 0; c < dw_tap_stride; ++c) {
-                const float got = dw[size_t(tw * dw_tap_stride + c)];
-                if (c >= channels) {
-                  ASSERT_EQ(got, kSentinel);
-                  continue;
-                }
-                double expected = accumulate ? start[size_t(tw * dw_tap_stride + c)] : 0.0;
-                for (int64_t r = 0; r < rows; ++r) {
-                  for (int64_t q = 0; q < cols; ++q) {
-                    expected += double(x[size_t(r * x_row_stride + q * x_col_stride + tw * x_tap_w + c)]) *
-                                dy[size_t(r * dy_row_stride + q * dy_col_stride + c)];
+              DepthwiseWeightGradTile t{};
+              t.x = x.data();
+              t.dy = dy.data();
+              t.dw = dw.data();
+              t.rows = rows;
+              t.cols = cols;
+              t.taps_w = taps;
+              t.x_row_stride = x_row_stride;
+              t.x_col_stride = x_col_stride;
+              t.x_tap_w = x_tap_w;
+              t.dy_row_stride = dy_row_stride;
+              t.dy_col_stride = dy_col_stride;
+              t.dw_tap_stride = dw_tap_stride;
+              t.channels = channels;
+              t.accumulate = accumulate;
+              k.weight_grad(t);
+              for (int64_t tw = 0; tw < taps; ++tw) {
+                for (int64_t c = 0; c < dw_tap_stride; ++c) {
+                  const float got = dw[size_t(tw * dw_tap_stride + c)];
+                  if (c >= channels) {
+                    ASSERT_EQ(got, kSentinel);
+                    continue;
                   }
+                  double expected = accumulate ? start[size_t(tw * dw_tap_stride + c)] : 0.0;
+                  for (int64_t r = 0; r < rows; ++r) {
+                    for (int64_t q = 0; q < cols; ++q) {
+                      expected += double(x[size_t(r * x_row_stride + q * x_col_stride + tw * x_tap_w + c)]) *
+                                  dy[size_t(r * dy_row_stride + q * dy_col_stride + c)];
+                    }
+                  }
+                  ASSERT_EQ(got, float(expected)) << isa_name(isa) << " channels=" << channels << " taps=" << taps
+                                                  << " rows=" << rows << (sliding ? " stride 1" : "") << " tap "
+                                                  << tw << " channel " << c;
                 }
-                ASSERT_EQ(got, float(expected)) << isa_name(isa) << " channels=" << channels << " taps=" << taps
-                                                << " rows=" << rows << " tap " << tw << " channel " << c;
               }
             }
           }

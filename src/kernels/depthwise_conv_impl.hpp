@@ -194,10 +194,38 @@ inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x
 #pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) acc[tw][v] = t.accumulate ? load(dw0 + tw * t.dw_tap_stride + c, v) : Batch(0.0f);
   }
+  // Stride 1 without dilation: column q of tap tw reads input q + tw, so a group of Group
+  // columns needs Group + Taps - 1 input vectors, each loaded once for every tap that uses it.
+  constexpr int64_t kGroup = 4;
+  const bool sliding = Taps > 1 && t.x_col_stride == t.x_tap_w;
   for (int64_t r = 0; r < t.rows; ++r) {
     const float* x = x0 + r * t.x_row_stride + c;
     const float* dy = t.dy + r * t.dy_row_stride + c;
-    for (int64_t q = 0; q < t.cols; ++q, x += t.x_col_stride, dy += t.dy_col_stride) {
+    int64_t q = 0;
+    for (; sliding && q + kGroup <= t.cols; q += kGroup) {
+#pragma GCC unroll 4
+      for (int v = 0; v < Vectors; ++v) {
+        Batch d[kGroup];
+#pragma GCC unroll 4
+        for (int g = 0; g < kGroup; ++g) {
+          d[g] = load(dy + g * t.dy_col_stride, v);
+          __asm__("" : "+v"(d[g].data));
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < kGroup + Taps - 1; ++j) {
+          Batch xv = load(x + j * t.x_col_stride, v);
+          __asm__("" : "+v"(xv.data));
+#pragma GCC unroll 4
+          for (int tw = 0; tw < Taps; ++tw) {
+            const int g = j - tw;
+            if (g >= 0 && g < kGroup) acc[tw][v] = xsimd::fma(xv, d[g], acc[tw][v]);
+          }
+        }
+      }
+      x += kGroup * t.x_col_stride;
+      dy += kGroup * t.dy_col_stride;
+    }
+    for (; q < t.cols; ++q, x += t.x_col_stride, dy += t.dy_col_stride) {
 #pragma GCC unroll 4
       for (int v = 0; v < Vectors; ++v) {
         Batch d = load(dy, v);

@@ -608,7 +608,9 @@ class DirectConv final : public ConvImpl {
     const int64_t group_lanes = depthwise_ ? padded_channels() : fwd_.blocking.group_lanes();
     const int64_t groups = depthwise_ ? 1 : p_.groups, per_group = depthwise_ ? p_.out_c : p_.out_c_per_group();
     for (int64_t g = 0; g < groups; ++g) {
-      for (int64_t c = 0; c < group_lanes; ++c) padded[g * group_lanes + c] = c < per_group ? b[g * per_group + c] : 0.0f;
+      for (int64_t c = 0; c < group_lanes; ++c) {
+        padded[g * group_lanes + c] = c < per_group ? b[g * per_group + c] : 0.0f;
+      }
     }
     return padded;
   }
@@ -632,7 +634,8 @@ class DirectConv final : public ConvImpl {
     const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
     const int64_t pack_total = p.groups * cb.blocks * p.batch * OH, grad_total = p.groups * cb.blocks * taps * ci_tiles;
     constexpr int64_t kBandBytes = 256 * 1024;
-    const int64_t row_bytes = (p.stride_h * p.in_w * p.in_c + OW * p.groups * cb.group_lanes()) * int64_t(sizeof(float));
+    const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * p.groups * cb.group_lanes();
+    const int64_t row_bytes = row_floats * int64_t(sizeof(float));
     const int64_t band = std::max<int64_t>(1, kBandBytes / row_bytes);
 #pragma omp parallel num_threads(threads)
     {
