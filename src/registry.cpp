@@ -7,6 +7,7 @@
 #include "convkit/pool2d.hpp"
 
 #include "backend.hpp"
+#include "backends/direct/direct.hpp"
 #include "backends/direct/direct_pool.hpp"
 #include "backends/im2col/im2col.hpp"
 #include "backends/naive/naive.hpp"
@@ -21,6 +22,8 @@ const std::vector<ConvBackend>& conv_backend_table() {
   static const std::vector<ConvBackend> table = {
       {"naive", "reference loop nest of the seed notebook, double accumulation, every feature",
        accepts_every_conv, make_naive_conv},
+      {"direct", "vectorized direct convolution on prepacked weights, register-tiled per ISA; depthwise kernel",
+       accepts_every_conv, make_direct_conv},
       {"im2col", "lower to columns, multiply with convkit's packed GEMM", accepts_every_conv, make_im2col_conv},
   };
   return table;

@@ -1,0 +1,801 @@
+// The direct backend. Portable driver code: packing, tap geometry, cache blocking and
+// threading live here; the arithmetic is in the per-ISA micro-kernels (kernels/direct_conv*,
+// kernels/depthwise_conv*), chosen once per plan.
+//
+// Packed weights (forward): per group, output channels in blocks of `vectors` SIMD vectors
+// (the last block may be narrower), each block laid out [kh][kw][in_c/groups][block lanes] and
+// zero-padded to whole vectors, so the tile runs full width and only its store has a tail.
+// Depthwise (groups == in_c == out_c) packs to [kh][kw][channels padded to a vector].
+//
+// Threading: one OpenMP region per call over a static, contiguous partition of work items
+// (batch x group x channel block x output row, in that nesting, so one image still feeds both
+// threads). No output element is summed by more than one thread and every sum runs in a fixed
+// order, so results are bitwise identical for any thread count; the one exception is the
+// depthwise weight gradient, whose fixed partition of the rows follows Options.threads.
+#include "backends/direct/direct.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <cstddef>
+#include <type_traits>
+#include <vector>
+
+#include <omp.h>
+
+#include "backends/direct/tap_geometry.hpp"
+#include "kernels/depthwise_conv.hpp"
+#include "kernels/direct_conv.hpp"
+
+namespace convkit::detail {
+namespace {
+
+// Rounds up for any sign of a (b > 0).
+int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+// The contiguous share [begin, end) of `total` items that thread `thread` of `threads` runs.
+struct Share {
+  int64_t begin, end;
+};
+Share share_of(int64_t total, int thread, int threads) {
+  return {total * thread / threads, total * (thread + 1) / threads};
+}
+
+// How a direct convolution's outputs are laid out over blocks of output-channel vectors.
+struct ChannelBlocking {
+  int64_t lanes = 0, vectors_per_group = 0, block_vectors = 0, blocks = 0;
+
+  ChannelBlocking() = default;
+  ChannelBlocking(int64_t channels_per_group, int64_t lanes_, int64_t preferred) : lanes(lanes_) {
+    vectors_per_group = ceil_div(channels_per_group, lanes);
+    block_vectors = std::min<int64_t>(preferred, vectors_per_group);
+    blocks = ceil_div(vectors_per_group, block_vectors);
+  }
+  int64_t vectors_of(int64_t block) const { return std::min(block_vectors, vectors_per_group - block * block_vectors); }
+  int64_t group_lanes() const { return vectors_per_group * lanes; }
+  int64_t first_channel(int64_t block) const { return block * block_vectors * lanes; }
+};
+
+// `length` pixels cut into the fewest tiles of at most `widest`, as even as possible: a
+// 7-pixel row on a 6-pixel tile runs as 4 + 3, not 6 + 1, because every tile streams the same
+// weights and a 1-pixel tile does a sixth of the work for them (it starves on L2 bandwidth).
+struct EvenTiles {
+  int64_t count, base, extra;
+  EvenTiles(int64_t length, int64_t widest)
+      : count(ceil_div(length, widest)), base(length / count), extra(length % count) {}
+  int64_t start(int64_t i) const { return i * base + std::min(i, extra); }
+  int64_t size(int64_t i) const { return base + (i < extra ? 1 : 0); }
+};
+
+// The indices [first, first + count) of a run whose outputs lie in [begin, end).
+struct RunSlice {
+  int64_t first, count;
+};
+RunSlice slice(const AxisRun& run, int64_t begin, int64_t end) {
+  const int64_t first = std::max<int64_t>(0, ceil_div(begin - run.out_begin, run.out_step));
+  const int64_t last = std::min(run.pixels, floor_div(end - 1 - run.out_begin, run.out_step) + 1);
+  return {first, last > first ? last - first : 0};
+}
+
+// One direct convolution as the micro-kernel runs it: the forward problem, or the transposed
+// one backward data solves (dy in, dx out). Everything a call needs besides the pointers.
+struct DirectProblem {
+  int64_t batch = 0, in_h = 0, in_w = 0, in_c = 0, out_h = 0, out_w = 0, out_c = 0, groups = 1;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t reduce_per_group = 0, out_per_group = 0;
+  // Channels summed per pass over a tile: weights of a pass stay in cache while the rows of a
+  // thread's share run; later passes add to the stored partial sums.
+  int64_t reduce_chunk = 0;
+  bool transposed = false;
+  // 1x1, stride 1, no padding: the input is the matrix, so all batch*height*width pixels form
+  // one row, cut into segments of whole tiles for threading.
+  bool pointwise = false;
+  int64_t segment = 0;
+  std::vector<AxisRun> row_runs, columns;
+  // Backward data only: sum along the reduction from HWIO (run_dot) instead of packing.
+  bool dot = false;
+  int64_t dot_block = 0;
+  ChannelBlocking blocking;
+
+  int64_t lines() const { return pointwise ? ceil_div(batch * out_h * out_w, segment) : out_h; }
+  int64_t line_batches() const { return pointwise ? 1 : batch; }
+  int64_t packed_block_offset(int64_t g, int64_t b) const {
+    return (g * blocking.group_lanes() + blocking.first_channel(b)) * kernel_h * kernel_w * reduce_per_group;
+  }
+};
+
+bool is_pointwise(const Conv2dParams& p) {
+  return p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+         p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+}
+
+DirectProblem forward_problem(const Conv2dParams& p, const DirectConvKernels& k) {
+  DirectProblem d;
+  d.batch = p.batch, d.in_h = p.in_h, d.in_w = p.in_w, d.in_c = p.in_c;
+  d.out_h = p.out_h(), d.out_w = p.out_w(), d.out_c = p.out_c, d.groups = p.groups;
+  d.kernel_h = p.kernel_h, d.kernel_w = p.kernel_w;
+  d.reduce_per_group = p.in_c_per_group(), d.out_per_group = p.out_c_per_group();
+  d.row_runs = axis_runs({p.in_h, d.out_h, p.kernel_h, p.stride_h, p.pad_top, p.dilation_h}, false);
+  d.columns = axis_runs({p.in_w, d.out_w, p.kernel_w, p.stride_w, p.pad_left, p.dilation_w}, false);
+  d.blocking = ChannelBlocking(d.out_per_group, k.lanes, k.preferred_vectors);
+  d.pointwise = is_pointwise(p);
+  return d;
+}
+
+// Backward data: dx = dy convolved with the flipped kernel, input and output channels swapped.
+DirectProblem backward_data_problem(const Conv2dParams& p, const DirectConvKernels& k) {
+  DirectProblem d;
+  d.batch = p.batch, d.in_h = p.out_h(), d.in_w = p.out_w(), d.in_c = p.out_c;
+  d.out_h = p.in_h, d.out_w = p.in_w, d.out_c = p.in_c, d.groups = p.groups;
+  d.kernel_h = p.kernel_h, d.kernel_w = p.kernel_w;
+  d.reduce_per_group = p.out_c_per_group(), d.out_per_group = p.in_c_per_group();
+  d.row_runs = axis_runs({p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_top, p.dilation_h}, true);
+  d.columns = axis_runs({p.in_w, p.out_w(), p.kernel_w, p.stride_w, p.pad_left, p.dilation_w}, true);
+  d.transposed = true;
+  d.pointwise = is_pointwise(p);
+  d.blocking = ChannelBlocking(d.out_per_group, k.lanes, k.preferred_vectors);
+  return d;
+}
+
+// Chunk and segment sizes. The weights of one block for one chunk of reduced channels should
+// stay in L2 (1 MB per core on the Zen 4 this was tuned on) next to the input rows a thread
+// streams; half of it is the budget.
+void choose_blocking(DirectProblem& d, const DirectConvKernels& k) {
+  constexpr int64_t kWeightBudgetFloats = (512 * 1024) / sizeof(float);
+  const int64_t per_channel = d.kernel_h * d.kernel_w * d.blocking.block_vectors * d.blocking.lanes;
+  int64_t chunk = std::max<int64_t>(1, kWeightBudgetFloats / per_channel);
+  if (chunk >= d.reduce_per_group) {
+    chunk = d.reduce_per_group;
+  } else {
+    const int64_t passes = ceil_div(d.reduce_per_group, chunk);
+    chunk = ceil_div(d.reduce_per_group, passes);  // even chunks
+  }
+  d.reduce_chunk = chunk;
+  d.segment = 8 * k.max_pixels[d.blocking.block_vectors - 1];
+}
+
+// Packing runs in (group, block, tap) items, shared among the threads of the call's region.
+int64_t pack_items(const DirectProblem& d) { return d.groups * d.blocking.blocks * d.kernel_h * d.kernel_w; }
+
+// Packs items [begin, end) of the HWIO weights w for problem d. Forward, a block's lanes are
+// output channels, contiguous in HWIO: rows are copied. Transposed (backward data), the lanes
+// are the forward input channels and the reduction runs over forward output channels: the
+// block is a transpose of HWIO's tap matrix.
+void pack_hwio(const DirectProblem& d, const DirectConvKernels& k, const float* w, float* packed, int64_t begin,
+               int64_t end) {
+  const ChannelBlocking& cb = d.blocking;
+  const int64_t taps = d.kernel_h * d.kernel_w, R = d.reduce_per_group;
+  // HWIO's per-tap matrix is [forward in_c / groups][forward out_c].
+  const int64_t hwio_rows = d.transposed ? d.out_per_group : R;
+  const int64_t hwio_cols = d.transposed ? d.in_c : d.out_c, hwio_group_cols = d.transposed ? R : d.out_per_group;
+  for (int64_t item = begin; item < end; ++item) {
+    const int64_t tap = item % taps, b = (item / taps) % cb.blocks, g = item / (taps * cb.blocks);
+    const int64_t width = cb.vectors_of(b) * cb.lanes, c0 = cb.first_channel(b);
+    const int64_t valid = std::min(width, d.out_per_group - c0);
+    float* out = packed + d.packed_block_offset(g, b) + tap * R * width;
+    const float* tap_w = w + tap * hwio_rows * hwio_cols + g * hwio_group_cols;
+    if (!d.transposed) {
+      for (int64_t r = 0; r < R; ++r) {
+        std::memcpy(out + r * width, tap_w + r * hwio_cols + c0, static_cast<size_t>(valid) * sizeof(float));
+        for (int64_t j = valid; j < width; ++j) out[r * width + j] = 0.0f;
+      }
+      continue;
+    }
+    k.transpose(tap_w + c0 * hwio_cols, hwio_cols, R, valid, out, width);
+    for (int64_t r = 0; r < R; ++r) {
+      for (int64_t j = valid; j < width; ++j) out[r * width + j] = 0.0f;
+    }
+  }
+}
+
+// A rectangle of output pixels with identical taps (a row run, clipped to the lines asked for,
+// crossed with a column run), laid out as `lines` lines of `length` pixels; tiles run along a
+// line. Offsets are in floats from image 0, channel 0 of x and y.
+struct Rectangle {
+  TapRange rows, cols;
+  bool reads_input;
+  int64_t x_first, y_first;
+  int64_t lines, length;
+  int64_t x_line_step, y_line_step, x_pixel_step, y_pixel_step;
+};
+
+// The rectangles covering rows [line_begin, line_end) of image n. Each is tiled along whichever
+// side needs fewer tiles of max_pixels: the interior along its rows, a border column of a tall
+// image down the column (so border pixels share tiles instead of running one at a time).
+template <class Visit>
+void for_each_rectangle(const DirectProblem& d, int64_t n, int64_t line_begin, int64_t line_end, int64_t max_pixels,
+                        Visit visit) {
+  for (const AxisRun& rr : d.row_runs) {
+    const RunSlice rows = slice(rr, line_begin, line_end);
+    if (rows.count == 0) continue;
+    const int64_t x_row_step = rr.in_step * d.in_w * d.in_c, y_row_step = rr.out_step * d.out_w * d.out_c;
+    const int64_t x_rows = ((n * d.in_h + rr.in_begin + rows.first * rr.in_step) * d.in_w) * d.in_c;
+    const int64_t y_rows = ((n * d.out_h + rr.out_begin + rows.first * rr.out_step) * d.out_w) * d.out_c;
+    for (const AxisRun& cr : d.columns) {
+      Rectangle r;
+      r.rows = rr.taps;
+      r.cols = cr.taps;
+      r.reads_input = rr.taps.taps > 0 && cr.taps.taps > 0;
+      r.x_first = r.reads_input ? x_rows + cr.in_begin * d.in_c : 0;
+      r.y_first = y_rows + cr.out_begin * d.out_c;
+      const int64_t x_col_step = cr.in_step * d.in_c, y_col_step = cr.out_step * d.out_c;
+      const bool along_rows =
+          ceil_div(cr.pixels, max_pixels) * rows.count <= ceil_div(rows.count, max_pixels) * cr.pixels;
+      r.lines = along_rows ? rows.count : cr.pixels;
+      r.length = along_rows ? cr.pixels : rows.count;
+      r.x_line_step = along_rows ? x_row_step : x_col_step;
+      r.y_line_step = along_rows ? y_row_step : y_col_step;
+      r.x_pixel_step = along_rows ? x_col_step : x_row_step;
+      r.y_pixel_step = along_rows ? y_col_step : y_row_step;
+      visit(r);
+    }
+  }
+}
+
+// Runs rows (or pointwise segments) [line_begin, line_end) of image n, group g, block b, for the
+// reduced channels [r0, r0 + rc).
+void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
+               const float* bias, float* y, int64_t n, int64_t g, int64_t b, int64_t line_begin, int64_t line_end,
+               int64_t r0, int64_t rc, bool relu) {
+  const ChannelBlocking& cb = d.blocking;
+  const int64_t vectors = cb.vectors_of(b), width = vectors * cb.lanes;
+  const int64_t max_pixels = k.max_pixels[vectors - 1];
+  const DirectConvTileFn* tiles = k.tile[vectors - 1];
+  const float* block_w = packed + d.packed_block_offset(g, b);
+
+  DirectConvTile t{};
+  t.bias = bias != nullptr ? bias + g * cb.group_lanes() + cb.first_channel(b) : nullptr;
+  t.out_channels = std::min(width, d.out_per_group - cb.first_channel(b));
+  t.reduce = rc;
+  t.x_reduce_stride = 1;
+  t.w_reduce_stride = width;
+  t.accumulate = r0 > 0;
+  t.relu = relu && r0 + rc == d.reduce_per_group;
+  const int64_t x_channel = g * d.reduce_per_group + r0;
+  const int64_t y_channel = g * d.out_per_group + cb.first_channel(b);
+
+  if (d.pointwise) {
+    const int64_t pixels = d.batch * d.out_h * d.out_w;
+    t.taps_h = t.taps_w = 1;
+    t.x_pixel_stride = d.in_c;
+    t.y_pixel_stride = d.out_c;
+    t.w = block_w + r0 * width;
+    for (int64_t line = line_begin; line < line_end; ++line) {
+      const int64_t end = std::min(pixels, (line + 1) * d.segment);
+      const int64_t begin = line * d.segment;
+      const EvenTiles split(end - begin, max_pixels);
+      for (int64_t i = 0; i < split.count; ++i) {
+        const int64_t p = begin + split.start(i);
+        t.pixels = split.size(i);
+        t.x = x + p * d.in_c + x_channel;
+        t.y = y + p * d.out_c + y_channel;
+        tiles[t.pixels - 1](t);
+      }
+    }
+    return;
+  }
+
+  for_each_rectangle(d, n, line_begin, line_end, max_pixels, [&](const Rectangle& r) {
+    t.taps_h = r.rows.taps;
+    t.taps_w = r.cols.taps;
+    t.x_tap_h = r.rows.input_step * d.in_w * d.in_c;
+    t.x_tap_w = r.cols.input_step * d.in_c;
+    t.w_tap_h = r.rows.tap_step * d.kernel_w * d.reduce_per_group * width;
+    t.w_tap_w = r.cols.tap_step * d.reduce_per_group * width;
+    t.w = block_w + ((r.rows.first_tap * d.kernel_w + r.cols.first_tap) * d.reduce_per_group + r0) * width;
+    t.x_pixel_stride = r.x_pixel_step;
+    t.y_pixel_stride = r.y_pixel_step;
+    const EvenTiles split(r.length, max_pixels);
+    for (int64_t line = 0; line < r.lines; ++line) {
+      for (int64_t i = 0; i < split.count; ++i) {
+        const int64_t j = split.start(i);
+        t.pixels = split.size(i);
+        t.x = r.reads_input ? x + x_channel + r.x_first + line * r.x_line_step + j * r.x_pixel_step : x;
+        t.y = y + y_channel + r.y_first + line * r.y_line_step + j * r.y_pixel_step;
+        tiles[t.pixels - 1](t);
+      }
+    }
+  });
+}
+
+// `pack(begin, end)`, when given, first packs items [begin, end) of pack_items(d) into `packed`
+// within the same region.
+template <class Pack>
+void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
+                const float* bias, float* y, bool relu, int threads, Pack pack) {
+  const int64_t lines = d.lines(), blocks = d.blocking.blocks;
+  const int64_t total = d.line_batches() * d.groups * blocks * lines;
+#pragma omp parallel num_threads(threads)
+  {
+    const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+    if constexpr (!std::is_same_v<Pack, std::nullptr_t>) {
+      const Share packing = share_of(pack_items(d), thread, team);
+      pack(packing.begin, packing.end);
+#pragma omp barrier
+    }
+    const Share share = share_of(total, thread, team);
+    for (int64_t item = share.begin; item < share.end;) {
+      const int64_t line = item % lines, block_index = item / lines;
+      const int64_t b = block_index % blocks, g = (block_index / blocks) % d.groups;
+      const int64_t n = block_index / (blocks * d.groups);
+      const int64_t line_end = std::min(lines, line + (share.end - item));
+      for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
+        const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
+        run_lines(d, k, x, packed, bias, y, n, g, b, line, line_end, r0, rc, relu);
+      }
+      item += line_end - line;
+    }
+  }
+}
+
+
+// ---- Backward data in the dot form: HWIO read as it is, vectors along the reduction. ----
+
+// Output channels (forward input channels) one work item covers: as many whole channel tiles
+// as keep their HWIO weights (every tap, every reduced channel) within 256 KB, so the pixel
+// tiles of a thread's rows reread them from L2 rather than L3.
+int64_t dot_channel_block(const DirectProblem& d, const DirectConvKernels& k) {
+  constexpr int64_t kBudgetFloats = (256 * 1024) / sizeof(float);
+  const int64_t per_channel = d.kernel_h * d.kernel_w * d.reduce_per_group;
+  const int64_t tiles = std::max<int64_t>(1, kBudgetFloats / (per_channel * k.dot_max_channels));
+  return std::min(tiles * k.dot_max_channels, d.out_per_group);
+}
+
+// Rows [line_begin, line_end) of image n, group g, channel block cblock of the transposed
+// problem d. w is HWIO of the forward problem. Blocking the reduction for cache measured slower
+// on the layers this form runs (small images, whose whole working set sits in L2).
+void run_dot_lines(const DirectProblem& d, const DirectConvKernels& k, const float* dy, const float* w, float* dx,
+                   int64_t n, int64_t g, int64_t cblock, int64_t line_begin, int64_t line_end) {
+  const int64_t c_begin = cblock * d.dot_block, channels = std::min(d.dot_block, d.out_per_group - c_begin);
+  const int64_t max_pixels = k.dot_max_pixels, max_channels = k.dot_max_channels;
+  // HWIO is [kh][kw][forward in_c / groups = d.out_per_group][forward out_c = d.in_c].
+  const int64_t w_row = d.in_c, w_tap = d.out_per_group * d.in_c;
+  const int64_t x_channel = g * d.reduce_per_group, y_channel = g * d.out_per_group + c_begin;
+  DirectDotTile t{};
+  t.reduce = d.reduce_per_group;
+  t.w_channel_stride = w_row;
+  for_each_rectangle(d, n, line_begin, line_end, max_pixels, [&](const Rectangle& r) {
+    t.taps_h = r.rows.taps;
+    t.taps_w = r.cols.taps;
+    t.x_tap_h = r.rows.input_step * d.in_w * d.in_c;
+    t.x_tap_w = r.cols.input_step * d.in_c;
+    t.w_tap_h = r.rows.tap_step * d.kernel_w * w_tap;
+    t.w_tap_w = r.cols.tap_step * w_tap;
+    const float* w_first = w + (r.rows.first_tap * d.kernel_w + r.cols.first_tap) * w_tap + c_begin * w_row + x_channel;
+    t.x_pixel_stride = r.x_pixel_step;
+    t.y_pixel_stride = r.y_pixel_step;
+    const EvenTiles split(r.length, max_pixels);
+    for (int64_t line = 0; line < r.lines; ++line) {
+      for (int64_t i = 0; i < split.count; ++i) {
+        const int64_t j = split.start(i);
+        t.pixels = split.size(i);
+        t.x = r.reads_input ? dy + x_channel + r.x_first + line * r.x_line_step + j * r.x_pixel_step : dy;
+        float* y_tile = dx + y_channel + r.y_first + line * r.y_line_step + j * r.y_pixel_step;
+        for (int64_t c = 0; c < channels; c += max_channels) {
+          t.channels = std::min(max_channels, channels - c);
+          t.w = w_first + c * w_row;
+          t.y = y_tile + c;
+          k.dot_tile[t.pixels - 1][t.channels - 1](t);
+        }
+      }
+    }
+  });
+}
+
+void run_dot(const DirectProblem& d, const DirectConvKernels& k, const float* dy, const float* w, float* dx,
+             int threads) {
+  const int64_t rows = d.out_h, cblocks = ceil_div(d.out_per_group, d.dot_block);
+  const int64_t total = d.batch * d.groups * cblocks * rows;
+#pragma omp parallel num_threads(threads)
+  {
+    const Share share = share_of(total, omp_get_thread_num(), omp_get_num_threads());
+    for (int64_t item = share.begin; item < share.end;) {
+      const int64_t row = item % rows, block_index = item / rows;
+      const int64_t cb = block_index % cblocks, g = (block_index / cblocks) % d.groups;
+      const int64_t n = block_index / (cblocks * d.groups);
+      const int64_t row_end = std::min(rows, row + (share.end - item));
+      run_dot_lines(d, k, dy, w, dx, n, g, cb, row, row_end);
+      item += row_end - row;
+    }
+  }
+}
+
+// ---- Depthwise: groups == in_c == out_c, vectors along the channels. ----
+
+// Channels one work item covers: up to 16 vectors, so an item reads whole pixels (two items
+// splitting a pixel's cache lines made the adjacent-line prefetcher fetch them twice: MobileNet's
+// 96-channel stride-2 layer ran 20% slower in 64-channel items); rows still feed both threads.
+constexpr int64_t kDepthwiseBlockVectors = 16;
+
+// Rows [oh_begin, oh_end) of image n for channels [c0, c0 + channels). Weights are packed
+// [kh][kw][padded channels].
+void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
+                        const float* bias, float* y, int64_t n, int64_t oh_begin, int64_t oh_end, int64_t c0,
+                        int64_t channels, bool relu) {
+  const int64_t C = d.in_c, padded = ceil_div(C, k.lanes) * k.lanes;
+  DepthwiseConvTile t{};
+  t.bias = bias != nullptr ? bias + c0 : nullptr;
+  t.channels = channels;
+  t.relu = relu;
+  for_each_rectangle(d, n, oh_begin, oh_end, kMaxDepthwisePixels, [&](const Rectangle& r) {
+    t.taps_h = r.rows.taps;
+    t.taps_w = r.cols.taps;
+    t.x_tap_h = r.rows.input_step * d.in_w * C;
+    t.x_tap_w = r.cols.input_step * C;
+    t.w_tap_h = r.rows.tap_step * d.kernel_w * padded;
+    t.w_tap_w = r.cols.tap_step * padded;
+    int64_t x_first = r.x_first + c0;
+    t.w = packed + (r.rows.first_tap * d.kernel_w + r.cols.first_tap) * padded + c0;
+    // Backward data walks the taps of a row backwards through dy. Walking them forwards
+    // instead (same products, taps summed in the other order) lets the row-reuse path of the
+    // tile take stride-1 rows.
+    if (r.reads_input && t.x_tap_w < 0) {
+      x_first += (t.taps_w - 1) * t.x_tap_w;
+      t.w += (t.taps_w - 1) * t.w_tap_w;
+      t.x_tap_w = -t.x_tap_w;
+      t.w_tap_w = -t.w_tap_w;
+    }
+    t.x_pixel_stride = r.x_pixel_step;
+    t.y_pixel_stride = r.y_pixel_step;
+    for (int64_t line = 0; line < r.lines; ++line) {
+      for (int64_t j = 0; j < r.length; j += kMaxDepthwisePixels) {
+        t.pixels = std::min<int64_t>(kMaxDepthwisePixels, r.length - j);
+        t.x = r.reads_input ? x + x_first + line * r.x_line_step + j * r.x_pixel_step : x;
+        t.y = y + c0 + r.y_first + line * r.y_line_step + j * r.y_pixel_step;
+        k.tile[t.pixels - 1](t);
+      }
+    }
+  });
+}
+
+// Packs depthwise HWIO weights ([kh][kw][1][C]) to [kh][kw][padded C], taps [begin, end).
+void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t begin, int64_t end) {
+  const int64_t C = d.in_c, padded = ceil_div(C, lanes) * lanes;
+  for (int64_t tap = begin; tap < end; ++tap) {
+    std::memcpy(packed + tap * padded, w + tap * C, static_cast<size_t>(C) * sizeof(float));
+    for (int64_t c = C; c < padded; ++c) packed[tap * padded + c] = 0.0f;
+  }
+}
+
+// One region: when `unpacked` is not null, first pack it into `pack_target` (which `packed`
+// then names), then run the (image, channel block, row) items.
+void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
+                   const float* bias, float* y, bool relu, int threads, const float* unpacked = nullptr,
+                   float* pack_target = nullptr) {
+  const int64_t C = d.in_c, block = kDepthwiseBlockVectors * k.lanes;
+  const int64_t blocks = ceil_div(C, block), rows = d.out_h;
+  const int64_t total = d.batch * blocks * rows;
+#pragma omp parallel num_threads(threads)
+  {
+    const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+    if (unpacked != nullptr) {
+      const Share packing = share_of(d.kernel_h * d.kernel_w, thread, team);
+      pack_depthwise(d, k.lanes, unpacked, pack_target, packing.begin, packing.end);
+#pragma omp barrier
+    }
+    const Share share = share_of(total, thread, team);
+    for (int64_t item = share.begin; item < share.end;) {
+      const int64_t oh = item % rows, cb = (item / rows) % blocks, n = item / (rows * blocks);
+      const int64_t oh_end = std::min(rows, oh + (share.end - item));
+      const int64_t c0 = cb * block;
+      run_depthwise_rows(d, k, x, packed, bias, y, n, oh, oh_end, c0, std::min(block, C - c0), relu);
+      item += oh_end - oh;
+    }
+  }
+}
+
+// The outputs [lo, hi) along one axis whose input o*stride - pad + k*dilation is in bounds for tap k.
+struct OutputRange {
+  int64_t lo, hi;
+  int64_t count() const { return hi > lo ? hi - lo : 0; }
+};
+OutputRange outputs_reading_tap(int64_t in_size, int64_t out_size, int64_t stride, int64_t pad, int64_t dilation,
+                                int64_t tap) {
+  const int64_t offset = tap * dilation - pad;  // input = o*stride + offset
+  const int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  const int64_t hi = std::min(out_size, floor_div(in_size - 1 - offset, stride) + 1);
+  return {lo, hi};
+}
+
+class DirectConv final : public ConvImpl {
+ public:
+  DirectConv(const Conv2dParams& p, const PlanContext& ctx)
+      : p_(p),
+        relu_(ctx.activation == Activation::relu),
+        k_(kernels<DirectConvKernels>(ctx.isa)),
+        dk_(kernels<DepthwiseConvKernels>(ctx.isa)),
+        depthwise_(p.groups == p.in_c && p.out_c == p.in_c && p.groups > 1),
+        fwd_(forward_problem(p, k_)),
+        bwd_(backward_data_problem(p, k_)) {
+    choose_blocking(fwd_, k_);
+    choose_blocking(bwd_, k_);
+    // Packing the transposed weights costs about one pass over them per call; the convolution
+    // reuses each weight once per input pixel. Below ~128 pixels (ResNet's 7x7 stage at batch
+    // 1), packing costs more than the dot form's slower tile (85% of the packed tile's rate on
+    // Zen 4); from 14x14 up, packing wins. So does the dot form when few input channels would
+    // fill under half the packed tile's lanes (an RGB stem). A reduction shorter than a vector
+    // would run on tails.
+    const int64_t lanes = k_.lanes, icg = p.in_c_per_group();
+    const bool few_pixels = p.batch * p.in_h * p.in_w <= 128;
+    const bool thin_lanes = 2 * icg < ceil_div(icg, lanes) * lanes;
+    bwd_.dot = !depthwise_ && (few_pixels || thin_lanes) && p.out_c_per_group() >= lanes;
+    bwd_.dot_block = dot_channel_block(bwd_, k_);
+    if (depthwise_) fwd_.pointwise = bwd_.pointwise = false;
+    for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+      rows_of_kh_.push_back(outputs_reading_tap(p.in_h, p.out_h(), p.stride_h, p.pad_top, p.dilation_h, kh));
+    }
+    for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+      cols_of_kw_.push_back(outputs_reading_tap(p.in_w, p.out_w(), p.stride_w, p.pad_left, p.dilation_w, kw));
+    }
+
+  }
+
+  size_t packed_weights_size() const override {
+    if (depthwise_) return static_cast<size_t>(p_.kernel_h * p_.kernel_w * padded_channels());
+    return static_cast<size_t>(p_.groups * fwd_.blocking.group_lanes() * p_.kernel_h * p_.kernel_w *
+                               p_.in_c_per_group());
+  }
+
+  void pack_weights(const float* w, float* packed) const override {
+    if (depthwise_) {
+      pack_depthwise(fwd_, dk_.lanes, w, packed, 0, p_.kernel_h * p_.kernel_w);
+    } else {
+      pack_hwio(fwd_, k_, w, packed, 0, pack_items(fwd_));
+    }
+  }
+
+  void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
+    auto lease = scratch_.acquire(bias_size());
+    const float* bias = pad_bias(b, lease.data());
+    if (depthwise_) {
+      run_depthwise(fwd_, dk_, x, packed_w, bias, y, relu_, team(threads));
+    } else {
+      run_direct(fwd_, k_, x, packed_w, bias, y, relu_, team(threads), nullptr);
+    }
+  }
+
+  // Packs inside the call's one parallel region, then runs.
+  void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
+    const size_t packed_size = packed_weights_size();
+    auto lease = scratch_.acquire(packed_size + bias_size());
+    float* packed = lease.data();
+    const float* bias = pad_bias(b, packed + packed_size);
+    if (depthwise_) {
+      run_depthwise(fwd_, dk_, x, packed, bias, y, relu_, team(threads), w, packed);
+    } else {
+      run_direct(fwd_, k_, x, packed, bias, y, relu_, team(threads),
+                 [&](int64_t begin, int64_t end) { pack_hwio(fwd_, k_, w, packed, begin, end); });
+    }
+  }
+
+  void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
+    if (depthwise_) {
+      auto lease = scratch_.acquire(packed_weights_size());
+      run_depthwise(bwd_, dk_, dy, lease.data(), nullptr, dx, false, team(threads), w, lease.data());
+      return;
+    }
+    if (bwd_.dot) {
+      run_dot(bwd_, k_, dy, w, dx, team(threads));
+      return;
+    }
+    auto lease = scratch_.acquire(static_cast<size_t>(p_.groups * bwd_.blocking.group_lanes() * p_.kernel_h *
+                                                      p_.kernel_w * p_.out_c_per_group()));
+    float* packed = lease.data();
+    run_direct(bwd_, k_, dy, packed, nullptr, dx, false, team(threads),
+               [&](int64_t begin, int64_t end) { pack_hwio(bwd_, k_, w, packed, begin, end); });
+  }
+
+  void backward_weights(const float* x, const float* dy, float* dw, float* db, int threads) const override {
+    if (depthwise_) {
+      depthwise_weight_grad(x, dy, dw, db, threads);
+    } else {
+      weight_grad(x, dy, dw, db, team(threads));
+    }
+  }
+
+ private:
+  // The team a call opens: one thread below ~0.5 MFLOP, where starting a second costs more
+  // than it saves (measured: ~1 us per region on this machine). Results do not depend on it.
+  int team(int threads) const { return p_.flops() < 5e5 ? 1 : threads; }
+
+  int64_t padded_channels() const { return ceil_div(p_.out_c, dk_.lanes) * dk_.lanes; }
+  size_t bias_size() const {
+    return static_cast<size_t>(depthwise_ ? padded_channels() : p_.groups * fwd_.blocking.group_lanes());
+  }
+
+  // The bias zero-padded to the kernels' whole vectors (per group), or nullptr.
+  const float* pad_bias(const float* b, float* padded) const {
+    if (b == nullptr) return nullptr;
+    const int64_t group_lanes = depthwise_ ? padded_channels() : fwd_.blocking.group_lanes();
+    const int64_t groups = depthwise_ ? 1 : p_.groups, per_group = depthwise_ ? p_.out_c : p_.out_c_per_group();
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t c = 0; c < group_lanes; ++c) {
+        padded[g * group_lanes + c] = c < per_group ? b[g * per_group + c] : 0.0f;
+      }
+    }
+    return padded;
+  }
+
+  // dw[kh,kw,ci,oc] = sum_{n,oh,ow} x[n, oh*sh-pt+kh*dh, ow*sw-pl+kw*dw, g*ICG+ci] * dy[n,oh,ow,g*OCG+oc]:
+  // for each tap, a tile of input channels (the tile's "pixels") by output-channel vectors, the
+  // reduction running over the output pixels that tap reads in bounds. dy is first packed per
+  // block ([group][block][n][oh][ow][block lanes], zero-padded) so the tile reads it as it
+  // reads packed weights. The output rows go in bands whose x and dy rows fit in L2, every
+  // item summing its band into dw (the first band overwrites); a thread owns the same items in
+  // every band, so bands need no barrier and each sum runs in image and row order.
+  void weight_grad(const float* x, const float* dy, float* dw, float* db, int threads) const {
+    const Conv2dParams& p = p_;
+    const ChannelBlocking& cb = fwd_.blocking;
+    const int64_t OH = p.out_h(), OW = p.out_w(), ICG = p.in_c_per_group(), OCG = p.out_c_per_group();
+    const int64_t pixels = p.batch * OH * OW;
+    auto lease = scratch_.acquire(static_cast<size_t>(p.groups * cb.group_lanes() * pixels));
+    float* packed_dy = lease.data();
+    const auto block_base = [&](int64_t g, int64_t b) { return (g * cb.group_lanes() + cb.first_channel(b)) * pixels; };
+    const int64_t ci_tile = k_.max_pixels[cb.block_vectors - 1];
+    const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
+    const int64_t pack_total = p.groups * cb.blocks * p.batch * OH, grad_total = p.groups * cb.blocks * taps * ci_tiles;
+    constexpr int64_t kBandBytes = 256 * 1024;
+    const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * p.groups * cb.group_lanes();
+    const int64_t row_bytes = row_floats * int64_t(sizeof(float));
+    const int64_t band = std::max<int64_t>(1, kBandBytes / row_bytes);
+#pragma omp parallel num_threads(threads)
+    {
+      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+      const Share packing = share_of(pack_total, thread, team);
+      for (int64_t item = packing.begin; item < packing.end; ++item) {
+        const int64_t row = item % (p.batch * OH), b = (item / (p.batch * OH)) % cb.blocks;
+        const int64_t g = item / (p.batch * OH * cb.blocks);
+        const int64_t width = cb.vectors_of(b) * cb.lanes, valid = std::min(width, OCG - cb.first_channel(b));
+        float* out = packed_dy + block_base(g, b) + row * OW * width;
+        const float* in = dy + row * OW * p.out_c + g * OCG + cb.first_channel(b);
+        for (int64_t ow = 0; ow < OW; ++ow, out += width, in += p.out_c) {
+          std::memcpy(out, in, static_cast<size_t>(valid) * sizeof(float));
+          for (int64_t j = valid; j < width; ++j) out[j] = 0.0f;
+        }
+      }
+#pragma omp barrier
+      // Items are (group, block, tap, input-channel tile), tiles innermost: what depends on the
+      // tap is set up once per run of its tiles.
+      const Share share = share_of(grad_total, thread, team);
+      DirectConvTile t{};
+      t.x_pixel_stride = 1;
+      t.y_pixel_stride = p.out_c;
+      t.taps_w = 1;
+      t.x_tap_h = p.stride_h * p.in_w * p.in_c;
+      t.x_reduce_stride = p.stride_w * p.in_c;
+      for (int64_t n = 0; n < p.batch; ++n) {
+        for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {
+          const int64_t oh1 = std::min(OH, oh0 + band);
+          t.accumulate = n > 0 || oh0 > 0;
+          int64_t current_tap_item = -1, vectors = 0, x_first = 0, dy_first = 0, dw_first = 0;
+          bool reads = false;
+          for (int64_t item = share.begin; item < share.end; ++item) {
+            const int64_t tap_item = item / ci_tiles, ci0 = (item - tap_item * ci_tiles) * ci_tile;
+            if (tap_item != current_tap_item) {
+              current_tap_item = tap_item;
+              const int64_t tap = tap_item % taps, b = (tap_item / taps) % cb.blocks, g = tap_item / (taps * cb.blocks);
+              const int64_t kh = tap / p.kernel_w, kw = tap % p.kernel_w;
+              vectors = cb.vectors_of(b);
+              const int64_t width = vectors * cb.lanes;
+              const OutputRange& all_rows = rows_of_kh_[static_cast<size_t>(kh)];
+              const OutputRange rows{std::max(all_rows.lo, oh0), std::min(all_rows.hi, oh1)};
+              const OutputRange& cols = cols_of_kw_[static_cast<size_t>(kw)];
+              t.taps_h = rows.count();
+              t.reduce = cols.count();
+              t.w_tap_h = OW * width;
+              t.w_reduce_stride = width;
+              t.out_channels = std::min(width, OCG - cb.first_channel(b));
+              reads = t.taps_h > 0 && t.reduce > 0;
+              const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
+              const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
+              x_first = reads ? ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG : 0;
+              dy_first = reads ? block_base(g, b) + ((n * OH + rows.lo) * OW + cols.lo) * width : 0;
+              dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
+            }
+            t.pixels = std::min(ci_tile, ICG - ci0);
+            t.y = dw + dw_first + ci0 * p.out_c;
+            t.x = reads ? x + x_first + ci0 : x;
+            t.w = reads ? packed_dy + dy_first : packed_dy;
+            k_.tile[vectors - 1][t.pixels - 1](t);
+          }
+        }
+      }
+      if (db != nullptr) bias_grad_share(dy, db, thread, team);
+    }
+  }
+
+  // Depthwise dw[kh,kw,c] = sum_{n,oh,ow} x[n, ih, iw, c] * dy[n, oh, ow, c], vectorized over c.
+  // The output rows are cut into `threads` segments (a fixed partition for a given thread
+  // count); each (segment, channel block) item walks its rows once, adding every tap's
+  // products for a row while that row's inputs are in cache, into partial sums of its own.
+  // The segments' partial sums are then added in segment order.
+  void depthwise_weight_grad(const float* x, const float* dy, float* dw, float* db, int threads) const {
+    const Conv2dParams& p = p_;
+    const int64_t C = p.in_c, OH = p.out_h(), OW = p.out_w(), taps = p.kernel_h * p.kernel_w;
+    const int64_t block = kDepthwiseBlockVectors * dk_.lanes, blocks = ceil_div(C, block);
+    const int64_t segments = threads, rows = p.batch * OH;
+    auto lease = scratch_.acquire(static_cast<size_t>(segments * taps * C));
+    float* partial = lease.data();  // [segment][tap][C]
+#pragma omp parallel num_threads(team(threads))
+    {
+      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+      const Share share = share_of(segments * blocks, thread, team);
+      DepthwiseWeightGradTile t{};
+      t.rows = 1;
+      t.dw_tap_stride = C;
+      t.accumulate = true;
+      for (int64_t item = share.begin; item < share.end; ++item) {
+        const int64_t segment = item / blocks, c0 = (item % blocks) * block;
+        const Share seg = share_of(rows, static_cast<int>(segment), static_cast<int>(segments));
+        float* sums = partial + segment * taps * C + c0;
+        t.channels = std::min(block, C - c0);
+        for (int64_t tap = 0; tap < taps; ++tap) std::fill_n(sums + tap * C, t.channels, 0.0f);
+        for (int64_t row = seg.begin; row < seg.end; ++row) {
+          const int64_t n = row / OH, oh = row % OH;
+          for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+            const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dilation_h;
+            if (ih < 0 || ih >= p.in_h) continue;
+            // The forward column runs: each a stretch of output columns reading the same taps.
+            for (const AxisRun& run : fwd_.columns) {
+              if (run.taps.taps == 0) continue;
+              t.x = x + ((n * p.in_h + ih) * p.in_w + run.in_begin) * C + c0;
+              t.dy = dy + (row * OW + run.out_begin) * C + c0;
+              t.dw = sums + (kh * p.kernel_w + run.taps.first_tap) * C;
+              t.cols = run.pixels;
+              t.taps_w = run.taps.taps;
+              t.x_col_stride = run.in_step * C;
+              t.x_tap_w = run.taps.input_step * C;
+              t.dy_col_stride = run.out_step * C;
+              dk_.weight_grad(t);
+            }
+          }
+        }
+      }
+#pragma omp barrier
+      const Share reduce = share_of(taps * blocks, thread, team);
+      for (int64_t item = reduce.begin; item < reduce.end; ++item) {
+        const int64_t tap = item / blocks, c0 = (item % blocks) * block, width = std::min(block, C - c0);
+        float* out = dw + tap * C + c0;
+        std::copy_n(partial + tap * C + c0, width, out);
+        for (int64_t segment = 1; segment < segments; ++segment) {
+          const float* in = partial + (segment * taps + tap) * C + c0;
+          for (int64_t c = 0; c < width; ++c) out[c] += in[c];
+        }
+      }
+      if (db != nullptr) bias_grad_share(dy, db, thread, team);
+    }
+  }
+
+  // This thread's share of db[oc] = sum over all output pixels of dy, in pixel order, per
+  // block of channels (called inside the call's parallel region).
+  void bias_grad_share(const float* dy, float* db, int thread, int team) const {
+    constexpr int64_t kBlock = 64;
+    const int64_t OC = p_.out_c, pixels = p_.batch * p_.out_h() * p_.out_w();
+    const Share share = share_of(ceil_div(OC, kBlock), thread, team);
+    for (int64_t b = share.begin; b < share.end; ++b) {
+      const int64_t c0 = b * kBlock, width = std::min(kBlock, OC - c0);
+      float sum[kBlock] = {};
+      for (int64_t i = 0; i < pixels; ++i) {
+        const float* row = dy + i * OC + c0;
+        for (int64_t c = 0; c < width; ++c) sum[c] += row[c];
+      }
+      std::memcpy(db + c0, sum, static_cast<size_t>(width) * sizeof(float));
+    }
+  }
+
+  Conv2dParams p_;
+  bool relu_;
+  const DirectConvKernels& k_;
+  const DepthwiseConvKernels& dk_;
+  bool depthwise_;
+  DirectProblem fwd_, bwd_;
+  // Backward weights: for each kh (kw), the output rows (columns) that read inside the input.
+  std::vector<OutputRange> rows_of_kh_, cols_of_kw_;
+};
+
+}  // namespace
+
+std::unique_ptr<ConvImpl> make_direct_conv(const Conv2dParams& p, const PlanContext& ctx) {
+  return std::make_unique<DirectConv>(p, ctx);
+}
+
+}  // namespace convkit::detail

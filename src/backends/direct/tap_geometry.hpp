@@ -1,0 +1,95 @@
+#pragma once
+// Which taps each output pixel of a direct convolution sums, one spatial axis at a time.
+//
+// Forward, output o reads input o*stride - pad + k*dilation for the taps k that land inside
+// the input: a contiguous range of k. Backward data is the transposed problem: input i (now
+// the output) gathers from output o = (i + pad - k*dilation) / stride for the taps k where the
+// division is exact and o is in range. Those k form an arithmetic progression (step
+// stride/gcd(stride, dilation)), and o walks backwards along it: a convolution of dy with the
+// spatially flipped kernel, done by walking the taps with negative input strides instead of
+// copying a flipped kernel, which for stride > 1 splits into one sub-convolution per phase
+// i mod stride.
+#include <cstdint>
+#include <vector>
+
+namespace convkit::detail {
+
+// The taps one output index sums: first_tap + t*tap_step for t < taps, reading input index
+// first_input + t*input_step.
+struct TapRange {
+  int64_t first_tap = 0, taps = 0, tap_step = 1;
+  int64_t first_input = 0, input_step = 0;
+
+  bool same_taps(const TapRange& o) const {
+    return first_tap == o.first_tap && taps == o.taps && tap_step == o.tap_step && input_step == o.input_step;
+  }
+};
+
+// One spatial axis of a convolution as the forward pass sees it.
+struct ConvAxis {
+  int64_t in_size, out_size, kernel, stride, pad, dilation;
+};
+
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// The taps of forward output o.
+inline TapRange forward_taps(const ConvAxis& a, int64_t o) {
+  const int64_t start = o * a.stride - a.pad;
+  int64_t lo = start >= 0 ? 0 : (-start + a.dilation - 1) / a.dilation;
+  int64_t hi = floor_div(a.in_size - 1 - start, a.dilation) + 1;
+  if (hi > a.kernel) hi = a.kernel;
+  if (lo >= hi) return {};
+  return {lo, hi - lo, 1, start + lo * a.dilation, a.dilation};
+}
+
+// The taps of backward-data input i (the transposed problem's output), reading dy along the axis.
+inline TapRange transposed_taps(const ConvAxis& a, int64_t i) {
+  int64_t first = -1, step = 1, count = 0;
+  for (int64_t k = 0; k < a.kernel; ++k) {
+    const int64_t t = i + a.pad - k * a.dilation;
+    if (t < 0) break;  // t only falls as k grows
+    if (t % a.stride != 0 || t / a.stride >= a.out_size) continue;
+    if (count == 0) first = k;
+    if (count == 1) step = k - first;
+    ++count;
+  }
+  if (count == 0) return {};
+  return {first, count, step, (i + a.pad - first * a.dilation) / a.stride, -(step * a.dilation) / a.stride};
+}
+
+// A run of output indices along one axis that share their taps and advance through the input
+// at a constant stride: index j of the run is output out_begin + j*out_step and its first tap
+// reads input in_begin + j*in_step. The interior of an axis is one run (the fast path: whole
+// register tiles, no bounds checks); each border index whose taps are clipped forms a run of
+// its own. A row run crossed with a column run is a rectangle of pixels with identical taps.
+struct AxisRun {
+  int64_t out_begin, out_step, pixels, in_begin, in_step;
+  TapRange taps;
+};
+
+// The runs covering every output index of the axis once: in order for the forward problem, and
+// phase by phase (out_step = stride, so a run's pixels share the phase's taps) when transposed.
+inline std::vector<AxisRun> axis_runs(const ConvAxis& a, bool transposed) {
+  const int64_t outputs = transposed ? a.in_size : a.out_size;
+  const int64_t phases = transposed ? a.stride : 1;
+  const int64_t in_step = transposed ? 1 : a.stride;
+  std::vector<AxisRun> runs;
+  for (int64_t phase = 0; phase < phases && phase < outputs; ++phase) {
+    for (int64_t o = phase; o < outputs; o += phases) {
+      const TapRange taps = transposed ? transposed_taps(a, o) : forward_taps(a, o);
+      if (!runs.empty() && runs.back().out_begin % phases == phase) {
+        AxisRun& run = runs.back();
+        const bool continues = run.taps.same_taps(taps) &&
+                               (taps.taps == 0 || taps.first_input == run.in_begin + run.pixels * in_step);
+        if (continues) {
+          ++run.pixels;
+          continue;
+        }
+      }
+      runs.push_back({o, phases, 1, taps.taps == 0 ? 0 : taps.first_input, in_step, taps});
+    }
+  }
+  return runs;
+}
+
+}  // namespace convkit::detail

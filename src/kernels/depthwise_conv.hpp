@@ -1,0 +1,54 @@
+#pragma once
+// The depthwise micro-kernel family (groups == in_c == out_c): every output channel reads its
+// own input channel, so the vectors run along the channels NHWC keeps contiguous and the
+// taps are the only reduction. Portable: no SIMD types here.
+#include <cstdint>
+
+#include "isa.hpp"
+
+namespace convkit::detail {
+
+inline constexpr int kMaxDepthwisePixels = 8;
+
+// Output pixel p and channel c (0 <= c < channels) get
+//   y[p*y_pixel_stride + c] = (bias[c] or 0)
+//       + sum_{th < taps_h, tw < taps_w} x[p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + c]
+//                                      * w[th*w_tap_h + tw*w_tap_w + c]
+// then v < 0 ? 0 : v when relu. x and y are read and written only at their first `channels`
+// channels; w and bias (when not null) are zero-padded to whole vectors.
+struct DepthwiseConvTile {
+  const float* x;
+  const float* w;
+  const float* bias;
+  float* y;
+  int64_t pixels;
+  int64_t x_pixel_stride, y_pixel_stride;
+  int64_t taps_h, taps_w;
+  int64_t x_tap_h, x_tap_w, w_tap_h, w_tap_w;
+  int64_t channels;
+  bool relu;
+};
+
+// The weight gradient of a run of taps along a kernel row, over a rectangle of output pixels:
+//   dw[tw*dw_tap_stride + c] = (accumulate ? dw[...] : 0)
+//       + sum_{r < rows, q < cols} x[r*x_row_stride + q*x_col_stride + tw*x_tap_w + c]
+//                                * dy[r*dy_row_stride + q*dy_col_stride + c]
+// for tw < taps_w and 0 <= c < channels, summed in (r, q) order. Up to three taps share each
+// dy load and keep their sums in registers.
+struct DepthwiseWeightGradTile {
+  const float* x;
+  const float* dy;
+  float* dw;
+  int64_t rows, cols, taps_w;
+  int64_t x_row_stride, x_col_stride, x_tap_w, dy_row_stride, dy_col_stride, dw_tap_stride;
+  int64_t channels;
+  bool accumulate;
+};
+
+struct DepthwiseConvKernels {
+  int lanes;
+  void (*tile[kMaxDepthwisePixels])(const DepthwiseConvTile&);  // tile[p-1] for p pixels
+  void (*weight_grad)(const DepthwiseWeightGradTile&);
+};
+
+}  // namespace convkit::detail

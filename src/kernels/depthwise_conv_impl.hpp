@@ -1,0 +1,293 @@
+#pragma once
+// The depthwise tiles (depthwise_conv.hpp) on xsimd batches, compiled once per instruction
+// set; internal linkage for the same reason as direct_conv_impl.hpp.
+#include <xsimd/xsimd.hpp>
+
+#include "kernels/depthwise_conv.hpp"
+
+namespace convkit::detail {
+namespace {
+
+// x loads of the last, partial vector must not read past the channels: they go through a
+// zeroed buffer. Full vectors load directly.
+template <class Arch, bool Partial>
+inline xsimd::batch<float, Arch> depthwise_load(const float* src, int64_t count) {
+  if constexpr (Partial) {
+    alignas(64) float buffer[xsimd::batch<float, Arch>::size] = {};
+    for (int64_t i = 0; i < count; ++i) buffer[i] = src[i];
+    return xsimd::batch<float, Arch>::load_aligned(buffer);
+  } else {
+    (void)count;
+    return xsimd::batch<float, Arch>::load_unaligned(src);
+  }
+}
+
+template <class Arch, bool Partial>
+inline void depthwise_store(float* dst, const xsimd::batch<float, Arch>& v, int64_t count) {
+  if constexpr (Partial) {
+    alignas(64) float buffer[xsimd::batch<float, Arch>::size];
+    v.store_aligned(buffer);
+    for (int64_t i = 0; i < count; ++i) dst[i] = buffer[i];
+  } else {
+    (void)count;
+    v.store_unaligned(dst);
+  }
+}
+
+// `Vectors` vectors of channels starting at c for all the tile's pixels; the last has `count`
+// valid lanes (all of them unless Partial).
+template <class Arch, int Pixels, int Vectors, bool Partial>
+inline void depthwise_vectors(const DepthwiseConvTile& t, int64_t c, int64_t count) {
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  Batch acc[Pixels][Vectors];
+#pragma GCC unroll 4
+  for (int v = 0; v < Vectors; ++v) {
+    const Batch start = t.bias != nullptr ? Batch::load_unaligned(t.bias + c + v * lanes) : Batch(0.0f);
+#pragma GCC unroll 8
+    for (int p = 0; p < Pixels; ++p) acc[p][v] = start;
+  }
+  for (int64_t th = 0; th < t.taps_h; ++th) {
+    for (int64_t tw = 0; tw < t.taps_w; ++tw) {
+      const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w + c;
+      const float* w = t.w + th * t.w_tap_h + tw * t.w_tap_w + c;
+      Batch wv[Vectors];
+#pragma GCC unroll 4
+      for (int v = 0; v < Vectors; ++v) wv[v] = Batch::load_unaligned(w + v * lanes);
+#pragma GCC unroll 8
+      for (int p = 0; p < Pixels; ++p) {
+#pragma GCC unroll 4
+        for (int v = 0; v < Vectors; ++v) {
+          const float* src = x + p * t.x_pixel_stride + v * lanes;
+          const Batch xv = v == Vectors - 1 ? depthwise_load<Arch, Partial>(src, count) : Batch::load_unaligned(src);
+          acc[p][v] = xsimd::fma(xv, wv[v], acc[p][v]);
+        }
+      }
+    }
+  }
+  // ReLU as the reference writes it, v < 0 ? 0 : v, which keeps NaN and -0.
+  const Batch zero(0.0f);
+#pragma GCC unroll 8
+  for (int p = 0; p < Pixels; ++p) {
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) {
+      const Batch out = t.relu ? xsimd::select(acc[p][v] < zero, zero, acc[p][v]) : acc[p][v];
+      float* dst = t.y + p * t.y_pixel_stride + c + v * lanes;
+      if (v == Vectors - 1) {
+        depthwise_store<Arch, Partial>(dst, out, count);
+      } else {
+        out.store_unaligned(dst);
+      }
+    }
+  }
+}
+
+// A row of TapsW taps whose input steps by 1/Stride of a pixel per tap (stride 1 or 2, no
+// dilation): neighbouring pixels share inputs, so each input vector of a kernel row is
+// loaded once and feeds every tap that reads it, instead of once per tap. On AVX-512 that
+// cuts the loads per FMA from 1 to about 1/3 (stride 1), which matters because NHWC rows of
+// a caller's buffer are rarely 64-byte aligned and a split 64-byte load costs two.
+template <class Arch, int Pixels, int Vectors, int Stride, int TapsW>
+inline void depthwise_row_vectors(const DepthwiseConvTile& t, int64_t c) {
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  constexpr int inputs = (Pixels - 1) * Stride + TapsW;
+  Batch acc[Pixels][Vectors];
+#pragma GCC unroll 4
+  for (int v = 0; v < Vectors; ++v) {
+    const Batch start = t.bias != nullptr ? Batch::load_unaligned(t.bias + c + v * lanes) : Batch(0.0f);
+#pragma GCC unroll 8
+    for (int p = 0; p < Pixels; ++p) acc[p][v] = start;
+  }
+  for (int64_t th = 0; th < t.taps_h; ++th) {
+    const float* x = t.x + th * t.x_tap_h + c;
+    const float* w = t.w + th * t.w_tap_h + c;
+    Batch wv[TapsW][Vectors];
+#pragma GCC unroll 8
+    for (int tw = 0; tw < TapsW; ++tw) {
+#pragma GCC unroll 4
+      for (int v = 0; v < Vectors; ++v) wv[tw][v] = Batch::load_unaligned(w + tw * t.w_tap_w + v * lanes);
+    }
+#pragma GCC unroll 32
+    for (int j = 0; j < inputs; ++j) {
+#pragma GCC unroll 4
+      for (int v = 0; v < Vectors; ++v) {
+        Batch xv = Batch::load_unaligned(x + j * t.x_tap_w + v * lanes);
+        // Keep the loaded vector in a register: left to itself GCC folds the load into each
+        // FMA that uses it, reloading (a usually line-splitting) vector up to three times.
+        __asm__("" : "+v"(xv.data));
+#pragma GCC unroll 8
+        for (int tw = 0; tw < TapsW; ++tw) {
+          const int offset = j - tw;  // = p * Stride for the pixel p this tap serves
+          if (offset >= 0 && offset % Stride == 0 && offset / Stride < Pixels) {
+            acc[offset / Stride][v] = xsimd::fma(xv, wv[tw][v], acc[offset / Stride][v]);
+          }
+        }
+      }
+    }
+  }
+  const Batch zero(0.0f);
+#pragma GCC unroll 8
+  for (int p = 0; p < Pixels; ++p) {
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) {
+      const Batch out = t.relu ? xsimd::select(acc[p][v] < zero, zero, acc[p][v]) : acc[p][v];
+      out.store_unaligned(t.y + p * t.y_pixel_stride + c + v * lanes);
+    }
+  }
+}
+
+// Whole vectors of channels through the row-reuse path, two at a time on AVX-512 then one at
+// a time; returns the first channel left (the partial last vector, if any).
+template <class Arch, int Pixels, int Stride, int TapsW>
+inline int64_t depthwise_row(const DepthwiseConvTile& t) {
+  constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
+  constexpr int pair = lanes == 16 ? 2 : 1;
+  int64_t c = 0;
+  for (; c + pair * lanes <= t.channels; c += pair * lanes) {
+    depthwise_row_vectors<Arch, Pixels, pair, Stride, TapsW>(t, c);
+  }
+  for (; c + lanes <= t.channels; c += lanes) depthwise_row_vectors<Arch, Pixels, 1, Stride, TapsW>(t, c);
+  return c;
+}
+
+// Two vectors at a time where the register file holds 2*Pixels accumulators (AVX-512), which
+// halves the loop overhead per FMA; then single vectors, then the partial last one.
+template <class Arch, int Pixels>
+void depthwise_conv_tile(const DepthwiseConvTile& t) {
+  constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
+  int64_t c = 0;
+  // 3 taps (a 3-wide kernel's interior) and 2 (its border, or a phase of a stride-2 backward
+  // pass), at stride 1 or 2.
+  const bool stride1 = t.x_pixel_stride == t.x_tap_w, stride2 = t.x_pixel_stride == 2 * t.x_tap_w;
+  if (t.taps_w == 3 && stride1) {
+    c = depthwise_row<Arch, Pixels, 1, 3>(t);
+  } else if (t.taps_w == 3 && stride2) {
+    c = depthwise_row<Arch, Pixels, 2, 3>(t);
+  } else if (t.taps_w == 2 && stride1) {
+    c = depthwise_row<Arch, Pixels, 1, 2>(t);
+  } else if (t.taps_w == 2 && stride2) {
+    c = depthwise_row<Arch, Pixels, 2, 2>(t);
+  } else {
+    if constexpr (lanes == 16) {
+      for (; c + 2 * lanes <= t.channels; c += 2 * lanes) depthwise_vectors<Arch, Pixels, 2, false>(t, c, lanes);
+    }
+    for (; c + lanes <= t.channels; c += lanes) depthwise_vectors<Arch, Pixels, 1, false>(t, c, lanes);
+  }
+  if (c < t.channels) depthwise_vectors<Arch, Pixels, 1, true>(t, c, t.channels - c);
+}
+
+// Taps [0, Taps) of the tile for vectors of channels [c, c + Vectors*lanes), the last one
+// `tail` lanes wide (lanes if full).
+template <class Arch, int Vectors, int Taps, bool Partial>
+inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x0, float* dw0, int64_t c,
+                                int64_t tail) {
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  const auto load = [&](const float* src, int v) {
+    return Partial && v == Vectors - 1 ? depthwise_load<Arch, true>(src + v * lanes, tail)
+                                       : Batch::load_unaligned(src + v * lanes);
+  };
+  Batch acc[Taps][Vectors];
+#pragma GCC unroll 4
+  for (int tw = 0; tw < Taps; ++tw) {
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) acc[tw][v] = t.accumulate ? load(dw0 + tw * t.dw_tap_stride + c, v) : Batch(0.0f);
+  }
+  // Stride 1 without dilation: column q of tap tw reads input q + tw, so a group of Group
+  // columns needs Group + Taps - 1 input vectors, each loaded once for every tap that uses it.
+  constexpr int64_t kGroup = 4;
+  const bool sliding = Taps > 1 && t.x_col_stride == t.x_tap_w;
+  for (int64_t r = 0; r < t.rows; ++r) {
+    const float* x = x0 + r * t.x_row_stride + c;
+    const float* dy = t.dy + r * t.dy_row_stride + c;
+    int64_t q = 0;
+    for (; sliding && q + kGroup <= t.cols; q += kGroup) {
+#pragma GCC unroll 4
+      for (int v = 0; v < Vectors; ++v) {
+        Batch d[kGroup];
+#pragma GCC unroll 4
+        for (int g = 0; g < kGroup; ++g) {
+          d[g] = load(dy + g * t.dy_col_stride, v);
+          __asm__("" : "+v"(d[g].data));
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < kGroup + Taps - 1; ++j) {
+          Batch xv = load(x + j * t.x_col_stride, v);
+          __asm__("" : "+v"(xv.data));
+#pragma GCC unroll 4
+          for (int tw = 0; tw < Taps; ++tw) {
+            const int g = j - tw;
+            if (g >= 0 && g < kGroup) acc[tw][v] = xsimd::fma(xv, d[g], acc[tw][v]);
+          }
+        }
+      }
+      x += kGroup * t.x_col_stride;
+      dy += kGroup * t.dy_col_stride;
+    }
+    for (; q < t.cols; ++q, x += t.x_col_stride, dy += t.dy_col_stride) {
+#pragma GCC unroll 4
+      for (int v = 0; v < Vectors; ++v) {
+        Batch d = load(dy, v);
+        __asm__("" : "+v"(d.data));  // one load for all the taps (see depthwise_row_vectors)
+#pragma GCC unroll 4
+        for (int tw = 0; tw < Taps; ++tw) acc[tw][v] = xsimd::fma(load(x + tw * t.x_tap_w, v), d, acc[tw][v]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int tw = 0; tw < Taps; ++tw) {
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) {
+      float* dst = dw0 + tw * t.dw_tap_stride + c + v * lanes;
+      if (Partial && v == Vectors - 1) {
+        depthwise_store<Arch, true>(dst, acc[tw][v], tail);
+      } else {
+        acc[tw][v].store_unaligned(dst);
+      }
+    }
+  }
+}
+
+// Channels [c, c + Vectors*lanes) for all taps, three at a time.
+template <class Arch, int Vectors, bool Partial>
+inline void depthwise_grad_vectors(const DepthwiseWeightGradTile& t, int64_t c, int64_t tail) {
+  int64_t tw = 0;
+  for (; tw + 3 <= t.taps_w; tw += 3) {
+    depthwise_grad_taps<Arch, Vectors, 3, Partial>(t, t.x + tw * t.x_tap_w, t.dw + tw * t.dw_tap_stride, c, tail);
+  }
+  if (t.taps_w - tw == 2) {
+    depthwise_grad_taps<Arch, Vectors, 2, Partial>(t, t.x + tw * t.x_tap_w, t.dw + tw * t.dw_tap_stride, c, tail);
+  } else if (t.taps_w - tw == 1) {
+    depthwise_grad_taps<Arch, Vectors, 1, Partial>(t, t.x + tw * t.x_tap_w, t.dw + tw * t.dw_tap_stride, c, tail);
+  }
+}
+
+template <class Arch>
+void depthwise_weight_grad(const DepthwiseWeightGradTile& t) {
+  constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
+  int64_t c = 0;
+  for (; c + 2 * lanes <= t.channels; c += 2 * lanes) depthwise_grad_vectors<Arch, 2, false>(t, c, lanes);
+  for (; c + lanes <= t.channels; c += lanes) depthwise_grad_vectors<Arch, 1, false>(t, c, lanes);
+  if (c < t.channels) depthwise_grad_vectors<Arch, 1, true>(t, c, t.channels - c);
+}
+
+template <class Arch, int Pixels>
+void fill_depthwise_tiles(DepthwiseConvKernels& k) {
+  if constexpr (Pixels <= kMaxDepthwisePixels) {
+    k.tile[Pixels - 1] = &depthwise_conv_tile<Arch, Pixels>;
+    fill_depthwise_tiles<Arch, Pixels + 1>(k);
+  }
+}
+
+template <class Arch>
+DepthwiseConvKernels make_depthwise_conv_kernels() {
+  DepthwiseConvKernels k{};
+  k.lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
+  fill_depthwise_tiles<Arch, 1>(k);
+  k.weight_grad = &depthwise_weight_grad<Arch>;
+  return k;
+}
+
+}  // namespace
+}  // namespace convkit::detail

@@ -1,0 +1,248 @@
+#pragma once
+// The direct-convolution tiles (direct_conv.hpp), written once on xsimd batches and compiled
+// once per instruction set. Everything is in an anonymous namespace: each per-ISA translation
+// unit keeps its own copies, so no wide-vector code can be merged into another unit.
+#include <xsimd/xsimd.hpp>
+
+#include "kernels/direct_conv.hpp"
+
+namespace convkit::detail {
+namespace {
+
+// Register budgets. The tile holds pixels*vectors accumulators, `vectors` weight registers
+// and one broadcast input value:
+//   AVX-512, 32 zmm: 6x4 (24+4+1), 8x3 (24+3+1), 14x2 (28+2+1), 14x1. 6x4 needs the fewest
+//     loads per FMA (10 per 24), so 4-vector (64-channel) blocks are preferred.
+//   AVX2, 16 ymm: 12x1, 6x2 (12+2+1), 3x3 (9+3+1), 2x4 (8+4+1). 6x2 (8 loads per 12 FMAs) is
+//     preferred; wider blocks leave too few pixels to amortise the weight loads.
+//   SSE2, 16 xmm and no FMA (the product needs a temporary): 8x1, 5x2 (10+2+1+1), 3x3, 2x4.
+template <class Arch>
+constexpr int direct_tile_max_pixels(int vectors) {
+  constexpr int lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
+  if (lanes == 16) {
+    constexpr int widest[] = {14, 14, 8, 6};
+    return widest[vectors - 1];
+  }
+  if (lanes == 8) {
+    constexpr int widest[] = {12, 6, 3, 2};
+    return widest[vectors - 1];
+  }
+  constexpr int widest[] = {8, 5, 3, 2};
+  return widest[vectors - 1];
+}
+
+// Stores the first `count` (< lanes) floats of v.
+template <class Arch>
+inline void store_partial(float* dst, const xsimd::batch<float, Arch>& v, int64_t count) {
+  alignas(64) float buffer[xsimd::batch<float, Arch>::size];
+  v.store_aligned(buffer);
+  for (int64_t i = 0; i < count; ++i) dst[i] = buffer[i];
+}
+
+// Loads `count` (< lanes) floats, the rest zero, without reading past src + count.
+template <class Arch>
+inline xsimd::batch<float, Arch> load_partial(const float* src, int64_t count) {
+  alignas(64) float buffer[xsimd::batch<float, Arch>::size] = {};
+  for (int64_t i = 0; i < count; ++i) buffer[i] = src[i];
+  return xsimd::batch<float, Arch>::load_aligned(buffer);
+}
+
+template <class Arch, int Pixels, int Vectors>
+void direct_conv_tile(const DirectConvTile& t) {
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  Batch acc[Pixels][Vectors];
+
+  if (t.accumulate) {
+#pragma GCC unroll 16
+    for (int p = 0; p < Pixels; ++p) {
+      const float* yp = t.y + p * t.y_pixel_stride;
+#pragma GCC unroll 4
+      for (int v = 0; v < Vectors; ++v) {
+        const int64_t left = t.out_channels - v * lanes;
+        acc[p][v] = left >= lanes ? Batch::load_unaligned(yp + v * lanes)
+                                  : load_partial<Arch>(yp + v * lanes, left > 0 ? left : 0);
+      }
+    }
+  } else {
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) {
+      const Batch start = t.bias != nullptr ? Batch::load_unaligned(t.bias + v * lanes) : Batch(0.0f);
+#pragma GCC unroll 16
+      for (int p = 0; p < Pixels; ++p) acc[p][v] = start;
+    }
+  }
+
+  for (int64_t th = 0; th < t.taps_h; ++th) {
+    for (int64_t tw = 0; tw < t.taps_w; ++tw) {
+      const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w;
+      const float* w = t.w + th * t.w_tap_h + tw * t.w_tap_w;
+      for (int64_t k = 0; k < t.reduce; ++k) {
+        Batch wv[Vectors];
+#pragma GCC unroll 4
+        for (int v = 0; v < Vectors; ++v) wv[v] = Batch::load_unaligned(w + v * lanes);
+#pragma GCC unroll 16
+        for (int p = 0; p < Pixels; ++p) {
+          const Batch xb(x[p * t.x_pixel_stride]);
+#pragma GCC unroll 4
+          for (int v = 0; v < Vectors; ++v) acc[p][v] = xsimd::fma(xb, wv[v], acc[p][v]);
+        }
+        x += t.x_reduce_stride;
+        w += t.w_reduce_stride;
+      }
+    }
+  }
+
+  // ReLU as the reference writes it, v < 0 ? 0 : v, which keeps NaN and -0.
+  const Batch zero(0.0f);
+#pragma GCC unroll 16
+  for (int p = 0; p < Pixels; ++p) {
+    float* yp = t.y + p * t.y_pixel_stride;
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) {
+      const Batch out = t.relu ? xsimd::select(acc[p][v] < zero, zero, acc[p][v]) : acc[p][v];
+      const int64_t left = t.out_channels - v * lanes;
+      if (left >= lanes) {
+        out.store_unaligned(yp + v * lanes);
+      } else if (left > 0) {
+        store_partial<Arch>(yp + v * lanes, out, left);
+      }
+    }
+  }
+}
+
+// Dot tiles hold pixels*channels accumulators plus `channels` weight vectors and one input
+// vector: 5x4 (20+4+1) on AVX-512, 3x3 (9+3+1) on AVX2, 3x2 (6+2+1, and the SSE2 product's
+// temporary) on SSE2.
+template <class Arch>
+constexpr int dot_max_pixels() {
+  return xsimd::batch<float, Arch>::size == 16 ? 5 : 3;
+}
+template <class Arch>
+constexpr int dot_max_channels() {
+  constexpr int lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
+  return lanes == 16 ? 4 : lanes == 8 ? 3 : 2;
+}
+
+template <class Arch, int Pixels, int Channels, bool Partial>
+inline void dot_step(const DirectDotTile& t, const float* x, const float* w, int64_t k, int64_t count,
+                     xsimd::batch<float, Arch> (&acc)[Pixels][Channels]) {
+  using Batch = xsimd::batch<float, Arch>;
+  Batch wv[Channels];
+#pragma GCC unroll 4
+  for (int c = 0; c < Channels; ++c) {
+    const float* src = w + c * t.w_channel_stride + k;
+    wv[c] = Partial ? load_partial<Arch>(src, count) : Batch::load_unaligned(src);
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < Pixels; ++p) {
+    const float* src = x + p * t.x_pixel_stride + k;
+    const Batch xv = Partial ? load_partial<Arch>(src, count) : Batch::load_unaligned(src);
+#pragma GCC unroll 4
+    for (int c = 0; c < Channels; ++c) acc[p][c] = xsimd::fma(xv, wv[c], acc[p][c]);
+  }
+}
+
+template <class Arch, int Pixels, int Channels>
+void direct_dot_tile(const DirectDotTile& t) {
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  Batch acc[Pixels][Channels];
+#pragma GCC unroll 8
+  for (int p = 0; p < Pixels; ++p) {
+#pragma GCC unroll 4
+    for (int c = 0; c < Channels; ++c) acc[p][c] = Batch(0.0f);
+  }
+  const int64_t whole = t.reduce - t.reduce % lanes;
+  for (int64_t th = 0; th < t.taps_h; ++th) {
+    for (int64_t tw = 0; tw < t.taps_w; ++tw) {
+      const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w;
+      const float* w = t.w + th * t.w_tap_h + tw * t.w_tap_w;
+      for (int64_t k = 0; k < whole; k += lanes) dot_step<Arch, Pixels, Channels, false>(t, x, w, k, lanes, acc);
+      if (whole < t.reduce) dot_step<Arch, Pixels, Channels, true>(t, x, w, whole, t.reduce - whole, acc);
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < Pixels; ++p) {
+    float* y = t.y + p * t.y_pixel_stride;
+#pragma GCC unroll 4
+    for (int c = 0; c < Channels; ++c) y[c] = xsimd::hadd(acc[p][c]);
+  }
+}
+
+template <class Arch, int Pixels, int Channels>
+void fill_dot_tiles(DirectConvKernels& k) {
+  if constexpr (Channels <= dot_max_channels<Arch>()) {
+    k.dot_tile[Pixels - 1][Channels - 1] = &direct_dot_tile<Arch, Pixels, Channels>;
+    fill_dot_tiles<Arch, Pixels, Channels + 1>(k);
+  } else if constexpr (Pixels < dot_max_pixels<Arch>()) {
+    fill_dot_tiles<Arch, Pixels + 1, 1>(k);
+  }
+}
+
+// 4x4 blocks through SSE registers (the x86-64 baseline, so every unit runs the same code; a
+// scalar transpose costs about four times as much, which backward data pays on every call).
+template <class Arch>
+void transpose_floats(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
+                      int64_t dst_stride) {
+  using Quad = xsimd::batch<float, xsimd::sse2>;
+  using Pair = xsimd::batch<double, xsimd::sse2>;
+  int64_t j = 0;
+  for (; j + 4 <= cols; j += 4) {
+    const float* s0 = src + j * src_stride;
+    const float* s1 = s0 + src_stride;
+    const float* s2 = s1 + src_stride;
+    const float* s3 = s2 + src_stride;
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+      // Rows a, b, c, d of src; zip to a0 b0 a1 b1 / a2 b2 a3 b3 (and c, d), then pairs.
+      const Quad a = Quad::load_unaligned(s0 + r), b = Quad::load_unaligned(s1 + r);
+      const Quad c = Quad::load_unaligned(s2 + r), d = Quad::load_unaligned(s3 + r);
+      const Pair ab_lo = xsimd::bitwise_cast<Pair>(xsimd::zip_lo(a, b));
+      const Pair ab_hi = xsimd::bitwise_cast<Pair>(xsimd::zip_hi(a, b));
+      const Pair cd_lo = xsimd::bitwise_cast<Pair>(xsimd::zip_lo(c, d));
+      const Pair cd_hi = xsimd::bitwise_cast<Pair>(xsimd::zip_hi(c, d));
+      float* out = dst + r * dst_stride + j;
+      xsimd::bitwise_cast<Quad>(xsimd::zip_lo(ab_lo, cd_lo)).store_unaligned(out);
+      xsimd::bitwise_cast<Quad>(xsimd::zip_hi(ab_lo, cd_lo)).store_unaligned(out + dst_stride);
+      xsimd::bitwise_cast<Quad>(xsimd::zip_lo(ab_hi, cd_hi)).store_unaligned(out + 2 * dst_stride);
+      xsimd::bitwise_cast<Quad>(xsimd::zip_hi(ab_hi, cd_hi)).store_unaligned(out + 3 * dst_stride);
+    }
+    for (; r < rows; ++r) {
+      float* out = dst + r * dst_stride + j;
+      out[0] = s0[r], out[1] = s1[r], out[2] = s2[r], out[3] = s3[r];
+    }
+  }
+  for (; j < cols; ++j) {
+    for (int64_t r = 0; r < rows; ++r) dst[r * dst_stride + j] = src[j * src_stride + r];
+  }
+}
+
+// Fills tile[Vectors-1][Pixels-1 ...] for every pixel count the register budget allows.
+template <class Arch, int Vectors, int Pixels>
+void fill_direct_tiles(DirectConvKernels& k) {
+  if constexpr (Pixels <= direct_tile_max_pixels<Arch>(Vectors)) {
+    k.tile[Vectors - 1][Pixels - 1] = &direct_conv_tile<Arch, Pixels, Vectors>;
+    fill_direct_tiles<Arch, Vectors, Pixels + 1>(k);
+  }
+}
+
+template <class Arch>
+DirectConvKernels make_direct_conv_kernels() {
+  DirectConvKernels k{};
+  k.lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
+  for (int v = 1; v <= kMaxTileVectors; ++v) k.max_pixels[v - 1] = direct_tile_max_pixels<Arch>(v);
+  k.preferred_vectors = k.lanes == 16 ? 4 : 2;
+  fill_direct_tiles<Arch, 1, 1>(k);
+  fill_direct_tiles<Arch, 2, 1>(k);
+  fill_direct_tiles<Arch, 3, 1>(k);
+  fill_direct_tiles<Arch, 4, 1>(k);
+  k.dot_max_pixels = dot_max_pixels<Arch>();
+  k.dot_max_channels = dot_max_channels<Arch>();
+  fill_dot_tiles<Arch, 1, 1>(k);
+  k.transpose = &transpose_floats<Arch>;
+  return k;
+}
+
+}  // namespace
+}  // namespace convkit::detail

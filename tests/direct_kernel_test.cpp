@@ -1,0 +1,388 @@
+// The direct backend's micro-kernels on their own (XNNPACK style): every tile shape the
+// register budget allows, pixel counts equal to and smaller than the register block, channel
+// counts at, below and just above vector boundaries, under every instruction set this CPU
+// has. Pixel counts larger than the block are the driver's business (conv_backend_test).
+// Data are small integers, so any summation order gives the exact reference; outputs live in
+// sentinel-filled buffers, so a write outside the tile's channels or pixels is caught.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "isa.hpp"
+#include "kernels/depthwise_conv.hpp"
+#include "kernels/direct_conv.hpp"
+#include "support/tensors.hpp"
+
+namespace convkit::detail {
+namespace {
+
+using test::integer_tensor;
+
+std::vector<Isa> isas_here() {
+  std::vector<Isa> isas;
+  for (Isa isa : kAllIsas) {
+    if (isa <= cpu_isa()) isas.push_back(isa);
+  }
+  return isas;
+}
+
+constexpr float kSentinel = -12345.0f;
+
+// The tile's sum in double, straight from the header's formula.
+double direct_reference(const DirectConvTile& t, int64_t p, int64_t c) {
+  double sum = 0.0;
+  for (int64_t th = 0; th < t.taps_h; ++th) {
+    for (int64_t tw = 0; tw < t.taps_w; ++tw) {
+      for (int64_t k = 0; k < t.reduce; ++k) {
+        sum += double(t.x[p * t.x_pixel_stride + th * t.x_tap_h + tw * t.x_tap_w + k * t.x_reduce_stride]) *
+               t.w[th * t.w_tap_h + tw * t.w_tap_w + k * t.w_reduce_stride + c];
+      }
+    }
+  }
+  return sum;
+}
+
+struct DirectCase {
+  int vectors, pixels;
+  int64_t out_channels, reduce, taps_h, taps_w;
+  bool accumulate, relu, bias, strided_reduce;
+};
+
+std::string describe(Isa isa, const DirectCase& c) {
+  return std::string(isa_name(isa)) + " " + std::to_string(c.pixels) + "x" + std::to_string(c.vectors) +
+         " out_channels=" + std::to_string(c.out_channels) + " reduce=" + std::to_string(c.reduce) +
+         " taps=" + std::to_string(c.taps_h) + "x" + std::to_string(c.taps_w) + (c.accumulate ? " accumulate" : "") +
+         (c.relu ? " relu" : "") + (c.bias ? " bias" : "") + (c.strided_reduce ? " strided-reduce" : "");
+}
+
+// Lays out x with pixels, taps and the reduction at distinct strides (taps walked backwards
+// on one axis, as backward data does), w as whole padded vectors, y with a gap after each
+// pixel's channels.
+void check_direct(Isa isa, const DirectConvKernels& k, const DirectCase& c) {
+  const int64_t lanes = k.lanes, width = c.vectors * lanes;
+  const int64_t reduce_stride = c.strided_reduce ? 3 : 1;
+  const int64_t x_tap_w = c.reduce * reduce_stride + 1, x_tap_h = -(c.taps_w * x_tap_w + 2);
+  const int64_t x_pixel_stride = c.taps_w * x_tap_w + 5;
+  const int64_t x_origin = (c.taps_h > 0 ? (c.taps_h - 1) * -x_tap_h : 0);
+  const int64_t x_size = x_origin + c.pixels * x_pixel_stride + c.taps_w * x_tap_w + 8;
+  const int64_t w_tap_w = c.reduce * width, w_tap_h = c.taps_w * w_tap_w;
+  const std::vector<float> x = integer_tensor(x_size, 11);
+  std::vector<float> w = integer_tensor(c.taps_h * w_tap_h + width, 12);
+  std::vector<float> bias = integer_tensor(width, 13);
+  // The packed layout's promise: lanes past out_channels hold zeros.
+  for (int64_t i = 0; i < static_cast<int64_t>(w.size()); ++i) {
+    if (i % width >= c.out_channels) w[size_t(i)] = 0.0f;
+  }
+  const int64_t y_pixel_stride = width + 3;
+  std::vector<float> y(size_t(c.pixels * y_pixel_stride + 4), kSentinel);
+  const std::vector<float> start = integer_tensor(int64_t(y.size()), 14);
+  if (c.accumulate) {
+    for (int64_t p = 0; p < c.pixels; ++p) {
+      for (int64_t j = 0; j < c.out_channels; ++j) {
+        y[size_t(p * y_pixel_stride + j)] = start[size_t(p * y_pixel_stride + j)];
+      }
+    }
+  }
+
+  DirectConvTile t{};
+  t.x = x.data() + x_origin;
+  t.w = w.data();
+  t.bias = c.bias ? bias.data() : nullptr;
+  t.y = y.data();
+  t.pixels = c.pixels;
+  t.x_pixel_stride = x_pixel_stride;
+  t.y_pixel_stride = y_pixel_stride;
+  t.taps_h = c.taps_h;
+  t.taps_w = c.taps_w;
+  t.x_tap_h = x_tap_h;
+  t.x_tap_w = x_tap_w;
+  t.w_tap_h = w_tap_h;
+  t.w_tap_w = w_tap_w;
+  t.reduce = c.reduce;
+  t.x_reduce_stride = reduce_stride;
+  t.w_reduce_stride = width;
+  t.out_channels = c.out_channels;
+  t.accumulate = c.accumulate;
+  t.relu = c.relu;
+  k.tile[c.vectors - 1][c.pixels - 1](t);
+
+  for (int64_t p = 0; p < c.pixels; ++p) {
+    for (int64_t j = 0; j < y_pixel_stride; ++j) {
+      const float got = y[size_t(p * y_pixel_stride + j)];
+      if (j >= c.out_channels) {
+        ASSERT_EQ(got, kSentinel) << describe(isa, c) << ": wrote pixel " << p << " channel " << j;
+        continue;
+      }
+      double expected = direct_reference(t, p, j);
+      expected += c.accumulate ? start[size_t(p * y_pixel_stride + j)] : c.bias ? bias[size_t(j)] : 0.0;
+      if (c.relu && expected < 0.0) expected = 0.0;
+      ASSERT_EQ(got, float(expected)) << describe(isa, c) << ": pixel " << p << " channel " << j;
+    }
+  }
+}
+
+TEST(DirectConvTile, EveryShapeEveryIsa) {
+  for (Isa isa : isas_here()) {
+    const DirectConvKernels& k = kernels<DirectConvKernels>(isa);
+    ASSERT_GT(k.preferred_vectors, 0);
+    for (int vectors = 1; vectors <= kMaxTileVectors; ++vectors) {
+      const int widest = k.max_pixels[vectors - 1];
+      ASSERT_LE(widest, kMaxTilePixels);
+      const int64_t full = vectors * k.lanes;
+      for (int pixels = 1; pixels <= widest; ++pixels) {
+        ASSERT_NE(k.tile[vectors - 1][pixels - 1], nullptr) << isa_name(isa) << " " << pixels << "x" << vectors;
+        // Whole vectors, one lane short, a single lane into the last vector.
+        for (int64_t out : {full, full - 1, full - k.lanes + 1}) {
+          check_direct(isa, k, {vectors, pixels, out, 7, 1, 1, false, false, true, false});
+        }
+      }
+      // Around the register block: the widest tile, one under it, taps, accumulation, ReLU,
+      // no bias, a strided reduction (backward weights), empty tap windows (padding only).
+      for (int pixels : {widest, widest > 1 ? widest - 1 : 1}) {
+        check_direct(isa, k, {vectors, pixels, full, 5, 3, 3, false, true, true, false});
+        check_direct(isa, k, {vectors, pixels, full - 1, 4, 2, 3, true, false, false, false});
+        check_direct(isa, k, {vectors, pixels, full, 3, 2, 1, true, true, true, true});
+        check_direct(isa, k, {vectors, pixels, full, 3, 0, 3, false, true, true, false});
+        check_direct(isa, k, {vectors, pixels, full - 2, 3, 2, 0, true, false, true, false});
+      }
+    }
+  }
+}
+
+// The dot tile: vectors along the reduction, read from unpadded rows with a tail.
+TEST(DirectDotTile, EveryShapeEveryIsa) {
+  for (Isa isa : isas_here()) {
+    const DirectConvKernels& k = kernels<DirectConvKernels>(isa);
+    ASSERT_LE(k.dot_max_pixels, kMaxDotPixels);
+    ASSERT_LE(k.dot_max_channels, kMaxDotChannels);
+    for (int pixels = 1; pixels <= k.dot_max_pixels; ++pixels) {
+      for (int channels = 1; channels <= k.dot_max_channels; ++channels) {
+        for (int64_t reduce : {int64_t(k.lanes), 2 * int64_t(k.lanes) + 1, int64_t(k.lanes) - 1, int64_t(1)}) {
+          for (int64_t taps : {0, 1, 2}) {
+            const std::string what = std::string(isa_name(isa)) + " " + std::to_string(pixels) + "x" +
+                                     std::to_string(channels) + " reduce=" + std::to_string(reduce) +
+                                     " taps=" + std::to_string(taps);
+            const int64_t x_tap_w = reduce + 2, x_tap_h = -(3 * x_tap_w);
+            const int64_t x_pixel_stride = 2 * x_tap_w + 1, x_origin = (taps > 0 ? (taps - 1) * -x_tap_h : 0);
+            const int64_t w_channel_stride = reduce + 3, w_tap_w = channels * w_channel_stride + 1;
+            const int64_t w_tap_h = 2 * w_tap_w;
+            // The last input row read ends exactly at the buffer's end: a tail read past it would
+            // show under ASan.
+            const std::vector<float> x =
+                integer_tensor(taps > 0 ? x_origin + (pixels - 1) * x_pixel_stride + x_tap_w + reduce : 1, 21);
+            const std::vector<float> w = integer_tensor((taps > 0 ? taps - 1 : 0) * w_tap_h + w_tap_w +
+                                                            (channels - 1) * w_channel_stride + reduce, 22);
+            const int64_t y_pixel_stride = channels + 2;
+            std::vector<float> y(size_t(pixels * y_pixel_stride), kSentinel);
+            DirectDotTile t{};
+            t.x = x.data() + x_origin;
+            t.w = w.data();
+            t.y = y.data();
+            t.pixels = pixels;
+            t.channels = channels;
+            t.x_pixel_stride = x_pixel_stride;
+            t.y_pixel_stride = y_pixel_stride;
+            t.w_channel_stride = w_channel_stride;
+            t.taps_h = taps;
+            t.taps_w = taps > 0 ? 2 : 0;
+            t.x_tap_h = x_tap_h;
+            t.x_tap_w = x_tap_w;
+            t.w_tap_h = w_tap_h;
+            t.w_tap_w = w_tap_w;
+            t.reduce = reduce;
+            k.dot_tile[pixels - 1][channels - 1](t);
+            for (int64_t p = 0; p < pixels; ++p) {
+              for (int64_t c = 0; c < y_pixel_stride; ++c) {
+                const float got = y[size_t(p * y_pixel_stride + c)];
+                if (c >= channels) {
+                  ASSERT_EQ(got, kSentinel) << what;
+                  continue;
+                }
+                double expected = 0.0;
+                for (int64_t th = 0; th < t.taps_h; ++th) {
+                  for (int64_t tw = 0; tw < t.taps_w; ++tw) {
+                    for (int64_t r = 0; r < reduce; ++r) {
+                      expected += double(t.x[p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + r]) *
+                                  t.w[c * w_channel_stride + th * w_tap_h + tw * w_tap_w + r];
+                    }
+                  }
+                }
+                ASSERT_EQ(got, float(expected)) << what << " pixel " << p << " channel " << c;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The packing transpose: whole 4x4 blocks, ragged edges on both sides, strides wider than a row.
+TEST(DirectTranspose, EveryEdgeEveryIsa) {
+  for (Isa isa : isas_here()) {
+    const DirectConvKernels& k = kernels<DirectConvKernels>(isa);
+    for (int64_t rows : {1, 3, 4, 9, 16}) {
+      for (int64_t cols : {1, 4, 6, 17}) {
+        const int64_t src_stride = rows + 3, dst_stride = cols + 2;
+        const std::vector<float> src = integer_tensor((cols - 1) * src_stride + rows, 51);
+        std::vector<float> dst(size_t(rows * dst_stride), kSentinel);
+        k.transpose(src.data(), src_stride, rows, cols, dst.data(), dst_stride);
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t j = 0; j < dst_stride; ++j) {
+            const float expected = j < cols ? src[size_t(j * src_stride + r)] : kSentinel;
+            ASSERT_EQ(dst[size_t(r * dst_stride + j)], expected)
+                << isa_name(isa) << " rows=" << rows << " cols=" << cols << " at " << r << "," << j;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Depthwise tiles: every pixel count, channel counts around vectors and pairs of vectors, the
+// row-reuse paths (3 taps at stride 1 and 2) and the general one (other tap counts, dilation).
+TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
+  for (Isa isa : isas_here()) {
+    const DepthwiseConvKernels& k = kernels<DepthwiseConvKernels>(isa);
+    const int64_t L = k.lanes;
+    for (int pixels = 1; pixels <= kMaxDepthwisePixels; ++pixels) {
+      for (int64_t channels : {int64_t(1), L - 1, L, L + 1, 2 * L, 3 * L + 5}) {
+        // {taps_w, input step per tap in pixels, pixel stride in pixels}: reuse at stride 1 and
+        // 2, dilation 2 (general), 2 and 5 taps (general).
+        const int64_t shapes[][3] = {{3, 1, 1}, {3, 1, 2}, {3, 2, 1}, {2, 1, 1}, {5, 1, 3}};
+        for (const auto& shape : shapes) {
+          for (bool relu : {false, true}) {
+            const int64_t taps_w = shape[0], C = channels + 3;  // a few channels of other work between pixels
+            const int64_t padded = (channels + L - 1) / L * L;
+            const int64_t x_tap_w = shape[1] * C, x_pixel_stride = shape[2] * C, taps_h = 2;
+            const int64_t row = ((pixels - 1) * shape[2] + (taps_w - 1) * shape[1] + 1) * C;
+            const int64_t x_tap_h = row + 7;
+            const std::vector<float> x = integer_tensor(x_tap_h * taps_h, 31);
+            std::vector<float> w = integer_tensor(taps_h * taps_w * padded, 32);
+            std::vector<float> bias = integer_tensor(padded, 33);
+            for (int64_t i = 0; i < static_cast<int64_t>(w.size()); ++i) {
+              if (i % padded >= channels) w[size_t(i)] = 0.0f;
+            }
+            for (int64_t i = channels; i < padded; ++i) bias[size_t(i)] = 0.0f;
+            std::vector<float> y(size_t(pixels * C), kSentinel);
+            DepthwiseConvTile t{};
+            t.x = x.data();
+            t.w = w.data();
+            t.bias = bias.data();
+            t.y = y.data();
+            t.pixels = pixels;
+            t.x_pixel_stride = x_pixel_stride;
+            t.y_pixel_stride = C;
+            t.taps_h = taps_h;
+            t.taps_w = taps_w;
+            t.x_tap_h = x_tap_h;
+            t.x_tap_w = x_tap_w;
+            t.w_tap_h = taps_w * padded;
+            t.w_tap_w = padded;
+            t.channels = channels;
+            t.relu = relu;
+            k.tile[pixels - 1](t);
+            const std::string what = std::string(isa_name(isa)) + " pixels=" + std::to_string(pixels) +
+                                     " channels=" + std::to_string(channels) + " taps_w=" + std::to_string(taps_w) +
+                                     " tap step=" + std::to_string(shape[1]) +
+                                     " pixel step=" + std::to_string(shape[2]);
+            for (int64_t p = 0; p < pixels; ++p) {
+              for (int64_t c = 0; c < C; ++c) {
+                const float got = y[size_t(p * C + c)];
+                if (c >= channels) {
+                  ASSERT_EQ(got, kSentinel) << what;
+                  continue;
+                }
+                double expected = bias[size_t(c)];
+                for (int64_t th = 0; th < taps_h; ++th) {
+                  for (int64_t tw = 0; tw < taps_w; ++tw) {
+                    expected += double(x[size_t(p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + c)]) *
+                                w[size_t(th * t.w_tap_h + tw * t.w_tap_w + c)];
+                  }
+                }
+                if (relu && expected < 0.0) expected = 0.0;
+                ASSERT_EQ(got, float(expected)) << what << " pixel " << p << " channel " << c;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Weight-gradient tiles: channel counts around one and two vectors, 1 to 7 taps (three at a
+// time in registers, then the rest), empty rectangles, accumulation.
+TEST(DepthwiseWeightGrad, EveryChannelAndTapCountEveryIsa) {
+  for (Isa isa : isas_here()) {
+    const DepthwiseConvKernels& k = kernels<DepthwiseConvKernels>(isa);
+    const int64_t L = k.lanes;
+    for (int64_t channels : {int64_t(1), L - 1, L, L + 1, 2 * L, 5 * L + 3}) {
+      for (int64_t taps : {1, 2, 3, 4, 7}) {
+        for (int64_t rows : {0, 1, 3}) {
+          // Strided and dilated columns, then stride 1 (the sliding path: groups of 4 columns
+          // plus a remainder).
+          for (const bool sliding : {false, true}) {
+            for (const bool accumulate : {false, true}) {
+              const int64_t C = channels + 2, cols = sliding ? 9 : 5;
+              const int64_t x_tap_w = sliding ? C : 2 * C, x_col_stride = sliding ? C : 3 * C;
+              const int64_t x_row_stride = (cols - 1) * x_col_stride + (taps - 1) * x_tap_w + C;
+              const int64_t dy_col_stride = C, dy_row_stride = cols * C, dw_tap_stride = C + 1;
+              const std::vector<float> x = integer_tensor(std::max<int64_t>(rows, 1) * x_row_stride, 41);
+              const std::vector<float> dy = integer_tensor(std::max<int64_t>(rows, 1) * dy_row_stride, 42);
+              const std::vector<float> start = integer_tensor(taps * dw_tap_stride, 43);
+              std::vector<float> dw(size_t(taps * dw_tap_stride), kSentinel);
+              for (int64_t tw = 0; tw < taps; ++tw) {
+                for (int64_t c = 0; c < channels && accumulate; ++c) {
+                  dw[size_t(tw * dw_tap_stride + c)] = start[size_t(tw * dw_tap_stride + c)];
+                }
+              }
+              DepthwiseWeightGradTile t{};
+              t.x = x.data();
+              t.dy = dy.data();
+              t.dw = dw.data();
+              t.rows = rows;
+              t.cols = cols;
+              t.taps_w = taps;
+              t.x_row_stride = x_row_stride;
+              t.x_col_stride = x_col_stride;
+              t.x_tap_w = x_tap_w;
+              t.dy_row_stride = dy_row_stride;
+              t.dy_col_stride = dy_col_stride;
+              t.dw_tap_stride = dw_tap_stride;
+              t.channels = channels;
+              t.accumulate = accumulate;
+              k.weight_grad(t);
+              for (int64_t tw = 0; tw < taps; ++tw) {
+                for (int64_t c = 0; c < dw_tap_stride; ++c) {
+                  const float got = dw[size_t(tw * dw_tap_stride + c)];
+                  if (c >= channels) {
+                    ASSERT_EQ(got, kSentinel);
+                    continue;
+                  }
+                  double expected = accumulate ? start[size_t(tw * dw_tap_stride + c)] : 0.0;
+                  for (int64_t r = 0; r < rows; ++r) {
+                    for (int64_t q = 0; q < cols; ++q) {
+                      expected += double(x[size_t(r * x_row_stride + q * x_col_stride + tw * x_tap_w + c)]) *
+                                  dy[size_t(r * dy_row_stride + q * dy_col_stride + c)];
+                    }
+                  }
+                  ASSERT_EQ(got, float(expected)) << isa_name(isa) << " channels=" << channels << " taps=" << taps
+                                                  << " rows=" << rows << (sliding ? " stride 1" : "") << " tap "
+                                                  << tw << " channel " << c;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace convkit::detail
