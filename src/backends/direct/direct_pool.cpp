@@ -143,10 +143,9 @@ class DirectPool final : public PoolImpl {
         uncovered_cols_(uncovered_runs(col_covers_)),
         disjoint_(p.stride_h >= p.window_h && p.stride_w >= p.window_w) {
     if (p.mode == PoolMode::average && !disjoint_) {
-      // The divisor as the reference forms it, a product in double.
       divisors_.reserve(static_cast<size_t>(out_h_ * out_w_));
       for (const PoolSpan& r : rows_) {
-        for (const PoolSpan& c : cols_) divisors_.push_back(double(r.divisor) * double(c.divisor));
+        for (const PoolSpan& c : cols_) divisors_.push_back(r.divisor * c.divisor);
       }
       for (const PoolCover& cover : row_covers_) {
         quotient_ring_rows_ = std::max(quotient_ring_rows_, cover.end - cover.begin);
@@ -310,7 +309,7 @@ class DirectPool final : public PoolImpl {
   bool disjoint_;                               // no two windows share an input position
   // Overlapping averages: per output position its divisor, and the most output rows covering
   // one input row (the rows of quotients the gather keeps).
-  std::vector<double> divisors_;
+  std::vector<int64_t> divisors_;
   int64_t quotient_ring_rows_ = 1;
   mutable WorkspacePool scratch_;               // per-call buffers, reused across calls
 };
