@@ -10,8 +10,11 @@
 // - overlapping max windows: a band of output rows owns the input rows from its first
 //   window's top to the next band's, zeroes them and adds the gradient of every window that
 //   reaches into them (a window straddling two bands has its argmax found by both);
-// - overlapping average windows: each input row gathers from the windows covering it, in
-//   double like the reference, so that it rounds exactly as the reference does.
+// - overlapping average windows: each input row gathers from the windows covering it the
+//   reference's double quotients, each computed once per work item, and sums them in double
+//   in the reference's order, so that it rounds exactly as the reference does.
+// Max backward compares each window against its maximum, computed first into a row of
+// scratch by the forward kernel.
 #include "backends/direct/direct_pool.hpp"
 
 #include <algorithm>
