@@ -30,8 +30,7 @@ namespace {
 template <class V>
 struct Lanes;
 
-// Whether xsimd::fma on this arch's vectors is one fused instruction (on SSE2 it is a
-// multiplication and an addition, rounded twice).
+// Whether this arch's vectors have a fused multiply-add instruction (SSE2's have none).
 template <class A>
 inline constexpr bool kFusedMultiplyAdd = !std::is_same_v<A, xsimd::sse2>;
 
@@ -40,7 +39,7 @@ struct Lanes<xsimd::batch<float, A>> {
   using Vec = xsimd::batch<float, A>;
   using Mask = xsimd::batch_bool<float, A>;
   using Scalar = float;
-  static constexpr bool fused_multiply_add = kFusedMultiplyAdd<A>;
+  static constexpr bool has_fma = kFusedMultiplyAdd<A>;
   static constexpr int64_t width = Vec::size;
   static Vec load(const float* p) { return Vec::load_unaligned(p); }
   static void store(float* p, const Vec& v) { v.store_unaligned(p); }
@@ -59,7 +58,7 @@ struct Lanes<float> {
   using Vec = float;
   using Mask = bool;
   using Scalar = float;
-  static constexpr bool fused_multiply_add = false;
+  static constexpr bool has_fma = false;
   static constexpr int64_t width = 1;
   static float load(const float* p) { return *p; }
   static void store(float* p, float v) { *p = v; }
@@ -76,7 +75,7 @@ template <class A>
 struct Lanes<xsimd::batch<double, A>> {
   using Vec = xsimd::batch<double, A>;
   using Scalar = double;
-  static constexpr bool fused_multiply_add = kFusedMultiplyAdd<A>;
+  static constexpr bool has_fma = kFusedMultiplyAdd<A>;
   static constexpr int64_t width = Vec::size;
   static Vec load(const double* p) { return Vec::load_unaligned(p); }
   static void store(double* p, const Vec& v) { v.store_unaligned(p); }
@@ -89,7 +88,7 @@ template <>
 struct Lanes<double> {
   using Vec = double;
   using Scalar = double;
-  static constexpr bool fused_multiply_add = false;
+  static constexpr bool has_fma = false;
   static constexpr int64_t width = 1;
   static double load(const double* p) { return *p; }
   static void store(double* p, double v) { *p = v; }
@@ -240,6 +239,20 @@ template <class L, int K>
   return true;
 }
 
+// x * y + z rounded once. xsimd 8.1 gives AVX2 (fma3<avx2>) a fused instruction but AVX-512
+// only its generic multiply-then-add, fused or not as the compiler's contraction decides (not
+// under the sanitizers, for one); the quotients below need it fused.
+template <class A>
+[[gnu::always_inline]] inline xsimd::batch<double, A> fused_multiply_add(const xsimd::batch<double, A>& x,
+                                                                         const xsimd::batch<double, A>& y,
+                                                                         const xsimd::batch<double, A>& z) {
+  if constexpr (std::is_same_v<A, xsimd::avx512f>) {
+    return _mm512_fmadd_pd(x, y, z);
+  } else {
+    return xsimd::fma(x, y, z);
+  }
+}
+
 // v / divisor correctly rounded, for an integer divisor, as a division gives it but cheaper
 // where that is safe:
 // - A power of two: a multiplication by its reciprocal, exact.
@@ -259,12 +272,12 @@ template <class L>
   using V = typename L::Vec;
   using T = typename L::Scalar;
   if ((divisor & (divisor - 1)) == 0) return v * L::splat(T(1) / static_cast<T>(divisor));
-  if constexpr (L::fused_multiply_add && std::is_same_v<T, double>) {
+  if constexpr (L::has_fma && std::is_same_v<T, double>) {
     if (divisor < (int64_t(1) << 51)) {
       const V d = L::splat(static_cast<T>(divisor)), r = L::splat(T(1) / static_cast<T>(divisor));
       const V q0 = v * r;
-      const V e = xsimd::fma(-q0, d, v);
-      return xsimd::select(xsimd::isnan(e), q0, xsimd::fma(e, r, q0));
+      const V e = fused_multiply_add(-q0, d, v);
+      return xsimd::select(xsimd::isnan(e), q0, fused_multiply_add(e, r, q0));
     }
   }
   return v / L::splat(static_cast<T>(divisor));
