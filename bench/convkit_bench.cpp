@@ -1,8 +1,9 @@
 // convkit-bench: time any problem, benchdnn-style, on every backend (and oneDNN when built
 // with it). The problem is the canonical string the tests print on failure.
 //
-//   convkit-bench --conv mb1_ic64ih56iw56_oc64_kh3kw3_ph1pw1 [--dir fwd|bwd_d|bwd_w|all]
+//   convkit-bench --conv mb1_ic64ih56iw56_oc64_kh3kw3_ph1pw1 [--dir fwd|bwd_d|bwd_w|bwd|all]
 //                 [--threads N] [--backend all|NAME[,NAME...]] [--min-time SECONDS]
+//                 (NAME: a registered backend, auto, or onednn when built with it)
 //   convkit-bench --pool mb1_c64ih112iw112_max_kh3kw3_sh2sw2_ph1pw1 [--dir fwd|bwd|all] ...
 //   convkit-bench --batch-file FILE ...   (one "--conv PROBLEM" or "--pool PROBLEM" per line, # comments)
 #include <omp.h>
@@ -43,7 +44,8 @@ struct Problem {
   std::fprintf(stderr,
                "convkit-bench: %s\n"
                "usage: convkit-bench (--conv PROBLEM | --pool PROBLEM | --batch-file FILE)...\n"
-               "                     [--dir fwd|bwd_d|bwd_w|bwd|all] [--threads N] [--backend all|NAME[,NAME]]\n"
+               "                     [--dir fwd|bwd_d|bwd_w|bwd|all] [--threads N] [--backend all|NAME[,NAME...]]\n"
+               "                     (NAME: a registered backend, auto, or onednn when built with it)\n"
                "                     [--min-time SECONDS]\n",
                why.c_str());
   std::exit(2);
@@ -97,14 +99,22 @@ std::vector<std::string> chosen_backends(const Settings& s, const std::vector<st
   return names;
 }
 
-bool wants(const Settings& s, const char* direction) { return s.direction == "all" || s.direction == direction; }
+// "bwd" asks for every backward direction (conv's bwd_d and bwd_w, pooling's bwd).
+bool wants(const Settings& s, const std::string& direction) {
+  return s.direction == "all" || s.direction == direction || (s.direction == "bwd" && direction.rfind("bwd", 0) == 0);
+}
+
+// oneDNN runs with `--backend all` or when named in the list.
+bool wants_onednn(const Settings& s) {
+  return s.backends == "all" || ("," + s.backends + ",").find(",onednn,") != std::string::npos;
+}
 
 void bench_conv(const Settings& s, const std::string& text) {
   const Conv2dParams p = parse_conv2d(text);
   p.validate();
-  const std::vector<float> x = random_floats(p.input_elements(), 1), w = random_floats(p.weight_elements(), 2),
+  const Buffer x = random_floats(p.input_elements(), 1), w = random_floats(p.weight_elements(), 2),
                            b = random_floats(p.out_c, 3), dy = random_floats(p.output_elements(), 4);
-  std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(b.size());
+  Buffer y(dy.size()), dx(x.size()), dw(w.size()), db(b.size());
   const int threads = s.threads > 0 ? s.threads : omp_get_max_threads();
   const double peak = fma_peak_gflops(detail::active_isa(), threads);
   std::vector<std::string> backends = chosen_backends(s, conv2d_backends());
@@ -123,6 +133,7 @@ void bench_conv(const Settings& s, const std::string& text) {
     if (!wants(s, d.name)) continue;
     std::vector<Result> results;
     for (const std::string& backend : backends) {
+      if (backend == "onednn") continue;
       const std::string reason = backend == "auto" ? "" : conv2d_decline_reason(backend, p);
       if (!reason.empty()) {
         std::printf("  %-10s declines: %s\n", backend.c_str(), reason.c_str());
@@ -134,7 +145,7 @@ void bench_conv(const Settings& s, const std::string& text) {
                          median_seconds([&] { d.call(conv, packed); }, s.min_time)});
     }
 #ifdef CONVKIT_BENCH_ONEDNN
-    if (s.backends == "all") {
+    if (wants_onednn(s)) {
       try {
         const auto dir = d.name == std::string("fwd")     ? bench::Direction::forward
                          : d.name == std::string("bwd_d") ? bench::Direction::backward_data
@@ -154,8 +165,8 @@ void bench_conv(const Settings& s, const std::string& text) {
 void bench_pool(const Settings& s, const std::string& text) {
   const Pool2dParams p = parse_pool2d(text);
   p.validate();
-  const std::vector<float> x = random_floats(p.input_elements(), 5), dy = random_floats(p.output_elements(), 6);
-  std::vector<float> y(dy.size()), dx(x.size());
+  const Buffer x = random_floats(p.input_elements(), 5), dy = random_floats(p.output_elements(), 6);
+  Buffer y(dy.size()), dx(x.size());
   const int threads = s.threads > 0 ? s.threads : omp_get_max_threads();
   std::vector<std::string> backends = chosen_backends(s, pool2d_backends());
   const double in_bytes = 4.0 * double(p.input_elements()), out_bytes = 4.0 * double(p.output_elements());
@@ -163,6 +174,7 @@ void bench_pool(const Settings& s, const std::string& text) {
     if (!wants(s, backward ? "bwd" : "fwd")) continue;
     std::vector<Result> results;
     for (const std::string& backend : backends) {
+      if (backend == "onednn") continue;
       const std::string reason = pool2d_decline_reason(backend, p);
       if (!reason.empty()) {
         std::printf("  %-10s declines: %s\n", backend.c_str(), reason.c_str());
@@ -178,7 +190,7 @@ void bench_pool(const Settings& s, const std::string& text) {
                          }, s.min_time)});
     }
 #ifdef CONVKIT_BENCH_ONEDNN
-    if (!backward && s.backends == "all") {
+    if (!backward && wants_onednn(s)) {
       omp_set_num_threads(threads);
       OnednnPool onednn(p, x.data(), y.data());
       results.push_back({"onednn", onednn.implementation(), median_seconds([&] { onednn.run(); }, s.min_time)});

@@ -39,7 +39,7 @@ struct ConvData {
       : x(random_floats(p.input_elements(), 1)), w(random_floats(p.weight_elements(), 2)),
         b(random_floats(p.out_c, 3)), dy(random_floats(p.output_elements(), 4)),
         y(static_cast<size_t>(p.output_elements())), dx(x.size()), dw(w.size()), db(b.size()) {}
-  std::vector<float> x, w, b, dy, y, dx, dw, db;
+  Buffer x, w, b, dy, y, dx, dw, db;
 };
 
 void set_rate(benchmark::State& state, double flops, const std::string& label) {
@@ -99,8 +99,8 @@ void pool_convkit(benchmark::State& state, const Layer& layer, const std::string
     state.SkipWithError(("declines: " + decline).c_str());
     return;
   }
-  const std::vector<float> x = random_floats(p.input_elements(), 5), dy = random_floats(p.output_elements(), 6);
-  std::vector<float> y(dy.size()), dx(x.size());
+  const Buffer x = random_floats(p.input_elements(), 5), dy = random_floats(p.output_elements(), 6);
+  Buffer y(dy.size()), dx(x.size());
   const Pool2d pool(p, Options{backend, 0, Activation::none});
   for (auto _ : state) {
     if (backward) {
@@ -117,8 +117,8 @@ void pool_convkit(benchmark::State& state, const Layer& layer, const std::string
 #ifdef CONVKIT_BENCH_ONEDNN
 void pool_onednn(benchmark::State& state, const Layer& layer) {
   const Pool2dParams p = parse_pool2d(layer.problem);
-  const std::vector<float> x = random_floats(p.input_elements(), 5);
-  std::vector<float> y(static_cast<size_t>(p.output_elements()));
+  const Buffer x = random_floats(p.input_elements(), 5);
+  Buffer y(static_cast<size_t>(p.output_elements()));
   try {
     OnednnPool pool(p, x.data(), y.data());
     for (auto _ : state) {
