@@ -423,8 +423,8 @@ TEST_P(PoolKernelTest, AverageBackwardGatherRoundsLikeDoubleSums) {
       const PoolKernels& k = kernels<PoolKernels>(isa());
       std::vector<double> quotients(size_t(g.out_size()), -1.0);
       for (int64_t oh = 0; oh < g.out_h(); ++oh) {
-        std::vector<double> divisors;
-        for (const PoolSpan& c : g.cols) divisors.push_back(double(g.rows[size_t(oh)].divisor) * double(c.divisor));
+        std::vector<int64_t> divisors;
+        for (const PoolSpan& c : g.cols) divisors.push_back(g.rows[size_t(oh)].divisor * c.divisor);
         const int64_t row = oh * g.out_w() * channels;
         k.avg_quotients(dy.data() + row, divisors.data(), g.out_w(), channels, g.c_begin, g.c_end,
                         quotients.data() + row);
@@ -468,18 +468,18 @@ TEST_P(PoolKernelTest, AverageQuotientsAreCorrectlyRounded) {
     std::memcpy(&v, &b, sizeof v);
     if (!std::isnan(v)) values.push_back(v);
   }
-  std::vector<double> divisors;
-  for (int d = 1; d <= 300; ++d) divisors.push_back(d);
-  for (double d : {16777215.0, 16777216.0, 16777217.0, 14348907.0, 1000003.0, 1073741831.0, 4294967291.0}) {
+  std::vector<int64_t> divisors;
+  for (int64_t d = 1; d <= 300; ++d) divisors.push_back(d);
+  for (int64_t d : {16777215LL, 16777216LL, 16777217LL, 14348907LL, 1000003LL, 1073741831LL, 4294967291LL}) {
     divisors.push_back(d);
   }
   const PoolKernels& k = kernels<PoolKernels>(isa());
   const int64_t channels = int64_t(values.size());
   std::vector<double> quotients(values.size());
-  for (double d : divisors) {
+  for (int64_t d : divisors) {
     k.avg_quotients(values.data(), &d, 1, channels, 0, channels, quotients.data());
     for (size_t i = 0; i < values.size(); ++i) {
-      const double expected = double(values[i]) / d;
+      const double expected = double(values[i]) / double(d);
       if (std::isnan(expected) ? !std::isnan(quotients[i]) : quotients[i] != expected) {
         ADD_FAILURE() << values[i] << " / " << d << " = " << quotients[i] << ", expected " << expected;
         break;

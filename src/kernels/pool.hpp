@@ -64,8 +64,8 @@ struct PoolKernels {
   // position of each window of the row.
   void (*avg_backward_store)(const PoolRow& row, const float* dy_row, float* dx);
   // Channels [c_begin, c_end) of one output row's quotients for the gather below: the
-  // reference's double(dy) / divisor, divisors[ow] being the window's divisor as a double.
-  void (*avg_quotients)(const float* dy_row, const double* divisors, int64_t out_w, int64_t channels,
+  // reference's double(dy) / divisor, correctly rounded, divisors[ow] being the window's.
+  void (*avg_quotients)(const float* dy_row, const int64_t* divisors, int64_t out_w, int64_t channels,
                         int64_t c_begin, int64_t c_end, double* quotient_row);
   // Writes channels [c_begin, c_end) of dx_row ([in_w][channels]): the sum, in double and in
   // (output row, output column) order like the reference's, of the quotients of the windows

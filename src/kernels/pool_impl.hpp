@@ -30,10 +30,16 @@ namespace {
 template <class V>
 struct Lanes;
 
+// Whether this arch's vectors have a fused multiply-add instruction (SSE2's have none).
+template <class A>
+inline constexpr bool kFusedMultiplyAdd = !std::is_same_v<A, xsimd::sse2>;
+
 template <class A>
 struct Lanes<xsimd::batch<float, A>> {
   using Vec = xsimd::batch<float, A>;
   using Mask = xsimd::batch_bool<float, A>;
+  using Scalar = float;
+  static constexpr bool has_fma = kFusedMultiplyAdd<A>;
   static constexpr int64_t width = Vec::size;
   static Vec load(const float* p) { return Vec::load_unaligned(p); }
   static void store(float* p, const Vec& v) { v.store_unaligned(p); }
@@ -51,6 +57,8 @@ template <>
 struct Lanes<float> {
   using Vec = float;
   using Mask = bool;
+  using Scalar = float;
+  static constexpr bool has_fma = false;
   static constexpr int64_t width = 1;
   static float load(const float* p) { return *p; }
   static void store(float* p, float v) { *p = v; }
@@ -66,6 +74,8 @@ struct Lanes<float> {
 template <class A>
 struct Lanes<xsimd::batch<double, A>> {
   using Vec = xsimd::batch<double, A>;
+  using Scalar = double;
+  static constexpr bool has_fma = kFusedMultiplyAdd<A>;
   static constexpr int64_t width = Vec::size;
   static Vec load(const double* p) { return Vec::load_unaligned(p); }
   static void store(double* p, const Vec& v) { v.store_unaligned(p); }
@@ -77,6 +87,8 @@ struct Lanes<xsimd::batch<double, A>> {
 template <>
 struct Lanes<double> {
   using Vec = double;
+  using Scalar = double;
+  static constexpr bool has_fma = false;
   static constexpr int64_t width = 1;
   static double load(const double* p) { return *p; }
   static void store(double* p, double v) { *p = v; }
@@ -227,15 +239,48 @@ template <class L, int K>
   return true;
 }
 
-// Dividing by a power of two is exact as a multiplication by its reciprocal. Any other
-// divisor takes a true division, several times slower, to round as the reference does: one
-// correctly rounded float quotient equals the reference's double quotient rounded to float
-// (double rounding is innocuous for division at these precisions), for divisors below 2^24,
-// which floats hold exactly.
+// x * y + z rounded once. xsimd 8.1 gives AVX2 (fma3<avx2>) a fused instruction but AVX-512
+// only its generic multiply-then-add, fused or not as the compiler's contraction decides (not
+// under the sanitizers, for one); the quotients below need it fused.
+template <class A>
+[[gnu::always_inline]] inline xsimd::batch<double, A> fused_multiply_add(const xsimd::batch<double, A>& x,
+                                                                         const xsimd::batch<double, A>& y,
+                                                                         const xsimd::batch<double, A>& z) {
+  if constexpr (std::is_same_v<A, xsimd::avx512f>) {
+    return _mm512_fmadd_pd(x, y, z);
+  } else {
+    return xsimd::fma(x, y, z);
+  }
+}
+
+// v / divisor correctly rounded, for an integer divisor, as a division gives it but cheaper
+// where that is safe:
+// - A power of two: a multiplication by its reciprocal, exact.
+// - A double v holding a float, with fused multiply-adds (one instruction, not SSE2's two
+//   roundings), from r = RN(1/d): q0 = RN(v r) lies within 1.5 ulp of v/d, so e = v - d q0 is
+//   a multiple of ulp(q0) (v's 24 bits sit above it), at most 1.5 d of them, which the FMA
+//   gives exactly. q0 + e r then lies within 1.5 ulp 2^-53 of v/d, while v/d lies at least
+//   ulp/(2d) from any midpoint between doubles (being one would take v 54 bits), so rounding
+//   it yields RN(v/d) for d below 2^51; no double involved is subnormal. An infinite or NaN
+//   v makes e NaN; q0 is then the quotient. (In float the same steps can misround a
+//   subnormal quotient, and cost the sums their registers, so floats divide.)
+// - Otherwise a true division.
+// One correctly rounded float quotient of an exact float sum equals the reference's double
+// quotient rounded to float: double rounding is innocuous for division at these precisions.
 template <class L>
 [[gnu::always_inline]] inline typename L::Vec divide(const typename L::Vec& v, int64_t divisor) {
-  if ((divisor & (divisor - 1)) == 0) return v * L::splat(1.0f / static_cast<float>(divisor));
-  return v / L::splat(static_cast<float>(divisor));
+  using V = typename L::Vec;
+  using T = typename L::Scalar;
+  if ((divisor & (divisor - 1)) == 0) return v * L::splat(T(1) / static_cast<T>(divisor));
+  if constexpr (L::has_fma && std::is_same_v<T, double>) {
+    if (divisor < (int64_t(1) << 51)) {
+      const V d = L::splat(static_cast<T>(divisor)), r = L::splat(T(1) / static_cast<T>(divisor));
+      const V q0 = v * r;
+      const V e = fused_multiply_add(-q0, d, v);
+      return xsimd::select(xsimd::isnan(e), q0, fused_multiply_add(e, r, q0));
+    }
+  }
+  return v / L::splat(static_cast<T>(divisor));
 }
 
 template <class L, int K>
@@ -410,42 +455,18 @@ void avg_backward_store_row(const PoolRow& row, const float* dy_row, float* dx) 
   }
 }
 
-// The correctly rounded double quotient of a float g by an integer divisor d, as a division
-// gives it, from the reciprocal r = RN(1/d) with two fused multiply-adds where the full vector
-// has them (a division costs several times more). q0 = RN(g r) lies within 1.5 ulp of g/d, so
-// e = g - d q0 is a multiple of ulp(q0) below 2^53 of them (g has 24 bits, d < 2^51): the FMA
-// gives it exactly. q0 + e r then differs from g/d by under 2^-52 ulp, while g/d lies at least
-// ulp/(2d) from any midpoint between doubles (it is never one: g would need 54 bits), so
-// rounding it yields RN(g/d). An infinite or NaN g makes e NaN; q0 is then the quotient.
 template <class A>
-inline constexpr bool kFusedMultiplyAdd = !std::is_same_v<A, xsimd::sse2>;
-
-template <class L, class A>
-[[gnu::always_inline]] inline typename L::Vec quotient(const typename L::Vec& g, double divisor, double reciprocal) {
-  using V = typename L::Vec;
-  if constexpr (std::is_same_v<V, xsimd::batch<double, A>> && kFusedMultiplyAdd<A>) {
-    const V d = L::splat(divisor), r = L::splat(reciprocal);
-    const V q0 = g * r;
-    const V e = xsimd::fma(-q0, d, g);
-    return xsimd::select(xsimd::isnan(e), q0, xsimd::fma(e, r, q0));
-  } else {
-    return g / L::splat(divisor);
-  }
-}
-
-template <class A>
-void avg_quotients_row(const float* dy_row, const double* divisors, int64_t out_w, int64_t channels, int64_t c_begin,
+void avg_quotients_row(const float* dy_row, const int64_t* divisors, int64_t out_w, int64_t channels, int64_t c_begin,
                        int64_t c_end, double* quotient_row) {
   for (int64_t ow = 0; ow < out_w; ++ow) {
     const float* dy = dy_row + ow * channels;
     double* q = quotient_row + ow * channels;
-    const double divisor = divisors[ow], reciprocal = 1.0 / divisor;
+    const int64_t divisor = divisors[ow];
     for_channel_chunks<A, double, kFloatBlock<A>>(
         c_begin, c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
           using L = decltype(lanes);
           for (int k = 0; k < decltype(block)::value; ++k) {
-            L::store(q + c + k * L::width,
-                     quotient<L, A>(L::load_widened(dy + c + k * L::width), divisor, reciprocal));
+            L::store(q + c + k * L::width, divide<L>(L::load_widened(dy + c + k * L::width), divisor));
           }
         });
   }

@@ -10,8 +10,11 @@
 // - overlapping max windows: a band of output rows owns the input rows from its first
 //   window's top to the next band's, zeroes them and adds the gradient of every window that
 //   reaches into them (a window straddling two bands has its argmax found by both);
-// - overlapping average windows: each input row gathers from the windows covering it, in
-//   double like the reference, so that it rounds exactly as the reference does.
+// - overlapping average windows: each input row gathers from the windows covering it the
+//   reference's double quotients, each computed once per work item, and sums them in double
+//   in the reference's order, so that it rounds exactly as the reference does.
+// Max backward compares each window against its maximum, computed first into a row of
+// scratch by the forward kernel.
 #include "backends/direct/direct_pool.hpp"
 
 #include <algorithm>
@@ -143,10 +146,9 @@ class DirectPool final : public PoolImpl {
         uncovered_cols_(uncovered_runs(col_covers_)),
         disjoint_(p.stride_h >= p.window_h && p.stride_w >= p.window_w) {
     if (p.mode == PoolMode::average && !disjoint_) {
-      // The divisor as the reference forms it, a product in double.
       divisors_.reserve(static_cast<size_t>(out_h_ * out_w_));
       for (const PoolSpan& r : rows_) {
-        for (const PoolSpan& c : cols_) divisors_.push_back(double(r.divisor) * double(c.divisor));
+        for (const PoolSpan& c : cols_) divisors_.push_back(r.divisor * c.divisor);
       }
       for (const PoolCover& cover : row_covers_) {
         quotient_ring_rows_ = std::max(quotient_ring_rows_, cover.end - cover.begin);
@@ -310,7 +312,7 @@ class DirectPool final : public PoolImpl {
   bool disjoint_;                               // no two windows share an input position
   // Overlapping averages: per output position its divisor, and the most output rows covering
   // one input row (the rows of quotients the gather keeps).
-  std::vector<double> divisors_;
+  std::vector<int64_t> divisors_;
   int64_t quotient_ring_rows_ = 1;
   mutable WorkspacePool scratch_;               // per-call buffers, reused across calls
 };
