@@ -1,5 +1,0 @@
-if(EXISTS "/work/main/build/tests/seed_test[1]_tests.cmake")
-  include("/work/main/build/tests/seed_test[1]_tests.cmake")
-else()
-  add_test(seed_test_NOT_BUILT seed_test_NOT_BUILT)
-endif()
