@@ -2,6 +2,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "fma_peak.hpp"
+#include "kernels/fused_multiply_add.hpp"
 
 namespace convkit::bench {
 namespace {
@@ -16,7 +17,7 @@ double fma_peak_run(int64_t iterations) {
   for (int i = 0; i < kChains; ++i) acc[i] = V(float(i) * 1e-3f);
   const V a(0.999999f), b(1e-7f);
   for (int64_t it = 0; it < iterations; ++it) {
-    for (int i = 0; i < kChains; ++i) acc[i] = xsimd::fma(acc[i], a, b);
+    for (int i = 0; i < kChains; ++i) acc[i] = detail::fused_multiply_add(acc[i], a, b);
   }
   V sum = acc[0];
   for (int i = 1; i < kChains; ++i) sum += acc[i];

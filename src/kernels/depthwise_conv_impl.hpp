@@ -4,6 +4,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/depthwise_conv.hpp"
+#include "kernels/fused_multiply_add.hpp"
 
 namespace convkit::detail {
 namespace {
@@ -60,7 +61,7 @@ inline void depthwise_vectors(const DepthwiseConvTile& t, int64_t c, int64_t cou
         for (int v = 0; v < Vectors; ++v) {
           const float* src = x + p * t.x_pixel_stride + v * lanes;
           const Batch xv = v == Vectors - 1 ? depthwise_load<Arch, Partial>(src, count) : Batch::load_unaligned(src);
-          acc[p][v] = xsimd::fma(xv, wv[v], acc[p][v]);
+          acc[p][v] = fused_multiply_add(xv, wv[v], acc[p][v]);
         }
       }
     }
@@ -120,7 +121,7 @@ inline void depthwise_row_vectors(const DepthwiseConvTile& t, int64_t c) {
         for (int tw = 0; tw < TapsW; ++tw) {
           const int offset = j - tw;  // = p * Stride for the pixel p this tap serves
           if (offset >= 0 && offset % Stride == 0 && offset / Stride < Pixels) {
-            acc[offset / Stride][v] = xsimd::fma(xv, wv[tw][v], acc[offset / Stride][v]);
+            acc[offset / Stride][v] = fused_multiply_add(xv, wv[tw][v], acc[offset / Stride][v]);
           }
         }
       }
@@ -218,7 +219,7 @@ inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x
 #pragma GCC unroll 4
           for (int tw = 0; tw < Taps; ++tw) {
             const int g = j - tw;
-            if (g >= 0 && g < kGroup) acc[tw][v] = xsimd::fma(xv, d[g], acc[tw][v]);
+            if (g >= 0 && g < kGroup) acc[tw][v] = fused_multiply_add(xv, d[g], acc[tw][v]);
           }
         }
       }
@@ -231,7 +232,7 @@ inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x
         Batch d = load(dy, v);
         __asm__("" : "+v"(d.data));  // one load for all the taps (see depthwise_row_vectors)
 #pragma GCC unroll 4
-        for (int tw = 0; tw < Taps; ++tw) acc[tw][v] = xsimd::fma(load(x + tw * t.x_tap_w, v), d, acc[tw][v]);
+        for (int tw = 0; tw < Taps; ++tw) acc[tw][v] = fused_multiply_add(load(x + tw * t.x_tap_w, v), d, acc[tw][v]);
       }
     }
   }

@@ -5,6 +5,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/direct_conv.hpp"
+#include "kernels/fused_multiply_add.hpp"
 
 namespace convkit::detail {
 namespace {
@@ -85,7 +86,7 @@ void direct_conv_tile(const DirectConvTile& t) {
         for (int p = 0; p < Pixels; ++p) {
           const Batch xb(x[p * t.x_pixel_stride]);
 #pragma GCC unroll 4
-          for (int v = 0; v < Vectors; ++v) acc[p][v] = xsimd::fma(xb, wv[v], acc[p][v]);
+          for (int v = 0; v < Vectors; ++v) acc[p][v] = fused_multiply_add(xb, wv[v], acc[p][v]);
         }
         x += t.x_reduce_stride;
         w += t.w_reduce_stride;
@@ -139,7 +140,7 @@ inline void dot_step(const DirectDotTile& t, const float* x, const float* w, int
     const float* src = x + p * t.x_pixel_stride + k;
     const Batch xv = Partial ? load_partial<Arch>(src, count) : Batch::load_unaligned(src);
 #pragma GCC unroll 4
-    for (int c = 0; c < Channels; ++c) acc[p][c] = xsimd::fma(xv, wv[c], acc[p][c]);
+    for (int c = 0; c < Channels; ++c) acc[p][c] = fused_multiply_add(xv, wv[c], acc[p][c]);
   }
 }
 

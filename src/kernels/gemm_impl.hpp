@@ -16,6 +16,7 @@
 
 #include "isa.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/fused_multiply_add.hpp"
 
 namespace convkit::detail {
 namespace {
@@ -94,7 +95,7 @@ void gemm_tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t
     for (int i = 0; i < Rows; ++i) {
       const V ai(a[i * RowStep]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(ai, bv[v], acc[i][v]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = fused_multiply_add(ai, bv[v], acc[i][v]);
     }
     a += DepthStep;
     b += NR;

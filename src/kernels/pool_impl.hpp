@@ -23,6 +23,7 @@
 
 #include "isa.hpp"
 #include "kernels/pool.hpp"
+#include "kernels/fused_multiply_add.hpp"
 
 namespace convkit::detail {
 namespace {
@@ -237,20 +238,6 @@ template <class L, int K>
   if (!window.clean) return false;
   for (int k = 0; k < K; ++k) L::store(y + c + k * L::width, window.max[k]);
   return true;
-}
-
-// x * y + z rounded once. xsimd 8.1 gives AVX2 (fma3<avx2>) a fused instruction but AVX-512
-// only its generic multiply-then-add, fused or not as the compiler's contraction decides (not
-// under the sanitizers, for one); the quotients below need it fused.
-template <class A>
-[[gnu::always_inline]] inline xsimd::batch<double, A> fused_multiply_add(const xsimd::batch<double, A>& x,
-                                                                         const xsimd::batch<double, A>& y,
-                                                                         const xsimd::batch<double, A>& z) {
-  if constexpr (std::is_same_v<A, xsimd::avx512f>) {
-    return _mm512_fmadd_pd(x, y, z);
-  } else {
-    return xsimd::fma(x, y, z);
-  }
 }
 
 // v / divisor correctly rounded, for an integer divisor, as a division gives it but cheaper
