@@ -1,10 +1,22 @@
-// `auto`: which backend runs a problem when the caller does not name one.
-// For now, the first backend after the reference (in registry order) that accepts the
-// problem, else the reference.
+// `auto`: the backend for each direction of a problem when the caller does not name one.
+//
+// The rule is read off measurements on an AMD EPYC (Zen 4 class, AVX-512), 2 cores, 2 threads,
+// 2026-11-25: `convkit-bench --backend direct,im2col --threads 2` over the layer set
+// (bench/layers.hpp) and bench/auto_sweep.txt, twice; the table is in docs/auto_table.md.
+// - `direct` by default: it is the faster backend on almost every shape, and its depthwise and
+//   grouped kernels run 4-100x faster than im2col's one small GEMM per group.
+// - forward: `im2col` for 1x1, stride-1, unpadded layers that widen 4x or more (ResNet-50
+//   res2c 64->256: 1.09-1.13x), where NHWC already is the GEMM's matrix.
+// - backward data: `im2col` for strided 1x1 layers (1.05x) and 1x1 layers with 2048 or more
+//   input channels (1.04-1.08x).
+// - backward weights: `im2col` for ungrouped problems with 128 or more input channels that are
+//   1x1 (1.5-2.5x) or undilated with at least 14x14 output pixels (1.07-1.37x): direct's
+//   weight-gradient split has too few work items per thread there.
 #include "backend.hpp"
 
 namespace convkit::detail {
 namespace {
+
 template <class Table, class Params>
 const auto& first_accepting(const Table& table, const Params& p) {
   for (size_t i = 1; i < table.size(); ++i) {
@@ -12,9 +24,45 @@ const auto& first_accepting(const Table& table, const Params& p) {
   }
   return table.front();
 }
+
+bool is_pointwise(const Conv2dParams& p) {
+  return p.kernel_h == 1 && p.kernel_w == 1 && p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 &&
+         p.pad_right == 0;
+}
+
 }  // namespace
 
-const ConvBackend& auto_conv_backend(const Conv2dParams& p) { return first_accepting(conv_backend_table(), p); }
+ConvChoice auto_conv_choice(const Conv2dParams& p) {
+  const bool ungrouped = p.groups == 1, pointwise = ungrouped && is_pointwise(p);
+  const bool strided = p.stride_h > 1 || p.stride_w > 1;
+  const char* forward = "direct";
+  const char* backward_data = "direct";
+  const char* backward_weights = "direct";
+  std::string why = "direct by default";
+  if (pointwise && !strided && p.out_c >= 4 * p.in_c) {
+    forward = "im2col";
+    why += "; forward im2col: 1x1 widening 4x";
+  }
+  if (pointwise && (strided || p.in_c >= 2048)) {
+    backward_data = "im2col";
+    why += "; backward data im2col: 1x1 strided or >= 2048 input channels";
+  }
+  const bool undilated = p.dilation_h == 1 && p.dilation_w == 1;
+  if (ungrouped && p.in_c >= 128 && (pointwise || (undilated && p.out_h() * p.out_w() >= 14 * 14))) {
+    backward_weights = "im2col";
+    why += "; backward weights im2col: >= 128 input channels, 1x1 or >= 14x14 outputs";
+  }
+  ConvChoice choice;
+  const char* names[] = {forward, backward_data, backward_weights};
+  for (size_t d = 0; d < 3; ++d) {
+    const ConvBackend* b = find_conv_backend(names[d]);
+    // A backend missing from this build, or declining, yields to the first that accepts.
+    choice.by_direction[d] = b != nullptr && b->decline_reason(p).empty() ? b : &first_accepting(conv_backend_table(), p);
+  }
+  choice.why = "auto: " + why;
+  return choice;
+}
+
 const PoolBackend& auto_pool_backend(const Pool2dParams& p) { return first_accepting(pool_backend_table(), p); }
 
 }  // namespace convkit::detail

@@ -3,9 +3,11 @@
 // description, a supports() check with a reason, and a factory for the per-plan object that
 // runs the problem. Plans validate pointers and shapes before any of this is called, so
 // implementations never throw while running (they may throw std::bad_alloc when created).
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "convkit/conv2d.hpp"
@@ -71,8 +73,27 @@ struct PoolBackend {
 const std::vector<ConvBackend>& conv_backend_table();
 const std::vector<PoolBackend>& pool_backend_table();
 
-// `auto`'s choice for a problem: a registered backend that accepts it. Defined in auto_select.cpp.
-const ConvBackend& auto_conv_backend(const Conv2dParams&);
+inline const char* direction_name(Direction d) {
+  switch (d) {
+    case Direction::forward: return "fwd";
+    case Direction::backward_data: return "bwd_d";
+    case Direction::backward_weights: return "bwd_w";
+  }
+  return "";
+}
+inline constexpr Direction kDirections[] = {Direction::forward, Direction::backward_data, Direction::backward_weights};
+
+// A backend for each Direction (indexed by it), and why, for CONVKIT_VERBOSE.
+struct ConvChoice {
+  std::array<const ConvBackend*, 3> by_direction{};
+  std::string why;
+};
+
+// The registry row of that name, or null.
+const ConvBackend* find_conv_backend(std::string_view name);
+
+// `auto`'s choices: registered backends that accept the problem. Defined in auto_select.cpp.
+ConvChoice auto_conv_choice(const Conv2dParams&);
 const PoolBackend& auto_pool_backend(const Pool2dParams&);
 
 }  // namespace convkit::detail

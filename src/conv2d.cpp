@@ -1,5 +1,7 @@
 // The convolution plan: validate and choose once, then run many times.
+#include <array>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "backend.hpp"
@@ -23,25 +25,45 @@ class ConvPlan {
     p.validate();
     require_threads(options.threads);
     const PlanContext context{options.activation, active_isa()};
-    const auto tune = [&](const Conv2dParams& q) -> const ConvBackend& {
-      return tuned_conv_backend(q, context, resolve_threads(options.threads));
-    };
-    backend = &choose_backend(conv_backend_table(), p, options, auto_conv_backend, tune, "conv2d");
-    impl = backend->create(p, context);
-    // Packed weights fit any plan of the same problem (batch aside) on the same backend and ISA.
+    const BackendRequest request = backend_request(options);
+    ConvChoice choice;
+    if (request.name == "auto") {
+      choice = auto_conv_choice(p);
+    } else if (request.name == "tune") {
+      choice = tuned_conv_choice(p, context, threads());
+    } else {
+      const ConvBackend& b = named_backend(conv_backend_table(), p, request, "conv2d");
+      choice = {{&b, &b, &b}, request.cause};
+    }
+    // One implementation per distinct backend, shared by the directions that chose it.
+    for (size_t d = 0; d < 3; ++d) {
+      backends[d] = choice.by_direction[d];
+      for (size_t e = 0; e < d && impls[d] == nullptr; ++e) {
+        if (backends[e] == backends[d]) impls[d] = impls[e];
+      }
+      if (impls[d] == nullptr) impls[d] = backends[d]->create(p, context);
+    }
+    std::string chosen = backends[0]->name;
+    if (backends[1] != backends[0] || backends[2] != backends[0]) {
+      chosen = std::string("fwd ") + backends[0]->name + ", bwd_d " + backends[1]->name + ", bwd_w " + backends[2]->name;
+    }
+    log_choice("conv2d", to_string(p), chosen, choice.why);
+    // Packed weights fit any plan of the same problem (batch aside) whose forward runs on the
+    // same backend and instruction set.
     Conv2dParams layout = p;
     layout.batch = 1;
-    packed_layout = std::hash<std::string>{}(std::string(backend->name) + "/" + isa_name(context.isa) + "/" +
+    packed_layout = std::hash<std::string>{}(std::string(backends[0]->name) + "/" + isa_name(context.isa) + "/" +
                                              to_string(layout));
   }
 
+  const ConvImpl& impl(Direction d) const { return *impls[static_cast<size_t>(d)]; }
+  int threads() const { return resolve_threads(options.threads); }
+
   Conv2dParams params;
   Options options;
-  const ConvBackend* backend = nullptr;
-  std::unique_ptr<ConvImpl> impl;
+  std::array<const ConvBackend*, 3> backends{};  // indexed by Direction
+  std::array<std::shared_ptr<const ConvImpl>, 3> impls;
   size_t packed_layout = 0;
-
-  int threads() const { return resolve_threads(options.threads); }
 };
 
 }  // namespace detail
@@ -61,22 +83,24 @@ Conv2d::Conv2d(const Conv2dParams& p, const Options& options)
     : plan_(std::make_shared<const detail::ConvPlan>(p, options)) {}
 
 const Conv2dParams& Conv2d::params() const { return plan_->params; }
-std::string_view Conv2d::backend() const { return plan_->backend->name; }
+std::string_view Conv2d::backend() const { return backend(Direction::forward); }
+std::string_view Conv2d::backend(Direction d) const { return plan_->backends[static_cast<size_t>(d)]->name; }
 
 void Conv2d::forward(const float* x, const float* w, const float* b, float* y) const {
   detail::require_pointer(x, "Conv2d::forward", "x");
   detail::require_pointer(w, "Conv2d::forward", "w");
   detail::require_pointer(y, "Conv2d::forward", "y");
-  plan_->impl->forward(x, w, b, y, plan_->threads());
+  plan_->impl(Direction::forward).forward(x, w, b, y, plan_->threads());
 }
 
 PackedWeights Conv2d::pack_weights(const float* w) const {
   detail::require_pointer(w, "Conv2d::pack_weights", "w");
   PackedWeights packed;
   packed.storage_ = std::make_unique<PackedWeights::Storage>();
-  packed.storage_->data = detail::AlignedBuffer(plan_->impl->packed_weights_size());
+  const detail::ConvImpl& impl = plan_->impl(Direction::forward);
+  packed.storage_->data = detail::AlignedBuffer(impl.packed_weights_size());
   packed.storage_->layout = plan_->packed_layout;
-  plan_->impl->pack_weights(w, packed.storage_->data.data());
+  impl.pack_weights(w, packed.storage_->data.data());
   return packed;
 }
 
@@ -86,23 +110,23 @@ void Conv2d::forward(const float* x, const PackedWeights& w, const float* b, flo
   if (w.empty()) throw Error("convkit: Conv2d::forward: the PackedWeights are empty (moved from or default-made)");
   if (w.storage_->layout != plan_->packed_layout) {
     throw Error("convkit: Conv2d::forward: the PackedWeights were packed for another problem, backend or "
-                "instruction set than " + to_string(plan_->params) + " on " + plan_->backend->name);
+                "instruction set than " + to_string(plan_->params) + " on " + std::string(backend()));
   }
-  plan_->impl->forward_packed(x, w.storage_->data.data(), b, y, plan_->threads());
+  plan_->impl(Direction::forward).forward_packed(x, w.storage_->data.data(), b, y, plan_->threads());
 }
 
 void Conv2d::backward_data(const float* dy, const float* w, float* dx) const {
   detail::require_pointer(dy, "Conv2d::backward_data", "dy");
   detail::require_pointer(w, "Conv2d::backward_data", "w");
   detail::require_pointer(dx, "Conv2d::backward_data", "dx");
-  plan_->impl->backward_data(dy, w, dx, plan_->threads());
+  plan_->impl(Direction::backward_data).backward_data(dy, w, dx, plan_->threads());
 }
 
 void Conv2d::backward_weights(const float* x, const float* dy, float* dw, float* db) const {
   detail::require_pointer(x, "Conv2d::backward_weights", "x");
   detail::require_pointer(dy, "Conv2d::backward_weights", "dy");
   detail::require_pointer(dw, "Conv2d::backward_weights", "dw");
-  plan_->impl->backward_weights(x, dy, dw, db, plan_->threads());
+  plan_->impl(Direction::backward_weights).backward_weights(x, dy, dw, db, plan_->threads());
 }
 
 }  // namespace convkit

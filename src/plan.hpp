@@ -1,5 +1,5 @@
 #pragma once
-// What Conv2d and Pool2d share: choosing a backend and checking a call's arguments.
+// What Conv2d and Pool2d share: resolving the backend asked for and checking a call's arguments.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -8,41 +8,45 @@
 
 namespace convkit::detail {
 
-// Resolves Options.backend (and CONVKIT_BACKEND for "auto") to a registry row, or throws
-// convkit::Error: an unknown name lists the known ones, a declining backend gives its reason.
-// With CONVKIT_VERBOSE=1 the choice and its cause go to stderr, one line per plan.
-// "tune" asks tune_choice, "auto" asks auto_choice.
-template <class Backend, class Params, class AutoChoice, class TuneChoice>
-const Backend& choose_backend(const std::vector<Backend>& table, const Params& p, const Options& options,
-                              AutoChoice auto_choice, TuneChoice tune_choice, const char* kind) {
-  std::string name = options.backend, cause = "Options.backend";
-  if (name == "auto") {
+// What the caller asked for: Options.backend, with CONVKIT_BACKEND standing in for "auto".
+struct BackendRequest {
+  std::string name;   // a registered name, "auto" or "tune"
+  std::string cause;  // where the name came from, for messages
+};
+
+inline BackendRequest backend_request(const Options& options) {
+  if (options.backend == "auto") {
     const char* env = std::getenv("CONVKIT_BACKEND");
-    if (env != nullptr && *env != '\0') name = env, cause = "CONVKIT_BACKEND";
+    if (env != nullptr && *env != '\0') return {env, "CONVKIT_BACKEND"};
   }
-  const Backend* chosen = nullptr;
-  if (name == "auto" || name == "tune") {
-    chosen = name == "auto" ? &auto_choice(p) : &tune_choice(p);
-    cause = name;
-  } else {
-    for (const Backend& b : table) {
-      if (name == b.name) chosen = &b;
-    }
-    if (chosen == nullptr) {
-      std::string known;
-      for (const Backend& b : table) known += std::string(b.name) + ", ";
-      throw Error("convkit: " + cause + " = \"" + name + "\" is not a " + kind + " backend (known: " + known + "auto, tune)");
-    }
-    const std::string reason = chosen->decline_reason(p);
+  return {options.backend, "Options.backend"};
+}
+
+// The registry row a request names, or convkit::Error: an unknown name lists the known ones,
+// a declining backend gives its reason (never a silent fallback).
+template <class Backend, class Params>
+const Backend& named_backend(const std::vector<Backend>& table, const Params& p, const BackendRequest& request,
+                             const char* kind) {
+  for (const Backend& b : table) {
+    if (request.name != b.name) continue;
+    const std::string reason = b.decline_reason(p);
     if (!reason.empty()) {
-      throw Error("convkit: " + cause + " = \"" + name + "\" declines " + to_string(p) + ": " + reason);
+      throw Error("convkit: " + request.cause + " = \"" + request.name + "\" declines " + to_string(p) + ": " + reason);
     }
+    return b;
   }
+  std::string known;
+  for (const Backend& b : table) known += std::string(b.name) + ", ";
+  throw Error("convkit: " + request.cause + " = \"" + request.name + "\" is not a " + kind + " backend (known: " + known +
+              "auto, tune)");
+}
+
+// With CONVKIT_VERBOSE=1, one line per plan on stderr: the problem, the choice and its cause.
+inline void log_choice(const char* kind, const std::string& problem, const std::string& choice, const std::string& why) {
   const char* verbose = std::getenv("CONVKIT_VERBOSE");
   if (verbose != nullptr && std::string(verbose) == "1") {
-    std::fprintf(stderr, "convkit: %s %s -> %s (%s)\n", kind, to_string(p).c_str(), chosen->name, cause.c_str());
+    std::fprintf(stderr, "convkit: %s %s -> %s (%s)\n", kind, problem.c_str(), choice.c_str(), why.c_str());
   }
-  return *chosen;
 }
 
 inline void require_pointer(const void* ptr, const char* call, const char* argument) {

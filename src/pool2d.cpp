@@ -12,8 +12,11 @@ class PoolPlan {
   PoolPlan(const Pool2dParams& p, const Options& options) : params(p), options(options) {
     p.validate();
     require_threads(options.threads);
+    const BackendRequest request = backend_request(options);
     // Pooling has nothing worth timing per shape: "tune" means "auto" here.
-    backend = &choose_backend(pool_backend_table(), p, options, auto_pool_backend, auto_pool_backend, "pool2d");
+    const bool automatic = request.name == "auto" || request.name == "tune";
+    backend = automatic ? &auto_pool_backend(p) : &named_backend(pool_backend_table(), p, request, "pool2d");
+    log_choice("pool2d", to_string(p), backend->name, automatic ? request.name : request.cause);
     impl = backend->create(p, PlanContext{options.activation, active_isa()});
   }
   Pool2dParams params;

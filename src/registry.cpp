@@ -37,6 +37,13 @@ const std::vector<PoolBackend>& pool_backend_table() {
   return table;
 }
 
+const ConvBackend* find_conv_backend(std::string_view name) {
+  for (const ConvBackend& b : conv_backend_table()) {
+    if (name == b.name) return &b;
+  }
+  return nullptr;
+}
+
 }  // namespace convkit::detail
 
 namespace convkit {

@@ -12,19 +12,31 @@
 #include <mutex>
 #include <sstream>
 #include <tuple>
+#include <vector>
+#include <algorithm>
 
 namespace convkit::detail {
 namespace {
 
-constexpr const char* kHeader = "# convkit tuning file v1: problem threads isa backend microseconds";
+constexpr const char* kHeader = "# convkit tuning file v2: problem threads isa direction backend microseconds";
 
-using Key = std::tuple<std::string, int, std::string>;  // problem, threads, isa
-Key key_of(const TuneEntry& e) { return {e.problem, e.threads, e.isa}; }
+using Key = std::tuple<std::string, int, std::string, std::string>;  // problem, threads, isa, direction
+Key key_of(const TuneEntry& e) { return {e.problem, e.threads, e.isa, e.direction}; }
+
+bool is_direction(const std::string& name) {
+  for (Direction d : kDirections) {
+    if (name == direction_name(d)) return true;
+  }
+  return false;
+}
 
 bool parse_line(const std::string& line, TuneEntry& e) {
   std::istringstream in(line);
   std::string rest;
-  if (!(in >> e.problem >> e.threads >> e.isa >> e.backend >> e.microseconds) || (in >> rest)) return false;
+  if (!(in >> e.problem >> e.threads >> e.isa >> e.direction >> e.backend >> e.microseconds) || (in >> rest)) {
+    return false;
+  }
+  if (!is_direction(e.direction)) return false;
   try {
     (void)parse_conv2d(e.problem);
   } catch (const Error&) {
@@ -89,7 +101,8 @@ bool merge(const std::string& path, const std::vector<TuneEntry>& entries) {
     std::ofstream out(temporary, std::ios::trunc);
     out << kHeader << '\n';
     for (const auto& [key, e] : merged) {
-      out << e.problem << ' ' << e.threads << ' ' << e.isa << ' ' << e.backend << ' ' << e.microseconds << '\n';
+      out << e.problem << ' ' << e.threads << ' ' << e.isa << ' ' << e.direction << ' ' << e.backend << ' '
+          << e.microseconds << '\n';
     }
     out.flush();
     if (!out) {
@@ -104,21 +117,32 @@ bool merge(const std::string& path, const std::vector<TuneEntry>& entries) {
 
 namespace {
 
-// Times forward with packed weights, the inference path: the best of three calls after a warm-up.
-double forward_microseconds(const ConvImpl& impl, const Conv2dParams& p, int threads) {
+// Times one direction (forward with packed weights, the inference path): the best of three
+// calls after a warm-up.
+double microseconds(const ConvImpl& impl, const Conv2dParams& p, Direction direction, int threads) {
   AlignedBuffer x(static_cast<size_t>(p.input_elements())), w(static_cast<size_t>(p.weight_elements())),
       b(static_cast<size_t>(p.out_c)), y(static_cast<size_t>(p.output_elements())), packed(impl.packed_weights_size());
   // Small values, no denormals: timing does not depend on the data otherwise.
   for (size_t i = 0; i < x.size(); ++i) x.data()[i] = float(int(i % 7) - 3) * 0.125f;
   for (size_t i = 0; i < w.size(); ++i) w.data()[i] = float(int(i % 5) - 2) * 0.0625f;
+  for (size_t i = 0; i < y.size(); ++i) y.data()[i] = float(int(i % 3) - 1) * 0.25f;
   for (size_t i = 0; i < b.size(); ++i) b.data()[i] = 0.5f;
   impl.pack_weights(w.data(), packed.data());
+  // Backward writes dx over x and dw, db over w, b: their values do not matter here.
+  const auto run = [&] {
+    switch (direction) {
+      case Direction::forward: impl.forward_packed(x.data(), packed.data(), b.data(), y.data(), threads); break;
+      case Direction::backward_data: impl.backward_data(y.data(), w.data(), x.data(), threads); break;
+      case Direction::backward_weights: impl.backward_weights(x.data(), y.data(), w.data(), b.data(), threads); break;
+    }
+  };
+  run();
   double best = 0.0;
-  for (int run = 0; run < 4; ++run) {
+  for (int i = 0; i < 3; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    impl.forward_packed(x.data(), packed.data(), b.data(), y.data(), threads);
+    run();
     const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
-    if (run == 1 || (run > 1 && us < best)) best = us;  // run 0 warms caches and workspaces
+    best = i == 0 ? us : std::min(best, us);
   }
   return best;
 }
@@ -134,19 +158,11 @@ Memory& memory() {
   return m;
 }
 
-const ConvBackend* find_backend(const std::string& name) {
-  for (const ConvBackend& b : conv_backend_table()) {
-    if (name == b.name) return &b;
-  }
-  return nullptr;
-}
-
 }  // namespace
 
-const ConvBackend& tuned_conv_backend(const Conv2dParams& p, const PlanContext& context, int threads) {
+ConvChoice tuned_conv_choice(const Conv2dParams& p, const PlanContext& context, int threads) {
   const char* file = std::getenv("CONVKIT_TUNE_FILE");
-  const std::string path = file != nullptr ? file : "";
-  const Key key{to_string(p), threads, isa_name(context.isa)};
+  const std::string path = file != nullptr ? file : "", problem = to_string(p), isa = isa_name(context.isa);
   Memory& m = memory();
   // One plan tunes at a time: concurrent timings would disturb each other.
   std::lock_guard<std::mutex> lock(m.mutex);
@@ -156,25 +172,38 @@ const ConvBackend& tuned_conv_backend(const Conv2dParams& p, const PlanContext& 
     for (const TuneEntry& e : tune_file::read(path, &foreign)) m.choices[key_of(e)] = e.backend;
     if (foreign) warn_once("CONVKIT_TUNE_FILE " + path + " is not a convkit tuning file; it is ignored and left as it is");
   }
-  if (const auto it = m.choices.find(key); it != m.choices.end()) {
-    const ConvBackend* remembered = find_backend(it->second);
-    if (remembered != nullptr && remembered->decline_reason(p).empty()) return *remembered;
-  }
-  // Candidates: every backend that accepts the problem; the reference only when none else does.
+  ConvChoice choice;
+  choice.why = "tune: remembered";
+  std::vector<TuneEntry> measured;
   const auto& table = conv_backend_table();
-  const ConvBackend* best = &table.front();
-  double best_us = 0.0;
-  for (size_t i = 1; i < table.size(); ++i) {
-    if (!table[i].decline_reason(p).empty()) continue;
-    const double us = forward_microseconds(*table[i].create(p, context), p, threads);
-    if (best == &table.front() || us < best_us) best = &table[i], best_us = us;
+  std::vector<std::unique_ptr<ConvImpl>> candidates(table.size());  // made once, timed in each direction
+  for (Direction d : kDirections) {
+    const Key key{problem, threads, isa, direction_name(d)};
+    const ConvBackend*& chosen = choice.by_direction[static_cast<size_t>(d)];
+    if (const auto it = m.choices.find(key); it != m.choices.end()) {
+      const ConvBackend* remembered = find_conv_backend(it->second);
+      if (remembered != nullptr && remembered->decline_reason(p).empty()) {
+        chosen = remembered;
+        continue;
+      }
+    }
+    // Candidates: every backend that accepts the problem; the reference only when none else does.
+    chosen = &table.front();
+    double best_us = 0.0;
+    for (size_t i = 1; i < table.size(); ++i) {
+      if (!table[i].decline_reason(p).empty()) continue;
+      if (!candidates[i]) candidates[i] = table[i].create(p, context);
+      const double us = microseconds(*candidates[i], p, d, threads);
+      if (chosen == &table.front() || us < best_us) chosen = &table[i], best_us = us;
+    }
+    m.choices[key] = chosen->name;
+    measured.push_back({problem, threads, isa, direction_name(d), chosen->name, best_us});
+    choice.why = "tune: measured";
   }
-  m.choices[key] = best->name;
-  if (!path.empty()) {
-    const TuneEntry entry{std::get<0>(key), threads, std::get<2>(key), best->name, best_us};
-    if (!tune_file::merge(path, {entry})) warn_once("could not record tuning results in " + path);
+  if (!path.empty() && !measured.empty() && !tune_file::merge(path, measured)) {
+    warn_once("could not record tuning results in " + path);
   }
-  return *best;
+  return choice;
 }
 
 }  // namespace convkit::detail

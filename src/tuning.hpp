@@ -1,7 +1,8 @@
 #pragma once
-// Options.backend = "tune": time every backend that accepts a problem when its plan is made,
-// keep the fastest, and remember the choice per (problem, threads, instruction set) for the
-// process — and across processes in the file CONVKIT_TUNE_FILE names.
+// Options.backend = "tune": time every backend that accepts a problem in each direction when
+// its plan is made, keep the fastest per direction, and remember the choices per (problem,
+// threads, instruction set) for the process — and across processes in the file
+// CONVKIT_TUNE_FILE names.
 #include <string>
 #include <vector>
 
@@ -13,12 +14,13 @@ struct TuneEntry {
   std::string problem;  // canonical problem string
   int threads = 0;
   std::string isa;
+  std::string direction;  // fwd, bwd_d or bwd_w
   std::string backend;
-  double microseconds = 0.0;  // the winner's forward time when it was measured
+  double microseconds = 0.0;  // the winner's time when it was measured
 };
 
 // The tuning file: a header line, then one entry per line:
-//   <problem> <threads> <isa> <backend> <microseconds>
+//   <problem> <threads> <isa> <direction> <backend> <microseconds>
 // Readers skip what they cannot parse; writers hold an exclusive lock on <path>.lock, re-read,
 // merge (the newer entry wins a key), write <path>.tmp.<pid> and rename it over the file, so
 // concurrent writers lose nothing valid and readers never see a half-written file.
@@ -31,7 +33,7 @@ std::vector<TuneEntry> read(const std::string& path, bool* foreign);
 bool merge(const std::string& path, const std::vector<TuneEntry>& entries);
 }  // namespace tune_file
 
-// The fastest backend for forward on this problem, measured now or remembered.
-const ConvBackend& tuned_conv_backend(const Conv2dParams&, const PlanContext&, int threads);
+// The fastest backend for each direction of this problem, measured now or remembered.
+ConvChoice tuned_conv_choice(const Conv2dParams&, const PlanContext&, int threads);
 
 }  // namespace convkit::detail

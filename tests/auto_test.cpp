@@ -25,13 +25,26 @@ TEST(Auto, PicksOnlyAcceptingBackendsAndIsStable) {
       SCOPED_TRACE(text + " under " + isa);
       const Conv2dParams p = parse_conv2d(text);
       const Conv2d first(p), second(p);
-      EXPECT_EQ(conv2d_decline_reason(first.backend(), p), "");
-      EXPECT_EQ(first.backend(), second.backend());
+      for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights}) {
+        EXPECT_EQ(conv2d_decline_reason(first.backend(d), p), "");
+        EXPECT_EQ(first.backend(d), second.backend(d));
+      }
     }
     for (const auto& layer : bench::pool_layers()) {
       const Pool2dParams p = parse_pool2d(layer.problem);
       EXPECT_EQ(pool2d_decline_reason(Pool2d(p).backend(), p), "") << layer.problem;
     }
+  }
+}
+
+// The rule's choices on layers whose measurements decided them (src/auto_select.cpp).
+TEST(Auto, ChoosesPerDirectionAsMeasured) {
+  const Conv2d res4_1x1(parse_conv2d("mb1_ic1024ih14iw14_oc256_kh1kw1"));
+  EXPECT_EQ(res4_1x1.backend(Direction::forward), "direct");
+  EXPECT_EQ(res4_1x1.backend(Direction::backward_weights), "im2col");
+  const Conv2d depthwise(parse_conv2d("mb1_ic32ih112iw112_oc32_kh3kw3_ph1pw1_g32"));
+  for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights}) {
+    EXPECT_EQ(depthwise.backend(d), "direct");
   }
 }
 
@@ -42,7 +55,8 @@ TEST(Auto, VerboseLogsTheChoiceWithTheProblemString) {
   const Conv2d conv(p);
   const std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(log.find(to_string(p)), std::string::npos) << log;
-  EXPECT_NE(log.find("-> " + std::string(conv.backend())), std::string::npos) << log;
+  EXPECT_NE(log.find(std::string(conv.backend())), std::string::npos) << log;
+  EXPECT_NE(log.find("(auto: "), std::string::npos) << log;
   EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
 }
 

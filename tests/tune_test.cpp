@@ -34,15 +34,33 @@ std::string slurp(const std::string& path) {
 TuneEntry entry(int i, const std::string& backend = "naive") {
   Conv2dParams p = parse_conv2d("ic8ih8oc8kh3ph1pw1");
   p.out_c = 8 + i;
-  return {to_string(p), 2, "avx512", backend, 10.0 + i};
+  return {to_string(p), 2, "avx512", "bwd_w", backend, 10.0 + i};
 }
 
-TEST(Tune, PicksABackendThatAcceptsTheProblem) {
+TEST(Tune, PicksBackendsThatAcceptTheProblem) {
   const Conv2dParams p = parse_conv2d("mb1_ic16ih12iw12_oc16_kh3kw3_ph1pw1");
   const Conv2d conv(p, Options{"tune", 1, Activation::none});
-  EXPECT_EQ(conv2d_decline_reason(conv.backend(), p), "");
-  // Remembered for the process: the same problem gets the same choice without timing again.
-  EXPECT_EQ(Conv2d(p, Options{"tune", 1, Activation::none}).backend(), conv.backend());
+  const Conv2d again(p, Options{"tune", 1, Activation::none});
+  for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights}) {
+    EXPECT_EQ(conv2d_decline_reason(conv.backend(d), p), "");
+    EXPECT_NE(conv.backend(d), "naive") << "the reference is a candidate only when nothing else accepts";
+    // Remembered for the process: the same problem gets the same choice without timing again.
+    EXPECT_EQ(again.backend(d), conv.backend(d));
+  }
+}
+
+TEST(Tune, RecordsEveryDirectionInTheFile) {
+  const std::string path = scratch_path("recorded");
+  std::remove(path.c_str());
+  {
+    ScopedEnv env("CONVKIT_TUNE_FILE", path.c_str());
+    // A problem no other test tunes, so the process has not remembered it.
+    (void)Conv2d(parse_conv2d("mb1_ic5ih9iw9_oc7_kh3kw3_ph1pw1"), Options{"tune", 1, Activation::none});
+  }
+  bool foreign = true;
+  const auto entries = detail::tune_file::read(path, &foreign);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].problem, "mb1_ic5ih9iw9_oc7_kh3kw3_sh1sw1_pt1pb1pl1pr1_dh1dw1_g1");
 }
 
 TEST(TuneFile, RoundTrips) {
@@ -71,7 +89,8 @@ TEST(TuneFile, SurvivesTruncationAndGarbage) {
   // Cut in the middle of the last line, then append garbage lines.
   {
     std::ofstream out(path, std::ios::trunc);
-    out << whole.substr(0, whole.size() - 6) << "\n\x01\x02 garbage\nmb1_nonsense 2 avx512 naive 3\n\n";
+    out << whole.substr(0, whole.size() - 6) << "\n\x01\x02 garbage\nmb1_nonsense 2 avx512 fwd naive 3\n"
+        << entry(5).problem << " 2 avx512 sideways naive 3\n\n";
   }
   bool foreign = true;
   const auto entries = detail::tune_file::read(path, &foreign);

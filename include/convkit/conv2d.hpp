@@ -20,6 +20,9 @@ struct Options {
   Activation activation = Activation::none;
 };
 
+// What a convolution plan runs; `auto` and `tune` may choose a backend for each.
+enum class Direction { forward, backward_data, backward_weights };
+
 namespace detail {
 class ConvPlan;
 }
@@ -47,7 +50,8 @@ class Conv2d {
  public:
   explicit Conv2d(const Conv2dParams&, const Options& = {});  // throws convkit::Error
   const Conv2dParams& params() const;
-  std::string_view backend() const;
+  std::string_view backend() const;                  // the forward direction's backend
+  std::string_view backend(Direction) const;
 
   // x: NHWC input, w: HWIO weights, b: [out_c] or null, y: NHWC output (overwritten).
   void forward(const float* x, const float* w, const float* b, float* y) const;
