@@ -139,7 +139,7 @@ void register_all() {
   pool_backends.push_back("auto");
   for (const Layer& layer : conv_layers()) {
     for (Direction direction : {Direction::forward, Direction::backward_data, Direction::backward_weights}) {
-      const std::string suffix = std::string("/") + layer.problem;
+      const std::string suffix = "/" + to_string(parse_conv2d(layer.problem));
       for (const std::string& backend : conv_backends) {
         benchmark::RegisterBenchmark((direction_name(direction) + ("/" + backend) + suffix).c_str(), conv_convkit,
                                      layer, backend, direction)
@@ -158,14 +158,14 @@ void register_all() {
     for (bool backward : {false, true}) {
       const std::string direction = backward ? "pool_bwd" : "pool_fwd";
       for (const std::string& backend : pool_backends) {
-        benchmark::RegisterBenchmark((direction + "/" + backend + "/" + layer.problem).c_str(), pool_convkit, layer,
+        benchmark::RegisterBenchmark((direction + "/" + backend + "/" + to_string(parse_pool2d(layer.problem))).c_str(), pool_convkit, layer,
                                      backend, backward)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
       }
 #ifdef CONVKIT_BENCH_ONEDNN
       if (!backward) {
-        benchmark::RegisterBenchmark(("pool_fwd/onednn/" + std::string(layer.problem)).c_str(), pool_onednn, layer)
+        benchmark::RegisterBenchmark(("pool_fwd/onednn/" + to_string(parse_pool2d(layer.problem))).c_str(), pool_onednn, layer)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
       }

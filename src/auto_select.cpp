@@ -10,8 +10,9 @@
 // - backward data: `im2col` for strided 1x1 layers (1.05x) and 1x1 layers with 2048 or more
 //   input channels (1.04-1.08x).
 // - backward weights: `im2col` for ungrouped problems with 128 or more input channels that are
-//   1x1 (1.5-2.5x) or undilated with at least 14x14 output pixels (1.07-1.37x): direct's
-//   weight-gradient split has too few work items per thread there.
+//   1x1 (1.5-2.5x) or undilated with at least 14x14 output pixels (1.07-1.37x), and for 1x1
+//   layers of 64 or more channels that do not widen (res2a 64->64: 1.5x in three of four runs):
+//   direct's weight-gradient split has too few work items per thread there.
 #include "backend.hpp"
 
 namespace convkit::detail {
@@ -48,9 +49,11 @@ ConvChoice auto_conv_choice(const Conv2dParams& p) {
     why += "; backward data im2col: 1x1 strided or >= 2048 input channels";
   }
   const bool undilated = p.dilation_h == 1 && p.dilation_w == 1;
-  if (ungrouped && p.in_c >= 128 && (pointwise || (undilated && p.out_h() * p.out_w() >= 14 * 14))) {
+  const bool wide = p.in_c >= 128 && (pointwise || (ungrouped && undilated && p.out_h() * p.out_w() >= 14 * 14));
+  const bool square_pointwise = pointwise && p.in_c >= 64 && p.out_c <= p.in_c;
+  if (wide || square_pointwise) {
     backward_weights = "im2col";
-    why += "; backward weights im2col: >= 128 input channels, 1x1 or >= 14x14 outputs";
+    why += "; backward weights im2col: >= 128 input channels on 1x1 or >= 14x14 outputs, or a 1x1 of >= 64 channels";
   }
   ConvChoice choice;
   const char* names[] = {forward, backward_data, backward_weights};
