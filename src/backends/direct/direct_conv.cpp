@@ -725,6 +725,8 @@ class DirectConv final : public ConvImpl {
       const Share share = share_of(segments * blocks, thread, team);
       DepthwiseWeightGradTile t{};
       t.rows = 1;
+      t.x_tap_h = p.dilation_h * p.in_w * C;
+      t.dw_tap_h = p.kernel_w * C;
       t.dw_tap_stride = C;
       t.accumulate = true;
       for (int64_t item = share.begin; item < share.end; ++item) {
@@ -735,15 +737,21 @@ class DirectConv final : public ConvImpl {
         for (int64_t s = 0; s < sums_per_segment; ++s) std::fill_n(sums + s * C, t.channels, 0.0f);
         for (int64_t row = seg.begin; row < seg.end; ++row) {
           const int64_t n = row / OH, oh = row % OH;
-          for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
-            const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dilation_h;
-            if (ih < 0 || ih >= p.in_h) continue;
+          // The kernel rows that read inside the input, all at once so that each dy load
+          // feeds all their taps.
+          int64_t kh_begin = 0, kh_end = p.kernel_h;
+          const int64_t ih0 = oh * p.stride_h - p.pad_top;
+          while (kh_begin < kh_end && ih0 + kh_begin * p.dilation_h < 0) ++kh_begin;
+          while (kh_end > kh_begin && ih0 + (kh_end - 1) * p.dilation_h >= p.in_h) --kh_end;
+          t.taps_h = kh_end - kh_begin;
+          if (t.taps_h > 0) {
+            const int64_t ih = ih0 + kh_begin * p.dilation_h;
             // The forward column runs: each a stretch of output columns reading the same taps.
             for (const AxisRun& run : fwd_.columns) {
               if (run.taps.taps == 0) continue;
               t.x = x + ((n * p.in_h + ih) * p.in_w + run.in_begin) * C + c0;
               t.dy = dy + (row * OW + run.out_begin) * C + c0;
-              t.dw = sums + (kh * p.kernel_w + run.taps.first_tap) * C;
+              t.dw = sums + (kh_begin * p.kernel_w + run.taps.first_tap) * C;
               t.cols = run.pixels;
               t.taps_w = run.taps.taps;
               t.x_col_stride = run.in_step * C;
