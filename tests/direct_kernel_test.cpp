@@ -322,62 +322,96 @@ TEST(DepthwiseWeightGrad, EveryChannelAndTapCountEveryIsa) {
     const DepthwiseConvKernels& k = kernels<DepthwiseConvKernels>(isa);
     const int64_t L = k.lanes;
     for (int64_t channels : {int64_t(1), L - 1, L, L + 1, 2 * L, 5 * L + 3}) {
-      for (int64_t taps : {1, 2, 3, 4, 7}) {
-        for (int64_t rows : {0, 1, 3}) {
-          // Strided and dilated columns, then stride 1 (the sliding path: groups of 4 columns
-          // plus a remainder).
-          for (const bool sliding : {false, true}) {
-            for (const bool accumulate : {false, true}) {
-              const int64_t C = channels + 2, cols = sliding ? 9 : 5;
-              const int64_t x_tap_w = sliding ? C : 2 * C, x_col_stride = sliding ? C : 3 * C;
-              const int64_t x_row_stride = (cols - 1) * x_col_stride + (taps - 1) * x_tap_w + C;
-              const int64_t dy_col_stride = C, dy_row_stride = cols * C, dw_tap_stride = C + 1;
-              const std::vector<float> x = integer_tensor(std::max<int64_t>(rows, 1) * x_row_stride, 41);
-              const std::vector<float> dy = integer_tensor(std::max<int64_t>(rows, 1) * dy_row_stride, 42);
-              const std::vector<float> start = integer_tensor(taps * dw_tap_stride, 43);
-              std::vector<float> dw(size_t(taps * dw_tap_stride), kSentinel);
-              for (int64_t tw = 0; tw < taps; ++tw) {
-                for (int64_t c = 0; c < channels && accumulate; ++c) {
-                  dw[size_t(tw * dw_tap_stride + c)] = start[size_t(tw * dw_tap_stride + c)];
+      for (int64_t taps_h : {1, 2, 3, 4}) {
+        for (int64_t taps : {1, 2, 3, 4, 7}) {
+          for (int64_t rows : {0, 1, 3}) {
+            // Strided and dilated columns, then stride 1 (the sliding path: groups of 4 columns
+            // plus a remainder).
+            for (const bool sliding : {false, true}) {
+              for (const bool accumulate : {false, true}) {
+                const int64_t C = channels + 2, cols = sliding ? 9 : 5;
+                const int64_t x_tap_w = sliding ? C : 2 * C, x_col_stride = sliding ? C : 3 * C;
+                const int64_t x_row_stride = (cols - 1) * x_col_stride + (taps - 1) * x_tap_w + C;
+                const int64_t x_tap_h = std::max<int64_t>(rows, 1) * x_row_stride + C;
+                const int64_t dy_col_stride = C, dy_row_stride = cols * C, dw_tap_stride = C + 1;
+                const int64_t dw_tap_h = taps * dw_tap_stride + 3, dw_size = taps_h * dw_tap_h;
+                const std::vector<float> x = integer_tensor(taps_h * x_tap_h, 41);
+                const std::vector<float> dy = integer_tensor(std::max<int64_t>(rows, 1) * dy_row_stride, 42);
+                const std::vector<float> start = integer_tensor(dw_size, 43);
+                const auto is_dw = [&](int64_t i) {
+                  return i % dw_tap_h < taps * dw_tap_stride && i % dw_tap_h % dw_tap_stride < channels;
+                };
+                std::vector<float> dw(size_t(dw_size), kSentinel);
+                for (int64_t i = 0; i < dw_size && accumulate; ++i) {
+                  if (is_dw(i)) dw[size_t(i)] = start[size_t(i)];
                 }
-              }
-              DepthwiseWeightGradTile t{};
-              t.x = x.data();
-              t.dy = dy.data();
-              t.dw = dw.data();
-              t.rows = rows;
-              t.cols = cols;
-              t.taps_w = taps;
-              t.x_row_stride = x_row_stride;
-              t.x_col_stride = x_col_stride;
-              t.x_tap_w = x_tap_w;
-              t.dy_row_stride = dy_row_stride;
-              t.dy_col_stride = dy_col_stride;
-              t.dw_tap_stride = dw_tap_stride;
-              t.channels = channels;
-              t.accumulate = accumulate;
-              k.weight_grad(t);
-              for (int64_t tw = 0; tw < taps; ++tw) {
-                for (int64_t c = 0; c < dw_tap_stride; ++c) {
-                  const float got = dw[size_t(tw * dw_tap_stride + c)];
-                  if (c >= channels) {
+                DepthwiseWeightGradTile t{};
+                t.x = x.data();
+                t.dy = dy.data();
+                t.dw = dw.data();
+                t.rows = rows;
+                t.cols = cols;
+                t.taps_h = taps_h;
+                t.taps_w = taps;
+                t.x_row_stride = x_row_stride;
+                t.x_col_stride = x_col_stride;
+                t.x_tap_h = x_tap_h;
+                t.x_tap_w = x_tap_w;
+                t.dy_row_stride = dy_row_stride;
+                t.dy_col_stride = dy_col_stride;
+                t.dw_tap_h = dw_tap_h;
+                t.dw_tap_stride = dw_tap_stride;
+                t.channels = channels;
+                t.accumulate = accumulate;
+                k.weight_grad(t);
+                for (int64_t i = 0; i < dw_size; ++i) {
+                  const float got = dw[size_t(i)];
+                  if (!is_dw(i)) {
                     ASSERT_EQ(got, kSentinel);
                     continue;
                   }
-                  double expected = accumulate ? start[size_t(tw * dw_tap_stride + c)] : 0.0;
+                  const int64_t th = i / dw_tap_h, tw = i % dw_tap_h / dw_tap_stride, c = i % dw_tap_h % dw_tap_stride;
+                  double expected = accumulate ? start[size_t(i)] : 0.0;
                   for (int64_t r = 0; r < rows; ++r) {
                     for (int64_t q = 0; q < cols; ++q) {
-                      expected += double(x[size_t(r * x_row_stride + q * x_col_stride + tw * x_tap_w + c)]) *
-                                  dy[size_t(r * dy_row_stride + q * dy_col_stride + c)];
+                      const int64_t xi = th * x_tap_h + r * x_row_stride + q * x_col_stride + tw * x_tap_w + c;
+                      expected += double(x[size_t(xi)]) * dy[size_t(r * dy_row_stride + q * dy_col_stride + c)];
                     }
                   }
-                  ASSERT_EQ(got, float(expected)) << isa_name(isa) << " channels=" << channels << " taps=" << taps
-                                                  << " rows=" << rows << (sliding ? " stride 1" : "") << " tap "
-                                                  << tw << " channel " << c;
+                  ASSERT_EQ(got, float(expected)) << isa_name(isa) << " channels=" << channels << " taps " << taps_h
+                                                  << "x" << taps << " rows=" << rows << (sliding ? " stride 1" : "")
+                                                  << " tap " << th << "," << tw << " channel " << c;
                 }
               }
             }
           }
+        }
+      }
+    }
+  }
+}
+
+TEST(DepthwiseBiasGrad, EveryChannelAndPixelCountEveryIsa) {
+  for (Isa isa : isas_here()) {
+    const DepthwiseConvKernels& k = kernels<DepthwiseConvKernels>(isa);
+    const int64_t L = k.lanes;
+    for (int64_t channels : {int64_t(1), L - 1, L, L + 1, 2 * L, 5 * L + 3}) {
+      for (int64_t pixels : {0, 1, 3, 4, 7, 9}) {
+        const int64_t stride = channels + 2;
+        const std::vector<float> dy = integer_tensor(std::max<int64_t>(pixels, 1) * stride, 44);
+        const std::vector<float> start = integer_tensor(stride, 45);
+        std::vector<float> db(size_t(stride), kSentinel);
+        for (int64_t c = 0; c < channels; ++c) db[size_t(c)] = start[size_t(c)];
+        k.bias_grad(dy.data(), pixels, stride, channels, db.data());
+        for (int64_t c = 0; c < stride; ++c) {
+          if (c >= channels) {
+            ASSERT_EQ(db[size_t(c)], kSentinel);
+            continue;
+          }
+          double expected = start[size_t(c)];
+          for (int64_t q = 0; q < pixels; ++q) expected += dy[size_t(q * stride + c)];
+          ASSERT_EQ(db[size_t(c)], float(expected)) << isa_name(isa) << " channels=" << channels << " pixels=" << pixels
+                                                    << " channel " << c;
         }
       }
     }

@@ -29,26 +29,35 @@ struct DepthwiseConvTile {
   bool relu;
 };
 
-// The weight gradient of a run of taps along a kernel row, over a rectangle of output pixels:
-//   dw[tw*dw_tap_stride + c] = (accumulate ? dw[...] : 0)
-//       + sum_{r < rows, q < cols} x[r*x_row_stride + q*x_col_stride + tw*x_tap_w + c]
+// The weight gradient of a rectangle of taps (taps_h kernel rows of taps_w taps), over a
+// rectangle of output pixels:
+//   dw[th*dw_tap_h + tw*dw_tap_stride + c] = (accumulate ? dw[...] : 0)
+//       + sum_{r < rows, q < cols} x[r*x_row_stride + q*x_col_stride + th*x_tap_h + tw*x_tap_w + c]
 //                                * dy[r*dy_row_stride + q*dy_col_stride + c]
-// for tw < taps_w and 0 <= c < channels, summed in (r, q) order. Up to three taps share each
-// dy load and keep their sums in registers.
+// for th < taps_h, tw < taps_w and 0 <= c < channels, summed in (r, q) order. Up to three
+// kernel rows of three taps share each dy load and keep their sums in registers.
 struct DepthwiseWeightGradTile {
   const float* x;
   const float* dy;
   float* dw;
-  int64_t rows, cols, taps_w;
-  int64_t x_row_stride, x_col_stride, x_tap_w, dy_row_stride, dy_col_stride, dw_tap_stride;
+  int64_t rows, cols, taps_h, taps_w;
+  int64_t x_row_stride, x_col_stride, x_tap_h, x_tap_w, dy_row_stride, dy_col_stride, dw_tap_h, dw_tap_stride;
   int64_t channels;
   bool accumulate;
 };
+
+// The bias gradient of a run of pixels: db[c] += sum_{p < pixels} dy[p*pixel_stride + c] for
+// 0 <= c < channels, the pixels summed in four interleaved chains (p mod 4, each in pixel
+// order) that are then added as (chain 0 + chain 1) + (chain 2 + chain 3): one chain would
+// wait on the add latency at every pixel.
+using DepthwiseBiasGrad = void (*)(const float* dy, int64_t pixels, int64_t pixel_stride, int64_t channels,
+                                   float* db);
 
 struct DepthwiseConvKernels {
   int lanes;
   void (*tile[kMaxDepthwisePixels])(const DepthwiseConvTile&);  // tile[p-1] for p pixels
   void (*weight_grad)(const DepthwiseWeightGradTile&);
+  DepthwiseBiasGrad bias_grad;
 };
 
 }  // namespace convkit::detail

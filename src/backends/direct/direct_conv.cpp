@@ -11,7 +11,7 @@
 // (batch x group x channel block x output row, in that nesting, so one image still feeds both
 // threads). No output element is summed by more than one thread and every sum runs in a fixed
 // order, so results are bitwise identical for any thread count; the one exception is the
-// depthwise weight gradient, whose fixed partition of the rows follows Options.threads.
+// depthwise weight and bias gradients, whose fixed partition of the rows follows Options.threads.
 #include "backends/direct/direct.hpp"
 
 #include <algorithm>
@@ -707,39 +707,51 @@ class DirectConv final : public ConvImpl {
   // The output rows are cut into `threads` segments (a fixed partition for a given thread
   // count); each (segment, channel block) item walks its rows once, adding every tap's
   // products for a row while that row's inputs are in cache, into partial sums of its own.
-  // The segments' partial sums are then added in segment order.
+  // db's partial sums come from the same pass, each dy row summed while it is in cache: a
+  // separate pass split by channels left one thread summing every pixel of a 32-channel
+  // layer alone, which took as long as the whole weight gradient. The segments' partial sums
+  // are then added in segment order.
   void depthwise_weight_grad(const float* x, const float* dy, float* dw, float* db, int threads) const {
     const Conv2dParams& p = p_;
     const int64_t C = p.in_c, OH = p.out_h(), OW = p.out_w(), taps = p.kernel_h * p.kernel_w;
     const int64_t block = kDepthwiseBlockVectors * dk_.lanes, blocks = ceil_div(C, block);
     const int64_t segments = threads, rows = p.batch * OH;
-    auto lease = scratch_.acquire(static_cast<size_t>(segments * taps * C));
-    float* partial = lease.data();  // [segment][tap][C]
+    const int64_t sums_per_segment = db != nullptr ? taps + 1 : taps;  // row `taps` holds db
+    auto lease = scratch_.acquire(static_cast<size_t>(segments * sums_per_segment * C));
+    float* partial = lease.data();  // [segment][tap, then db][C]
 #pragma omp parallel num_threads(team(threads))
     {
       const int thread = omp_get_thread_num(), team = omp_get_num_threads();
       const Share share = share_of(segments * blocks, thread, team);
       DepthwiseWeightGradTile t{};
       t.rows = 1;
+      t.x_tap_h = p.dilation_h * p.in_w * C;
+      t.dw_tap_h = p.kernel_w * C;
       t.dw_tap_stride = C;
       t.accumulate = true;
       for (int64_t item = share.begin; item < share.end; ++item) {
         const int64_t segment = item / blocks, c0 = (item % blocks) * block;
         const Share seg = share_of(rows, static_cast<int>(segment), static_cast<int>(segments));
-        float* sums = partial + segment * taps * C + c0;
+        float* sums = partial + segment * sums_per_segment * C + c0;
         t.channels = std::min(block, C - c0);
-        for (int64_t tap = 0; tap < taps; ++tap) std::fill_n(sums + tap * C, t.channels, 0.0f);
+        for (int64_t s = 0; s < sums_per_segment; ++s) std::fill_n(sums + s * C, t.channels, 0.0f);
         for (int64_t row = seg.begin; row < seg.end; ++row) {
           const int64_t n = row / OH, oh = row % OH;
-          for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
-            const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dilation_h;
-            if (ih < 0 || ih >= p.in_h) continue;
+          // The kernel rows that read inside the input, all at once so that each dy load
+          // feeds all their taps.
+          int64_t kh_begin = 0, kh_end = p.kernel_h;
+          const int64_t ih0 = oh * p.stride_h - p.pad_top;
+          while (kh_begin < kh_end && ih0 + kh_begin * p.dilation_h < 0) ++kh_begin;
+          while (kh_end > kh_begin && ih0 + (kh_end - 1) * p.dilation_h >= p.in_h) --kh_end;
+          t.taps_h = kh_end - kh_begin;
+          if (t.taps_h > 0) {
+            const int64_t ih = ih0 + kh_begin * p.dilation_h;
             // The forward column runs: each a stretch of output columns reading the same taps.
             for (const AxisRun& run : fwd_.columns) {
               if (run.taps.taps == 0) continue;
               t.x = x + ((n * p.in_h + ih) * p.in_w + run.in_begin) * C + c0;
               t.dy = dy + (row * OW + run.out_begin) * C + c0;
-              t.dw = sums + (kh * p.kernel_w + run.taps.first_tap) * C;
+              t.dw = sums + (kh_begin * p.kernel_w + run.taps.first_tap) * C;
               t.cols = run.pixels;
               t.taps_w = run.taps.taps;
               t.x_col_stride = run.in_step * C;
@@ -748,20 +760,20 @@ class DirectConv final : public ConvImpl {
               dk_.weight_grad(t);
             }
           }
+          if (db != nullptr) dk_.bias_grad(dy + row * OW * C + c0, OW, C, t.channels, sums + taps * C);
         }
       }
 #pragma omp barrier
-      const Share reduce = share_of(taps * blocks, thread, team);
+      const Share reduce = share_of(sums_per_segment * blocks, thread, team);
       for (int64_t item = reduce.begin; item < reduce.end; ++item) {
-        const int64_t tap = item / blocks, c0 = (item % blocks) * block, width = std::min(block, C - c0);
-        float* out = dw + tap * C + c0;
-        std::copy_n(partial + tap * C + c0, width, out);
+        const int64_t s = item / blocks, c0 = (item % blocks) * block, width = std::min(block, C - c0);
+        float* out = s < taps ? dw + s * C + c0 : db + c0;
+        std::copy_n(partial + s * C + c0, width, out);
         for (int64_t segment = 1; segment < segments; ++segment) {
-          const float* in = partial + (segment * taps + tap) * C + c0;
+          const float* in = partial + (segment * sums_per_segment + s) * C + c0;
           for (int64_t c = 0; c < width; ++c) out[c] += in[c];
         }
       }
-      if (db != nullptr) bias_grad_share(dy, db, thread, team);
     }
   }
 
