@@ -622,13 +622,18 @@ class DirectConv final : public ConvImpl {
   // reads packed weights. The output rows go in bands whose x and dy rows fit in L2, every
   // item summing its band into dw (the first band overwrites); a thread owns the same items in
   // every band, so bands need no barrier and each sum runs in image and row order.
+  // db is summed by `threads` segments of the output pixels (a fixed partition for a given
+  // thread count) into partial sums, added in segment order at the end: split by channels, a
+  // layer of 64 or fewer output channels left one thread summing every pixel alone.
   void weight_grad(const float* x, const float* dy, float* dw, float* db, int threads) const {
     const Conv2dParams& p = p_;
     const ChannelBlocking& cb = fwd_.blocking;
     const int64_t OH = p.out_h(), OW = p.out_w(), ICG = p.in_c_per_group(), OCG = p.out_c_per_group();
     const int64_t pixels = p.batch * OH * OW;
-    auto lease = scratch_.acquire(static_cast<size_t>(p.groups * cb.group_lanes() * pixels));
+    const int64_t packed_floats = p.groups * cb.group_lanes() * pixels, segments = threads;
+    auto lease = scratch_.acquire(static_cast<size_t>(packed_floats + (db != nullptr ? segments * p.out_c : 0)));
     float* packed_dy = lease.data();
+    float* db_partial = packed_dy + packed_floats;  // [segment][out_c]
     const auto block_base = [&](int64_t g, int64_t b) { return (g * cb.group_lanes() + cb.first_channel(b)) * pixels; };
     const int64_t ci_tile = k_.max_pixels[cb.block_vectors - 1];
     const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
@@ -652,6 +657,7 @@ class DirectConv final : public ConvImpl {
           for (int64_t j = valid; j < width; ++j) out[j] = 0.0f;
         }
       }
+      if (db != nullptr) bias_grad_segments(dy, db_partial, segments, thread, team);
 #pragma omp barrier
       // Items are (group, block, tap, input-channel tile), tiles innermost: what depends on the
       // tap is set up once per run of its tiles.
@@ -699,7 +705,18 @@ class DirectConv final : public ConvImpl {
           }
         }
       }
-      if (db != nullptr) bias_grad_share(dy, db, thread, team);
+      if (db != nullptr) {
+        // The partial sums were complete at the barrier above.
+        const Share channels = share_of(p.out_c, thread, team);
+        const int64_t width = channels.end - channels.begin;
+        if (width > 0) {
+          std::copy_n(db_partial + channels.begin, width, db + channels.begin);
+          for (int64_t segment = 1; segment < segments; ++segment) {
+            const float* in = db_partial + segment * p.out_c + channels.begin;
+            for (int64_t c = 0; c < width; ++c) db[channels.begin + c] += in[c];
+          }
+        }
+      }
     }
   }
 
@@ -777,20 +794,21 @@ class DirectConv final : public ConvImpl {
     }
   }
 
-  // This thread's share of db[oc] = sum over all output pixels of dy, in pixel order, per
-  // block of channels (called inside the call's parallel region).
-  void bias_grad_share(const float* dy, float* db, int thread, int team) const {
-    constexpr int64_t kBlock = 64;
+  // This thread's segments of the bias-gradient partial sums: partial[segment][oc] = the sum
+  // of dy over that segment's output pixels, taken in chunks whose dy stays in L1 across the
+  // kernel's passes over the channel vectors (each chunk added to the partial sums in order).
+  void bias_grad_segments(const float* dy, float* partial, int64_t segments, int thread, int team) const {
     const int64_t OC = p_.out_c, pixels = p_.batch * p_.out_h() * p_.out_w();
-    const Share share = share_of(ceil_div(OC, kBlock), thread, team);
-    for (int64_t b = share.begin; b < share.end; ++b) {
-      const int64_t c0 = b * kBlock, width = std::min(kBlock, OC - c0);
-      float sum[kBlock] = {};
-      for (int64_t i = 0; i < pixels; ++i) {
-        const float* row = dy + i * OC + c0;
-        for (int64_t c = 0; c < width; ++c) sum[c] += row[c];
+    constexpr int64_t kChunkBytes = 16 * 1024;
+    const int64_t chunk = std::max<int64_t>(1, kChunkBytes / (OC * int64_t(sizeof(float))));
+    const Share mine = share_of(segments, thread, team);
+    for (int64_t segment = mine.begin; segment < mine.end; ++segment) {
+      const Share seg = share_of(pixels, static_cast<int>(segment), static_cast<int>(segments));
+      float* sums = partial + segment * OC;
+      std::fill_n(sums, OC, 0.0f);
+      for (int64_t i = seg.begin; i < seg.end; i += chunk) {
+        dk_.bias_grad(dy + i * OC, std::min(chunk, seg.end - i), OC, OC, sums);
       }
-      std::memcpy(db + c0, sum, static_cast<size_t>(width) * sizeof(float));
     }
   }
 
