@@ -42,18 +42,23 @@ struct ConvData {
   Buffer x, w, b, dy, y, dx, dw, db;
 };
 
-void set_rate(benchmark::State& state, double flops, const std::string& label) {
-  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+// Reports `amount` per iteration as a rate named `unit` ("GFLOP/s", or "GB/s" for pooling, which
+// moves data rather than doing arithmetic), labelled with the layer, instruction set and threads.
+void set_rate(benchmark::State& state, const char* unit, double amount, const std::string& label) {
+  state.counters[unit] = benchmark::Counter(amount * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(label + " " + simd_arch() + " " + std::to_string(omp_get_max_threads()) + "t");
+}
+
+// Marks the benchmark skipped, with the backend's reason, when it declines the problem (`auto` never does).
+bool declined(benchmark::State& state, const std::string& reason) {
+  if (reason.empty()) return false;
+  state.SkipWithError(("declines: " + reason).c_str());
+  return true;
 }
 
 void conv_convkit(benchmark::State& state, const Layer& layer, const std::string& backend, Direction direction) {
   const Conv2dParams p = parse_conv2d(layer.problem);
-  std::string decline = backend == "auto" ? "" : conv2d_decline_reason(backend, p);
-  if (!decline.empty()) {
-    state.SkipWithError(("declines: " + decline).c_str());
-    return;
-  }
+  if (declined(state, backend == "auto" ? "" : conv2d_decline_reason(backend, p))) return;
   ConvData d(p);
   const Conv2d conv(p, Options{backend, 0, Activation::none});
   const PackedWeights packed = conv.pack_weights(d.w.data());  // inference: packed once
@@ -65,7 +70,7 @@ void conv_convkit(benchmark::State& state, const Layer& layer, const std::string
     }
     benchmark::ClobberMemory();
   }
-  set_rate(state, p.flops(), std::string(layer.name) + (backend == "auto" ? " ->" + std::string(conv.backend()) : ""));
+  set_rate(state, "GFLOP/s", p.flops(), std::string(layer.name) + (backend == "auto" ? " ->" + std::string(conv.backend()) : ""));
 }
 
 #ifdef CONVKIT_BENCH_ONEDNN
@@ -79,26 +84,16 @@ void conv_onednn(benchmark::State& state, const Layer& layer, Direction directio
       conv.run();
       benchmark::ClobberMemory();
     }
-    set_rate(state, p.flops(), std::string(layer.name) + " " + conv.implementation());
+    set_rate(state, "GFLOP/s", p.flops(), std::string(layer.name) + " " + conv.implementation());
   } catch (const std::exception& e) {
     state.SkipWithError((std::string("oneDNN: ") + e.what()).c_str());
   }
 }
 #endif
 
-// Pooling moves data rather than doing arithmetic: its rate is bytes read and written.
-void set_bandwidth(benchmark::State& state, double bytes, const std::string& label) {
-  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(label + " " + simd_arch() + " " + std::to_string(omp_get_max_threads()) + "t");
-}
-
 void pool_convkit(benchmark::State& state, const Layer& layer, const std::string& backend, bool backward) {
   const Pool2dParams p = parse_pool2d(layer.problem);
-  std::string decline = backend == "auto" ? "" : pool2d_decline_reason(backend, p);
-  if (!decline.empty()) {
-    state.SkipWithError(("declines: " + decline).c_str());
-    return;
-  }
+  if (declined(state, backend == "auto" ? "" : pool2d_decline_reason(backend, p))) return;
   const Buffer x = random_floats(p.input_elements(), 5), dy = random_floats(p.output_elements(), 6);
   Buffer y(dy.size()), dx(x.size());
   const Pool2d pool(p, Options{backend, 0, Activation::none});
@@ -111,7 +106,7 @@ void pool_convkit(benchmark::State& state, const Layer& layer, const std::string
     benchmark::ClobberMemory();
   }
   const double in_bytes = 4.0 * double(p.input_elements()), out_bytes = 4.0 * double(p.output_elements());
-  set_bandwidth(state, backward ? 2 * in_bytes + out_bytes : in_bytes + out_bytes, layer.name);
+  set_rate(state, "GB/s", backward ? 2 * in_bytes + out_bytes : in_bytes + out_bytes, layer.name);
 }
 
 #ifdef CONVKIT_BENCH_ONEDNN
@@ -125,7 +120,7 @@ void pool_onednn(benchmark::State& state, const Layer& layer) {
       pool.run();
       benchmark::ClobberMemory();
     }
-    set_bandwidth(state, 4.0 * double(p.input_elements() + p.output_elements()),
+    set_rate(state, "GB/s", 4.0 * double(p.input_elements() + p.output_elements()),
                   std::string(layer.name) + " " + pool.implementation());
   } catch (const std::exception& e) {
     state.SkipWithError((std::string("oneDNN: ") + e.what()).c_str());

@@ -30,7 +30,7 @@ dnnl::memory::desc any_weights(const Conv2dParams& p) {
 
 }  // namespace
 
-struct OnednnConv::State {
+struct OnednnPrimitive::State {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   dnnl::primitive primitive;
@@ -38,9 +38,18 @@ struct OnednnConv::State {
   std::string implementation;
 };
 
+OnednnPrimitive::OnednnPrimitive() : state_(std::make_unique<State>()) {}
+OnednnPrimitive::~OnednnPrimitive() = default;
+
+void OnednnPrimitive::run() {
+  state_->primitive.execute(state_->stream, state_->args);
+  state_->stream.wait();
+}
+
+std::string OnednnPrimitive::implementation() const { return state_->implementation; }
+
 OnednnConv::OnednnConv(const Conv2dParams& p, Direction direction, const float* x, const float* w, const float* b,
-                       float* y, const float* dy, float* dx, float* dw, float* db)
-    : state_(std::make_unique<State>()) {
+                       float* y, const float* dy, float* dx, float* dw, float* db) {
   State& s = *state_;
   const auto src_md = nhwc(p.batch, p.in_c, p.in_h, p.in_w);
   const auto dst_md = nhwc(p.batch, p.out_c, p.out_h(), p.out_w());
@@ -89,24 +98,7 @@ OnednnConv::OnednnConv(const Conv2dParams& p, Direction direction, const float* 
   }
 }
 
-OnednnConv::~OnednnConv() = default;
-
-void OnednnConv::run() {
-  state_->primitive.execute(state_->stream, state_->args);
-  state_->stream.wait();
-}
-
-std::string OnednnConv::implementation() const { return state_->implementation; }
-
-struct OnednnPool::State {
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
-  dnnl::primitive primitive;
-  std::unordered_map<int, dnnl::memory> args;
-  std::string implementation;
-};
-
-OnednnPool::OnednnPool(const Pool2dParams& p, const float* x, float* y) : state_(std::make_unique<State>()) {
+OnednnPool::OnednnPool(const Pool2dParams& p, const float* x, float* y) {
   State& s = *state_;
   const auto src_md = nhwc(p.batch, p.channels, p.in_h, p.in_w);
   const auto dst_md = nhwc(p.batch, p.channels, p.out_h(), p.out_w());
@@ -125,14 +117,5 @@ OnednnPool::OnednnPool(const Pool2dParams& p, const float* x, float* y) : state_
             {DNNL_ARG_DST, dnnl::memory(dst_md, s.engine, y)}};
   s.implementation = pd.impl_info_str();
 }
-
-OnednnPool::~OnednnPool() = default;
-
-void OnednnPool::run() {
-  state_->primitive.execute(state_->stream, state_->args);
-  state_->stream.wait();
-}
-
-std::string OnednnPool::implementation() const { return state_->implementation; }
 
 }  // namespace convkit::bench

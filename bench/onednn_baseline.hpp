@@ -10,30 +10,29 @@ namespace convkit::bench {
 
 enum class Direction { forward, backward_data, backward_weights };
 
-class OnednnConv {
+// One oneDNN primitive with its arguments bound, ready to run.
+class OnednnPrimitive {
  public:
-  // Throws std::exception when oneDNN has no implementation for the problem.
-  OnednnConv(const Conv2dParams&, Direction, const float* x, const float* w, const float* b, float* y,
-             const float* dy, float* dx, float* dw, float* db);
-  ~OnednnConv();
+  ~OnednnPrimitive();
   void run();
   std::string implementation() const;  // oneDNN's own name for the kernel it chose
 
- private:
+ protected:
+  OnednnPrimitive();
   struct State;
   std::unique_ptr<State> state_;
 };
 
-class OnednnPool {
+class OnednnConv : public OnednnPrimitive {
  public:
-  OnednnPool(const Pool2dParams&, const float* x, float* y);
-  ~OnednnPool();
-  void run();
-  std::string implementation() const;
+  // Throws std::exception when oneDNN has no implementation for the problem.
+  OnednnConv(const Conv2dParams&, Direction, const float* x, const float* w, const float* b, float* y,
+             const float* dy, float* dx, float* dw, float* db);
+};
 
- private:
-  struct State;
-  std::unique_ptr<State> state_;
+class OnednnPool : public OnednnPrimitive {
+ public:
+  OnednnPool(const Pool2dParams&, const float* x, float* y);  // forward inference
 };
 
 }  // namespace convkit::bench

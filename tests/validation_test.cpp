@@ -31,23 +31,33 @@ void expect_error(const std::function<void()>& action, const std::vector<std::st
 Conv2dParams valid_conv() { return parse_conv2d("mb2_ic8ih10iw10_oc16_kh3kw3_ph1pw1_g2"); }
 Pool2dParams valid_pool() { return parse_pool2d("mb2_c8ih10iw10_max_kh3kw3_sh2sw2_ph1pw1"); }
 
-struct ConvRule {
+// One validation rule: how to break a valid problem, and what the Error must then mention.
+template <class Params>
+struct Rule {
   const char* name;
-  std::function<void(Conv2dParams&)> make_bad;
+  std::function<void(Params&)> make_bad;
   std::vector<std::string> fragments;
 };
+using ConvRule = Rule<Conv2dParams>;
+using PoolRule = Rule<Pool2dParams>;
 
-void PrintTo(const ConvRule& rule, std::ostream* os) { *os << rule.name; }
+template <class Params>
+void PrintTo(const Rule<Params>& rule, std::ostream* os) {
+  *os << rule.name;
+}
+
+// Both validate() and the plan's constructor (Conv2d or Pool2d) must reject the broken problem.
+template <class Plan, class Params>
+void expect_rule_enforced(Params p, const Rule<Params>& rule) {
+  ASSERT_NO_THROW(p.validate());
+  rule.make_bad(p);
+  expect_error([&] { p.validate(); }, rule.fragments);
+  expect_error([&] { Plan plan(p); }, rule.fragments);
+}
 
 class ConvValidation : public ::testing::TestWithParam<ConvRule> {};
 
-TEST_P(ConvValidation, ThrowsNamingTheField) {
-  Conv2dParams p = valid_conv();
-  ASSERT_NO_THROW(p.validate());
-  GetParam().make_bad(p);
-  expect_error([&] { p.validate(); }, GetParam().fragments);
-  expect_error([&] { Conv2d conv(p); }, GetParam().fragments);
-}
+TEST_P(ConvValidation, ThrowsNamingTheField) { expect_rule_enforced<Conv2d>(valid_conv(), GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(
     Rules, ConvValidation,
@@ -84,23 +94,9 @@ INSTANTIATE_TEST_SUITE_P(
                  {"Conv2dParams.kernel_h"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
-struct PoolRule {
-  const char* name;
-  std::function<void(Pool2dParams&)> make_bad;
-  std::vector<std::string> fragments;
-};
-
-void PrintTo(const PoolRule& rule, std::ostream* os) { *os << rule.name; }
-
 class PoolValidation : public ::testing::TestWithParam<PoolRule> {};
 
-TEST_P(PoolValidation, ThrowsNamingTheField) {
-  Pool2dParams p = valid_pool();
-  ASSERT_NO_THROW(p.validate());
-  GetParam().make_bad(p);
-  expect_error([&] { p.validate(); }, GetParam().fragments);
-  expect_error([&] { Pool2d pool(p); }, GetParam().fragments);
-}
+TEST_P(PoolValidation, ThrowsNamingTheField) { expect_rule_enforced<Pool2d>(valid_pool(), GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(
     Rules, PoolValidation,

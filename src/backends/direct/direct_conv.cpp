@@ -196,7 +196,21 @@ struct Rectangle {
   int64_t x_first, y_first;
   int64_t lines, length;
   int64_t x_line_step, y_line_step, x_pixel_step, y_pixel_step;
+
+  // Offsets of pixel j of line `line` in the input and the output.
+  int64_t x_at(int64_t line, int64_t j) const { return x_first + line * x_line_step + j * x_pixel_step; }
+  int64_t y_at(int64_t line, int64_t j) const { return y_first + line * y_line_step + j * y_pixel_step; }
 };
+
+// Calls visit(line, j, pixels) for each tile of a rectangle: every line split into even tiles
+// of at most max_pixels (7 = 4 + 3, not 6 + 1: a 1-pixel tile starves on L2 bandwidth).
+template <class Visit>
+void for_each_even_tile(const Rectangle& r, int64_t max_pixels, Visit visit) {
+  const EvenTiles split(r.length, max_pixels);
+  for (int64_t line = 0; line < r.lines; ++line) {
+    for (int64_t i = 0; i < split.count; ++i) visit(line, split.start(i), split.size(i));
+  }
+}
 
 // The rectangles covering rows [line_begin, line_end) of image n. Each is tiled along whichever
 // side needs fewer tiles of max_pixels: the interior along its rows, a border column of a tall
@@ -284,16 +298,12 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     t.w = block_w + ((r.rows.first_tap * d.kernel_w + r.cols.first_tap) * d.reduce_per_group + r0) * width;
     t.x_pixel_stride = r.x_pixel_step;
     t.y_pixel_stride = r.y_pixel_step;
-    const EvenTiles split(r.length, max_pixels);
-    for (int64_t line = 0; line < r.lines; ++line) {
-      for (int64_t i = 0; i < split.count; ++i) {
-        const int64_t j = split.start(i);
-        t.pixels = split.size(i);
-        t.x = r.reads_input ? x + x_channel + r.x_first + line * r.x_line_step + j * r.x_pixel_step : x;
-        t.y = y + y_channel + r.y_first + line * r.y_line_step + j * r.y_pixel_step;
-        tiles[t.pixels - 1](t);
-      }
-    }
+    for_each_even_tile(r, max_pixels, [&](int64_t line, int64_t j, int64_t pixels) {
+      t.pixels = pixels;
+      t.x = r.reads_input ? x + x_channel + r.x_at(line, j) : x;
+      t.y = y + y_channel + r.y_at(line, j);
+      tiles[pixels - 1](t);
+    });
   });
 }
 
@@ -363,21 +373,17 @@ void run_dot_lines(const DirectProblem& d, const DirectConvKernels& k, const flo
     const float* w_first = w + (r.rows.first_tap * d.kernel_w + r.cols.first_tap) * w_tap + c_begin * w_row + x_channel;
     t.x_pixel_stride = r.x_pixel_step;
     t.y_pixel_stride = r.y_pixel_step;
-    const EvenTiles split(r.length, max_pixels);
-    for (int64_t line = 0; line < r.lines; ++line) {
-      for (int64_t i = 0; i < split.count; ++i) {
-        const int64_t j = split.start(i);
-        t.pixels = split.size(i);
-        t.x = r.reads_input ? dy + x_channel + r.x_first + line * r.x_line_step + j * r.x_pixel_step : dy;
-        float* y_tile = dx + y_channel + r.y_first + line * r.y_line_step + j * r.y_pixel_step;
-        for (int64_t c = 0; c < channels; c += max_channels) {
-          t.channels = std::min(max_channels, channels - c);
-          t.w = w_first + c * w_row;
-          t.y = y_tile + c;
-          k.dot_tile[t.pixels - 1][t.channels - 1](t);
-        }
+    for_each_even_tile(r, max_pixels, [&](int64_t line, int64_t j, int64_t pixels) {
+      t.pixels = pixels;
+      t.x = r.reads_input ? dy + x_channel + r.x_at(line, j) : dy;
+      float* y_tile = dx + y_channel + r.y_at(line, j);
+      for (int64_t c = 0; c < channels; c += max_channels) {
+        t.channels = std::min(max_channels, channels - c);
+        t.w = w_first + c * w_row;
+        t.y = y_tile + c;
+        k.dot_tile[pixels - 1][t.channels - 1](t);
       }
-    }
+    });
   });
 }
 
@@ -423,13 +429,13 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
     t.x_tap_w = r.cols.input_step * C;
     t.w_tap_h = r.rows.tap_step * d.kernel_w * padded;
     t.w_tap_w = r.cols.tap_step * padded;
-    int64_t x_first = r.x_first + c0;
+    int64_t x_shift = c0;
     t.w = packed + (r.rows.first_tap * d.kernel_w + r.cols.first_tap) * padded + c0;
     // Backward data walks the taps of a row backwards through dy. Walking them forwards
     // instead (same products, taps summed in the other order) lets the row-reuse path of the
     // tile take stride-1 rows.
     if (r.reads_input && t.x_tap_w < 0) {
-      x_first += (t.taps_w - 1) * t.x_tap_w;
+      x_shift += (t.taps_w - 1) * t.x_tap_w;
       t.w += (t.taps_w - 1) * t.w_tap_w;
       t.x_tap_w = -t.x_tap_w;
       t.w_tap_w = -t.w_tap_w;
@@ -439,8 +445,8 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
     for (int64_t line = 0; line < r.lines; ++line) {
       for (int64_t j = 0; j < r.length; j += kMaxDepthwisePixels) {
         t.pixels = std::min<int64_t>(kMaxDepthwisePixels, r.length - j);
-        t.x = r.reads_input ? x + x_first + line * r.x_line_step + j * r.x_pixel_step : x;
-        t.y = y + c0 + r.y_first + line * r.y_line_step + j * r.y_pixel_step;
+        t.x = r.reads_input ? x + x_shift + r.x_at(line, j) : x;
+        t.y = y + c0 + r.y_at(line, j);
         k.tile[t.pixels - 1](t);
       }
     }
