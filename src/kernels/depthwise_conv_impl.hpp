@@ -37,17 +37,26 @@ inline void depthwise_store(float* dst, const xsimd::batch<float, Arch>& v, int6
 
 // `Vectors` vectors of channels starting at c for all the tile's pixels; the last has `count`
 // valid lanes (all of them unless Partial).
+// Every pixel's accumulators for the channel vectors starting at c begin at the bias (or 0).
+// Always inlined: GCC 12 keeps an array of batches in memory across a call it does not inline.
+template <class Arch, int Pixels, int Vectors>
+[[gnu::always_inline]] inline void start_from_bias(xsimd::batch<float, Arch> (&acc)[Pixels][Vectors], const float* bias,
+                                                   int64_t c) {
+  using Batch = xsimd::batch<float, Arch>;
+#pragma GCC unroll 4
+  for (int v = 0; v < Vectors; ++v) {
+    const Batch start = bias != nullptr ? Batch::load_unaligned(bias + c + v * int64_t(Batch::size)) : Batch(0.0f);
+#pragma GCC unroll 8
+    for (int p = 0; p < Pixels; ++p) acc[p][v] = start;
+  }
+}
+
 template <class Arch, int Pixels, int Vectors, bool Partial>
 inline void depthwise_vectors(const DepthwiseConvTile& t, int64_t c, int64_t count) {
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
   Batch acc[Pixels][Vectors];
-#pragma GCC unroll 4
-  for (int v = 0; v < Vectors; ++v) {
-    const Batch start = t.bias != nullptr ? Batch::load_unaligned(t.bias + c + v * lanes) : Batch(0.0f);
-#pragma GCC unroll 8
-    for (int p = 0; p < Pixels; ++p) acc[p][v] = start;
-  }
+  start_from_bias<Arch, Pixels, Vectors>(acc, t.bias, c);
   for (int64_t th = 0; th < t.taps_h; ++th) {
     for (int64_t tw = 0; tw < t.taps_w; ++tw) {
       const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w + c;
@@ -94,12 +103,7 @@ inline void depthwise_row_vectors(const DepthwiseConvTile& t, int64_t c) {
   constexpr int64_t lanes = Batch::size;
   constexpr int inputs = (Pixels - 1) * Stride + TapsW;
   Batch acc[Pixels][Vectors];
-#pragma GCC unroll 4
-  for (int v = 0; v < Vectors; ++v) {
-    const Batch start = t.bias != nullptr ? Batch::load_unaligned(t.bias + c + v * lanes) : Batch(0.0f);
-#pragma GCC unroll 8
-    for (int p = 0; p < Pixels; ++p) acc[p][v] = start;
-  }
+  start_from_bias<Arch, Pixels, Vectors>(acc, t.bias, c);
   for (int64_t th = 0; th < t.taps_h; ++th) {
     const float* x = t.x + th * t.x_tap_h + c;
     const float* w = t.w + th * t.w_tap_h + c;
