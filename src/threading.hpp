@@ -8,4 +8,18 @@ inline int resolve_threads(int requested) {
   return requested > 0 ? requested : omp_get_max_threads();
 }
 
+// Runs body(thread, team) on each thread of one OpenMP region of `threads` threads (`team`
+// may come out smaller). A team of one runs on the calling thread with no region: libgomp's
+// region of one thread still makes a futex system call, a tenth of a tiny layer's call.
+// `#pragma omp barrier` inside body binds to the region, and is a no-op without one.
+template <class Body>
+void run_team(int threads, Body&& body) {
+  if (threads <= 1) {
+    body(0, 1);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  body(omp_get_thread_num(), omp_get_num_threads());
+}
+
 }  // namespace convkit::detail

@@ -1,6 +1,6 @@
 #include "gemm/gemm.hpp"
 
-#include <omp.h>
+#include "threading.hpp"
 
 namespace convkit::detail {
 
@@ -147,14 +147,12 @@ void gemm(const GemmKernels& kern, int64_t m, int64_t n, int64_t k, MatrixView a
   auto workspace = pool.acquire(per_thread * static_cast<size_t>(threads));
   const MatrixSourceA source_a(a);
   const MatrixSourceB source_b(b);
-#pragma omp parallel num_threads(threads)
-  {
-    const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+  run_team(threads, [&](int thread, int team) {
     float* mine = workspace.data() + per_thread * static_cast<size_t>(thread);
     gemm_share(kern, 1, m, n, team, thread, [&](int64_t, GemmRange rows, GemmRange cols) {
       gemm_block(kern, k, source_a, source_b, rows, cols, c, ldc, epilogue, mine);
     });
-  }
+  });
 }
 
 }  // namespace convkit::detail

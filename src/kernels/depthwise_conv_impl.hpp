@@ -5,30 +5,24 @@
 
 #include "kernels/depthwise_conv.hpp"
 #include "kernels/fused_multiply_add.hpp"
+#include "kernels/partial_vector.hpp"
 
 namespace convkit::detail {
 namespace {
 
-// x loads of the last, partial vector must not read past the channels: they go through a
-// zeroed buffer. Full vectors load directly.
+// The last, partial vector of channels loads and stores only its `count` channels; full vectors
+// move directly.
 template <class Arch, bool Partial>
-inline xsimd::batch<float, Arch> depthwise_load(const float* src, int64_t count) {
-  if constexpr (Partial) {
-    alignas(64) float buffer[xsimd::batch<float, Arch>::size] = {};
-    for (int64_t i = 0; i < count; ++i) buffer[i] = src[i];
-    return xsimd::batch<float, Arch>::load_aligned(buffer);
-  } else {
-    (void)count;
-    return xsimd::batch<float, Arch>::load_unaligned(src);
-  }
+[[gnu::always_inline]] inline xsimd::batch<float, Arch> depthwise_load(const float* src, int64_t count) {
+  if constexpr (Partial) return load_partial<Arch>(src, count);
+  (void)count;
+  return xsimd::batch<float, Arch>::load_unaligned(src);
 }
 
 template <class Arch, bool Partial>
-inline void depthwise_store(float* dst, const xsimd::batch<float, Arch>& v, int64_t count) {
+[[gnu::always_inline]] inline void depthwise_store(float* dst, const xsimd::batch<float, Arch>& v, int64_t count) {
   if constexpr (Partial) {
-    alignas(64) float buffer[xsimd::batch<float, Arch>::size];
-    v.store_aligned(buffer);
-    for (int64_t i = 0; i < count; ++i) dst[i] = buffer[i];
+    store_partial<Arch>(dst, v, count);
   } else {
     (void)count;
     v.store_unaligned(dst);

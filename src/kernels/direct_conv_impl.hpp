@@ -6,6 +6,7 @@
 
 #include "kernels/direct_conv.hpp"
 #include "kernels/fused_multiply_add.hpp"
+#include "kernels/partial_vector.hpp"
 
 namespace convkit::detail {
 namespace {
@@ -30,22 +31,6 @@ constexpr int direct_tile_max_pixels(int vectors) {
   }
   constexpr int widest[] = {8, 5, 3, 2};
   return widest[vectors - 1];
-}
-
-// Stores the first `count` (< lanes) floats of v.
-template <class Arch>
-inline void store_partial(float* dst, const xsimd::batch<float, Arch>& v, int64_t count) {
-  alignas(64) float buffer[xsimd::batch<float, Arch>::size];
-  v.store_aligned(buffer);
-  for (int64_t i = 0; i < count; ++i) dst[i] = buffer[i];
-}
-
-// Loads `count` (< lanes) floats, the rest zero, without reading past src + count.
-template <class Arch>
-inline xsimd::batch<float, Arch> load_partial(const float* src, int64_t count) {
-  alignas(64) float buffer[xsimd::batch<float, Arch>::size] = {};
-  for (int64_t i = 0; i < count; ++i) buffer[i] = src[i];
-  return xsimd::batch<float, Arch>::load_aligned(buffer);
 }
 
 template <class Arch, int Pixels, int Vectors>

@@ -45,6 +45,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic70ih6iw21_oc70_kh5kw5_ph3pw3_g70",             // depthwise 5x5, several channel blocks, pad > half
       "mb2_ic33ih9iw10_oc33_kh3kw3_sh2sw3_dh2dw1_ph2pw2_g33",  // depthwise, strides 2/3, dilation
       "mb3_ic17ih6iw35_oc19_kh1kw1",                        // 1x1 over several images, odd channels
+      "mb5_ic7ih6iw5_oc12_kh3kw3_sh2sw1_ph1pw0",            // several whole images in one thread's share
       "mb1_ic2000ih3iw4_oc8_kh3kw3_ph1pw1",                 // in_c split into cache chunks on every ISA
   };
   return sweep;

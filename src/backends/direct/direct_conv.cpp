@@ -20,7 +20,7 @@
 #include <type_traits>
 #include <vector>
 
-#include <omp.h>
+#include "threading.hpp"
 
 #include "backends/direct/tap_geometry.hpp"
 #include "kernels/depthwise_conv.hpp"
@@ -59,7 +59,8 @@ struct ChannelBlocking {
 // 7-pixel row on a 6-pixel tile runs as 4 + 3, not 6 + 1, because every tile streams the same
 // weights and a 1-pixel tile does a sixth of the work for them (it starves on L2 bandwidth).
 struct EvenTiles {
-  int64_t count, base, extra;
+  int64_t count = 0, base = 0, extra = 0;
+  EvenTiles() = default;
   EvenTiles(int64_t length, int64_t widest)
       : count(ceil_div(length, widest)), base(length / count), extra(length % count) {}
   int64_t start(int64_t i) const { return i * base + std::min(i, extra); }
@@ -75,6 +76,22 @@ RunSlice slice(const AxisRun& run, int64_t begin, int64_t end) {
   const int64_t last = std::min(run.pixels, floor_div(end - 1 - run.out_begin, run.out_step) + 1);
   return {first, last > first ? last - first : 0};
 }
+
+// A rectangle of output pixels with identical taps (a row run, clipped to the lines asked for,
+// crossed with a column run), laid out as `lines` lines of `length` pixels; tiles run along a
+// line. Offsets are in floats from image 0, channel 0 of x and y.
+struct Rectangle {
+  TapRange rows, cols;
+  bool reads_input;
+  int64_t x_first, y_first;
+  int64_t lines, length;
+  int64_t x_line_step, y_line_step, x_pixel_step, y_pixel_step;
+  EvenTiles tiles;  // each line's tiles of at most the max_pixels the rectangle was made for
+
+  // Offsets of pixel j of line `line` in the input and the output.
+  int64_t x_at(int64_t line, int64_t j) const { return x_first + line * x_line_step + j * x_pixel_step; }
+  int64_t y_at(int64_t line, int64_t j) const { return y_first + line * y_line_step + j * y_pixel_step; }
+};
 
 // One direct convolution as the micro-kernel runs it: the forward problem, or the transposed
 // one backward data solves (dy in, dx out). Everything a call needs besides the pointers.
@@ -95,7 +112,18 @@ struct DirectProblem {
   bool dot = false;
   int64_t dot_block = 0;
   ChannelBlocking blocking;
+  // The rectangles of a whole image (image 0), per tile width, made once per plan: a thread
+  // whose share covers whole images (batch > 1, or a layer small enough for one thread) walks
+  // them with the image's offset added instead of redoing the geometry, which on the seed layer
+  // cost as much as the arithmetic.
+  std::vector<std::pair<int64_t, std::vector<Rectangle>>> image_rectangles;
 
+  const std::vector<Rectangle>* image_rectangles_for(int64_t max_pixels) const {
+    for (const auto& [width, rectangles] : image_rectangles) {
+      if (width == max_pixels) return &rectangles;
+    }
+    return nullptr;
+  }
   int64_t lines() const { return pointwise ? ceil_div(batch * out_h * out_w, segment) : out_h; }
   int64_t line_batches() const { return pointwise ? 1 : batch; }
   int64_t packed_block_offset(int64_t g, int64_t b) const {
@@ -187,28 +215,20 @@ void pack_hwio(const DirectProblem& d, const DirectConvKernels& k, const float* 
   }
 }
 
-// A rectangle of output pixels with identical taps (a row run, clipped to the lines asked for,
-// crossed with a column run), laid out as `lines` lines of `length` pixels; tiles run along a
-// line. Offsets are in floats from image 0, channel 0 of x and y.
-struct Rectangle {
-  TapRange rows, cols;
-  bool reads_input;
-  int64_t x_first, y_first;
-  int64_t lines, length;
-  int64_t x_line_step, y_line_step, x_pixel_step, y_pixel_step;
-
-  // Offsets of pixel j of line `line` in the input and the output.
-  int64_t x_at(int64_t line, int64_t j) const { return x_first + line * x_line_step + j * x_pixel_step; }
-  int64_t y_at(int64_t line, int64_t j) const { return y_first + line * y_line_step + j * y_pixel_step; }
-};
-
-// Calls visit(line, j, pixels) for each tile of a rectangle: every line split into even tiles
-// of at most max_pixels (7 = 4 + 3, not 6 + 1: a 1-pixel tile starves on L2 bandwidth).
+// Calls visit(x_offset, y_offset, pixels) for each tile of a rectangle: every line split into
+// even tiles of at most max_pixels (7 = 4 + 3, not 6 + 1: a 1-pixel tile starves on L2
+// bandwidth). The same rectangle of `images` consecutive images, when more than one, follows
+// at the given steps.
 template <class Visit>
-void for_each_even_tile(const Rectangle& r, int64_t max_pixels, Visit visit) {
-  const EvenTiles split(r.length, max_pixels);
-  for (int64_t line = 0; line < r.lines; ++line) {
-    for (int64_t i = 0; i < split.count; ++i) visit(line, split.start(i), split.size(i));
+void for_each_even_tile(const Rectangle& r, Visit visit, int64_t images = 1, int64_t x_image_step = 0,
+                        int64_t y_image_step = 0) {
+  for (int64_t image = 0; image < images; ++image) {
+    for (int64_t line = 0; line < r.lines; ++line) {
+      for (int64_t i = 0; i < r.tiles.count; ++i) {
+        const int64_t j = r.tiles.start(i);
+        visit(r.x_at(line, j) + image * x_image_step, r.y_at(line, j) + image * y_image_step, r.tiles.size(i));
+      }
+    }
   }
 }
 
@@ -216,8 +236,8 @@ void for_each_even_tile(const Rectangle& r, int64_t max_pixels, Visit visit) {
 // side needs fewer tiles of max_pixels: the interior along its rows, a border column of a tall
 // image down the column (so border pixels share tiles instead of running one at a time).
 template <class Visit>
-void for_each_rectangle(const DirectProblem& d, int64_t n, int64_t line_begin, int64_t line_end, int64_t max_pixels,
-                        Visit visit) {
+void make_rectangles(const DirectProblem& d, int64_t n, int64_t line_begin, int64_t line_end, int64_t max_pixels,
+                     Visit visit) {
   for (const AxisRun& rr : d.row_runs) {
     const RunSlice rows = slice(rr, line_begin, line_end);
     if (rows.count == 0) continue;
@@ -240,16 +260,42 @@ void for_each_rectangle(const DirectProblem& d, int64_t n, int64_t line_begin, i
       r.y_line_step = along_rows ? y_row_step : y_col_step;
       r.x_pixel_step = along_rows ? x_col_step : x_row_step;
       r.y_pixel_step = along_rows ? y_col_step : y_row_step;
+      r.tiles = EvenTiles(r.length, max_pixels);
       visit(r);
     }
   }
 }
 
+template <class Visit>
+void for_each_rectangle(const DirectProblem& d, int64_t n, int64_t line_begin, int64_t line_end, int64_t max_pixels,
+                        Visit visit) {
+  const std::vector<Rectangle>* whole = d.image_rectangles_for(max_pixels);
+  if (whole == nullptr || line_begin != 0 || line_end != d.out_h) {
+    make_rectangles(d, n, line_begin, line_end, max_pixels, visit);
+    return;
+  }
+  const int64_t x_image = n * d.in_h * d.in_w * d.in_c, y_image = n * d.out_h * d.out_w * d.out_c;
+  for (Rectangle r : *whole) {
+    if (r.reads_input) r.x_first += x_image;
+    r.y_first += y_image;
+    visit(r);
+  }
+}
+
+// Makes the whole-image rectangles of d for tiles of max_pixels.
+void cache_image_rectangles(DirectProblem& d, int64_t max_pixels) {
+  if (d.pointwise || d.image_rectangles_for(max_pixels) != nullptr) return;
+  std::vector<Rectangle> rectangles;
+  make_rectangles(d, 0, 0, d.out_h, max_pixels, [&](const Rectangle& r) { rectangles.push_back(r); });
+  d.image_rectangles.emplace_back(max_pixels, std::move(rectangles));
+}
+
 // Runs rows (or pointwise segments) [line_begin, line_end) of image n, group g, block b, for the
-// reduced channels [r0, r0 + rc).
+// reduced channels [r0, r0 + rc); with images > 1, all rows of images [n, n + images), each
+// rectangle set up once for all of them.
 void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
-               const float* bias, float* y, int64_t n, int64_t g, int64_t b, int64_t line_begin, int64_t line_end,
-               int64_t r0, int64_t rc, bool relu) {
+               const float* bias, float* y, int64_t n, int64_t images, int64_t g, int64_t b, int64_t line_begin,
+               int64_t line_end, int64_t r0, int64_t rc, bool relu) {
   const ChannelBlocking& cb = d.blocking;
   const int64_t vectors = cb.vectors_of(b), width = vectors * cb.lanes;
   const int64_t max_pixels = k.max_pixels[vectors - 1];
@@ -298,12 +344,15 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     t.w = block_w + ((r.rows.first_tap * d.kernel_w + r.cols.first_tap) * d.reduce_per_group + r0) * width;
     t.x_pixel_stride = r.x_pixel_step;
     t.y_pixel_stride = r.y_pixel_step;
-    for_each_even_tile(r, max_pixels, [&](int64_t line, int64_t j, int64_t pixels) {
-      t.pixels = pixels;
-      t.x = r.reads_input ? x + x_channel + r.x_at(line, j) : x;
-      t.y = y + y_channel + r.y_at(line, j);
-      tiles[pixels - 1](t);
-    });
+    for_each_even_tile(
+        r,
+        [&](int64_t x_offset, int64_t y_offset, int64_t pixels) {
+          t.pixels = pixels;
+          t.x = r.reads_input ? x + x_channel + x_offset : x;
+          t.y = y + y_channel + y_offset;
+          tiles[pixels - 1](t);
+        },
+        images, d.in_h * d.in_w * d.in_c, d.out_h * d.out_w * d.out_c);
   });
 }
 
@@ -314,9 +363,11 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
                 const float* bias, float* y, bool relu, int threads, Pack pack) {
   const int64_t lines = d.lines(), blocks = d.blocking.blocks;
   const int64_t total = d.line_batches() * d.groups * blocks * lines;
-#pragma omp parallel num_threads(threads)
-  {
-    const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+  // Whole images in a row of a share, with one channel block and one pass over the reduction,
+  // run together: their geometry is the same (small layers at batch > 1 spent most of a call
+  // redoing it per image).
+  const bool images_together = d.groups * blocks == 1 && d.reduce_chunk == d.reduce_per_group && !d.pointwise;
+  run_team(threads, [&](int thread, int team) {
     if constexpr (!std::is_same_v<Pack, std::nullptr_t>) {
       const Share packing = share_of(pack_items(d), thread, team);
       pack(packing.begin, packing.end);
@@ -328,13 +379,14 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
       const int64_t b = block_index % blocks, g = (block_index / blocks) % d.groups;
       const int64_t n = block_index / (blocks * d.groups);
       const int64_t line_end = std::min(lines, line + (share.end - item));
+      const int64_t images = images_together && line == 0 ? std::max<int64_t>(1, (share.end - item) / lines) : 1;
       for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
         const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
-        run_lines(d, k, x, packed, bias, y, n, g, b, line, line_end, r0, rc, relu);
+        run_lines(d, k, x, packed, bias, y, n, images, g, b, line, line_end, r0, rc, relu);
       }
-      item += line_end - line;
+      item += images > 1 ? images * lines : line_end - line;
     }
-  }
+  });
 }
 
 
@@ -373,10 +425,10 @@ void run_dot_lines(const DirectProblem& d, const DirectConvKernels& k, const flo
     const float* w_first = w + (r.rows.first_tap * d.kernel_w + r.cols.first_tap) * w_tap + c_begin * w_row + x_channel;
     t.x_pixel_stride = r.x_pixel_step;
     t.y_pixel_stride = r.y_pixel_step;
-    for_each_even_tile(r, max_pixels, [&](int64_t line, int64_t j, int64_t pixels) {
+    for_each_even_tile(r, [&](int64_t x_offset, int64_t y_offset, int64_t pixels) {
       t.pixels = pixels;
-      t.x = r.reads_input ? dy + x_channel + r.x_at(line, j) : dy;
-      float* y_tile = dx + y_channel + r.y_at(line, j);
+      t.x = r.reads_input ? dy + x_channel + x_offset : dy;
+      float* y_tile = dx + y_channel + y_offset;
       for (int64_t c = 0; c < channels; c += max_channels) {
         t.channels = std::min(max_channels, channels - c);
         t.w = w_first + c * w_row;
@@ -391,9 +443,8 @@ void run_dot(const DirectProblem& d, const DirectConvKernels& k, const float* dy
              int threads) {
   const int64_t rows = d.out_h, cblocks = ceil_div(d.out_per_group, d.dot_block);
   const int64_t total = d.batch * d.groups * cblocks * rows;
-#pragma omp parallel num_threads(threads)
-  {
-    const Share share = share_of(total, omp_get_thread_num(), omp_get_num_threads());
+  run_team(threads, [&](int thread, int team) {
+    const Share share = share_of(total, thread, team);
     for (int64_t item = share.begin; item < share.end;) {
       const int64_t row = item % rows, block_index = item / rows;
       const int64_t cb = block_index % cblocks, g = (block_index / cblocks) % d.groups;
@@ -402,7 +453,7 @@ void run_dot(const DirectProblem& d, const DirectConvKernels& k, const float* dy
       run_dot_lines(d, k, dy, w, dx, n, g, cb, row, row_end);
       item += row_end - row;
     }
-  }
+  });
 }
 
 // ---- Depthwise: groups == in_c == out_c, vectors along the channels. ----
@@ -470,9 +521,7 @@ void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const 
   const int64_t C = d.in_c, block = kDepthwiseBlockVectors * k.lanes;
   const int64_t blocks = ceil_div(C, block), rows = d.out_h;
   const int64_t total = d.batch * blocks * rows;
-#pragma omp parallel num_threads(threads)
-  {
-    const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+  run_team(threads, [&](int thread, int team) {
     if (unpacked != nullptr) {
       const Share packing = share_of(d.kernel_h * d.kernel_w, thread, team);
       pack_depthwise(d, k.lanes, unpacked, pack_target, packing.begin, packing.end);
@@ -486,7 +535,7 @@ void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const 
       run_depthwise_rows(d, k, x, packed, bias, y, n, oh, oh_end, c0, std::min(block, C - c0), relu);
       item += oh_end - oh;
     }
-  }
+  });
 }
 
 // The outputs [lo, hi) along one axis whose input o*stride - pad + k*dilation is in bounds for tap k.
@@ -526,6 +575,7 @@ class DirectConv final : public ConvImpl {
     bwd_.dot = !depthwise_ && (few_pixels || thin_lanes) && p.out_c_per_group() >= lanes;
     bwd_.dot_block = dot_channel_block(bwd_, k_);
     if (depthwise_) fwd_.pointwise = bwd_.pointwise = false;
+    cache_tile_geometry();
     for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
       rows_of_kh_.push_back(outputs_reading_tap(p.in_h, p.out_h(), p.stride_h, p.pad_top, p.dilation_h, kh));
     }
@@ -601,6 +651,24 @@ class DirectConv final : public ConvImpl {
  private:
   // The team a call opens: one thread below ~0.5 MFLOP, where starting a second costs more
   // than it saves (measured: ~1 us per region on this machine). Results do not depend on it.
+  // The whole-image rectangles of every tile width the directions will ask for.
+  void cache_tile_geometry() {
+    if (depthwise_) {
+      cache_image_rectangles(fwd_, kMaxDepthwisePixels);
+      cache_image_rectangles(bwd_, kMaxDepthwisePixels);
+      return;
+    }
+    for (DirectProblem* d : {&fwd_, &bwd_}) {
+      if (d == &bwd_ && bwd_.dot) {
+        cache_image_rectangles(bwd_, k_.dot_max_pixels);
+        continue;
+      }
+      const ChannelBlocking& cb = d->blocking;
+      cache_image_rectangles(*d, k_.max_pixels[cb.block_vectors - 1]);
+      cache_image_rectangles(*d, k_.max_pixels[cb.vectors_of(cb.blocks - 1) - 1]);
+    }
+  }
+
   int team(int threads) const { return p_.flops() < 5e5 ? 1 : threads; }
 
   int64_t padded_channels() const { return ceil_div(p_.out_c, dk_.lanes) * dk_.lanes; }
@@ -648,9 +716,7 @@ class DirectConv final : public ConvImpl {
     const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * p.groups * cb.group_lanes();
     const int64_t row_bytes = row_floats * int64_t(sizeof(float));
     const int64_t band = std::max<int64_t>(1, kBandBytes / row_bytes);
-#pragma omp parallel num_threads(threads)
-    {
-      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+    run_team(threads, [&](int thread, int team) {
       const Share packing = share_of(pack_total, thread, team);
       for (int64_t item = packing.begin; item < packing.end; ++item) {
         const int64_t row = item % (p.batch * OH), b = (item / (p.batch * OH)) % cb.blocks;
@@ -723,7 +789,7 @@ class DirectConv final : public ConvImpl {
           }
         }
       }
-    }
+    });
   }
 
   // Depthwise dw[kh,kw,c] = sum_{n,oh,ow} x[n, ih, iw, c] * dy[n, oh, ow, c], vectorized over c.
@@ -742,9 +808,7 @@ class DirectConv final : public ConvImpl {
     const int64_t sums_per_segment = db != nullptr ? taps + 1 : taps;  // row `taps` holds db
     auto lease = scratch_.acquire(static_cast<size_t>(segments * sums_per_segment * C));
     float* partial = lease.data();  // [segment][tap, then db][C]
-#pragma omp parallel num_threads(team(threads))
-    {
-      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+    run_team(team(threads), [&](int thread, int team) {
       const Share share = share_of(segments * blocks, thread, team);
       DepthwiseWeightGradTile t{};
       t.rows = 1;
@@ -797,7 +861,7 @@ class DirectConv final : public ConvImpl {
           for (int64_t c = 0; c < width; ++c) out[c] += in[c];
         }
       }
-    }
+    });
   }
 
   // This thread's segments of the bias-gradient partial sums: partial[segment][oc] = the sum

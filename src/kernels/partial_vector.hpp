@@ -1,0 +1,45 @@
+#pragma once
+// The first `count` (0 <= count < lanes) floats of a vector, loaded or stored without touching
+// memory past them: channel tails. AVX-512 and AVX2 mask the access (masked-off lanes never
+// fault); SSE2 has no masked move and goes through a buffer on the stack. The masked forms
+// matter on small layers, where a tail store per tile is a sizable part of the call (8-channel
+// layers store only tails).
+#include <immintrin.h>
+#include <xsimd/xsimd.hpp>
+
+#include <cstdint>
+#include <type_traits>
+
+namespace convkit::detail {
+namespace {
+
+template <class Arch>
+[[gnu::always_inline]] inline xsimd::batch<float, Arch> load_partial(const float* src, int64_t count) {
+  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1u), src);
+  } else if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_maskload_ps(src, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), lane));
+  } else {
+    alignas(64) float buffer[xsimd::batch<float, Arch>::size] = {};
+    for (int64_t i = 0; i < count; ++i) buffer[i] = src[i];
+    return xsimd::batch<float, Arch>::load_aligned(buffer);
+  }
+}
+
+template <class Arch>
+[[gnu::always_inline]] inline void store_partial(float* dst, const xsimd::batch<float, Arch>& v, int64_t count) {
+  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+    _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << count) - 1u), v);
+  } else if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_maskstore_ps(dst, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), lane), v);
+  } else {
+    alignas(64) float buffer[xsimd::batch<float, Arch>::size];
+    v.store_aligned(buffer);
+    for (int64_t i = 0; i < count; ++i) dst[i] = buffer[i];
+  }
+}
+
+}  // namespace
+}  // namespace convkit::detail
