@@ -704,14 +704,18 @@ class DirectConv final : public ConvImpl {
     const ChannelBlocking& cb = fwd_.blocking;
     const int64_t OH = p.out_h(), OW = p.out_w(), ICG = p.in_c_per_group(), OCG = p.out_c_per_group();
     const int64_t pixels = p.batch * OH * OW;
-    const int64_t packed_floats = p.groups * cb.group_lanes() * pixels, segments = threads;
+    // When every block is whole vectors, the tile reads dy where it lies (a pixel's channels
+    // are out_c floats apart); packing it only pays for zero-padding a partial last vector.
+    // The copy cost a sixth of res2a's 1x1 weight gradient.
+    const bool dy_in_place = OCG % cb.lanes == 0;
+    const int64_t packed_floats = dy_in_place ? 0 : p.groups * cb.group_lanes() * pixels, segments = threads;
     auto lease = scratch_.acquire(static_cast<size_t>(packed_floats + (db != nullptr ? segments * p.out_c : 0)));
     float* packed_dy = lease.data();
     float* db_partial = packed_dy + packed_floats;  // [segment][out_c]
     const auto block_base = [&](int64_t g, int64_t b) { return (g * cb.group_lanes() + cb.first_channel(b)) * pixels; };
     const int64_t ci_tile = k_.max_pixels[cb.block_vectors - 1];
     const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
-    const int64_t pack_total = p.groups * cb.blocks * p.batch * OH, grad_total = p.groups * cb.blocks * taps * ci_tiles;
+    const int64_t pack_total = dy_in_place ? 0 : p.groups * cb.blocks * p.batch * OH, grad_total = p.groups * cb.blocks * taps * ci_tiles;
     constexpr int64_t kBandBytes = 256 * 1024;
     const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * p.groups * cb.group_lanes();
     const int64_t row_bytes = row_floats * int64_t(sizeof(float));
@@ -759,20 +763,25 @@ class DirectConv final : public ConvImpl {
               const OutputRange& cols = cols_of_kw_[static_cast<size_t>(kw)];
               t.taps_h = rows.count();
               t.reduce = cols.count();
-              t.w_tap_h = OW * width;
-              t.w_reduce_stride = width;
+              const int64_t dy_step = dy_in_place ? p.out_c : width;
+              t.w_tap_h = OW * dy_step;
+              t.w_reduce_stride = dy_step;
               t.out_channels = std::min(width, OCG - cb.first_channel(b));
               reads = t.taps_h > 0 && t.reduce > 0;
               const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
               const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
               x_first = reads ? ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG : 0;
-              dy_first = reads ? block_base(g, b) + ((n * OH + rows.lo) * OW + cols.lo) * width : 0;
+              const int64_t dy_pixel_index = (n * OH + rows.lo) * OW + cols.lo;
+              dy_first = !reads      ? 0
+                         : dy_in_place ? dy_pixel_index * p.out_c + g * OCG + cb.first_channel(b)
+                                       : block_base(g, b) + dy_pixel_index * width;
               dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
             }
             t.pixels = std::min(ci_tile, ICG - ci0);
             t.y = dw + dw_first + ci0 * p.out_c;
             t.x = reads ? x + x_first + ci0 : x;
-            t.w = reads ? packed_dy + dy_first : packed_dy;
+            const float* dy_source = dy_in_place ? dy : packed_dy;
+            t.w = reads ? dy_source + dy_first : dy_source;
             k_.tile[vectors - 1][t.pixels - 1](t);
           }
         }
