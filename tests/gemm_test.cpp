@@ -258,6 +258,41 @@ TEST(Gemm, BitwiseTheSameForAnyThreadCount) {
   }
 }
 
+// The in-place tile alone: A is stored depth-major with row distance lda > m, B with ldb > nr,
+// both sized exactly (the last depth step ends at the tile's last element), C with a sentinel
+// past m rows and nr columns, for every row count, depths around the unroll, both epilogues.
+TEST(Gemm, InPlaceTileReadsBothMatricesWhereTheyLie) {
+  for (Isa isa : isas_of_this_cpu()) {
+    const GemmKernels& kern = kernels<GemmKernels>(isa);
+    const int64_t nr = kern.nr, ldb = nr + 5, ldc = nr + 3;
+    for (int64_t m = 1; m <= kern.mr; ++m) {
+      for (int64_t k : {int64_t{0}, int64_t{1}, int64_t{2}, int64_t{7}, int64_t{64}}) {
+        for (bool accumulate : {false, true}) {
+          const int64_t lda = m + 3;
+          const Tensor a = test::integer_tensor(k == 0 ? 1 : (k - 1) * lda + m, static_cast<uint32_t>(m * 100 + k));
+          const Tensor b = test::integer_tensor(k == 0 ? 1 : (k - 1) * ldb + nr, static_cast<uint32_t>(m * 100 + k + 1));
+          Tensor c(static_cast<size_t>((m + 1) * ldc), kSentinel);
+          const Tensor start = test::integer_tensor(m * nr, 7);
+          Tensor expected = c;
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < nr; ++j) {
+              c[i * ldc + j] = accumulate ? start[i * nr + j] : std::numeric_limits<float>::quiet_NaN();
+              double sum = accumulate ? start[i * nr + j] : 0.0;
+              for (int64_t p = 0; p < k; ++p) sum += double(a[p * lda + i]) * b[p * ldb + j];
+              expected[i * ldc + j] = static_cast<float>(sum);
+            }
+          }
+          GemmTileEpilogue e;
+          e.accumulate = accumulate;
+          kern.tile_in_place(k, a.data(), lda, b.data(), ldb, c.data(), ldc, m, e);
+          const Case described{m, nr, k, false, false, accumulate};
+          expect_exact(isa, described, expected, c, ldc);
+        }
+      }
+    }
+  }
+}
+
 TEST(Gemm, LargeSquareMatchesTheOracle) {
   for (Isa isa : isas_of_this_cpu()) check(isa, Case{300, 530, 520, false, false, false, false, false, 2}, 700);
 }

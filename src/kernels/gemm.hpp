@@ -34,6 +34,12 @@ struct GemmKernels {
                         int64_t n, const GemmTileEpilogue& epilogue);
   Tile tile;          // A panel interleaved
   Tile tile_on_rows;  // A panel by rows
+  // The same product with nothing packed: A(i, p) = a[p*lda + i] and B(p, j) = b[p*ldb + j],
+  // all nr columns (B's rows are read whole, so the caller's columns must exist). For a
+  // product of two matrices both stored depth-major, such as x^T * dy of a 1x1 convolution.
+  using TileInPlace = void (*)(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                               int64_t ldc, int64_t m, const GemmTileEpilogue& epilogue);
+  TileInPlace tile_in_place;
 
   // Interleave `count` (<= width) source rows, each k contiguous floats: panel[p*width + i] =
   // rows[i][p], or 0 where rows[i] is null. Lanes [count, width) of each group are left as they are.

@@ -65,12 +65,13 @@ void store_vector(V value, float* c, int64_t cols, const float* bias, const Gemm
   }
 }
 
-// Rows x (NV vectors) of C; element (i, p) of the A panel is a[i*RowStep + p*DepthStep], so
-// both layouts address it with constant offsets from one pointer. Rows < mr serves the last rows
+// Rows x (NV vectors) of C; element (i, p) of A is a[i*RowStep + p*a_step] and row p of B
+// starts at b + p*b_step, so packed panels of either layout and matrices read in place run the
+// same code (a step in a register costs what an immediate does). Rows < mr serves the last rows
 // of a matrix, so an edge tile does no wasted multiplies. Every loop over rows and vectors is
 // unrolled so the accumulators live in registers from start to store.
-template <class Arch, int Rows, int RowStep, int DepthStep, int NV>
-void gemm_tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t /* m == Rows */,
+template <class Arch, int Rows, int RowStep, int NV>
+void gemm_tile_rows(int64_t k, const float* a, int64_t a_step, const float* b, int64_t b_step, float* c, int64_t ldc,
                     int64_t n, const GemmTileEpilogue& e) {
   using V = xsimd::batch<float, Arch>;
   constexpr int64_t W = V::size, NR = W * NV;
@@ -97,8 +98,8 @@ void gemm_tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = fused_multiply_add(ai, bv[v], acc[i][v]);
     }
-    a += DepthStep;
-    b += NR;
+    a += a_step;
+    b += b_step;
   }
 
   if (n == NR) {
@@ -122,21 +123,34 @@ void gemm_tile_rows(int64_t k, const float* a, const float* b, float* c, int64_t
 }
 
 // gemm_tile_rows for 1..MR rows, indexed by rows - 1.
-template <class Arch, int MR, int RowStep, int DepthStep, int NV>
+template <class Arch, int MR, int RowStep, int NV>
 struct GemmTilesByRows {
+  using Tile = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t,
+                        const GemmTileEpilogue&);
   template <int... R>
   static constexpr GemmTilesByRows make(std::integer_sequence<int, R...>) {
-    return GemmTilesByRows{{gemm_tile_rows<Arch, R + 1, RowStep, DepthStep, NV>...}};
+    return GemmTilesByRows{{gemm_tile_rows<Arch, R + 1, RowStep, NV>...}};
   }
-  GemmKernels::Tile of_rows[MR];
+  Tile of_rows[MR];
 };
 
+template <class Arch, int MR, int RowStep, int NV>
+constexpr GemmTilesByRows<Arch, MR, RowStep, NV> gemm_tiles_by_rows =
+    GemmTilesByRows<Arch, MR, RowStep, NV>::make(std::make_integer_sequence<int, MR>{});
+
+// A tile over packed panels: A steps DepthStep floats per depth, B one panel row of NR floats.
 template <class Arch, int MR, int RowStep, int DepthStep, int NV>
 void gemm_tile(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
                const GemmTileEpilogue& e) {
-  static constexpr GemmTilesByRows<Arch, MR, RowStep, DepthStep, NV> tiles =
-      GemmTilesByRows<Arch, MR, RowStep, DepthStep, NV>::make(std::make_integer_sequence<int, MR>{});
-  tiles.of_rows[m - 1](k, a, b, c, ldc, m, n, e);
+  constexpr int64_t NR = NV * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
+  gemm_tiles_by_rows<Arch, MR, RowStep, NV>.of_rows[m - 1](k, a, DepthStep, b, NR, c, ldc, n, e);
+}
+
+template <class Arch, int MR, int NV>
+void gemm_tile_in_place(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+                        int64_t m, const GemmTileEpilogue& e) {
+  constexpr int64_t NR = NV * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
+  gemm_tiles_by_rows<Arch, MR, 1, NV>.of_rows[m - 1](k, a, lda, b, ldb, c, ldc, NR, e);
 }
 
 // 128-bit loads of a source row, or zeros where the row lies in padding (null).
@@ -238,6 +252,7 @@ GemmKernels make_gemm_kernels() {
   k.nr = Shape::vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
   k.tile = gemm_tile<Arch, Shape::rows, 1, Shape::rows, Shape::vectors>;
   k.tile_on_rows = gemm_tile<Arch, Shape::rows, static_cast<int>(kGemmPanelDepth), 1, Shape::vectors>;
+  k.tile_in_place = gemm_tile_in_place<Arch, Shape::rows, Shape::vectors>;
   k.pack_rows = pack_rows<Arch>;
   k.pack_vectors = pack_vectors<Arch>;
   return k;

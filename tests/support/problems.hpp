@@ -46,6 +46,8 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb2_ic33ih9iw10_oc33_kh3kw3_sh2sw3_dh2dw1_ph2pw2_g33",  // depthwise, strides 2/3, dilation
       "mb3_ic17ih6iw35_oc19_kh1kw1",                        // 1x1 over several images, odd channels
       "mb5_ic7ih6iw5_oc12_kh3kw3_sh2sw1_ph1pw0",            // several whole images in one thread's share
+      "mb2_ic45ih9iw7_oc64_kh1kw1",                         // 1x1 read in place by im2col's weight gradient
+      "mb1_ic40ih8iw8_oc64_kh1kw1_g2",                      // ... grouped, 20 rows of x^T per group
       "mb1_ic2000ih3iw4_oc8_kh3kw3_ph1pw1",                 // in_c split into cache chunks on every ISA
   };
   return sweep;
