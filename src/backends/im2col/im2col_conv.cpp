@@ -27,6 +27,8 @@
 // for any thread count.
 #include <omp.h>
 
+#include <memory>
+
 #include "backends/im2col/im2col.hpp"
 #include "gemm/gemm.hpp"
 #include "kernels/gemm.hpp"
@@ -225,10 +227,57 @@ class LoweredTapsA final : public GemmSourceA {
   mutable int64_t cached_k0_ = -1, cached_kc_ = -1, cached_tap_ = -1;
 };
 
+// The transposed problem of a stride-1 convolution: the forward convolution dx = dy (*) W'
+// with W' the kernel flipped in space and its input and output channels swapped, and padding
+// (k-1)*d - pad on each side; or nothing when a side's padding exceeds (k-1)*d (the transposed
+// problem would need negative padding) or the stride is not 1.
+bool has_flipped_form(const Conv2dParams& p) {
+  const int64_t reach_h = (p.kernel_h - 1) * p.dilation_h, reach_w = (p.kernel_w - 1) * p.dilation_w;
+  return p.stride_h == 1 && p.stride_w == 1 && p.pad_top <= reach_h && p.pad_bottom <= reach_h &&
+         p.pad_left <= reach_w && p.pad_right <= reach_w;
+}
+
+Conv2dParams flipped_problem(const Conv2dParams& p) {
+  Conv2dParams t = p;
+  t.in_h = p.out_h(), t.in_w = p.out_w(), t.in_c = p.out_c, t.out_c = p.in_c;
+  t.pad_top = (p.kernel_h - 1) * p.dilation_h - p.pad_top;
+  t.pad_bottom = (p.kernel_h - 1) * p.dilation_h - p.pad_bottom;
+  t.pad_left = (p.kernel_w - 1) * p.dilation_w - p.pad_left;
+  t.pad_right = (p.kernel_w - 1) * p.dilation_w - p.pad_right;
+  return t;
+}
+
+// W'_g of the flipped problem (geometry `geo`) as the GEMM's B, read from the original HWIO w:
+// row (tap', c) and column j of W'_g is w[kh*kw - 1 - tap'][j][g*geo.icg + c] (kernel position,
+// input channel within the group, output channel), so per kernel position W'_g is a transposed
+// block of w whose columns are contiguous runs.
+class FlippedWeightsB final : public GemmSourceB {
+ public:
+  FlippedWeightsB(const Geometry& geo, const float* w, int64_t group) : geo_(geo), w_(w), group_(group) {}
+
+  void pack(const GemmKernels& kern, int64_t k0, int64_t kc, int64_t col, int64_t cols, float* panel) const override {
+    const int64_t positions = geo_.p.kernel_h * geo_.p.kernel_w, ld = geo_.p.in_c;
+    for (int64_t k = k0; k < k0 + kc;) {
+      const int64_t tap = k / geo_.icg, c = k % geo_.icg, len = min64(geo_.icg - c, k0 + kc - k);
+      const float* block = w_ + (positions - 1 - tap) * geo_.ocg * ld + group_ * geo_.icg;
+      MatrixSourceB(MatrixView{block, ld, true}).pack(kern, c, len, col, cols, panel + (k - k0) * kern.nr);
+      k += len;
+    }
+  }
+
+ private:
+  const Geometry& geo_;
+  const float* w_;
+  int64_t group_;
+};
+
 class Im2colConv final : public ConvImpl {
  public:
-  Im2colConv(const Conv2dParams& p, const PlanContext& context)
+  // With flipped_weights, forward's HWIO w is that of the problem this one is the flipped form
+  // of (backward data of a stride-1 convolution), read through FlippedWeightsB.
+  Im2colConv(const Conv2dParams& p, const PlanContext& context, bool flipped_weights = false)
       : geo_(p),
+        flipped_weights_(flipped_weights),
         kern_(kernels<GemmKernels>(context.isa)),
         relu_(context.activation == Activation::relu),
         pointwise_(p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
@@ -236,7 +285,16 @@ class Im2colConv final : public ConvImpl {
         weights_per_group_(packed_b_floats(kern_, geo_.taps, geo_.ocg)),
         transposed_per_group_(packed_b_floats(kern_, geo_.ocg, geo_.taps)),
         chunk_pixels_(chunk_pixels()),
-        in_place_depth_(in_place_depth()) {}
+        in_place_depth_(in_place_depth()) {
+    // Backward data of a stride-1 convolution as the forward GEMM of its flipped form, depth
+    // kh*kw*out_c, straight into dx; dcol's depth is only out_c per group, and its col2im pass
+    // and barriers cost res2b 3x3 over a quarter of the call (154 -> 211 GFLOP/s). 1x1 layers
+    // write dcol = dx already. The flipped GEMM is in_c/groups wide, so it needs at least a
+    // tile's width of input channels: with 3 (an RGB layer) it ran 5x slower than dcol.
+    if (!flipped_weights && !pointwise_ && has_flipped_form(p) && geo_.icg >= kern_.nr) {
+      flipped_ = std::make_unique<Im2colConv>(flipped_problem(p), PlanContext{Activation::none, context.isa}, true);
+    }
+  }
 
   size_t packed_weights_size() const override { return static_cast<size_t>(geo_.p.groups * weights_per_group_); }
 
@@ -265,6 +323,10 @@ class Im2colConv final : public ConvImpl {
   }
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
+    if (flipped_ != nullptr) {
+      flipped_->forward(dy, w, nullptr, dx, threads);
+      return;
+    }
     const Conv2dParams& p = geo_.p;
     const int64_t chunks = pointwise_ ? 1 : (geo_.pixels + chunk_pixels_ - 1) / chunk_pixels_;
     // W^T is packed once up front only when several chunks reuse it; otherwise each thread
@@ -398,7 +460,11 @@ class Im2colConv final : public ConvImpl {
                  if (packed_w != nullptr) {
                    multiply(PackedB{packed_w + g * weights_per_group_, geo_.taps, geo_.ocg});
                  } else {
-                   multiply(MatrixSourceB(MatrixView{w + g * geo_.ocg, p.out_c, false}));
+                   if (flipped_weights_) {
+                     multiply(FlippedWeightsB(geo_, w, g));
+                   } else {
+                     multiply(MatrixSourceB(MatrixView{w + g * geo_.ocg, p.out_c, false}));
+                   }
                  }
                });
   }
@@ -498,9 +564,11 @@ class Im2colConv final : public ConvImpl {
   }
 
   Geometry geo_;
+  bool flipped_weights_;
   const GemmKernels& kern_;
   bool relu_, pointwise_;
   int64_t weights_per_group_, transposed_per_group_, chunk_pixels_, in_place_depth_;
+  std::unique_ptr<Im2colConv> flipped_;  // the flipped form backward data runs, when there is one
 };
 
 }  // namespace
