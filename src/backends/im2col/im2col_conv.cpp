@@ -4,6 +4,13 @@
 //   backward_data     dcol [pixels x taps] = dy_g    [pixels x OCG]  * W_g^T [OCG x taps], then col2im
 //   backward_weights  dW_g [taps x OCG]    = col_g^T [taps x pixels] * dy_g  [pixels x OCG]
 // W_g is HWIO as it is: row (kh, kw, ci) of a [taps x out_c] matrix, columns g*OCG onwards.
+// Backward data of a stride-1 convolution (padding at most (k-1)*dilation per side, at least a
+// tile's width of input channels per group) instead runs as the forward of its flipped problem,
+//   dx_g [in pixels x ICG] = col(dy)_g [in pixels x kh*kw*OCG] * W'_g [kh*kw*OCG x ICG],
+// W' the kernel flipped in space with in and out channels swapped, read from HWIO as packed:
+// a GEMM of depth kh*kw*OCG instead of OCG, and no dcol or col2im pass. 1x1, stride-1,
+// unpadded layers read NHWC as the matrix in every direction (backward weights reading x and dy
+// in place, without packing, when pixels outnumber channels).
 //
 // The column matrix col_g is lowered in the smallest tiles there are: the GEMM asks for one
 // packed micro-panel at a time (mr output pixels x up to KC taps for forward, mr taps x KC pixels
@@ -15,7 +22,8 @@
 // Workspace per call (threads = T):
 //   forward (packed weights)  T * 16 KB
 //   forward (HWIO pointer)    T * (16 KB + 512 KB of packed W block)
-//   backward_data             one chunk of dcol: at most max(2 MB, mr * kernel_h*kernel_w*in_c
+//   backward_data (flipped)   as forward from HWIO
+//   backward_data (col2im)    one chunk of dcol: at most max(1 MB, mr * kernel_h*kernel_w*in_c
 //                             * 4 bytes), plus either T * (16 KB + 512 KB of packed W^T block)
 //                             or, when several chunks reuse it, T * 16 KB + the packed W^T
 //   backward_weights          T * (16 KB + 512 KB of packed dy block)
