@@ -458,10 +458,35 @@ void run_dot(const DirectProblem& d, const DirectConvKernels& k, const float* dy
 
 // ---- Depthwise: groups == in_c == out_c, vectors along the channels. ----
 
-// Channels one work item covers: up to 16 vectors, so an item reads whole pixels (two items
-// splitting a pixel's cache lines made the adjacent-line prefetcher fetch them twice: MobileNet's
-// 96-channel stride-2 layer ran 20% slower in 64-channel items); rows still feed both threads.
+// Channels one weight-gradient item covers: up to 16 vectors, in the fewest blocks, as even as
+// whole vectors allow, so that threads splitting the blocks get equal work.
 constexpr int64_t kDepthwiseBlockVectors = 16;
+
+int64_t depthwise_block(int64_t channels, int64_t lanes) {
+  const int64_t vectors = ceil_div(channels, lanes);
+  return ceil_div(vectors, ceil_div(vectors, kDepthwiseBlockVectors)) * lanes;
+}
+
+// Channels one forward (or backward-data) item covers. Whole pixels when the rows alone split
+// evenly among the threads: two items splitting a pixel's cache lines make the adjacent-line
+// prefetcher fetch them twice (MobileNet's 96-channel stride-2 layer ran 20% slower in
+// 64-channel items), and a cap of 16 vectors per item split 384 channels as 256 + 128, one
+// thread idle half the call (0.45x oneDNN at 14x14). Few rows (7 of a 7x7 layer) split unevenly,
+// so there the channels are cut into the fewest even blocks of at least 4 vectors that even
+// the items out.
+int64_t depthwise_rows_block(int64_t channels, int64_t lanes, int64_t rows, int threads) {
+  const int64_t vectors = ceil_div(channels, lanes);
+  const auto efficiency = [&](int64_t blocks) {
+    const int64_t items = rows * blocks, per_thread = ceil_div(items, threads);
+    return double(items) / double(per_thread * threads);
+  };
+  int64_t best = 1;
+  for (int64_t blocks = 1; blocks <= std::max<int64_t>(1, vectors / 4); ++blocks) {
+    if (efficiency(blocks) > efficiency(best) + 1e-9) best = blocks;
+    if (efficiency(best) >= 0.95) break;
+  }
+  return ceil_div(vectors, best) * lanes;
+}
 
 // Rows [oh_begin, oh_end) of image n for channels [c0, c0 + channels). Weights are packed
 // [kh][kw][padded channels].
@@ -518,8 +543,9 @@ void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float
 void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
                    const float* bias, float* y, bool relu, int threads, const float* unpacked = nullptr,
                    float* pack_target = nullptr) {
-  const int64_t C = d.in_c, block = kDepthwiseBlockVectors * k.lanes;
-  const int64_t blocks = ceil_div(C, block), rows = d.out_h;
+  const int64_t C = d.in_c, rows = d.out_h;
+  const int64_t block = depthwise_rows_block(C, k.lanes, d.batch * rows, threads);
+  const int64_t blocks = ceil_div(C, block);
   const int64_t total = d.batch * blocks * rows;
   run_team(threads, [&](int thread, int team) {
     if (unpacked != nullptr) {
@@ -812,7 +838,7 @@ class DirectConv final : public ConvImpl {
   void depthwise_weight_grad(const float* x, const float* dy, float* dw, float* db, int threads) const {
     const Conv2dParams& p = p_;
     const int64_t C = p.in_c, OH = p.out_h(), OW = p.out_w(), taps = p.kernel_h * p.kernel_w;
-    const int64_t block = kDepthwiseBlockVectors * dk_.lanes, blocks = ceil_div(C, block);
+    const int64_t block = depthwise_block(C, dk_.lanes), blocks = ceil_div(C, block);
     const int64_t segments = threads, rows = p.batch * OH;
     const int64_t sums_per_segment = db != nullptr ? taps + 1 : taps;  // row `taps` holds db
     auto lease = scratch_.acquire(static_cast<size_t>(segments * sums_per_segment * C));
