@@ -17,6 +17,7 @@
 #include "isa.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/fused_multiply_add.hpp"
+#include "kernels/partial_vector.hpp"
 
 namespace convkit::detail {
 namespace {
@@ -211,23 +212,6 @@ void pack_rows(const float* const* rows, int64_t count, int64_t k, int64_t width
   }
 }
 
-// The last `count` (< one vector) floats of a copy: masked moves where the instruction set has
-// them (masked-off lanes are neither read nor written, so nothing past the source is touched),
-// one float at a time otherwise.
-template <class Arch>
-void copy_tail(const float* src, float* out, int64_t count) {
-  if constexpr (std::is_same<Arch, xsimd::avx512f>::value) {
-    const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);
-    _mm512_mask_storeu_ps(out, mask, src != nullptr ? _mm512_maskz_loadu_ps(mask, src) : _mm512_setzero_ps());
-  } else if constexpr (std::is_same<Arch, xsimd::fma3<xsimd::avx2>>::value) {
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    _mm256_maskstore_ps(out, mask, src != nullptr ? _mm256_maskload_ps(src, mask) : _mm256_setzero_ps());
-  } else {
-    for (int64_t i = 0; i < count; ++i) out[i] = src != nullptr ? src[i] : 0.0f;
-  }
-}
-
 // Straight copy: each source vector becomes one group.
 template <class Arch>
 void pack_vectors(const float* const* vectors, int64_t count, int64_t k, int64_t width, float* panel) {
@@ -240,7 +224,10 @@ void pack_vectors(const float* const* vectors, int64_t count, int64_t k, int64_t
     for (int64_t i = 0; i < whole; i += W) {
       (src != nullptr ? V::load_unaligned(src + i) : V(0.0f)).store_unaligned(out + i);
     }
-    if (whole < count) copy_tail<Arch>(src != nullptr ? src + whole : nullptr, out + whole, count - whole);
+    if (whole < count) {
+      store_partial<Arch>(out + whole, src != nullptr ? load_partial<Arch>(src + whole, count - whole) : V(0.0f),
+                          count - whole);
+    }
   }
 }
 

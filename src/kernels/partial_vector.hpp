@@ -3,7 +3,7 @@
 // memory past them: channel tails. AVX-512 and AVX2 mask the access (masked-off lanes never
 // fault); SSE2 has no masked move and goes through a buffer on the stack. The masked forms
 // matter on small layers, where a tail store per tile is a sizable part of the call (8-channel
-// layers store only tails).
+// layers store only tails). Used by the direct and depthwise tiles and by GEMM packing.
 #include <immintrin.h>
 #include <xsimd/xsimd.hpp>
 

@@ -675,8 +675,6 @@ class DirectConv final : public ConvImpl {
   }
 
  private:
-  // The team a call opens: one thread below ~0.5 MFLOP, where starting a second costs more
-  // than it saves (measured: ~1 us per region on this machine). Results do not depend on it.
   // The whole-image rectangles of every tile width the directions will ask for.
   void cache_tile_geometry() {
     if (depthwise_) {
@@ -695,6 +693,8 @@ class DirectConv final : public ConvImpl {
     }
   }
 
+  // The team a call opens: one thread below ~0.5 MFLOP, where starting a second costs more
+  // than it saves (measured: ~1 us per region on this machine). Results do not depend on it.
   int team(int threads) const { return p_.flops() < 5e5 ? 1 : threads; }
 
   int64_t padded_channels() const { return ceil_div(p_.out_c, dk_.lanes) * dk_.lanes; }
@@ -741,7 +741,8 @@ class DirectConv final : public ConvImpl {
     const auto block_base = [&](int64_t g, int64_t b) { return (g * cb.group_lanes() + cb.first_channel(b)) * pixels; };
     const int64_t ci_tile = k_.max_pixels[cb.block_vectors - 1];
     const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
-    const int64_t pack_total = dy_in_place ? 0 : p.groups * cb.blocks * p.batch * OH, grad_total = p.groups * cb.blocks * taps * ci_tiles;
+    const int64_t pack_total = dy_in_place ? 0 : p.groups * cb.blocks * p.batch * OH;
+    const int64_t grad_total = p.groups * cb.blocks * taps * ci_tiles;
     constexpr int64_t kBandBytes = 256 * 1024;
     const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * p.groups * cb.group_lanes();
     const int64_t row_bytes = row_floats * int64_t(sizeof(float));

@@ -467,12 +467,10 @@ class Im2colConv final : public ConvImpl {
                  };
                  if (packed_w != nullptr) {
                    multiply(PackedB{packed_w + g * weights_per_group_, geo_.taps, geo_.ocg});
+                 } else if (flipped_weights_) {
+                   multiply(FlippedWeightsB(geo_, w, g));
                  } else {
-                   if (flipped_weights_) {
-                     multiply(FlippedWeightsB(geo_, w, g));
-                   } else {
-                     multiply(MatrixSourceB(MatrixView{w + g * geo_.ocg, p.out_c, false}));
-                   }
+                   multiply(MatrixSourceB(MatrixView{w + g * geo_.ocg, p.out_c, false}));
                  }
                });
   }
