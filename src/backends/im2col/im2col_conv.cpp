@@ -5,7 +5,8 @@
 //   backward_weights  dW_g [taps x OCG]    = col_g^T [taps x pixels] * dy_g  [pixels x OCG]
 // W_g is HWIO as it is: row (kh, kw, ci) of a [taps x out_c] matrix, columns g*OCG onwards.
 // Backward data of a stride-1 convolution (padding at most (k-1)*dilation per side, at least a
-// tile's width of input channels per group) instead runs as the forward of its flipped problem,
+// tile's width of input channels per group, more than 128 input pixels) instead runs as the
+// forward of its flipped problem,
 //   dx_g [in pixels x ICG] = col(dy)_g [in pixels x kh*kw*OCG] * W'_g [kh*kw*OCG x ICG],
 // W' the kernel flipped in space with in and out channels swapped, read from HWIO as packed:
 // a GEMM of depth kh*kw*OCG instead of OCG, and no dcol or col2im pass. 1x1, stride-1,
@@ -298,8 +299,12 @@ class Im2colConv final : public ConvImpl {
     // kh*kw*out_c, straight into dx; dcol's depth is only out_c per group, and its col2im pass
     // and barriers cost res2b 3x3 over a quarter of the call (154 -> 211 GFLOP/s). 1x1 layers
     // write dcol = dx already. The flipped GEMM is in_c/groups wide, so it needs at least a
-    // tile's width of input channels: with 3 (an RGB layer) it ran 5x slower than dcol.
-    if (!flipped_weights && !pointwise_ && has_flipped_form(p) && geo_.icg >= kern_.nr) {
+    // tile's width of input channels: with 3 (an RGB layer) it ran 5x slower than dcol. And it
+    // packs the flipped weights with transposing reads every call, which on images of 128
+    // pixels or fewer costs more than col2im saves (res5b 3x3 at 7x7: 135-147 GFLOP/s flipped,
+    // 152-169 with dcol).
+    const bool enough_pixels = p.batch * p.in_h * p.in_w > 128;
+    if (!flipped_weights && !pointwise_ && has_flipped_form(p) && geo_.icg >= kern_.nr && enough_pixels) {
       flipped_ = std::make_unique<Im2colConv>(flipped_problem(p), PlanContext{Activation::none, context.isa}, true);
     }
   }
