@@ -121,12 +121,15 @@ void bench_conv(const Settings& s, const std::string& text) {
   if (s.backends == "all") backends.push_back("auto");
   struct Direction {
     const char* name;
+    convkit::Direction direction;
     std::function<void(const Conv2d&, const PackedWeights&)> call;
   };
   const Direction directions[] = {
-      {"fwd", [&](const Conv2d& c, const PackedWeights& pw) { c.forward(x.data(), pw, b.data(), y.data()); }},
-      {"bwd_d", [&](const Conv2d& c, const PackedWeights&) { c.backward_data(dy.data(), w.data(), dx.data()); }},
-      {"bwd_w",
+      {"fwd", convkit::Direction::forward,
+       [&](const Conv2d& c, const PackedWeights& pw) { c.forward(x.data(), pw, b.data(), y.data()); }},
+      {"bwd_d", convkit::Direction::backward_data,
+       [&](const Conv2d& c, const PackedWeights&) { c.backward_data(dy.data(), w.data(), dx.data()); }},
+      {"bwd_w", convkit::Direction::backward_weights,
        [&](const Conv2d& c, const PackedWeights&) { c.backward_weights(x.data(), dy.data(), dw.data(), db.data()); }},
   };
   for (const Direction& d : directions) {
@@ -141,7 +144,7 @@ void bench_conv(const Settings& s, const std::string& text) {
       }
       const Conv2d conv(p, Options{backend, threads, Activation::none});
       const PackedWeights packed = conv.pack_weights(w.data());
-      results.push_back({backend, backend == "auto" ? "-> " + std::string(conv.backend()) : "",
+      results.push_back({backend, backend == "auto" ? "-> " + std::string(conv.backend(d.direction)) : "",
                          median_seconds([&] { d.call(conv, packed); }, s.min_time)});
     }
 #ifdef CONVKIT_BENCH_ONEDNN

@@ -1,18 +1,19 @@
 // `auto`: the backend for each direction of a problem when the caller does not name one.
 //
 // The rule is read off measurements on an AMD EPYC (Zen 4 class, AVX-512), 2 cores, 2 threads,
-// 2026-11-25: `convkit-bench --backend direct,im2col --threads 2` over the layer set
-// (bench/layers.hpp) and bench/auto_sweep.txt, twice; the table is in docs/auto_table.md.
+// 2026-11-26: `convkit-bench --backend direct,im2col,auto,onednn --dir all --threads 2` over
+// the layer set (bench/layers.hpp) and bench/auto_sweep.txt, twice; the table is in
+// docs/auto_table.md.
 // - `direct` by default: it is the faster backend on almost every shape, and its depthwise and
 //   grouped kernels run 4-100x faster than im2col's one small GEMM per group.
-// - forward: `im2col` for 1x1, stride-1, unpadded layers that widen 4x or more (ResNet-50
-//   res2c 64->256: 1.09-1.13x), where NHWC already is the GEMM's matrix.
-// - backward data: `im2col` for strided 1x1 layers (1.05x) and 1x1 layers with 2048 or more
-//   input channels (1.04-1.08x).
+// - forward and backward data: `im2col` for 1x1, stride-1, unpadded layers whose GEMM is at
+//   least 4x wider than it is deep, with the depth at most 64 for backward data (res2c's
+//   forward 64->256: 1.15x; 256->64's backward data: 1.17x, but 1024->256's 0.92x), where NHWC
+//   already is the GEMM's matrix. Backward data also on strided 1x1 layers (1.07x) and 1x1
+//   layers with 2048 or more input channels (1.05x).
 // - backward weights: `im2col` for ungrouped problems with 128 or more input channels that are
-//   1x1 (1.5-2.5x) or undilated with at least 14x14 output pixels (1.07-1.37x), and for 1x1
-//   layers of 64 or more channels that do not widen (res2a 64->64: 1.5x in three of four runs):
-//   direct's weight-gradient split has too few work items per thread there.
+//   1x1 (1.0-2.4x) or have at least 14x14 output pixels (1.03-1.48x, dilated 1.07x).
+//   Below 128 channels direct wins (res2a's 1x1 64->64: 199 vs 181 GFLOP/s).
 #include "backend.hpp"
 
 namespace convkit::detail {
@@ -44,16 +45,14 @@ ConvChoice auto_conv_choice(const Conv2dParams& p) {
     forward = "im2col";
     why += "; forward im2col: 1x1 widening 4x";
   }
-  if (pointwise && (strided || p.in_c >= 2048)) {
+  const bool narrowing = !strided && p.in_c >= 4 * p.out_c && p.out_c <= 64;
+  if (pointwise && (strided || p.in_c >= 2048 || narrowing)) {
     backward_data = "im2col";
-    why += "; backward data im2col: 1x1 strided or >= 2048 input channels";
+    why += "; backward data im2col: 1x1 strided, >= 2048 input channels or narrowing 4x to <= 64";
   }
-  const bool undilated = p.dilation_h == 1 && p.dilation_w == 1;
-  const bool wide = p.in_c >= 128 && (pointwise || (ungrouped && undilated && p.out_h() * p.out_w() >= 14 * 14));
-  const bool square_pointwise = pointwise && p.in_c >= 64 && p.out_c <= p.in_c;
-  if (wide || square_pointwise) {
+  if (ungrouped && p.in_c >= 128 && (pointwise || p.out_h() * p.out_w() >= 14 * 14)) {
     backward_weights = "im2col";
-    why += "; backward weights im2col: >= 128 input channels on 1x1 or >= 14x14 outputs, or a 1x1 of >= 64 channels";
+    why += "; backward weights im2col: >= 128 input channels on 1x1 or >= 14x14 outputs";
   }
   ConvChoice choice;
   const char* names[] = {forward, backward_data, backward_weights};
