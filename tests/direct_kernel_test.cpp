@@ -221,12 +221,13 @@ TEST(DirectDotTile, EveryShapeEveryIsa) {
   }
 }
 
-// The packing transpose: whole 4x4 blocks, ragged edges on both sides, strides wider than a row.
+// The packing transpose: whole 8x8 and 4x4 blocks, ragged edges on both sides, strides wider
+// than a row.
 TEST(DirectTranspose, EveryEdgeEveryIsa) {
   for (Isa isa : isas_here()) {
     const DirectConvKernels& k = kernels<DirectConvKernels>(isa);
-    for (int64_t rows : {1, 3, 4, 9, 16}) {
-      for (int64_t cols : {1, 4, 6, 17}) {
+    for (int64_t rows : {1, 3, 4, 8, 9, 16, 21}) {
+      for (int64_t cols : {1, 4, 6, 8, 13, 17, 24}) {
         const int64_t src_stride = rows + 3, dst_stride = cols + 2;
         const std::vector<float> src = integer_tensor((cols - 1) * src_stride + rows, 51);
         std::vector<float> dst(size_t(rows * dst_stride), kSentinel);

@@ -166,14 +166,60 @@ void fill_dot_tiles(DirectConvKernels& k) {
   }
 }
 
-// 4x4 blocks through SSE registers (the x86-64 baseline, so every unit runs the same code; a
-// scalar transpose costs about four times as much, which backward data pays on every call).
+#ifdef __AVX__
+// Columns [0, cols - cols % 8) in 8x8 blocks through AVX registers: 24 shuffles per 64 floats
+// against 32 for the same floats in 4x4 SSE blocks, and half the loads and stores. res4b's
+// (256 channels at 14x14) backward data spent 6% of its call packing with 4x4 blocks alone.
+// Returns the first column left to do.
+inline int64_t transpose_8x8_blocks(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
+                                    int64_t dst_stride) {
+  int64_t j = 0;
+  for (; j + 8 <= cols; j += 8) {
+    const float* s = src + j * src_stride;
+    int64_t r = 0;
+    for (; r + 8 <= rows; r += 8) {
+      __m256 a[8], b[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) a[i] = _mm256_loadu_ps(s + i * src_stride + r);
+      // Pairs of rows interleaved, then quads, within each 128-bit half; then the halves swapped.
+#pragma GCC unroll 4
+      for (int i = 0; i < 8; i += 2) {
+        b[i] = _mm256_unpacklo_ps(a[i], a[i + 1]);
+        b[i + 1] = _mm256_unpackhi_ps(a[i], a[i + 1]);
+      }
+#pragma GCC unroll 2
+      for (int i = 0; i < 8; i += 4) {
+        a[i] = _mm256_shuffle_ps(b[i], b[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        a[i + 1] = _mm256_shuffle_ps(b[i], b[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        a[i + 2] = _mm256_shuffle_ps(b[i + 1], b[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        a[i + 3] = _mm256_shuffle_ps(b[i + 1], b[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+      }
+      float* out = dst + r * dst_stride + j;
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(out + i * dst_stride, _mm256_permute2f128_ps(a[i], a[i + 4], 0x20));
+        _mm256_storeu_ps(out + (i + 4) * dst_stride, _mm256_permute2f128_ps(a[i], a[i + 4], 0x31));
+      }
+    }
+    for (; r < rows; ++r) {
+      for (int64_t i = 0; i < 8; ++i) dst[r * dst_stride + j + i] = s[i * src_stride + r];
+    }
+  }
+  return j;
+}
+#endif
+
+// The rest in 4x4 blocks through SSE registers (the x86-64 baseline; a scalar transpose costs
+// about four times as much, which backward data pays on every call).
 template <class Arch>
 void transpose_floats(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
                       int64_t dst_stride) {
   using Quad = xsimd::batch<float, xsimd::sse2>;
   using Pair = xsimd::batch<double, xsimd::sse2>;
   int64_t j = 0;
+#ifdef __AVX__
+  j = transpose_8x8_blocks(src, src_stride, rows, cols, dst, dst_stride);
+#endif
   for (; j + 4 <= cols; j += 4) {
     const float* s0 = src + j * src_stride;
     const float* s1 = s0 + src_stride;
