@@ -51,6 +51,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic64ih12iw13_oc48_kh3kw3_ph1pw1_g2",             // backward data as the flipped forward, grouped
       "mb1_ic32ih15iw11_oc16_kh3kw2_dh2dw3_pt4pb1pl0pr3",   // ... dilated, padding at its limit on two sides
       "mb1_ic2000ih3iw4_oc8_kh3kw3_ph1pw1",                 // in_c split into cache chunks on every ISA
+      "mb1_ic512ih17iw64_oc16_kh3kw1_ph1",                  // weight gradient in bands of rows (x rows over 1 MB)
   };
   return sweep;
 }
