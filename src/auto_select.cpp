@@ -11,9 +11,9 @@
 //   forward 64->256: 1.15x; 256->64's backward data: 1.17x, but 1024->256's 0.92x), where NHWC
 //   already is the GEMM's matrix. Backward data also on strided 1x1 layers (1.07x) and 1x1
 //   layers with 2048 or more input channels (1.05x).
-// - backward weights: `im2col` for ungrouped problems with 128 or more input channels that are
-//   1x1 (1.0-2.4x) or have at least 14x14 output pixels (1.03-1.48x, dilated 1.07x).
-//   Below 128 channels direct wins (res2a's 1x1 64->64: 199 vs 181 GFLOP/s).
+// - backward weights: `im2col` for 1x1 layers with 2048 or more input channels (1.11x); direct's
+//   weight gradient is faster elsewhere (1.02-1.18x where im2col used to win), measured after
+//   its row bands were resized (commit 4a3bd1d), so its rows in the table are a later run.
 #include "backend.hpp"
 
 namespace convkit::detail {
@@ -50,9 +50,9 @@ ConvChoice auto_conv_choice(const Conv2dParams& p) {
     backward_data = "im2col";
     why += "; backward data im2col: 1x1 strided, >= 2048 input channels or narrowing 4x to <= 64";
   }
-  if (ungrouped && p.in_c >= 128 && (pointwise || p.out_h() * p.out_w() >= 14 * 14)) {
+  if (pointwise && p.in_c >= 2048) {
     backward_weights = "im2col";
-    why += "; backward weights im2col: >= 128 input channels on 1x1 or >= 14x14 outputs";
+    why += "; backward weights im2col: 1x1 with >= 2048 input channels";
   }
   ConvChoice choice;
   const char* names[] = {forward, backward_data, backward_weights};
