@@ -9,8 +9,9 @@
 // - forward and backward data: `im2col` for 1x1, stride-1, unpadded layers whose GEMM is at
 //   least 4x wider than it is deep, with the depth at most 64 for backward data (res2c's
 //   forward 64->256: 1.15x; 256->64's backward data: 1.17x, but 1024->256's 0.92x), where NHWC
-//   already is the GEMM's matrix. Backward data also on strided 1x1 layers (1.07x) and 1x1
-//   layers with 2048 or more input channels (1.05x).
+//   already is the GEMM's matrix. Backward data also on 1x1 layers with 2048 or more input
+//   channels (1.05-1.11x). Strided 1x1 layers went to im2col (1.07x) until direct's weight
+//   transpose got faster (commit 75a18c1): now 0.98-1.05x on res3a, 0.90-0.92x on 512->1024.
 // - backward weights: `im2col` for 1x1 layers with 2048 or more input channels (1.11x); direct's
 //   weight gradient is faster elsewhere (1.02-1.18x where im2col used to win), measured after
 //   its row bands were resized (commit 4a3bd1d), so its rows in the table are a later run.
@@ -46,9 +47,9 @@ ConvChoice auto_conv_choice(const Conv2dParams& p) {
     why += "; forward im2col: 1x1 widening 4x";
   }
   const bool narrowing = !strided && p.in_c >= 4 * p.out_c && p.out_c <= 64;
-  if (pointwise && (strided || p.in_c >= 2048 || narrowing)) {
+  if (pointwise && (p.in_c >= 2048 || narrowing)) {
     backward_data = "im2col";
-    why += "; backward data im2col: 1x1 strided, >= 2048 input channels or narrowing 4x to <= 64";
+    why += "; backward data im2col: 1x1 with >= 2048 input channels or narrowing 4x to <= 64";
   }
   if (pointwise && p.in_c >= 2048) {
     backward_weights = "im2col";

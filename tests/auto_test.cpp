@@ -46,6 +46,8 @@ TEST(Auto, ChoosesPerDirectionAsMeasured) {
   const Conv2d res5_1x1(parse_conv2d("mb1_ic2048ih7iw7_oc512_kh1kw1"));
   EXPECT_EQ(res5_1x1.backend(Direction::backward_data), "im2col");
   EXPECT_EQ(res5_1x1.backend(Direction::backward_weights), "im2col");
+  const Conv2d strided(parse_conv2d("mb1_ic512ih28iw28_oc1024_kh1kw1_sh2sw2"));
+  EXPECT_EQ(strided.backend(Direction::backward_data), "direct");
   const Conv2d narrowing(parse_conv2d("mb1_ic256ih56iw56_oc64_kh1kw1"));
   EXPECT_EQ(narrowing.backend(Direction::forward), "direct");
   EXPECT_EQ(narrowing.backend(Direction::backward_data), "im2col");
