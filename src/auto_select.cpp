@@ -10,8 +10,9 @@
 //   least 4x wider than it is deep, with the depth at most 64 for backward data (res2c's
 //   forward 64->256: 1.15x; 256->64's backward data: 1.17x, but 1024->256's 0.92x), where NHWC
 //   already is the GEMM's matrix. Backward data also on 1x1 layers with 2048 or more input
-//   channels (1.05-1.11x). Strided 1x1 layers went to im2col (1.07x) until direct's weight
-//   transpose got faster (commit 75a18c1): now 0.98-1.05x on res3a, 0.90-0.92x on 512->1024.
+//   channels (1.05-1.11x), and on strided 1x1 layers of fewer than 512 input channels: res3a
+//   (256->512) ran 0.97-1.08x with im2col in six runs (1.04x the median), while 512->1024 ran
+//   0.90-0.92x once direct's weight transpose got faster (commit 75a18c1).
 // - backward weights: `im2col` for 1x1 layers with 2048 or more input channels (1.11x); direct's
 //   weight gradient is faster elsewhere (1.02-1.18x where im2col used to win), measured after
 //   its row bands were resized (commit 4a3bd1d), so its rows in the table are a later run.
@@ -47,9 +48,9 @@ ConvChoice auto_conv_choice(const Conv2dParams& p) {
     why += "; forward im2col: 1x1 widening 4x";
   }
   const bool narrowing = !strided && p.in_c >= 4 * p.out_c && p.out_c <= 64;
-  if (pointwise && (p.in_c >= 2048 || narrowing)) {
+  if (pointwise && (p.in_c >= 2048 || narrowing || (strided && p.in_c < 512))) {
     backward_data = "im2col";
-    why += "; backward data im2col: 1x1 with >= 2048 input channels or narrowing 4x to <= 64";
+    why += "; backward data im2col: 1x1 with >= 2048 input channels, narrowing 4x to <= 64, or strided below 512";
   }
   if (pointwise && p.in_c >= 2048) {
     backward_weights = "im2col";

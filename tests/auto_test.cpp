@@ -48,6 +48,8 @@ TEST(Auto, ChoosesPerDirectionAsMeasured) {
   EXPECT_EQ(res5_1x1.backend(Direction::backward_weights), "im2col");
   const Conv2d strided(parse_conv2d("mb1_ic512ih28iw28_oc1024_kh1kw1_sh2sw2"));
   EXPECT_EQ(strided.backend(Direction::backward_data), "direct");
+  const Conv2d res3a(parse_conv2d("mb1_ic256ih56iw56_oc512_kh1kw1_sh2sw2"));
+  EXPECT_EQ(res3a.backend(Direction::backward_data), "im2col");
   const Conv2d narrowing(parse_conv2d("mb1_ic256ih56iw56_oc64_kh1kw1"));
   EXPECT_EQ(narrowing.backend(Direction::forward), "direct");
   EXPECT_EQ(narrowing.backend(Direction::backward_data), "im2col");
