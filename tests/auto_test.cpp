@@ -53,6 +53,10 @@ TEST(Auto, ChoosesPerDirectionAsMeasured) {
   const Conv2d narrowing(parse_conv2d("mb1_ic256ih56iw56_oc64_kh1kw1"));
   EXPECT_EQ(narrowing.backend(Direction::forward), "direct");
   EXPECT_EQ(narrowing.backend(Direction::backward_data), "im2col");
+  const Conv2d res2c(parse_conv2d("mb1_ic64ih56iw56_oc256_kh1kw1"));
+  EXPECT_EQ(res2c.backend(Direction::forward), "im2col");
+  EXPECT_EQ(res2c.backend(Direction::backward_data), "direct");
+  EXPECT_EQ(res2c.backend(Direction::backward_weights), "direct");
   const Conv2d depthwise(parse_conv2d("mb1_ic32ih112iw112_oc32_kh3kw3_ph1pw1_g32"));
   for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights}) {
     EXPECT_EQ(depthwise.backend(d), "direct");
