@@ -104,10 +104,12 @@ bool wants(const Settings& s, const std::string& direction) {
   return s.direction == "all" || s.direction == direction || (s.direction == "bwd" && direction.rfind("bwd", 0) == 0);
 }
 
+#ifdef CONVKIT_BENCH_ONEDNN
 // oneDNN runs with `--backend all` or when named in the list.
 bool wants_onednn(const Settings& s) {
   return s.backends == "all" || ("," + s.backends + ",").find(",onednn,") != std::string::npos;
 }
+#endif
 
 void bench_conv(const Settings& s, const std::string& text) {
   const Conv2dParams p = parse_conv2d(text);
@@ -119,20 +121,20 @@ void bench_conv(const Settings& s, const std::string& text) {
   const double peak = fma_peak_gflops(detail::active_isa(), threads);
   std::vector<std::string> backends = chosen_backends(s, conv2d_backends());
   if (s.backends == "all") backends.push_back("auto");
-  struct Direction {
+  struct TimedDirection {
     const char* name;
-    convkit::Direction direction;
+    Direction direction;
     std::function<void(const Conv2d&, const PackedWeights&)> call;
   };
-  const Direction directions[] = {
-      {"fwd", convkit::Direction::forward,
+  const TimedDirection directions[] = {
+      {"fwd", Direction::forward,
        [&](const Conv2d& c, const PackedWeights& pw) { c.forward(x.data(), pw, b.data(), y.data()); }},
-      {"bwd_d", convkit::Direction::backward_data,
+      {"bwd_d", Direction::backward_data,
        [&](const Conv2d& c, const PackedWeights&) { c.backward_data(dy.data(), w.data(), dx.data()); }},
-      {"bwd_w", convkit::Direction::backward_weights,
+      {"bwd_w", Direction::backward_weights,
        [&](const Conv2d& c, const PackedWeights&) { c.backward_weights(x.data(), dy.data(), dw.data(), db.data()); }},
   };
-  for (const Direction& d : directions) {
+  for (const TimedDirection& d : directions) {
     if (!wants(s, d.name)) continue;
     std::vector<Result> results;
     for (const std::string& backend : backends) {
@@ -150,11 +152,9 @@ void bench_conv(const Settings& s, const std::string& text) {
 #ifdef CONVKIT_BENCH_ONEDNN
     if (wants_onednn(s)) {
       try {
-        const auto dir = d.name == std::string("fwd")     ? bench::Direction::forward
-                         : d.name == std::string("bwd_d") ? bench::Direction::backward_data
-                                                          : bench::Direction::backward_weights;
         omp_set_num_threads(threads);
-        OnednnConv onednn(p, dir, x.data(), w.data(), b.data(), y.data(), dy.data(), dx.data(), dw.data(), db.data());
+        OnednnConv onednn(p, d.direction, x.data(), w.data(), b.data(), y.data(), dy.data(), dx.data(), dw.data(),
+                          db.data());
         results.push_back({"onednn", onednn.implementation(), median_seconds([&] { onednn.run(); }, s.min_time)});
       } catch (const std::exception& e) {
         std::printf("  onednn     failed: %s\n", e.what());

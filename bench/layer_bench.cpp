@@ -20,10 +20,6 @@
 namespace convkit::bench {
 namespace {
 
-#ifndef CONVKIT_BENCH_ONEDNN
-enum class Direction { forward, backward_data, backward_weights };
-#endif
-
 const char* direction_name(Direction d) {
   switch (d) {
     case Direction::forward: return "conv_fwd";

@@ -8,8 +8,6 @@
 
 namespace convkit::bench {
 
-enum class Direction { forward, backward_data, backward_weights };
-
 // One oneDNN primitive with its arguments bound, ready to run.
 class OnednnPrimitive {
  public:

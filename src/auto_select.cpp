@@ -10,7 +10,7 @@
 //   least 4x wider than it is deep, with the depth at most 64 for backward data (res2c's
 //   forward 64->256: 1.15x; 256->64's backward data: 1.17x, but 1024->256's 0.92x), where NHWC
 //   already is the GEMM's matrix. Backward data also on 1x1 layers with 2048 or more input
-//   channels (1.05-1.11x), and on strided 1x1 layers of fewer than 512 input channels: res3a
+//   channels (1.04-1.11x), and on strided 1x1 layers of fewer than 512 input channels: res3a
 //   (256->512) ran 0.97-1.08x with im2col in six runs (1.04x the median), while 512->1024 ran
 //   0.90-0.92x once direct's weight transpose got faster (commit 75a18c1).
 // - backward weights: `im2col` for 1x1 layers with 2048 or more input channels (1.11x); direct's
@@ -50,7 +50,8 @@ ConvChoice auto_conv_choice(const Conv2dParams& p) {
   const bool narrowing = !strided && p.in_c >= 4 * p.out_c && p.out_c <= 64;
   if (pointwise && (p.in_c >= 2048 || narrowing || (strided && p.in_c < 512))) {
     backward_data = "im2col";
-    why += "; backward data im2col: 1x1 with >= 2048 input channels, narrowing 4x to <= 64, or strided below 512";
+    why += "; backward data im2col: 1x1 with >= 2048 input channels, narrowing 4x to <= 64, or strided "
+           "below 512";
   }
   if (pointwise && p.in_c >= 2048) {
     backward_weights = "im2col";

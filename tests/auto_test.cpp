@@ -37,29 +37,30 @@ TEST(Auto, PicksOnlyAcceptingBackendsAndIsStable) {
   }
 }
 
-// The rule's choices on layers whose measurements decided them (src/auto_select.cpp).
+// The rule's choices on layers whose measurements decided them (src/auto_select.cpp,
+// docs/auto_table.md): every 1x1 boundary from both sides, and a depthwise layer.
 TEST(Auto, ChoosesPerDirectionAsMeasured) {
-  const Conv2d res4_1x1(parse_conv2d("mb1_ic1024ih14iw14_oc256_kh1kw1"));
-  EXPECT_EQ(res4_1x1.backend(Direction::forward), "direct");
-  EXPECT_EQ(res4_1x1.backend(Direction::backward_data), "direct");
-  EXPECT_EQ(res4_1x1.backend(Direction::backward_weights), "direct");
-  const Conv2d res5_1x1(parse_conv2d("mb1_ic2048ih7iw7_oc512_kh1kw1"));
-  EXPECT_EQ(res5_1x1.backend(Direction::backward_data), "im2col");
-  EXPECT_EQ(res5_1x1.backend(Direction::backward_weights), "im2col");
-  const Conv2d strided(parse_conv2d("mb1_ic512ih28iw28_oc1024_kh1kw1_sh2sw2"));
-  EXPECT_EQ(strided.backend(Direction::backward_data), "direct");
-  const Conv2d res3a(parse_conv2d("mb1_ic256ih56iw56_oc512_kh1kw1_sh2sw2"));
-  EXPECT_EQ(res3a.backend(Direction::backward_data), "im2col");
-  const Conv2d narrowing(parse_conv2d("mb1_ic256ih56iw56_oc64_kh1kw1"));
-  EXPECT_EQ(narrowing.backend(Direction::forward), "direct");
-  EXPECT_EQ(narrowing.backend(Direction::backward_data), "im2col");
-  const Conv2d res2c(parse_conv2d("mb1_ic64ih56iw56_oc256_kh1kw1"));
-  EXPECT_EQ(res2c.backend(Direction::forward), "im2col");
-  EXPECT_EQ(res2c.backend(Direction::backward_data), "direct");
-  EXPECT_EQ(res2c.backend(Direction::backward_weights), "direct");
-  const Conv2d depthwise(parse_conv2d("mb1_ic32ih112iw112_oc32_kh3kw3_ph1pw1_g32"));
-  for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights}) {
-    EXPECT_EQ(depthwise.backend(d), "direct");
+  struct Expected {
+    const char* problem;
+    const char* forward;
+    const char* backward_data;
+    const char* backward_weights;
+  };
+  const Expected table[] = {
+      {"mb1_ic64ih56iw56_oc256_kh1kw1", "im2col", "direct", "direct"},          // res2c: widening 4x
+      {"mb1_ic256ih56iw56_oc64_kh1kw1", "direct", "im2col", "direct"},          // narrowing 4x to 64
+      {"mb1_ic1024ih14iw14_oc256_kh1kw1", "direct", "direct", "direct"},        // res4: narrowing to 256
+      {"mb1_ic2048ih7iw7_oc512_kh1kw1", "direct", "im2col", "im2col"},          // 2048 input channels
+      {"mb1_ic256ih56iw56_oc512_kh1kw1_sh2sw2", "direct", "im2col", "direct"},  // res3a: strided, < 512
+      {"mb1_ic512ih28iw28_oc1024_kh1kw1_sh2sw2", "direct", "direct", "direct"}, // strided, 512
+      {"mb1_ic32ih112iw112_oc32_kh3kw3_ph1pw1_g32", "direct", "direct", "direct"},
+  };
+  for (const Expected& e : table) {
+    SCOPED_TRACE(e.problem);
+    const Conv2d conv(parse_conv2d(e.problem));
+    EXPECT_EQ(conv.backend(Direction::forward), e.forward);
+    EXPECT_EQ(conv.backend(Direction::backward_data), e.backward_data);
+    EXPECT_EQ(conv.backend(Direction::backward_weights), e.backward_weights);
   }
 }
 

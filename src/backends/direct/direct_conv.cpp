@@ -471,9 +471,13 @@ void run_dot(const DirectProblem& d, const DirectConvKernels& k, const float* dy
 // whole vectors allow, so that threads splitting the blocks get equal work.
 constexpr int64_t kDepthwiseBlockVectors = 16;
 
+// Channels per block when `channels` go in `blocks` blocks of whole vectors, as even as possible.
+int64_t even_block(int64_t channels, int64_t lanes, int64_t blocks) {
+  return ceil_div(ceil_div(channels, lanes), blocks) * lanes;
+}
+
 int64_t depthwise_block(int64_t channels, int64_t lanes) {
-  const int64_t vectors = ceil_div(channels, lanes);
-  return ceil_div(vectors, ceil_div(vectors, kDepthwiseBlockVectors)) * lanes;
+  return even_block(channels, lanes, ceil_div(ceil_div(channels, lanes), kDepthwiseBlockVectors));
 }
 
 // Channels one forward (or backward-data) item covers. Whole pixels when the rows alone split
@@ -494,7 +498,7 @@ int64_t depthwise_rows_block(int64_t channels, int64_t lanes, int64_t rows, int 
     if (efficiency(blocks) > efficiency(best) + 1e-9) best = blocks;
     if (efficiency(best) >= 0.95) break;
   }
-  return ceil_div(vectors, best) * lanes;
+  return even_block(channels, lanes, best);
 }
 
 // Rows [oh_begin, oh_end) of image n for channels [c0, c0 + channels). Weights are packed
@@ -734,8 +738,8 @@ class DirectConv final : public ConvImpl {
   // items in every band, so bands need no barrier and each sum runs in image and row order.
   // Every band rereads and rewrites the thread's whole share of dw, so a band is only cut where
   // the cache needs it: a 256 KB budget over all blocks' dy rows cut 512 channels at 14x14 into
-  // 4 bands (187 GFLOP/s against 230-241 in one) and 128 channels at 56x56, stride 2, into 14
-  // (131-150 against 202-226 in 2); VGG's 224x224 layers still need them.
+  // 4 bands (186-187 GFLOP/s against 226-241 in one) and 128 channels at 56x56, stride 2,
+  // into 14 (131-136 against 202-226 in 2); VGG's 224x224 layers still need them.
   // db is summed by `threads` segments of the output pixels (a fixed partition for a given
   // thread count) into partial sums, added in segment order at the end: split by channels, a
   // layer of 64 or fewer output channels left one thread summing every pixel alone.
