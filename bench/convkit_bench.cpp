@@ -1,7 +1,7 @@
 // convkit-bench: time any problem, benchdnn-style, on every backend (and oneDNN when built
 // with it). The problem is the canonical string the tests print on failure.
 //
-//   convkit-bench --conv mb1_ic64ih56iw56_oc64_kh3kw3_ph1pw1 [--dir fwd|bwd_d|bwd_w|bwd|all]
+//   convkit-bench --conv mb1_ic64ih56iw56_oc64_kh3kw3_ph1pw1 [--dir fwd|bwd_d|bwd_d_packed|bwd_w|bwd|all]
 //                 [--threads N] [--backend all|NAME[,NAME...]] [--min-time SECONDS]
 //                 (NAME: a registered backend, auto, or onednn when built with it)
 //   convkit-bench --pool mb1_c64ih112iw112_max_kh3kw3_sh2sw2_ph1pw1 [--dir fwd|bwd|all] ...
@@ -44,7 +44,7 @@ struct Problem {
   std::fprintf(stderr,
                "convkit-bench: %s\n"
                "usage: convkit-bench (--conv PROBLEM | --pool PROBLEM | --batch-file FILE)...\n"
-               "                     [--dir fwd|bwd_d|bwd_w|bwd|all] [--threads N] [--backend all|NAME[,NAME...]]\n"
+               "                     [--dir fwd|bwd_d|bwd_d_packed|bwd_w|bwd|all] [--threads N] [--backend all|NAME[,NAME...]]\n"
                "                     (NAME: a registered backend, auto, or onednn when built with it)\n"
                "                     [--min-time SECONDS]\n",
                why.c_str());
@@ -121,17 +121,22 @@ void bench_conv(const Settings& s, const std::string& text) {
   const double peak = fma_peak_gflops(detail::active_isa(), threads);
   std::vector<std::string> backends = chosen_backends(s, conv2d_backends());
   if (s.backends == "all") backends.push_back("auto");
+  // Weights are either packed once outside the timed calls on both sides (oneDNN's reordered
+  // once), or taken as HWIO by every call (oneDNN's reordered in every run).
   struct TimedDirection {
     const char* name;
     Direction direction;
+    bool packed_once;
     std::function<void(const Conv2d&, const PackedWeights&)> call;
   };
   const TimedDirection directions[] = {
-      {"fwd", Direction::forward,
+      {"fwd", Direction::forward, true,
        [&](const Conv2d& c, const PackedWeights& pw) { c.forward(x.data(), pw, b.data(), y.data()); }},
-      {"bwd_d", Direction::backward_data,
+      {"bwd_d", Direction::backward_data, false,
        [&](const Conv2d& c, const PackedWeights&) { c.backward_data(dy.data(), w.data(), dx.data()); }},
-      {"bwd_w", Direction::backward_weights,
+      {"bwd_d_packed", Direction::backward_data, true,
+       [&](const Conv2d& c, const PackedWeights& pw) { c.backward_data(dy.data(), pw, dx.data()); }},
+      {"bwd_w", Direction::backward_weights, false,
        [&](const Conv2d& c, const PackedWeights&) { c.backward_weights(x.data(), dy.data(), dw.data(), db.data()); }},
   };
   for (const TimedDirection& d : directions) {
@@ -145,7 +150,7 @@ void bench_conv(const Settings& s, const std::string& text) {
         continue;
       }
       const Conv2d conv(p, Options{backend, threads, Activation::none});
-      const PackedWeights packed = conv.pack_weights(w.data());
+      const PackedWeights packed = d.packed_once ? conv.pack_weights(w.data(), d.direction) : PackedWeights();
       results.push_back({backend, backend == "auto" ? "-> " + std::string(conv.backend(d.direction)) : "",
                          median_seconds([&] { d.call(conv, packed); }, s.min_time)});
     }
@@ -154,7 +159,7 @@ void bench_conv(const Settings& s, const std::string& text) {
       try {
         omp_set_num_threads(threads);
         OnednnConv onednn(p, d.direction, x.data(), w.data(), b.data(), y.data(), dy.data(), dx.data(), dw.data(),
-                          db.data());
+                          db.data(), !d.packed_once);
         results.push_back({"onednn", onednn.implementation(), median_seconds([&] { onednn.run(); }, s.min_time)});
       } catch (const std::exception& e) {
         std::printf("  onednn     failed: %s\n", e.what());

@@ -20,14 +20,20 @@
 namespace convkit::bench {
 namespace {
 
-const char* direction_name(Direction d) {
-  switch (d) {
-    case Direction::forward: return "conv_fwd";
-    case Direction::backward_data: return "conv_bwd_d";
-    case Direction::backward_weights: return "conv_bwd_w";
-  }
-  return "";
-}
+// What one convolution series times. Weights are either packed once outside the timed loop on
+// both sides (oneDNN's reordered once to its layout), or given as HWIO to every call (oneDNN's
+// reordered from HWIO in every run): a frozen network, or a training step's fresh weights.
+struct ConvSeries {
+  const char* name;
+  Direction direction;
+  bool packed_once;
+};
+constexpr ConvSeries kConvSeries[] = {
+    {"conv_fwd", Direction::forward, true},
+    {"conv_bwd_d", Direction::backward_data, false},
+    {"conv_bwd_d_packed", Direction::backward_data, true},
+    {"conv_bwd_w", Direction::backward_weights, false},  // takes no weights
+};
 
 // Every tensor a convolution touches, filled once per benchmark.
 struct ConvData {
@@ -52,30 +58,37 @@ bool declined(benchmark::State& state, const std::string& reason) {
   return true;
 }
 
-void conv_convkit(benchmark::State& state, const Layer& layer, const std::string& backend, Direction direction) {
+void conv_convkit(benchmark::State& state, const Layer& layer, const std::string& backend, ConvSeries series) {
   const Conv2dParams p = parse_conv2d(layer.problem);
   if (declined(state, backend == "auto" ? "" : conv2d_decline_reason(backend, p))) return;
   ConvData d(p);
   const Conv2d conv(p, Options{backend, 0, Activation::none});
-  const PackedWeights packed = conv.pack_weights(d.w.data());  // inference: packed once
+  const PackedWeights packed = series.packed_once ? conv.pack_weights(d.w.data(), series.direction) : PackedWeights();
   for (auto _ : state) {
-    switch (direction) {
+    switch (series.direction) {
       case Direction::forward: conv.forward(d.x.data(), packed, d.b.data(), d.y.data()); break;
-      case Direction::backward_data: conv.backward_data(d.dy.data(), d.w.data(), d.dx.data()); break;
+      case Direction::backward_data:
+        if (series.packed_once) {
+          conv.backward_data(d.dy.data(), packed, d.dx.data());
+        } else {
+          conv.backward_data(d.dy.data(), d.w.data(), d.dx.data());
+        }
+        break;
       case Direction::backward_weights: conv.backward_weights(d.x.data(), d.dy.data(), d.dw.data(), d.db.data()); break;
     }
     benchmark::ClobberMemory();
   }
-  set_rate(state, "GFLOP/s", p.flops(), std::string(layer.name) + (backend == "auto" ? " ->" + std::string(conv.backend()) : ""));
+  set_rate(state, "GFLOP/s", p.flops(),
+           std::string(layer.name) + (backend == "auto" ? " ->" + std::string(conv.backend(series.direction)) : ""));
 }
 
 #ifdef CONVKIT_BENCH_ONEDNN
-void conv_onednn(benchmark::State& state, const Layer& layer, Direction direction) {
+void conv_onednn(benchmark::State& state, const Layer& layer, ConvSeries series) {
   const Conv2dParams p = parse_conv2d(layer.problem);
   ConvData d(p);
   try {
-    OnednnConv conv(p, direction, d.x.data(), d.w.data(), d.b.data(), d.y.data(), d.dy.data(), d.dx.data(),
-                    d.dw.data(), d.db.data());
+    OnednnConv conv(p, series.direction, d.x.data(), d.w.data(), d.b.data(), d.y.data(), d.dy.data(), d.dx.data(),
+                    d.dw.data(), d.db.data(), !series.packed_once);
     for (auto _ : state) {
       conv.run();
       benchmark::ClobberMemory();
@@ -129,17 +142,16 @@ void register_all() {
   conv_backends.push_back("auto");
   pool_backends.push_back("auto");
   for (const Layer& layer : conv_layers()) {
-    for (Direction direction : {Direction::forward, Direction::backward_data, Direction::backward_weights}) {
+    for (const ConvSeries& series : kConvSeries) {
       const std::string suffix = "/" + to_string(parse_conv2d(layer.problem));
       for (const std::string& backend : conv_backends) {
-        benchmark::RegisterBenchmark((direction_name(direction) + ("/" + backend) + suffix).c_str(), conv_convkit,
-                                     layer, backend, direction)
+        benchmark::RegisterBenchmark((series.name + ("/" + backend) + suffix).c_str(), conv_convkit, layer, backend,
+                                     series)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
       }
 #ifdef CONVKIT_BENCH_ONEDNN
-      benchmark::RegisterBenchmark((direction_name(direction) + std::string("/onednn") + suffix).c_str(), conv_onednn,
-                                   layer, direction)
+      benchmark::RegisterBenchmark((series.name + std::string("/onednn") + suffix).c_str(), conv_onednn, layer, series)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
 #endif

@@ -2,6 +2,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <optional>
 #include <unordered_map>
 
 namespace convkit::bench {
@@ -35,6 +36,9 @@ struct OnednnPrimitive::State {
   dnnl::stream stream{engine};
   dnnl::primitive primitive;
   std::unordered_map<int, dnnl::memory> args;
+  // Run before `primitive` when weights are reordered in every run.
+  std::optional<dnnl::reorder> weights_reorder;
+  dnnl::memory user_weights, weights;
   std::string implementation;
 };
 
@@ -42,6 +46,7 @@ OnednnPrimitive::OnednnPrimitive() : state_(std::make_unique<State>()) {}
 OnednnPrimitive::~OnednnPrimitive() = default;
 
 void OnednnPrimitive::run() {
+  if (state_->weights_reorder) state_->weights_reorder->execute(state_->stream, state_->user_weights, state_->weights);
   state_->primitive.execute(state_->stream, state_->args);
   state_->stream.wait();
 }
@@ -49,7 +54,7 @@ void OnednnPrimitive::run() {
 std::string OnednnPrimitive::implementation() const { return state_->implementation; }
 
 OnednnConv::OnednnConv(const Conv2dParams& p, Direction direction, const float* x, const float* w, const float* b,
-                       float* y, const float* dy, float* dx, float* dw, float* db) {
+                       float* y, const float* dy, float* dx, float* dw, float* db, bool reorder_every_run) {
   State& s = *state_;
   const auto src_md = nhwc(p.batch, p.in_c, p.in_h, p.in_w);
   const auto dst_md = nhwc(p.batch, p.out_c, p.out_h(), p.out_w());
@@ -59,12 +64,16 @@ OnednnConv::OnednnConv(const Conv2dParams& p, Direction direction, const float* 
   const auto memory = [&](const dnnl::memory::desc& md, const float* data) {
     return dnnl::memory(md, s.engine, const_cast<float*>(data));
   };
-  // Weights in oneDNN's preferred layout, reordered once from ours.
+  // Weights in oneDNN's preferred layout, reordered from ours here (and again in every run
+  // when asked).
   const auto reordered = [&](const dnnl::memory::desc& md) {
-    dnnl::memory user = memory(hwio(p), w), mine(md, s.engine);
-    dnnl::reorder(user, mine).execute(s.stream, user, mine);
+    s.user_weights = memory(hwio(p), w);
+    s.weights = dnnl::memory(md, s.engine);
+    dnnl::reorder reorder(s.user_weights, s.weights);
+    reorder.execute(s.stream, s.user_weights, s.weights);
     s.stream.wait();
-    return mine;
+    if (reorder_every_run) s.weights_reorder = reorder;
+    return s.weights;
   };
   const auto prop = direction == Direction::forward ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training;
   const dnnl::convolution_forward::desc fwd_desc(prop, dnnl::algorithm::convolution_direct, src_md, any_weights(p),

@@ -1,6 +1,7 @@
 #pragma once
 // oneDNN run on convkit's problems, for side-by-side benchmarks: same NHWC activations, HWIO
-// weights reordered once to the layout oneDNN prefers (outside the timed loop), bias.
+// weights reordered to the layout oneDNN prefers (once outside the timed loop, or in every
+// run), bias.
 #include <memory>
 #include <string>
 
@@ -23,9 +24,11 @@ class OnednnPrimitive {
 
 class OnednnConv : public OnednnPrimitive {
  public:
-  // Throws std::exception when oneDNN has no implementation for the problem.
+  // Throws std::exception when oneDNN has no implementation for the problem. With
+  // reorder_every_run, run() first reorders w (HWIO) into oneDNN's layout, as a caller holding
+  // HWIO weights would each call; otherwise that is done once, here.
   OnednnConv(const Conv2dParams&, Direction, const float* x, const float* w, const float* b, float* y,
-             const float* dy, float* dx, float* dw, float* db);
+             const float* dy, float* dx, float* dw, float* db, bool reorder_every_run = false);
 };
 
 class OnednnPool : public OnednnPrimitive {

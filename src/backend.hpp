@@ -27,6 +27,7 @@ struct PlanContext {
 // the size of the one OpenMP parallel region the call may open.
 class ConvImpl {
  public:
+  explicit ConvImpl(const Conv2dParams& p) : weight_elements_(static_cast<size_t>(p.weight_elements())) {}
   virtual ~ConvImpl() = default;
 
   // The floats pack_weights writes; forward_packed reads them.
@@ -39,11 +40,21 @@ class ConvImpl {
   virtual void forward(const float* x, const float* w, const float* b, float* y, int threads) const;
 
   virtual void backward_data(const float* dy, const float* w, float* dx, int threads) const = 0;
+  // Backward data from weights packed once. The default packed form is HWIO itself, for
+  // backends whose backward data packs nothing worth keeping.
+  virtual size_t backward_data_packed_size() const { return weight_elements_; }
+  virtual void pack_backward_data_weights(const float* w, float* packed) const;
+  virtual void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const {
+    backward_data(dy, packed_w, dx, threads);
+  }
   virtual void backward_weights(const float* x, const float* dy, float* dw, float* db,
                                 int threads) const = 0;
 
  protected:
   mutable WorkspacePool scratch_;  // per-call buffers, reused across calls
+
+ private:
+  size_t weight_elements_;
 };
 
 // One plan's pooling.

@@ -1,5 +1,6 @@
 // The convolution plan: validate and choose once, then run many times.
 #include <array>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,6 +18,10 @@ void ConvImpl::forward(const float* x, const float* w, const float* b, float* y,
   auto packed = scratch_.acquire(packed_weights_size());
   pack_weights(w, packed.data());
   forward_packed(x, packed.data(), b, y, threads);
+}
+
+void ConvImpl::pack_backward_data_weights(const float* w, float* packed) const {
+  std::memcpy(packed, w, weight_elements_ * sizeof(float));
 }
 
 class ConvPlan {
@@ -48,12 +53,15 @@ class ConvPlan {
       chosen = std::string("fwd ") + backends[0]->name + ", bwd_d " + backends[1]->name + ", bwd_w " + backends[2]->name;
     }
     log_choice("conv2d", to_string(p), chosen, choice.why);
-    // Packed weights fit any plan of the same problem (batch aside) whose forward runs on the
-    // same backend and instruction set.
+    // Packed weights fit any plan of the same problem (batch aside) that runs their direction
+    // on the same backend and instruction set.
     Conv2dParams layout = p;
     layout.batch = 1;
-    packed_layout = std::hash<std::string>{}(std::string(backends[0]->name) + "/" + isa_name(context.isa) + "/" +
-                                             to_string(layout));
+    for (Direction d : {Direction::forward, Direction::backward_data}) {
+      packed_layouts[static_cast<size_t>(d)] = std::hash<std::string>{}(
+          std::string(direction_name(d)) + "/" + backends[static_cast<size_t>(d)]->name + "/" + isa_name(context.isa) + "/" +
+          to_string(layout));
+    }
   }
 
   const ConvImpl& impl(Direction d) const { return *impls[static_cast<size_t>(d)]; }
@@ -63,7 +71,7 @@ class ConvPlan {
   Options options;
   std::array<const ConvBackend*, 3> backends{};  // indexed by Direction
   std::array<std::shared_ptr<const ConvImpl>, 3> impls;
-  size_t packed_layout = 0;
+  std::array<size_t, 2> packed_layouts{};  // forward, backward data
 };
 
 }  // namespace detail
@@ -71,6 +79,7 @@ class ConvPlan {
 struct PackedWeights::Storage {
   detail::AlignedBuffer data;
   size_t layout = 0;
+  Direction direction = Direction::forward;
 };
 
 PackedWeights::PackedWeights() = default;
@@ -93,26 +102,62 @@ void Conv2d::forward(const float* x, const float* w, const float* b, float* y) c
   plan_->impl(Direction::forward).forward(x, w, b, y, plan_->threads());
 }
 
-PackedWeights Conv2d::pack_weights(const float* w) const {
+PackedWeights Conv2d::pack_weights(const float* w, Direction direction) const {
   detail::require_pointer(w, "Conv2d::pack_weights", "w");
+  if (direction == Direction::backward_weights) {
+    throw Error("convkit: Conv2d::pack_weights: direction is Direction::backward_weights, which takes no weights "
+                "(Direction::forward or Direction::backward_data)");
+  }
+  const detail::ConvImpl& impl = plan_->impl(direction);
+  const bool forward = direction == Direction::forward;
   PackedWeights packed;
   packed.storage_ = std::make_unique<PackedWeights::Storage>();
-  const detail::ConvImpl& impl = plan_->impl(Direction::forward);
-  packed.storage_->data = detail::AlignedBuffer(impl.packed_weights_size());
-  packed.storage_->layout = plan_->packed_layout;
-  impl.pack_weights(w, packed.storage_->data.data());
+  packed.storage_->data = detail::AlignedBuffer(forward ? impl.packed_weights_size() : impl.backward_data_packed_size());
+  packed.storage_->layout = plan_->packed_layouts[static_cast<size_t>(direction)];
+  packed.storage_->direction = direction;
+  if (forward) {
+    impl.pack_weights(w, packed.storage_->data.data());
+  } else {
+    impl.pack_backward_data_weights(w, packed.storage_->data.data());
+  }
   return packed;
+}
+
+namespace {
+
+// As the caller spells it: Direction::backward_data.
+std::string enumerator(Direction d) {
+  switch (d) {
+    case Direction::forward: return "Direction::forward";
+    case Direction::backward_data: return "Direction::backward_data";
+    case Direction::backward_weights: return "Direction::backward_weights";
+  }
+  return "";
+}
+
+}  // namespace
+
+const float* Conv2d::packed_data(const PackedWeights& packed, Direction direction, const char* call) const {
+  const PackedWeights::Storage* w = packed.storage_.get();
+  const detail::ConvPlan& plan = *plan_;
+  const std::string where = std::string("convkit: Conv2d::") + call + ": ";
+  if (w == nullptr) throw Error(where + "the PackedWeights are empty (moved from or default-made)");
+  if (w->direction != direction) {
+    throw Error(where + "the PackedWeights were packed for " + enumerator(w->direction) + ", not " +
+                enumerator(direction) + " (pack_weights(w, " + enumerator(direction) + "))");
+  }
+  if (w->layout != plan.packed_layouts[static_cast<size_t>(direction)]) {
+    throw Error(where + "the PackedWeights were packed for another problem, backend or instruction set than " +
+                to_string(plan.params) + " on " + plan.backends[static_cast<size_t>(direction)]->name);
+  }
+  return w->data.data();
 }
 
 void Conv2d::forward(const float* x, const PackedWeights& w, const float* b, float* y) const {
   detail::require_pointer(x, "Conv2d::forward", "x");
   detail::require_pointer(y, "Conv2d::forward", "y");
-  if (w.empty()) throw Error("convkit: Conv2d::forward: the PackedWeights are empty (moved from or default-made)");
-  if (w.storage_->layout != plan_->packed_layout) {
-    throw Error("convkit: Conv2d::forward: the PackedWeights were packed for another problem, backend or "
-                "instruction set than " + to_string(plan_->params) + " on " + std::string(backend()));
-  }
-  plan_->impl(Direction::forward).forward_packed(x, w.storage_->data.data(), b, y, plan_->threads());
+  const float* packed = packed_data(w, Direction::forward, "forward");
+  plan_->impl(Direction::forward).forward_packed(x, packed, b, y, plan_->threads());
 }
 
 void Conv2d::backward_data(const float* dy, const float* w, float* dx) const {
@@ -120,6 +165,13 @@ void Conv2d::backward_data(const float* dy, const float* w, float* dx) const {
   detail::require_pointer(w, "Conv2d::backward_data", "w");
   detail::require_pointer(dx, "Conv2d::backward_data", "dx");
   plan_->impl(Direction::backward_data).backward_data(dy, w, dx, plan_->threads());
+}
+
+void Conv2d::backward_data(const float* dy, const PackedWeights& w, float* dx) const {
+  detail::require_pointer(dy, "Conv2d::backward_data", "dy");
+  detail::require_pointer(dx, "Conv2d::backward_data", "dx");
+  const float* packed = packed_data(w, Direction::backward_data, "backward_data");
+  plan_->impl(Direction::backward_data).backward_data_packed(dy, packed, dx, plan_->threads());
 }
 
 void Conv2d::backward_weights(const float* x, const float* dy, float* dw, float* db) const {

@@ -31,7 +31,8 @@ std::vector<float> relu(std::vector<float> v) {
 }
 
 // Small integers: every backend must reproduce the oracle bit for bit, with 1 and 2 threads,
-// from HWIO and from packed weights, with and without the fused ReLU, and run to run.
+// from HWIO and from packed weights (forward and backward data), with and without the fused
+// ReLU, and run to run.
 TEST_P(ConvBackend, ForwardExactOnIntegers) {
   for_each_problem([&](const Conv2dParams& p) {
     const Tensor x = integer_tensor(p.input_elements(), 1), w = integer_tensor(p.weight_elements(), 2),
@@ -71,6 +72,9 @@ TEST_P(ConvBackend, BackwardExactOnIntegers) {
       conv.backward_data(dy.data(), w.data(), dx.data());
       conv.backward_weights(x.data(), dy.data(), dw.data(), db.data());
       EXPECT_TRUE(bitwise_equal(dx, dx_expected)) << "dx, " << threads << " thread(s)";
+      Tensor dx_packed = nan_tensor(p.input_elements());
+      conv.backward_data(dy.data(), conv.pack_weights(w.data(), Direction::backward_data), dx_packed.data());
+      EXPECT_TRUE(bitwise_equal(dx_packed, dx_expected)) << "dx from packed weights, " << threads << " thread(s)";
       EXPECT_TRUE(bitwise_equal(dw, dw_expected)) << "dw, " << threads << " thread(s)";
       EXPECT_TRUE(bitwise_equal(db, db_expected)) << "db, " << threads << " thread(s)";
       Tensor dw_alone = nan_tensor(p.weight_elements());

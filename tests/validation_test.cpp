@@ -208,6 +208,31 @@ TEST(CallValidation, PackedWeightsFromAnotherProblem) {
   EXPECT_NO_THROW(batch3.forward(x3.data(), taken, nullptr, y3.data()));
 }
 
+TEST(CallValidation, PackedWeightsForAnotherDirection) {
+  const Conv2d conv(valid_conv());
+  const Conv2dParams& p = conv.params();
+  std::vector<float> x(p.input_elements()), w(p.weight_elements()), y(p.output_elements());
+  const PackedWeights for_forward = conv.pack_weights(w.data());
+  const PackedWeights for_data = conv.pack_weights(w.data(), Direction::backward_data);
+  expect_error([&] { conv.backward_data(y.data(), for_forward, x.data()); },
+               {"Conv2d::backward_data", "packed for Direction::forward, not Direction::backward_data"});
+  expect_error([&] { conv.forward(x.data(), for_data, nullptr, y.data()); },
+               {"Conv2d::forward", "packed for Direction::backward_data, not Direction::forward"});
+  expect_error([&] { conv.pack_weights(w.data(), Direction::backward_weights); },
+               {"Conv2d::pack_weights", "Direction::backward_weights", "takes no weights"});
+  expect_error([&] { conv.backward_data(y.data(), PackedWeights(), x.data()); }, {"Conv2d::backward_data", "empty"});
+  expect_error([&] { conv.backward_data(nullptr, for_data, x.data()); }, {"dy is null"});
+  expect_error([&] { conv.backward_data(y.data(), for_data, nullptr); }, {"dx is null"});
+  EXPECT_NO_THROW(conv.backward_data(y.data(), for_data, x.data()));
+  // Another problem's backward-data weights.
+  Conv2dParams other_params = valid_conv();
+  other_params.in_c = 16;
+  const Conv2d other(other_params, Options{std::string(conv.backend(Direction::backward_data)), 0, Activation::none});
+  std::vector<float> w_other(other_params.weight_elements());
+  expect_error([&] { conv.backward_data(y.data(), other.pack_weights(w_other.data(), Direction::backward_data), x.data()); },
+               {"packed for another problem"});
+}
+
 TEST(ProblemString, RoundTripsAndAcceptsShorthand) {
   const Conv2dParams p = valid_conv();
   EXPECT_EQ(to_string(p), "mb2_ic8ih10iw10_oc16_kh3kw3_sh1sw1_pt1pb1pl1pr1_dh1dw1_g2");

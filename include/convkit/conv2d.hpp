@@ -27,8 +27,9 @@ namespace detail {
 class ConvPlan;
 }
 
-// Weights laid out once for one plan's backend (and any plan of the same problem, batch aside,
-// on the same backend and instruction set); forward then skips the per-call repacking.
+// Weights laid out once for one direction of a plan's backend (and any plan of the same
+// problem, batch aside, running that direction on the same backend and instruction set):
+// forward, or backward data, then skips the per-call repacking.
 class PackedWeights {
  public:
   PackedWeights();
@@ -55,13 +56,19 @@ class Conv2d {
 
   // x: NHWC input, w: HWIO weights, b: [out_c] or null, y: NHWC output (overwritten).
   void forward(const float* x, const float* w, const float* b, float* y) const;
-  PackedWeights pack_weights(const float* w) const;
+  // For Direction::forward (inference) or Direction::backward_data (weights held fixed over
+  // many gradient calls: saliency maps, adversarial inputs, micro-batches accumulated before an
+  // update). Direction::backward_weights takes no weights: convkit::Error.
+  PackedWeights pack_weights(const float* w, Direction direction = Direction::forward) const;
   void forward(const float* x, const PackedWeights& w, const float* b, float* y) const;
   // Gradients of convolution + bias (the activation is the caller's to differentiate).
   void backward_data(const float* dy, const float* w, float* dx) const;
+  void backward_data(const float* dy, const PackedWeights& w, float* dx) const;
   void backward_weights(const float* x, const float* dy, float* dw, float* db) const;
 
  private:
+  // w's data, or convkit::Error when it is empty or was packed for another plan or direction.
+  const float* packed_data(const PackedWeights& w, Direction direction, const char* call) const;
   std::shared_ptr<const detail::ConvPlan> plan_;
 };
 

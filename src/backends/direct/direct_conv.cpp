@@ -593,7 +593,8 @@ OutputRange outputs_reading_tap(int64_t in_size, int64_t out_size, int64_t strid
 class DirectConv final : public ConvImpl {
  public:
   DirectConv(const Conv2dParams& p, const PlanContext& ctx)
-      : p_(p),
+      : ConvImpl(p),
+        p_(p),
         relu_(ctx.activation == Activation::relu),
         k_(kernels<DirectConvKernels>(ctx.isa)),
         dk_(kernels<DepthwiseConvKernels>(ctx.isa)),
@@ -608,10 +609,15 @@ class DirectConv final : public ConvImpl {
     // Zen 4); from 14x14 up, packing wins. So does the dot form when few input channels would
     // fill under half the packed tile's lanes (an RGB stem). A reduction shorter than a vector
     // would run on tails.
+    // Weights packed once ahead of the calls (backward_data_packed) leave only the tile rates to
+    // compare: res5b (512 channels at 7x7) ran 263 GFLOP/s on packed tiles against the dot
+    // form's 238, so there only thin lanes choose the dot form.
     const int64_t lanes = k_.lanes, icg = p.in_c_per_group();
     const bool few_pixels = p.batch * p.in_h * p.in_w <= 128;
     const bool thin_lanes = 2 * icg < ceil_div(icg, lanes) * lanes;
-    bwd_.dot = !depthwise_ && (few_pixels || thin_lanes) && p.out_c_per_group() >= lanes;
+    const bool dot_possible = !depthwise_ && p.out_c_per_group() >= lanes;
+    bwd_.dot = dot_possible && (few_pixels || thin_lanes);
+    bwd_prepacked_dot_ = dot_possible && thin_lanes;
     bwd_.dot_block = dot_channel_block(bwd_, k_);
     if (depthwise_) fwd_.pointwise = bwd_.pointwise = false;
     cache_tile_geometry();
@@ -672,11 +678,37 @@ class DirectConv final : public ConvImpl {
       run_dot(bwd_, k_, dy, w, dx, team(threads));
       return;
     }
-    auto lease = scratch_.acquire(static_cast<size_t>(p_.groups * bwd_.blocking.group_lanes() * p_.kernel_h *
-                                                      p_.kernel_w * p_.out_c_per_group()));
+    auto lease = scratch_.acquire(transposed_weights_size());
     float* packed = lease.data();
     run_direct(bwd_, k_, dy, packed, nullptr, dx, false, team(threads),
                [&](int64_t begin, int64_t end) { pack_hwio(bwd_, k_, w, packed, begin, end); });
+  }
+
+  // Packed once: the depthwise layout, HWIO as it is for the dot form, or the transposed blocks.
+  size_t backward_data_packed_size() const override {
+    if (depthwise_) return packed_weights_size();
+    if (bwd_prepacked_dot_) return static_cast<size_t>(p_.weight_elements());
+    return transposed_weights_size();
+  }
+
+  void pack_backward_data_weights(const float* w, float* packed) const override {
+    if (depthwise_) {
+      pack_depthwise(bwd_, dk_.lanes, w, packed, 0, p_.kernel_h * p_.kernel_w);
+    } else if (bwd_prepacked_dot_) {
+      std::copy_n(w, p_.weight_elements(), packed);
+    } else {
+      pack_hwio(bwd_, k_, w, packed, 0, pack_items(bwd_));
+    }
+  }
+
+  void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
+    if (depthwise_) {
+      run_depthwise(bwd_, dk_, dy, packed_w, nullptr, dx, false, team(threads));
+    } else if (bwd_prepacked_dot_) {
+      run_dot(bwd_, k_, dy, packed_w, dx, team(threads));
+    } else {
+      run_direct(bwd_, k_, dy, packed_w, nullptr, dx, false, team(threads), nullptr);
+    }
   }
 
   void backward_weights(const float* x, const float* dy, float* dw, float* db, int threads) const override {
@@ -695,11 +727,9 @@ class DirectConv final : public ConvImpl {
       cache_image_rectangles(bwd_, kMaxDepthwisePixels);
       return;
     }
+    if (bwd_.dot) cache_image_rectangles(bwd_, k_.dot_max_pixels);
     for (DirectProblem* d : {&fwd_, &bwd_}) {
-      if (d == &bwd_ && bwd_.dot) {
-        cache_image_rectangles(bwd_, k_.dot_max_pixels);
-        continue;
-      }
+      if (d == &bwd_ && bwd_prepacked_dot_) continue;  // no packed tiles either way
       const ChannelBlocking& cb = d->blocking;
       cache_image_rectangles(*d, k_.max_pixels[cb.block_vectors - 1]);
       cache_image_rectangles(*d, k_.max_pixels[cb.vectors_of(cb.blocks - 1) - 1]);
@@ -711,6 +741,11 @@ class DirectConv final : public ConvImpl {
   int team(int threads) const { return p_.flops() < 5e5 ? 1 : threads; }
 
   int64_t padded_channels() const { return ceil_div(p_.out_c, dk_.lanes) * dk_.lanes; }
+  // Backward data's weights transposed into blocks of forward input channels.
+  size_t transposed_weights_size() const {
+    return static_cast<size_t>(p_.groups * bwd_.blocking.group_lanes() * p_.kernel_h * p_.kernel_w *
+                               p_.out_c_per_group());
+  }
   size_t bias_size() const {
     return static_cast<size_t>(depthwise_ ? padded_channels() : p_.groups * fwd_.blocking.group_lanes());
   }
@@ -942,6 +977,8 @@ class DirectConv final : public ConvImpl {
   const DepthwiseConvKernels& dk_;
   bool depthwise_;
   DirectProblem fwd_, bwd_;
+  // Backward data from weights packed ahead of the call runs the dot form (on HWIO) too.
+  bool bwd_prepacked_dot_ = false;
   // Backward weights: for each kh (kw), the output rows (columns) that read inside the input.
   std::vector<OutputRange> rows_of_kh_, cols_of_kw_;
 };

@@ -285,7 +285,8 @@ class Im2colConv final : public ConvImpl {
   // With flipped_weights, forward's HWIO w is that of the problem this one is the flipped form
   // of (backward data of a stride-1 convolution), read through FlippedWeightsB.
   Im2colConv(const Conv2dParams& p, const PlanContext& context, bool flipped_weights = false)
-      : geo_(p),
+      : ConvImpl(p),
+        geo_(p),
         flipped_weights_(flipped_weights),
         kern_(kernels<GemmKernels>(context.isa)),
         relu_(context.activation == Activation::relu),

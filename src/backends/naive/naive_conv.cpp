@@ -11,7 +11,7 @@ namespace {
 
 class NaiveConv final : public ConvImpl {
  public:
-  NaiveConv(const Conv2dParams& p, const PlanContext& ctx) : p_(p), activation_(ctx.activation) {}
+  NaiveConv(const Conv2dParams& p, const PlanContext& ctx) : ConvImpl(p), p_(p), activation_(ctx.activation) {}
 
   size_t packed_weights_size() const override { return static_cast<size_t>(p_.weight_elements()); }
   void pack_weights(const float* w, float* packed) const override {
