@@ -6,6 +6,7 @@
 
 #include "kernels/direct_conv.hpp"
 #include "kernels/fused_multiply_add.hpp"
+#include "kernels/keep_in_register.hpp"
 #include "kernels/partial_vector.hpp"
 
 namespace convkit::detail {
@@ -66,7 +67,10 @@ void direct_conv_tile(const DirectConvTile& t) {
       for (int64_t k = 0; k < t.reduce; ++k) {
         Batch wv[Vectors];
 #pragma GCC unroll 4
-        for (int v = 0; v < Vectors; ++v) wv[v] = Batch::load_unaligned(w + v * lanes);
+        for (int v = 0; v < Vectors; ++v) {
+          wv[v] = Batch::load_unaligned(w + v * lanes);
+          if constexpr (Pixels > 1) keep_in_register(wv[v]);
+        }
 #pragma GCC unroll 16
         for (int p = 0; p < Pixels; ++p) {
           const Batch xb(x[p * t.x_pixel_stride]);

@@ -17,6 +17,7 @@
 #include "isa.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/fused_multiply_add.hpp"
+#include "kernels/keep_in_register.hpp"
 #include "kernels/partial_vector.hpp"
 
 namespace convkit::detail {
@@ -92,7 +93,10 @@ void gemm_tile_rows(int64_t k, const float* a, int64_t a_step, const float* b, i
   for (int64_t p = 0; p < k; ++p) {
     V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = V::load_unaligned(b + v * W);
+    for (int v = 0; v < NV; ++v) {
+      bv[v] = V::load_unaligned(b + v * W);
+      if constexpr (Rows > 1) keep_in_register(bv[v]);
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < Rows; ++i) {
       const V ai(a[i * RowStep]);

@@ -1,0 +1,125 @@
+// The direct backend's micro-kernels on their own (XNNPACK style), on one thread: GFLOP/s and
+// the share of the one-thread FMA peak per tile shape, with the weights a tile streams resident
+// in L1 or in L2. A layer that runs below its tile's rate here loses the rest in the driver
+// (borders, blocking, threads, memory); a tile that runs below peak here is limited by its own
+// loads per FMA. Names: direct/<isa>/<pixels>x<vectors>/<l1|l2>, dot/<isa>/<pixels>x<channels>/<l1|l2>.
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "bench_data.hpp"
+#include "fma_peak.hpp"
+#include "isa.hpp"
+#include "kernels/direct_conv.hpp"
+
+namespace convkit::bench {
+namespace {
+
+using detail::DirectConvKernels;
+using detail::Isa;
+
+// The reduction a tile runs per call, and so where its operands stay between calls.
+struct Residency {
+  const char* name;
+  int64_t taps, reduce;
+};
+// Direct tiles: 64 channels of one tap (16 KB of weights at 4 vectors of 16 floats), or 512
+// channels of 3 taps (384 KB at 4x16), as forward streams a block's weights from L2 on
+// ResNet's 512-channel layers.
+constexpr Residency kDirectResidencies[] = {{"l1", 1, 64}, {"l2", 3, 512}};
+// Dot tiles: 512 channels of one tap (18 KB of inputs and weights at 5x4), or of 9 taps (about
+// 100 KB), as backward data reads them on ResNet's 7x7 stage.
+constexpr Residency kDotResidencies[] = {{"l1", 1, 512}, {"l2", 9, 512}};
+
+// Each benchmark's rate and its share of the one-thread peak of its instruction set.
+void set_rate(benchmark::State& state, Isa isa, double flops_per_call) {
+  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_call * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(detail::isa_name(isa)) + ", 1-thread peak " +
+                 std::to_string(static_cast<int>(fma_peak_gflops(isa, 1) + 0.5)) + " GFLOP/s");
+}
+
+void direct_tile(benchmark::State& state, Isa isa, int pixels, int vectors, Residency r) {
+  const DirectConvKernels& k = detail::kernels<DirectConvKernels>(isa);
+  const int64_t width = int64_t(vectors) * k.lanes, x_pixel = 512;
+  const Buffer x = random_floats(pixels * x_pixel + r.taps * x_pixel + r.reduce, 1);
+  const Buffer w = random_floats(r.taps * r.reduce * width, 2);
+  Buffer y(static_cast<size_t>(pixels * width));
+  detail::DirectConvTile t{};
+  t.x = x.data(), t.w = w.data(), t.y = y.data();
+  t.pixels = pixels;
+  t.x_pixel_stride = x_pixel, t.y_pixel_stride = width;
+  t.taps_h = 1, t.taps_w = r.taps;
+  t.x_tap_w = x_pixel, t.w_tap_w = r.reduce * width;
+  t.reduce = r.reduce, t.x_reduce_stride = 1, t.w_reduce_stride = width;
+  t.out_channels = width;
+  const detail::DirectConvTileFn tile = k.tile[vectors - 1][pixels - 1];
+  for (auto _ : state) {
+    tile(t);
+    benchmark::ClobberMemory();
+  }
+  set_rate(state, isa, 2.0 * double(pixels * width * r.taps * r.reduce));
+}
+
+// Backward data's dot form on HWIO as ResNet's 7x7 stage lays it out: channels 512 floats
+// apart, taps a whole 512x512 matrix apart (only the tile's channels are touched).
+void dot_tile(benchmark::State& state, Isa isa, int pixels, int channels, Residency r) {
+  const DirectConvKernels& k = detail::kernels<DirectConvKernels>(isa);
+  const int64_t stride = 512, w_tap = stride * stride;
+  const Buffer x = random_floats((pixels + r.taps) * stride, 1);
+  const Buffer w = random_floats((r.taps - 1) * w_tap + channels * stride, 2);
+  Buffer y(static_cast<size_t>(pixels * channels));
+  detail::DirectDotTile t{};
+  t.x = x.data(), t.w = w.data(), t.y = y.data();
+  t.pixels = pixels, t.channels = channels;
+  t.x_pixel_stride = stride, t.y_pixel_stride = channels, t.w_channel_stride = stride;
+  t.taps_h = 1, t.taps_w = r.taps;
+  t.x_tap_w = stride, t.w_tap_w = w_tap;
+  t.reduce = r.reduce;
+  const detail::DirectDotTileFn tile = k.dot_tile[pixels - 1][channels - 1];
+  for (auto _ : state) {
+    tile(t);
+    benchmark::ClobberMemory();
+  }
+  set_rate(state, isa, 2.0 * double(pixels * channels * r.taps * r.reduce));
+}
+
+// Every pixel count of the preferred vector count and the widest tile of the others; the
+// widest dot tile and its one-pixel and one-channel edges.
+void register_all() {
+  for (Isa isa : detail::kAllIsas) {
+    if (isa > detail::cpu_isa()) continue;
+    const DirectConvKernels& k = detail::kernels<DirectConvKernels>(isa);
+    const std::string arch = detail::isa_name(isa);
+    for (const Residency& r : kDirectResidencies) {
+      for (int vectors = 1; vectors <= detail::kMaxTileVectors; ++vectors) {
+        const int widest = k.max_pixels[vectors - 1];
+        for (int pixels = 1; pixels <= widest; ++pixels) {
+          if (vectors != k.preferred_vectors && pixels != widest) continue;
+          const std::string name = "direct/" + arch + "/" + std::to_string(pixels) + "x" + std::to_string(vectors) + "/" + r.name;
+          benchmark::RegisterBenchmark(name.c_str(), direct_tile, isa, pixels, vectors, r);
+        }
+      }
+    }
+    for (const Residency& r : kDotResidencies) {
+      const int dot_p = k.dot_max_pixels, dot_c = k.dot_max_channels;
+      const std::vector<std::pair<int, int>> dot_shapes = {{dot_p, dot_c}, {1, dot_c}, {dot_p, 1}};
+      for (const auto& [pixels, channels] : dot_shapes) {
+        const std::string name = "dot/" + arch + "/" + std::to_string(pixels) + "x" + std::to_string(channels) + "/" + r.name;
+        benchmark::RegisterBenchmark(name.c_str(), dot_tile, isa, pixels, channels, r);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace convkit::bench
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  convkit::bench::register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
