@@ -48,6 +48,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb5_ic7ih6iw5_oc12_kh3kw3_sh2sw1_ph1pw0",            // several whole images in one thread's share
       "mb2_ic45ih9iw7_oc64_kh1kw1",                         // 1x1 read in place by im2col's weight gradient
       "mb1_ic40ih8iw8_oc64_kh1kw1_g2",                      // ... grouped, 20 rows of x^T per group
+      "mb2_ic24ih10iw13_oc136_kh1kw1",                      // 1x1, pixel segments outermost over 3 blocks
       "mb1_ic64ih12iw13_oc48_kh3kw3_ph1pw1_g2",             // backward data as the flipped forward, grouped
       "mb1_ic32ih15iw11_oc16_kh3kw2_dh2dw3_pt4pb1pl0pr3",   // ... dilated, padding at its limit on two sides
       "mb1_ic2000ih3iw4_oc8_kh3kw3_ph1pw1",                 // in_c split into cache chunks on every ISA
