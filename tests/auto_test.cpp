@@ -47,7 +47,7 @@ TEST(Auto, ChoosesPerDirectionAsMeasured) {
     const char* backward_weights;
   };
   const Expected table[] = {
-      {"mb1_ic64ih56iw56_oc256_kh1kw1", "im2col", "direct", "direct"},          // res2c: widening 4x
+      {"mb1_ic64ih56iw56_oc256_kh1kw1", "direct", "direct", "direct"},          // res2c: widening 4x, all direct
       {"mb1_ic256ih56iw56_oc64_kh1kw1", "direct", "im2col", "direct"},          // narrowing 4x to 64
       {"mb1_ic1024ih14iw14_oc256_kh1kw1", "direct", "direct", "direct"},        // res4: narrowing to 256
       {"mb1_ic2048ih7iw7_oc512_kh1kw1", "direct", "im2col", "im2col"},          // 2048 input channels
