@@ -1,6 +1,8 @@
 #pragma once
 #include <omp.h>
 
+#include <cstdint>
+
 namespace convkit::detail {
 
 // The thread count of one call: Options.threads when set, else OpenMP's default at call time.
@@ -20,6 +22,24 @@ void run_team(int threads, Body&& body) {
   }
 #pragma omp parallel num_threads(threads)
   body(omp_get_thread_num(), omp_get_num_threads());
+}
+
+// The contiguous share [begin, end) of `total` items that thread `thread` of `threads` runs.
+struct Share {
+  int64_t begin, end;
+};
+inline Share share_of(int64_t total, int thread, int threads) {
+  return {total * thread / threads, total * (thread + 1) / threads};
+}
+
+// Runs body(item, thread) for items [0, items), contiguous shares of them on the threads of one
+// run_team region (a team of one runs them all on the calling thread, with no region).
+template <class Body>
+void for_each_item(int threads, int64_t items, Body&& body) {
+  run_team(threads, [&](int thread, int team) {
+    const Share share = share_of(items, thread, team);
+    for (int64_t item = share.begin; item < share.end; ++item) body(item, thread);
+  });
 }
 
 }  // namespace convkit::detail

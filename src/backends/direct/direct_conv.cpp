@@ -32,14 +32,6 @@ namespace {
 // Rounds up for any sign of a (b > 0).
 int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 
-// The contiguous share [begin, end) of `total` items that thread `thread` of `threads` runs.
-struct Share {
-  int64_t begin, end;
-};
-Share share_of(int64_t total, int thread, int threads) {
-  return {total * thread / threads, total * (thread + 1) / threads};
-}
-
 // How a direct convolution's outputs are laid out over blocks of output-channel vectors.
 struct ChannelBlocking {
   int64_t lanes = 0, vectors_per_group = 0, block_vectors = 0, blocks = 0;

@@ -22,10 +22,9 @@
 #include <numeric>
 #include <vector>
 
-#include <omp.h>
-
 #include "aligned_buffer.hpp"
 #include "kernels/pool.hpp"
+#include "threading.hpp"
 
 namespace convkit::detail {
 namespace {
@@ -157,11 +156,11 @@ class DirectPool final : public PoolImpl {
   }
 
   void forward(const float* x, float* y, int threads) const override {
+    threads = team(threads);
     const int64_t C = p_.channels;
     const WorkSplit split = split_work(p_.batch, out_h_, C, kernels_.lanes, threads);
     const int64_t items = p_.batch * split.row_blocks * split.channel_blocks;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t item = 0; item < items; ++item) {
+    for_each_item(threads, items, [&](int64_t item, int /*thread*/) {
       const Block b = block_of(item, split, out_h_);
       CleanRows clean;
       for (int64_t oh = b.row_begin; oh < b.row_end; ++oh) {
@@ -173,10 +172,11 @@ class DirectPool final : public PoolImpl {
           kernels_.avg_forward(r, y_row);
         }
       }
-    }
+    });
   }
 
   void backward(const float* x, const float* dy, float* dx, int threads) const override {
+    threads = team(threads);
     if (p_.mode == PoolMode::average && !disjoint_) {
       gather_average(dy, dx, threads);
     } else {
@@ -190,6 +190,13 @@ class DirectPool final : public PoolImpl {
   struct Block {
     int64_t n, row_begin, row_end, c_begin, c_end;
   };
+
+  // The team a call opens: one thread below 64 KB of input and output, where starting a second
+  // costs more than its share of the work.
+  int team(int threads) const {
+    const int64_t bytes = 4 * (p_.input_elements() + p_.output_elements());
+    return bytes < 64 * 1024 ? 1 : threads;
+  }
 
   Block block_of(int64_t item, const WorkSplit& split, int64_t rows) const {
     const int64_t cb = item % split.channel_blocks;
@@ -226,12 +233,11 @@ class DirectPool final : public PoolImpl {
     // Max: each thread's output row of maxima, which the scatter compares the window against.
     const int64_t maxima_floats = p_.mode == PoolMode::max ? out_w_ * C : 0;
     const auto maxima = scratch_.acquire(static_cast<size_t>(maxima_floats * threads));
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t item = 0; item < items; ++item) {
+    for_each_item(threads, items, [&](int64_t item, int thread) {
       const Block b = block_of(item, split, out_h_);
       float* dx_image = dx + b.n * p_.in_h * row_floats;
       const float* dy_image = dy + b.n * out_h_ * out_w_ * C;
-      float* row_maxima = maxima.data() + omp_get_thread_num() * maxima_floats;
+      float* row_maxima = maxima.data() + thread * maxima_floats;
       CleanRows clean;
       if (disjoint_) {
         for (int64_t oh = b.row_begin; oh < b.row_end; ++oh) {
@@ -272,7 +278,7 @@ class DirectPool final : public PoolImpl {
         }
         zero_rows_to(own_end);
       }
-    }
+    });
   }
 
   // Each output row's quotients are computed once per work item into a ring that holds as
@@ -283,11 +289,10 @@ class DirectPool final : public PoolImpl {
     const int64_t items = p_.batch * split.row_blocks * split.channel_blocks;
     // Doubles in a float workspace: two floats each, and the buffer is 64-byte aligned.
     const auto rings = scratch_.acquire(static_cast<size_t>(2 * ring_doubles * threads));
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t item = 0; item < items; ++item) {
+    for_each_item(threads, items, [&](int64_t item, int thread) {
       const Block b = block_of(item, split, p_.in_h);
       const float* dy_image = dy + b.n * out_h_ * row_doubles;
-      double* ring = reinterpret_cast<double*>(rings.data()) + omp_get_thread_num() * ring_doubles;
+      double* ring = reinterpret_cast<double*>(rings.data()) + thread * ring_doubles;
       int64_t computed_end = 0;  // output rows below this one are in the ring or no longer needed
       for (int64_t ih = b.row_begin; ih < b.row_end; ++ih) {
         const PoolCover cover = row_covers_[static_cast<size_t>(ih)];
@@ -300,7 +305,7 @@ class DirectPool final : public PoolImpl {
                               b.c_begin, b.c_end};
         kernels_.avg_backward_gather(g, dx + (b.n * p_.in_h + ih) * p_.in_w * C);
       }
-    }
+    });
   }
 
   Pool2dParams p_;
