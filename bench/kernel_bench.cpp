@@ -96,7 +96,8 @@ void register_all() {
         const int widest = k.max_pixels[vectors - 1];
         for (int pixels = 1; pixels <= widest; ++pixels) {
           if (vectors != k.preferred_vectors && pixels != widest) continue;
-          const std::string name = "direct/" + arch + "/" + std::to_string(pixels) + "x" + std::to_string(vectors) + "/" + r.name;
+          const std::string name =
+              "direct/" + arch + "/" + std::to_string(pixels) + "x" + std::to_string(vectors) + "/" + r.name;
           benchmark::RegisterBenchmark(name.c_str(), direct_tile, isa, pixels, vectors, r);
         }
       }
@@ -105,7 +106,8 @@ void register_all() {
       const int dot_p = k.dot_max_pixels, dot_c = k.dot_max_channels;
       const std::vector<std::pair<int, int>> dot_shapes = {{dot_p, dot_c}, {1, dot_c}, {dot_p, 1}};
       for (const auto& [pixels, channels] : dot_shapes) {
-        const std::string name = "dot/" + arch + "/" + std::to_string(pixels) + "x" + std::to_string(channels) + "/" + r.name;
+        const std::string name =
+            "dot/" + arch + "/" + std::to_string(pixels) + "x" + std::to_string(channels) + "/" + r.name;
         benchmark::RegisterBenchmark(name.c_str(), dot_tile, isa, pixels, channels, r);
       }
     }

@@ -58,9 +58,9 @@ class ConvPlan {
     Conv2dParams layout = p;
     layout.batch = 1;
     for (Direction d : {Direction::forward, Direction::backward_data}) {
-      packed_layouts[static_cast<size_t>(d)] = std::hash<std::string>{}(
-          std::string(direction_name(d)) + "/" + backends[static_cast<size_t>(d)]->name + "/" + isa_name(context.isa) + "/" +
-          to_string(layout));
+      const std::string key = std::string(direction_name(d)) + "/" + backends[static_cast<size_t>(d)]->name + "/" +
+                              isa_name(context.isa) + "/" + to_string(layout);
+      packed_layouts[static_cast<size_t>(d)] = std::hash<std::string>{}(key);
     }
   }
 
@@ -112,7 +112,8 @@ PackedWeights Conv2d::pack_weights(const float* w, Direction direction) const {
   const bool forward = direction == Direction::forward;
   PackedWeights packed;
   packed.storage_ = std::make_unique<PackedWeights::Storage>();
-  packed.storage_->data = detail::AlignedBuffer(forward ? impl.packed_weights_size() : impl.backward_data_packed_size());
+  const size_t floats = forward ? impl.packed_weights_size() : impl.backward_data_packed_size();
+  packed.storage_->data = detail::AlignedBuffer(floats);
   packed.storage_->layout = plan_->packed_layouts[static_cast<size_t>(direction)];
   packed.storage_->direction = direction;
   if (forward) {

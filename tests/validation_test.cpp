@@ -229,8 +229,8 @@ TEST(CallValidation, PackedWeightsForAnotherDirection) {
   other_params.in_c = 16;
   const Conv2d other(other_params, Options{std::string(conv.backend(Direction::backward_data)), 0, Activation::none});
   std::vector<float> w_other(other_params.weight_elements());
-  expect_error([&] { conv.backward_data(y.data(), other.pack_weights(w_other.data(), Direction::backward_data), x.data()); },
-               {"packed for another problem"});
+  const PackedWeights foreign = other.pack_weights(w_other.data(), Direction::backward_data);
+  expect_error([&] { conv.backward_data(y.data(), foreign, x.data()); }, {"packed for another problem"});
 }
 
 TEST(ProblemString, RoundTripsAndAcceptsShorthand) {

@@ -9,9 +9,10 @@
 //
 // Threading: one OpenMP region per call over a static, contiguous partition of work items
 // (batch x group x channel block x output row, in that nesting, so one image still feeds both
-// threads; pointwise layers with little weight put their pixel segments outermost). No output element is summed by more than one thread and every sum runs in a fixed
-// order, so results are bitwise identical for any thread count; the one exception is the
-// depthwise weight and bias gradients, whose fixed partition of the rows follows Options.threads.
+// threads; pointwise layers with little weight put their pixel segments outermost). No output
+// element is summed by more than one thread and every sum runs in a fixed order, so results
+// are bitwise identical for any thread count; the one exception is the depthwise weight and
+// bias gradients, whose fixed partition of the rows follows Options.threads.
 #include "backends/direct/direct.hpp"
 
 #include <algorithm>
