@@ -114,14 +114,10 @@ void register_all() {
   }
 }
 
+// Registered before main, as the BENCHMARK macros do.
+const bool registered = (register_all(), true);
+
 }  // namespace
 }  // namespace convkit::bench
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  convkit::bench::register_all();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+BENCHMARK_MAIN();
