@@ -84,6 +84,27 @@ TEST_P(ConvBackend, BackwardExactOnIntegers) {
   });
 }
 
+// Weights packed by a plan at batch 1 serve the plan of the same problem at its own batch, in
+// both directions that take weights, with the results of HWIO weights.
+TEST_P(ConvBackend, PackedWeightsServeAnotherBatch) {
+  for_each_problem([&](const Conv2dParams& p) {
+    if (p.batch == 1) return;
+    Conv2dParams single = p;
+    single.batch = 1;
+    const Tensor x = integer_tensor(p.input_elements(), 21), w = integer_tensor(p.weight_elements(), 22),
+                 dy = integer_tensor(p.output_elements(), 23);
+    const Conv2d packer(single, options(1)), conv(p, options(2));
+    Tensor y = nan_tensor(p.output_elements()), y_packed = nan_tensor(p.output_elements());
+    conv.forward(x.data(), w.data(), nullptr, y.data());
+    conv.forward(x.data(), packer.pack_weights(w.data()), nullptr, y_packed.data());
+    EXPECT_TRUE(bitwise_equal(y_packed, y)) << "forward";
+    Tensor dx = nan_tensor(p.input_elements()), dx_packed = nan_tensor(p.input_elements());
+    conv.backward_data(dy.data(), w.data(), dx.data());
+    conv.backward_data(dy.data(), packer.pack_weights(w.data(), Direction::backward_data), dx_packed.data());
+    EXPECT_TRUE(bitwise_equal(dx_packed, dx)) << "backward data";
+  });
+}
+
 // Each element within the rounding error an fp32 sum of K terms may carry:
 // |actual - exact| <= (K + 2) * 2^-24 * sum |terms|, the sum of magnitudes computed by the
 // oracle on absolute values.
