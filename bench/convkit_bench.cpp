@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bench_data.hpp"
+#include "conv_series.hpp"
 #include "convkit/convkit.hpp"
 #include "fma_peak.hpp"
 #ifdef CONVKIT_BENCH_ONEDNN
@@ -114,33 +115,13 @@ bool wants_onednn(const Settings& s) {
 void bench_conv(const Settings& s, const std::string& text) {
   const Conv2dParams p = parse_conv2d(text);
   p.validate();
-  const Buffer x = random_floats(p.input_elements(), 1), w = random_floats(p.weight_elements(), 2),
-                           b = random_floats(p.out_c, 3), dy = random_floats(p.output_elements(), 4);
-  Buffer y(dy.size()), dx(x.size()), dw(w.size()), db(b.size());
+  ConvData d(p);
   const int threads = s.threads > 0 ? s.threads : omp_get_max_threads();
   const double peak = fma_peak_gflops(detail::active_isa(), threads);
   std::vector<std::string> backends = chosen_backends(s, conv2d_backends());
   if (s.backends == "all") backends.push_back("auto");
-  // Weights are either packed once outside the timed calls on both sides (oneDNN's reordered
-  // once), or taken as HWIO by every call (oneDNN's reordered in every run).
-  struct TimedDirection {
-    const char* name;
-    Direction direction;
-    bool packed_once;
-    std::function<void(const Conv2d&, const PackedWeights&)> call;
-  };
-  const TimedDirection directions[] = {
-      {"fwd", Direction::forward, true,
-       [&](const Conv2d& c, const PackedWeights& pw) { c.forward(x.data(), pw, b.data(), y.data()); }},
-      {"bwd_d", Direction::backward_data, false,
-       [&](const Conv2d& c, const PackedWeights&) { c.backward_data(dy.data(), w.data(), dx.data()); }},
-      {"bwd_d_packed", Direction::backward_data, true,
-       [&](const Conv2d& c, const PackedWeights& pw) { c.backward_data(dy.data(), pw, dx.data()); }},
-      {"bwd_w", Direction::backward_weights, false,
-       [&](const Conv2d& c, const PackedWeights&) { c.backward_weights(x.data(), dy.data(), dw.data(), db.data()); }},
-  };
-  for (const TimedDirection& d : directions) {
-    if (!wants(s, d.name)) continue;
+  for (const ConvSeries& series : kConvSeries) {
+    if (!wants(s, series.name)) continue;
     std::vector<Result> results;
     for (const std::string& backend : backends) {
       if (backend == "onednn") continue;
@@ -150,23 +131,23 @@ void bench_conv(const Settings& s, const std::string& text) {
         continue;
       }
       const Conv2d conv(p, Options{backend, threads, Activation::none});
-      const PackedWeights packed = d.packed_once ? conv.pack_weights(w.data(), d.direction) : PackedWeights();
-      results.push_back({backend, backend == "auto" ? "-> " + std::string(conv.backend(d.direction)) : "",
-                         median_seconds([&] { d.call(conv, packed); }, s.min_time)});
+      const PackedWeights packed = prepare(conv, series, d);
+      results.push_back({backend, backend == "auto" ? "-> " + std::string(conv.backend(series.direction)) : "",
+                         median_seconds([&] { run(conv, series, d, packed); }, s.min_time)});
     }
 #ifdef CONVKIT_BENCH_ONEDNN
     if (wants_onednn(s)) {
       try {
         omp_set_num_threads(threads);
-        OnednnConv onednn(p, d.direction, x.data(), w.data(), b.data(), y.data(), dy.data(), dx.data(), dw.data(),
-                          db.data(), !d.packed_once);
+        OnednnConv onednn(p, series.direction, d.x.data(), d.w.data(), d.b.data(), d.y.data(), d.dy.data(),
+                          d.dx.data(), d.dw.data(), d.db.data(), !series.packed_once);
         results.push_back({"onednn", onednn.implementation(), median_seconds([&] { onednn.run(); }, s.min_time)});
       } catch (const std::exception& e) {
         std::printf("  onednn     failed: %s\n", e.what());
       }
     }
 #endif
-    print(std::string("conv ") + d.name, to_string(p), p.flops(), "GFLOP/s", results, peak);
+    print(std::string("conv ") + series.name, to_string(p), p.flops(), "GFLOP/s", results, peak);
   }
 }
 

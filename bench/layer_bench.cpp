@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench_data.hpp"
+#include "conv_series.hpp"
 #include "convkit/convkit.hpp"
 #include "fma_peak.hpp"
 #include "layers.hpp"
@@ -19,30 +20,6 @@
 
 namespace convkit::bench {
 namespace {
-
-// What one convolution series times. Weights are either packed once outside the timed loop on
-// both sides (oneDNN's reordered once to its layout), or given as HWIO to every call (oneDNN's
-// reordered from HWIO in every run): a frozen network, or a training step's fresh weights.
-struct ConvSeries {
-  const char* name;
-  Direction direction;
-  bool packed_once;
-};
-constexpr ConvSeries kConvSeries[] = {
-    {"conv_fwd", Direction::forward, true},
-    {"conv_bwd_d", Direction::backward_data, false},
-    {"conv_bwd_d_packed", Direction::backward_data, true},
-    {"conv_bwd_w", Direction::backward_weights, false},  // takes no weights
-};
-
-// Every tensor a convolution touches, filled once per benchmark.
-struct ConvData {
-  explicit ConvData(const Conv2dParams& p)
-      : x(random_floats(p.input_elements(), 1)), w(random_floats(p.weight_elements(), 2)),
-        b(random_floats(p.out_c, 3)), dy(random_floats(p.output_elements(), 4)),
-        y(static_cast<size_t>(p.output_elements())), dx(x.size()), dw(w.size()), db(b.size()) {}
-  Buffer x, w, b, dy, y, dx, dw, db;
-};
 
 // Reports `amount` per iteration as a rate named `unit` ("GFLOP/s", or "GB/s" for pooling, which
 // moves data rather than doing arithmetic), labelled with the layer, instruction set and threads.
@@ -63,19 +40,9 @@ void conv_convkit(benchmark::State& state, const Layer& layer, const std::string
   if (declined(state, backend == "auto" ? "" : conv2d_decline_reason(backend, p))) return;
   ConvData d(p);
   const Conv2d conv(p, Options{backend, 0, Activation::none});
-  const PackedWeights packed = series.packed_once ? conv.pack_weights(d.w.data(), series.direction) : PackedWeights();
+  const PackedWeights packed = prepare(conv, series, d);
   for (auto _ : state) {
-    switch (series.direction) {
-      case Direction::forward: conv.forward(d.x.data(), packed, d.b.data(), d.y.data()); break;
-      case Direction::backward_data:
-        if (series.packed_once) {
-          conv.backward_data(d.dy.data(), packed, d.dx.data());
-        } else {
-          conv.backward_data(d.dy.data(), d.w.data(), d.dx.data());
-        }
-        break;
-      case Direction::backward_weights: conv.backward_weights(d.x.data(), d.dy.data(), d.dw.data(), d.db.data()); break;
-    }
+    run(conv, series, d, packed);
     benchmark::ClobberMemory();
   }
   set_rate(state, "GFLOP/s", p.flops(),
@@ -145,13 +112,14 @@ void register_all() {
     for (const ConvSeries& series : kConvSeries) {
       const std::string suffix = "/" + to_string(parse_conv2d(layer.problem));
       for (const std::string& backend : conv_backends) {
-        benchmark::RegisterBenchmark((series.name + ("/" + backend) + suffix).c_str(), conv_convkit, layer, backend,
-                                     series)
+        benchmark::RegisterBenchmark(("conv_" + (series.name + ("/" + backend)) + suffix).c_str(), conv_convkit, layer,
+                                     backend, series)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
       }
 #ifdef CONVKIT_BENCH_ONEDNN
-      benchmark::RegisterBenchmark((series.name + std::string("/onednn") + suffix).c_str(), conv_onednn, layer, series)
+      benchmark::RegisterBenchmark(("conv_" + (series.name + std::string("/onednn")) + suffix).c_str(), conv_onednn,
+                                   layer, series)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
 #endif

@@ -9,8 +9,8 @@
 // - forward: `direct` everywhere. Widening 1x1 layers went to `im2col` (res2c, 64->256, 1.15x)
 //   until direct ran them with pixel segments outermost (commit bbf63b3); then, in three
 //   convkit-bench runs, res2c ran 220 GFLOP/s on direct against 219 on im2col, 128->512 at 28x28
-//   227-229 against 218-226, 16->64 at 112x112 201-203 against 178-179 (at batch 8, res2c's
-//   190 on im2col against 180-182 on direct is the one row the other way).
+//   227-229 against 218-226, 16->64 at 112x112 201-203 against 178 (at batch 8, res2c's
+//   190-191 on im2col against 180-182 on direct is the one row the other way).
 // - backward data: `im2col` for 1x1, stride-1, unpadded layers whose GEMM is at least 4x wider
 //   than it is deep with the depth at most 64 (256->64: 1.17x, but 1024->256's 0.92x), where
 //   NHWC already is the GEMM's matrix; on 1x1 layers with 2048 or more input channels

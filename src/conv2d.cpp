@@ -140,18 +140,17 @@ std::string enumerator(Direction d) {
 
 const float* Conv2d::packed_data(const PackedWeights& packed, Direction direction, const char* call) const {
   const PackedWeights::Storage* w = packed.storage_.get();
-  const detail::ConvPlan& plan = *plan_;
+  const size_t d = static_cast<size_t>(direction);
+  if (w != nullptr && w->direction == direction && w->layout == plan_->packed_layouts[d]) return w->data.data();
+  // The message is built only here: every packed call passes through this check.
   const std::string where = std::string("convkit: Conv2d::") + call + ": ";
   if (w == nullptr) throw Error(where + "the PackedWeights are empty (moved from or default-made)");
   if (w->direction != direction) {
     throw Error(where + "the PackedWeights were packed for " + enumerator(w->direction) + ", not " +
                 enumerator(direction) + " (pack_weights(w, " + enumerator(direction) + "))");
   }
-  if (w->layout != plan.packed_layouts[static_cast<size_t>(direction)]) {
-    throw Error(where + "the PackedWeights were packed for another problem, backend or instruction set than " +
-                to_string(plan.params) + " on " + plan.backends[static_cast<size_t>(direction)]->name);
-  }
-  return w->data.data();
+  throw Error(where + "the PackedWeights were packed for another problem, backend or instruction set than " +
+              to_string(plan_->params) + " on " + plan_->backends[d]->name);
 }
 
 void Conv2d::forward(const float* x, const PackedWeights& w, const float* b, float* y) const {

@@ -102,9 +102,10 @@ struct DirectProblem {
   int64_t segment = 0;
   // Pointwise items in (segment, group, block) order rather than (group, block, segment), so
   // that each thread writes whole pixels: split by channel blocks, both threads wrote parts
-  // of every pixel, and ResNet's res2c (64 -> 256 channels) ran 185-194 GFLOP/s against
-  // 209-220 this way. Only while every block's weights stay in L2 together: res4's 1x1 layer
-  // (1024 -> 256, 1 MB of weights) fell from 226-230 to 189 when each segment cycled them.
+  // of every pixel, and ResNet's res2c (64 -> 256 channels) ran 168-169 GFLOP/s in the layer
+  // benchmark (184-224 in separate processes) against 212-214 (209-221) this way. Only while
+  // every block's weights stay in L2 together: res4's 1x1 layer (1024 -> 256, 1 MB of
+  // weights) fell from 226-230 to 189 when each segment cycled them.
   bool segments_outer = false;
   std::vector<AxisRun> row_runs, columns;
   // Backward data only: sum along the reduction from HWIO (run_dot) instead of packing.
@@ -696,18 +697,19 @@ class DirectConv final : public ConvImpl {
                [&](int64_t begin, int64_t end) { pack_hwio(bwd_, k_, w, packed, begin, end); });
   }
 
-  // Packed once: the depthwise layout, HWIO as it is for the dot form, or the transposed blocks.
+  // Packed once: depthwise, forward's layout (the taps are walked backwards instead); the dot
+  // form, HWIO as it is (ConvImpl's default); otherwise the transposed blocks.
   size_t backward_data_packed_size() const override {
     if (depthwise_) return packed_weights_size();
-    if (bwd_prepacked_dot_) return static_cast<size_t>(p_.weight_elements());
+    if (bwd_prepacked_dot_) return ConvImpl::backward_data_packed_size();
     return transposed_weights_size();
   }
 
   void pack_backward_data_weights(const float* w, float* packed) const override {
     if (depthwise_) {
-      pack_depthwise(bwd_, dk_.lanes, w, packed, 0, p_.kernel_h * p_.kernel_w);
+      pack_weights(w, packed);
     } else if (bwd_prepacked_dot_) {
-      std::copy_n(w, p_.weight_elements(), packed);
+      ConvImpl::pack_backward_data_weights(w, packed);
     } else {
       pack_hwio(bwd_, k_, w, packed, 0, pack_items(bwd_));
     }
