@@ -53,6 +53,8 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic32ih15iw11_oc16_kh3kw2_dh2dw3_pt4pb1pl0pr3",   // ... dilated, padding at its limit on two sides
       "mb1_ic2000ih3iw4_oc8_kh3kw3_ph1pw1",                 // in_c split into cache chunks on every ISA
       "mb1_ic512ih17iw64_oc16_kh3kw1_ph1",                  // weight gradient in bands of rows (x rows over 1 MB)
+      "mb2_ic24ih5iw11_oc20_kh3kw5_sh2sw2_dh1dw2_pt1pb1pl3pr2",  // one-row border runs in tap strips; taps
+                                                                // 2 and 3 of 5 read every column
   };
   return sweep;
 }

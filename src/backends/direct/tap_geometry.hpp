@@ -9,6 +9,7 @@
 // spatially flipped kernel, done by walking the taps with negative input strides instead of
 // copying a flipped kernel, which for stride > 1 splits into one sub-convolution per phase
 // i mod stride.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -57,6 +58,19 @@ inline TapRange transposed_taps(const ConvAxis& a, int64_t i) {
   return {first, count, step, (i + a.pad - first * a.dilation) / a.stride, -(step * a.dilation) / a.stride};
 }
 
+// The outputs [lo, hi) along one axis whose input o*stride - pad + k*dilation is in bounds for
+// tap k (forward).
+struct OutputRange {
+  int64_t lo, hi;
+  int64_t count() const { return hi > lo ? hi - lo : 0; }
+};
+inline OutputRange outputs_reading_tap(const ConvAxis& a, int64_t tap) {
+  const int64_t offset = tap * a.dilation - a.pad;  // input = o*stride + offset
+  const int64_t lo = offset >= 0 ? 0 : (-offset + a.stride - 1) / a.stride;
+  const int64_t hi = std::min(a.out_size, floor_div(a.in_size - 1 - offset, a.stride) + 1);
+  return {lo, hi};
+}
+
 // A run of output indices along one axis that share their taps and advance through the input
 // at a constant stride: index j of the run is output out_begin + j*out_step and its first tap
 // reads input in_begin + j*in_step. The interior of an axis is one run (the fast path: whole
@@ -90,6 +104,27 @@ inline std::vector<AxisRun> axis_runs(const ConvAxis& a, bool transposed) {
     }
   }
   return runs;
+}
+
+// The forward axis cut by tap instead of by output: one single-tap run per tap, over the outputs
+// that read it, a run covering every output first (so that it can start the sums the others
+// add to). Empty when no tap is read by every output.
+inline std::vector<AxisRun> tap_strips(const ConvAxis& a) {
+  std::vector<AxisRun> strips;
+  for (int64_t k = 0; k < a.kernel; ++k) {
+    const OutputRange outputs = outputs_reading_tap(a, k);
+    if (outputs.count() == 0) continue;
+    const int64_t in_begin = outputs.lo * a.stride + k * a.dilation - a.pad;
+    const AxisRun strip{outputs.lo, 1, outputs.count(), in_begin, a.stride, {k, 1, 1, in_begin, a.dilation}};
+    const bool covers_all = outputs.count() == a.out_size;
+    if (covers_all && (strips.empty() || strips.front().pixels != a.out_size)) {
+      strips.insert(strips.begin(), strip);
+    } else {
+      strips.push_back(strip);
+    }
+  }
+  if (!strips.empty() && strips.front().pixels != a.out_size) strips.clear();
+  return strips;
 }
 
 }  // namespace convkit::detail
