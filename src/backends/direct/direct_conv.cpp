@@ -71,6 +71,14 @@ RunSlice slice(const AxisRun& run, int64_t begin, int64_t end) {
   return {first, last > first ? last - first : 0};
 }
 
+// How a consumer of rectangles tiles them: tiles of at most max_pixels, and whether it takes a
+// single line in tap strips (DirectProblem::column_strips; only the packed tile accumulates).
+struct Tiling {
+  int64_t max_pixels;
+  bool tap_strips;
+  bool operator==(const Tiling& o) const { return max_pixels == o.max_pixels && tap_strips == o.tap_strips; }
+};
+
 // A rectangle of output pixels with identical taps (a row run, clipped to the lines asked for,
 // crossed with a column run), laid out as `lines` lines of `length` pixels; tiles run along a
 // line. Offsets are in floats from image 0, channel 0 of x and y.
@@ -112,8 +120,8 @@ struct DirectProblem {
   // weights) fell from 226-230 to 189 when each segment cycled them.
   bool segments_outer = false;
   std::vector<AxisRun> row_runs, columns;
-  // Forward, when not empty: how a single line (a border row, or one row of a thread's share)
-  // runs instead, one kernel column at a time over the outputs that read it (tap_strips). Its
+  // When not empty: how a single line (a border row, or one row of a thread's share) runs
+  // instead for the packed tile, one kernel column at a time over the outputs that read it (tap_strips). Its
   // border pixels then join multi-pixel tiles rather than run alone: a 1-pixel tile loads a
   // weight vector per FMA and runs at half speed from L2 (57 GFLOP/s per core against 116 for
   // 5 pixels), and res5b's four 7x7 corners cost ~4.6% of its call that way. The last run has
@@ -128,11 +136,11 @@ struct DirectProblem {
   // whose share covers whole images (batch > 1, or a layer small enough for one thread) walks
   // them with the image's offset added instead of redoing the geometry, which on the seed layer
   // cost as much as the arithmetic.
-  std::vector<std::pair<int64_t, std::vector<Rectangle>>> image_rectangles;
+  std::vector<std::pair<Tiling, std::vector<Rectangle>>> image_rectangles;
 
-  const std::vector<Rectangle>* image_rectangles_for(int64_t max_pixels) const {
-    for (const auto& [width, rectangles] : image_rectangles) {
-      if (width == max_pixels) return &rectangles;
+  const std::vector<Rectangle>* image_rectangles_for(Tiling tiling) const {
+    for (const auto& [made_for, rectangles] : image_rectangles) {
+      if (made_for == tiling) return &rectangles;
     }
     return nullptr;
   }
@@ -257,15 +265,16 @@ void for_each_even_tile(const Rectangle& r, Visit visit, int64_t images = 1, int
 // side needs fewer tiles of max_pixels: the interior along its rows, a border column of a tall
 // image down the column (so border pixels share tiles instead of running one at a time).
 template <class Visit>
-void make_rectangles(const DirectProblem& d, int64_t n, int64_t line_begin, int64_t line_end, int64_t max_pixels,
+void make_rectangles(const DirectProblem& d, int64_t n, int64_t line_begin, int64_t line_end, Tiling tiling,
                      Visit visit) {
+  const int64_t max_pixels = tiling.max_pixels;
   for (const AxisRun& rr : d.row_runs) {
     const RunSlice rows = slice(rr, line_begin, line_end);
     if (rows.count == 0) continue;
     const int64_t x_row_step = rr.in_step * d.in_w * d.in_c, y_row_step = rr.out_step * d.out_w * d.out_c;
     const int64_t x_rows = ((n * d.in_h + rr.in_begin + rows.first * rr.in_step) * d.in_w) * d.in_c;
     const int64_t y_rows = ((n * d.out_h + rr.out_begin + rows.first * rr.out_step) * d.out_w) * d.out_c;
-    const bool strips = rows.count == 1 && rr.taps.taps > 0 && !d.column_strips.empty();
+    const bool strips = tiling.tap_strips && rows.count == 1 && rr.taps.taps > 0 && !d.column_strips.empty();
     const std::vector<AxisRun>& columns = strips ? d.column_strips : d.columns;
     for (size_t i = 0; i < columns.size(); ++i) {
       const AxisRun& cr = columns[i];
@@ -293,11 +302,11 @@ void make_rectangles(const DirectProblem& d, int64_t n, int64_t line_begin, int6
 }
 
 template <class Visit>
-void for_each_rectangle(const DirectProblem& d, int64_t n, int64_t line_begin, int64_t line_end, int64_t max_pixels,
+void for_each_rectangle(const DirectProblem& d, int64_t n, int64_t line_begin, int64_t line_end, Tiling tiling,
                         Visit visit) {
-  const std::vector<Rectangle>* whole = d.image_rectangles_for(max_pixels);
+  const std::vector<Rectangle>* whole = d.image_rectangles_for(tiling);
   if (whole == nullptr || line_begin != 0 || line_end != d.out_h) {
-    make_rectangles(d, n, line_begin, line_end, max_pixels, visit);
+    make_rectangles(d, n, line_begin, line_end, tiling, visit);
     return;
   }
   const int64_t x_image = n * d.in_h * d.in_w * d.in_c, y_image = n * d.out_h * d.out_w * d.out_c;
@@ -308,12 +317,12 @@ void for_each_rectangle(const DirectProblem& d, int64_t n, int64_t line_begin, i
   }
 }
 
-// Makes the whole-image rectangles of d for tiles of max_pixels.
-void cache_image_rectangles(DirectProblem& d, int64_t max_pixels) {
-  if (d.pointwise || d.image_rectangles_for(max_pixels) != nullptr) return;
+// Makes the whole-image rectangles of d for `tiling`.
+void cache_image_rectangles(DirectProblem& d, Tiling tiling) {
+  if (d.pointwise || d.image_rectangles_for(tiling) != nullptr) return;
   std::vector<Rectangle> rectangles;
-  make_rectangles(d, 0, 0, d.out_h, max_pixels, [&](const Rectangle& r) { rectangles.push_back(r); });
-  d.image_rectangles.emplace_back(max_pixels, std::move(rectangles));
+  make_rectangles(d, 0, 0, d.out_h, tiling, [&](const Rectangle& r) { rectangles.push_back(r); });
+  d.image_rectangles.emplace_back(tiling, std::move(rectangles));
 }
 
 // Runs rows (or pointwise segments) [line_begin, line_end) of image n, group g, block b, for the
@@ -361,7 +370,7 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     return;
   }
 
-  for_each_rectangle(d, n, line_begin, line_end, max_pixels, [&](const Rectangle& r) {
+  for_each_rectangle(d, n, line_begin, line_end, Tiling{max_pixels, true}, [&](const Rectangle& r) {
     t.taps_h = r.rows.taps;
     t.taps_w = r.cols.taps;
     t.x_tap_h = r.rows.input_step * d.in_w * d.in_c;
@@ -465,7 +474,7 @@ void run_dot_lines(const DirectProblem& d, const DirectConvKernels& k, const flo
   DirectDotTile t{};
   t.reduce = d.reduce_per_group;
   t.w_channel_stride = w_row;
-  for_each_rectangle(d, n, line_begin, line_end, max_pixels, [&](const Rectangle& r) {
+  for_each_rectangle(d, n, line_begin, line_end, Tiling{max_pixels, false}, [&](const Rectangle& r) {
     t.taps_h = r.rows.taps;
     t.taps_w = r.cols.taps;
     t.x_tap_h = r.rows.input_step * d.in_w * d.in_c;
@@ -552,7 +561,7 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
   t.bias = bias != nullptr ? bias + c0 : nullptr;
   t.channels = channels;
   t.relu = relu;
-  for_each_rectangle(d, n, oh_begin, oh_end, kMaxDepthwisePixels, [&](const Rectangle& r) {
+  for_each_rectangle(d, n, oh_begin, oh_end, Tiling{kMaxDepthwisePixels, false}, [&](const Rectangle& r) {
     t.taps_h = r.rows.taps;
     t.taps_w = r.cols.taps;
     t.x_tap_h = r.rows.input_step * d.in_w * C;
@@ -635,9 +644,10 @@ class DirectConv final : public ConvImpl {
     // one reduction when rc is all of the channels. Below a vector of them that matters more than
     // the lone border pixels: ResNet's stem (3 channels) ran 0.970-0.974x oneDNN in strips
     // against 0.943-1.020x (median 0.994x) without, three alternating runs.
-    if (!depthwise_ && fwd_.columns.size() > 1 && fwd_.reduce_chunk >= k_.lanes) {
-      fwd_.column_strips = tap_strips(column_axis(p));
-      if (!fwd_.column_strips.empty()) fwd_.column_strips.push_back({0, 1, fwd_.out_w, 0, 0, TapRange{}});
+    for (DirectProblem* d : {&fwd_, &bwd_}) {
+      if (depthwise_ || d->columns.size() == 1 || d->reduce_chunk < k_.lanes) continue;
+      d->column_strips = tap_strips(column_axis(p), d->transposed);
+      if (!d->column_strips.empty()) d->column_strips.push_back({0, 1, d->out_w, 0, 0, TapRange{}});
     }
     // Packing the transposed weights costs about one pass over them per call; the convolution
     // reuses each weight once per input pixel. Below ~128 pixels (ResNet's 7x7 stage at batch
@@ -760,16 +770,16 @@ class DirectConv final : public ConvImpl {
   // The whole-image rectangles of every tile width the directions will ask for.
   void cache_tile_geometry() {
     if (depthwise_) {
-      cache_image_rectangles(fwd_, kMaxDepthwisePixels);
-      cache_image_rectangles(bwd_, kMaxDepthwisePixels);
+      cache_image_rectangles(fwd_, Tiling{kMaxDepthwisePixels, false});
+      cache_image_rectangles(bwd_, Tiling{kMaxDepthwisePixels, false});
       return;
     }
-    if (bwd_.dot) cache_image_rectangles(bwd_, k_.dot_max_pixels);
+    if (bwd_.dot) cache_image_rectangles(bwd_, Tiling{k_.dot_max_pixels, false});
     for (DirectProblem* d : {&fwd_, &bwd_}) {
       if (d == &bwd_ && bwd_prepacked_dot_) continue;  // no packed tiles either way
       const ChannelBlocking& cb = d->blocking;
-      cache_image_rectangles(*d, k_.max_pixels[cb.block_vectors - 1]);
-      cache_image_rectangles(*d, k_.max_pixels[cb.vectors_of(cb.blocks - 1) - 1]);
+      cache_image_rectangles(*d, Tiling{k_.max_pixels[cb.block_vectors - 1], true});
+      cache_image_rectangles(*d, Tiling{k_.max_pixels[cb.vectors_of(cb.blocks - 1) - 1], true});
     }
   }
 

@@ -106,24 +106,32 @@ inline std::vector<AxisRun> axis_runs(const ConvAxis& a, bool transposed) {
   return runs;
 }
 
-// The forward axis cut by tap instead of by output: one single-tap run per tap, over the outputs
-// that read it, a run covering every output first (so that it can start the sums the others
-// add to). Empty when no tap is read by every output.
-inline std::vector<AxisRun> tap_strips(const ConvAxis& a) {
+// The axis cut by tap instead of by output: one single-tap run per tap, over the outputs that
+// read it, a run covering every output first (so that it can start the sums the others add
+// to). Forward, or transposed at stride 1, where output i reads input i + pad - k*dilation;
+// empty otherwise, or when no tap is read by every output.
+inline std::vector<AxisRun> tap_strips(const ConvAxis& a, bool transposed) {
+  if (transposed && a.stride != 1) return {};
+  const int64_t outputs = transposed ? a.in_size : a.out_size;
   std::vector<AxisRun> strips;
   for (int64_t k = 0; k < a.kernel; ++k) {
-    const OutputRange outputs = outputs_reading_tap(a, k);
-    if (outputs.count() == 0) continue;
-    const int64_t in_begin = outputs.lo * a.stride + k * a.dilation - a.pad;
-    const AxisRun strip{outputs.lo, 1, outputs.count(), in_begin, a.stride, {k, 1, 1, in_begin, a.dilation}};
-    const bool covers_all = outputs.count() == a.out_size;
-    if (covers_all && (strips.empty() || strips.front().pixels != a.out_size)) {
+    OutputRange range = outputs_reading_tap(a, k);
+    int64_t in_begin = range.lo * a.stride + k * a.dilation - a.pad, input_step = a.dilation;
+    if (transposed) {
+      range = {std::max<int64_t>(0, k * a.dilation - a.pad), std::min(a.in_size, a.out_size + k * a.dilation - a.pad)};
+      in_begin = range.lo + a.pad - k * a.dilation;
+      input_step = -a.dilation;
+    }
+    if (range.count() == 0) continue;
+    const AxisRun strip{range.lo, 1, range.count(), in_begin, transposed ? 1 : a.stride, {k, 1, 1, in_begin, input_step}};
+    const bool covers_all = range.count() == outputs;
+    if (covers_all && (strips.empty() || strips.front().pixels != outputs)) {
       strips.insert(strips.begin(), strip);
     } else {
       strips.push_back(strip);
     }
   }
-  if (!strips.empty() && strips.front().pixels != a.out_size) strips.clear();
+  if (!strips.empty() && strips.front().pixels != outputs) strips.clear();
   return strips;
 }
 
