@@ -2,7 +2,8 @@
 // the share of the one-thread FMA peak per tile shape, with the weights a tile streams resident
 // in L1 or in L2. A layer that runs below its tile's rate here loses the rest in the driver
 // (borders, blocking, threads, memory); a tile that runs below peak here is limited by its own
-// loads per FMA. Names: direct/<isa>/<pixels>x<vectors>/<l1|l2>, dot/<isa>/<pixels>x<channels>/<l1|l2>.
+// loads per FMA. Names: direct/<isa>/<pixels>x<vectors>/<l1|l2>, dot/<isa>/<pixels>x<channels>/<l1|l2>,
+// depthwise/<isa>/<channels>c/<taps_h>x<taps_w>/s<stride>/<pixels>px (operands in L1).
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -11,6 +12,7 @@
 #include "bench_data.hpp"
 #include "fma_peak.hpp"
 #include "isa.hpp"
+#include "kernels/depthwise_conv.hpp"
 #include "kernels/direct_conv.hpp"
 
 namespace convkit::bench {
@@ -84,6 +86,36 @@ void dot_tile(benchmark::State& state, Isa isa, int pixels, int channels, Reside
   set_rate(state, isa, 2.0 * double(pixels * channels * r.taps * r.reduce));
 }
 
+// One depthwise tile as the drivers call it on a row of a 3-wide kernel: forward (3x3 taps,
+// stride 1 or 2) and backward data's stride-2 phases (1 or 2 kernel rows of 1 or 2 taps, dy
+// read at stride 1, dx written every other pixel). Rows of 32 pixels, so the operands stay in L1.
+struct DepthwiseShape {
+  int64_t channels, taps_h, taps_w, x_stride, y_stride;  // strides in pixels
+};
+constexpr DepthwiseShape kDepthwiseShapes[] = {
+    {32, 3, 3, 1, 1}, {96, 3, 3, 2, 1}, {96, 1, 1, 1, 2}, {96, 1, 2, 1, 2}, {96, 2, 1, 1, 2}, {96, 2, 2, 1, 2}};
+
+void depthwise_tile(benchmark::State& state, Isa isa, int pixels, DepthwiseShape s) {
+  const detail::DepthwiseConvKernels& k = detail::kernels<detail::DepthwiseConvKernels>(isa);
+  const int64_t row = 32 * s.channels;
+  const Buffer x = random_floats(s.taps_h * row + (pixels * s.x_stride + s.taps_w) * s.channels, 1);
+  const Buffer w = random_floats(9 * s.channels, 2);
+  Buffer y(static_cast<size_t>(pixels * s.y_stride * s.channels));
+  detail::DepthwiseConvTile t{};
+  t.x = x.data(), t.w = w.data(), t.y = y.data();
+  t.pixels = pixels;
+  t.x_pixel_stride = s.x_stride * s.channels, t.y_pixel_stride = s.y_stride * s.channels;
+  t.taps_h = s.taps_h, t.taps_w = s.taps_w;
+  t.x_tap_h = row, t.x_tap_w = s.channels, t.w_tap_h = 3 * s.channels, t.w_tap_w = s.channels;
+  t.channels = s.channels;
+  const auto tile = k.tile[pixels - 1];
+  for (auto _ : state) {
+    tile(t);
+    benchmark::ClobberMemory();
+  }
+  set_rate(state, isa, 2.0 * double(pixels * s.channels * s.taps_h * s.taps_w));
+}
+
 // Every pixel count of the preferred vector count and the widest tile of the others; the
 // widest dot tile and its one-pixel and one-channel edges.
 void register_all() {
@@ -109,6 +141,14 @@ void register_all() {
         const std::string name =
             "dot/" + arch + "/" + std::to_string(pixels) + "x" + std::to_string(channels) + "/" + r.name;
         benchmark::RegisterBenchmark(name.c_str(), dot_tile, isa, pixels, channels, r);
+      }
+    }
+    for (const DepthwiseShape& s : kDepthwiseShapes) {
+      for (int pixels : {1, detail::kMaxDepthwisePixels}) {
+        const std::string name = "depthwise/" + arch + "/" + std::to_string(s.channels) + "c/" +
+                                 std::to_string(s.taps_h) + "x" + std::to_string(s.taps_w) + "/s" +
+                                 std::to_string(s.x_stride) + "/" + std::to_string(pixels) + "px";
+        benchmark::RegisterBenchmark(name.c_str(), depthwise_tile, isa, pixels, s);
       }
     }
   }
