@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <cstdlib>
 #include <cstddef>
 #include <type_traits>
 #include <vector>
@@ -947,7 +946,8 @@ class DirectConv final : public ConvImpl {
     run_team(team(threads), [&](int thread, int team) {
       const Share share = share_of(segments * blocks, thread, team);
       DepthwiseWeightGradTile t{};
-      t.rows = 1;
+      t.x_row_stride = p.stride_h * p.in_w * C;
+      t.dy_row_stride = OW * C;
       t.x_tap_h = p.dilation_h * p.in_w * C;
       t.dw_tap_h = p.kernel_w * C;
       t.dw_tap_stride = C;
@@ -958,17 +958,29 @@ class DirectConv final : public ConvImpl {
         float* sums = partial + segment * sums_per_segment * C + c0;
         t.channels = std::min(block, C - c0);
         for (int64_t s = 0; s < sums_per_segment; ++s) std::fill_n(sums + s * C, t.channels, 0.0f);
-        for (int64_t row = seg.begin; row < seg.end; ++row) {
-          const int64_t n = row / OH, oh = row % OH;
-          // The kernel rows that read inside the input, all at once so that each dy load
-          // feeds all their taps.
+        // The kernel rows of output row oh that read inside the input, all at once so that
+        // each dy load feeds all their taps.
+        const auto kernel_rows = [&](int64_t oh) {
           int64_t kh_begin = 0, kh_end = p.kernel_h;
           const int64_t ih0 = oh * p.stride_h - p.pad_top;
           while (kh_begin < kh_end && ih0 + kh_begin * p.dilation_h < 0) ++kh_begin;
           while (kh_end > kh_begin && ih0 + (kh_end - 1) * p.dilation_h >= p.in_h) --kh_end;
+          return std::make_pair(kh_begin, kh_end);
+        };
+        // Rows of one image with the same kernel rows go to the tile together: its sums then
+        // stay in registers across them instead of being stored and reloaded row by row.
+        for (int64_t row = seg.begin; row < seg.end;) {
+          const int64_t n = row / OH, oh = row % OH;
+          const auto [kh_begin, kh_end] = kernel_rows(oh);
+          int64_t rows_together = 1;
+          while (row + rows_together < seg.end && oh + rows_together < OH &&
+                 kernel_rows(oh + rows_together) == std::make_pair(kh_begin, kh_end)) {
+            ++rows_together;
+          }
           t.taps_h = kh_end - kh_begin;
+          t.rows = rows_together;
           if (t.taps_h > 0) {
-            const int64_t ih = ih0 + kh_begin * p.dilation_h;
+            const int64_t ih = oh * p.stride_h - p.pad_top + kh_begin * p.dilation_h;
             // The forward column runs: each a stretch of output columns reading the same taps.
             for (const AxisRun& run : fwd_.columns) {
               if (run.taps.taps == 0) continue;
@@ -983,7 +995,10 @@ class DirectConv final : public ConvImpl {
               dk_.weight_grad(t);
             }
           }
-          if (db != nullptr) dk_.bias_grad(dy + row * OW * C + c0, OW, C, t.channels, sums + taps * C);
+          if (db != nullptr) {
+            dk_.bias_grad(dy + row * OW * C + c0, rows_together * OW, C, t.channels, sums + taps * C);
+          }
+          row += rows_together;
         }
       }
 #pragma omp barrier
