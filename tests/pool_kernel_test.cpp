@@ -112,9 +112,24 @@ Tensor forward_reference(const Tensor& x, const Geometry& g, bool max, Tensor y)
           continue;
         }
         const PoolSpan r = g.rows[size_t(oh)], s = g.cols[size_t(ow)];
+        const auto at = [&](int64_t h, int64_t w) { return x[size_t((h * g.in_w + w) * g.channels + c)]; };
+        const auto sliding_neighbour = [&](int64_t o) {
+          if (o < 0 || o >= g.out_w()) return false;
+          const PoolSpan n = g.cols[size_t(o)];
+          return n.end - n.begin == 3 && (n.begin == s.begin + 1 || n.begin + 1 == s.begin);
+        };
         float sum = 0.0f;
-        for (int64_t h = r.begin; h < r.end; ++h) {
-          for (int64_t w = s.begin; w < s.end; ++w) sum += x[size_t((h * g.in_w + w) * g.channels + c)];
+        if (s.end - s.begin == 3 && (sliding_neighbour(ow - 1) || sliding_neighbour(ow + 1))) {
+          float column[3];
+          for (int64_t j = 0; j < 3; ++j) {
+            column[j] = at(r.begin, s.begin + j);
+            for (int64_t h = r.begin + 1; h < r.end; ++h) column[j] += at(h, s.begin + j);
+          }
+          sum = ((column[0] + column[1]) + column[2]) + 0.0f;
+        } else {
+          for (int64_t h = r.begin; h < r.end; ++h) {
+            for (int64_t w = s.begin; w < s.end; ++w) sum += at(h, w);
+          }
         }
         out = sum / float(r.divisor * s.divisor);
       }
@@ -231,18 +246,21 @@ TEST_P(PoolKernelTest, MaxForwardChecksTheRowsNotVouchedFor) {
   }
 }
 
+// Stride 2, and stride 1, whose 3-wide average windows share column sums.
 TEST_P(PoolKernelTest, ForwardOverChannelCounts) {
   for (int64_t channels : kChannelCounts) {
     for (bool max : {true, false}) {
       for (bool integers : {true, false}) {
-        const Geometry g = square(channels, 9, 3, 2, 1);
-        const Tensor x = data(g.in_size(), uint32_t(channels), integers);
-        const std::string what = std::string(max ? "max" : "avg") + " c" + std::to_string(channels) +
-                                 (integers ? " integers" : " floats");
-        // Sized exactly: the sanitizer build catches any read or write past a tensor.
-        for (Vouched vouched : kVouched) {
-          expect_same(run_forward(isa(), x, g, max, test::nan_tensor(g.out_size()), vouched),
-                      forward_reference(x, g, max, test::nan_tensor(g.out_size())), what);
+        for (int64_t stride : {2, 1}) {
+          const Geometry g = square(channels, 9, 3, stride, 1);
+          const Tensor x = data(g.in_size(), uint32_t(channels), integers);
+          const std::string what = std::string(max ? "max" : "avg") + " c" + std::to_string(channels) +
+                                   (integers ? " integers" : " floats") + " stride " + std::to_string(stride);
+          // Sized exactly: the sanitizer build catches any read or write past a tensor.
+          for (Vouched vouched : kVouched) {
+            expect_same(run_forward(isa(), x, g, max, test::nan_tensor(g.out_size()), vouched),
+                        forward_reference(x, g, max, test::nan_tensor(g.out_size())), what);
+          }
         }
       }
     }
@@ -325,21 +343,25 @@ TEST_P(PoolKernelTest, TiesSignedZerosAndInfinities) {
 
 TEST_P(PoolKernelTest, AverageOfNegativeZerosIsPositiveZero) {
   for (int64_t channels : {1, 4, 16, 17}) {
-    const Geometry g = square(channels, 2, 2, 2, 0);
-    const Tensor x(size_t(g.in_size()), -0.0f);
-    const Tensor y = run_forward(isa(), x, g, false, test::nan_tensor(g.out_size()));
-    for (float v : y) EXPECT_EQ(bits(v), bits(0.0f)) << channels;
+    // Disjoint windows, and 3-wide windows one column apart (summed by columns).
+    for (const Geometry& g : {square(channels, 2, 2, 2, 0), square(channels, 5, 3, 1, 1)}) {
+      const Tensor x(size_t(g.in_size()), -0.0f);
+      const Tensor y = run_forward(isa(), x, g, false, test::nan_tensor(g.out_size()));
+      for (float v : y) EXPECT_EQ(bits(v), bits(0.0f)) << channels;
+    }
   }
 }
 
 TEST_P(PoolKernelTest, AverageDivisors) {
   for (bool include_pad : {false, true}) {
     for (int64_t channels : {3, 16, 19}) {
-      const Geometry g = square(channels, 8, 3, 2, 1, include_pad);
-      const Tensor x = data(g.in_size(), 5, false);
-      expect_same(run_forward(isa(), x, g, false, test::nan_tensor(g.out_size())),
-                  forward_reference(x, g, false, test::nan_tensor(g.out_size())),
-                  include_pad ? "count_include_pad" : "in-bounds divisor");
+      for (int64_t stride : {2, 1}) {
+        const Geometry g = square(channels, 8, 3, stride, 1, include_pad);
+        const Tensor x = data(g.in_size(), 5, false);
+        expect_same(run_forward(isa(), x, g, false, test::nan_tensor(g.out_size())),
+                    forward_reference(x, g, false, test::nan_tensor(g.out_size())),
+                    include_pad ? "count_include_pad" : "in-bounds divisor");
+      }
     }
   }
 }

@@ -50,7 +50,9 @@ struct PoolKernels {
   // those channels, which spares checking them; returns whether the other rows of the span
   // hold none either (infinities of both signs may also answer false).
   bool (*max_forward)(const PoolRow& row, int64_t clean_rows_end, float* y_row);
-  // The float sum in row-major window order, divided once by the window's divisor.
+  // A float sum divided once by the window's divisor. Windows 3 columns wide with a neighbour
+  // of 3 columns one column away (stride 1) sum their columns, each top down, as
+  // ((column 0 + column 1) + column 2) + 0; the others sum in row-major order from +0.
   void (*avg_forward)(const PoolRow& row, float* y_row);
 
   // Scatters dy_row ([out_w][channels]) to the first maximum of each window (the first NaN if
