@@ -402,10 +402,12 @@ bool max_forward_row(const PoolRow& row, int64_t clean_rows_end, float* y_row) {
 }
 
 // 3-wide windows one column apart, outputs [ow_begin, ow_end) of the row: each input column's
-// sum over the window's rows is made once and serves the three windows covering it, which
-// halves the additions (the limit: two loads and one add per cycle on Zen 4). Each window then
-// sums as (column + column) + column rather than in row-major order, within the same rounding
-// bound; adding +0 turns a sum of -0s into +0, as the reference's sum from +0 gives.
+// sum over the window's rows is made once and serves the three windows covering it, so a
+// 3x3 window costs three loads and three additions per vector instead of nine and eight. The
+// additions are what limits this loop: pairing windows to share only their loads measured no
+// faster. Each window sums as (column + column) + column rather than in row-major order,
+// within the same rounding bound; adding +0 turns a sum of -0s into +0, as the reference's sum
+// from +0 gives.
 template <class L, int K>
 [[gnu::always_inline]] inline void avg_forward_sliding_chunk(const PoolRow& r, int64_t ow_begin, int64_t ow_end,
                                                              int64_t c, float* y_row) {

@@ -120,12 +120,12 @@ struct DirectProblem {
   bool segments_outer = false;
   std::vector<AxisRun> row_runs, columns;
   // When not empty: how a single line (a border row, or one row of a thread's share) runs
-  // instead for the packed tile, one kernel column at a time over the outputs that read it (tap_strips). Its
-  // border pixels then join multi-pixel tiles rather than run alone: a 1-pixel tile loads a
-  // weight vector per FMA and runs at half speed from L2 (57 GFLOP/s per core against 116 for
-  // 5 pixels), and res5b's four 7x7 corners cost ~4.6% of its call that way. The last run has
-  // no taps and covers the line: a fused ReLU waits for it, since a pixel's own last strip may
-  // not be the line's last.
+  // instead for the packed tile, one kernel column at a time over the outputs that read it
+  // (tap_strips). Its border pixels then join multi-pixel tiles rather than run alone: a
+  // 1-pixel tile loads a weight vector per FMA and runs at half speed from L2 (57 GFLOP/s per
+  // core against 116 for 5 pixels), and res5b's four 7x7 corners cost ~4.6% of its call that
+  // way. The last run has no taps and covers the line: a fused ReLU waits for it, since a
+  // pixel's own last strip may not be the line's last.
   std::vector<AxisRun> column_strips;
   // Backward data only: sum along the reduction from HWIO (run_dot) instead of packing.
   bool dot = false;

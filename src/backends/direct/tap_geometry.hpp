@@ -123,7 +123,8 @@ inline std::vector<AxisRun> tap_strips(const ConvAxis& a, bool transposed) {
       input_step = -a.dilation;
     }
     if (range.count() == 0) continue;
-    const AxisRun strip{range.lo, 1, range.count(), in_begin, transposed ? 1 : a.stride, {k, 1, 1, in_begin, input_step}};
+    const int64_t in_step = transposed ? 1 : a.stride;
+    const AxisRun strip{range.lo, 1, range.count(), in_begin, in_step, {k, 1, 1, in_begin, input_step}};
     const bool covers_all = range.count() == outputs;
     if (covers_all && (strips.empty() || strips.front().pixels != outputs)) {
       strips.insert(strips.begin(), strip);
