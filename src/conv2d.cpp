@@ -102,11 +102,25 @@ void Conv2d::forward(const float* x, const float* w, const float* b, float* y) c
   plan_->impl(Direction::forward).forward(x, w, b, y, plan_->threads());
 }
 
+namespace {
+
+// As the caller spells it: Direction::backward_data.
+std::string enumerator(Direction d) {
+  switch (d) {
+    case Direction::forward: return "Direction::forward";
+    case Direction::backward_data: return "Direction::backward_data";
+    case Direction::backward_weights: return "Direction::backward_weights";
+  }
+  return "";
+}
+
+}  // namespace
+
 PackedWeights Conv2d::pack_weights(const float* w, Direction direction) const {
   detail::require_pointer(w, "Conv2d::pack_weights", "w");
   if (direction == Direction::backward_weights) {
-    throw Error("convkit: Conv2d::pack_weights: direction is Direction::backward_weights, which takes no weights "
-                "(Direction::forward or Direction::backward_data)");
+    throw Error("convkit: Conv2d::pack_weights: direction is " + enumerator(direction) + ", which takes no weights (" +
+                enumerator(Direction::forward) + " or " + enumerator(Direction::backward_data) + ")");
   }
   const detail::ConvImpl& impl = plan_->impl(direction);
   const bool forward = direction == Direction::forward;
@@ -123,20 +137,6 @@ PackedWeights Conv2d::pack_weights(const float* w, Direction direction) const {
   }
   return packed;
 }
-
-namespace {
-
-// As the caller spells it: Direction::backward_data.
-std::string enumerator(Direction d) {
-  switch (d) {
-    case Direction::forward: return "Direction::forward";
-    case Direction::backward_data: return "Direction::backward_data";
-    case Direction::backward_weights: return "Direction::backward_weights";
-  }
-  return "";
-}
-
-}  // namespace
 
 const float* Conv2d::packed_data(const PackedWeights& packed, Direction direction, const char* call) const {
   const PackedWeights::Storage* w = packed.storage_.get();

@@ -5,6 +5,7 @@
 
 #include "kernels/depthwise_conv.hpp"
 #include "kernels/fused_multiply_add.hpp"
+#include "kernels/keep_in_register.hpp"
 #include "kernels/partial_vector.hpp"
 
 namespace convkit::detail {
@@ -118,9 +119,9 @@ inline void depthwise_row_vectors(const DepthwiseConvTile& tile, int64_t c) {
 #pragma GCC unroll 4
       for (int v = 0; v < Vectors; ++v) {
         Batch xv = Batch::load_unaligned(x + j * t.x_tap_w + v * lanes);
-        // Keep the loaded vector in a register: left to itself GCC folds the load into each
-        // FMA that uses it, reloading (a usually line-splitting) vector up to three times.
-        __asm__("" : "+v"(xv.data));
+        // Left to itself GCC folds the load into each FMA that uses it, reloading (a usually
+        // line-splitting) vector up to three times.
+        keep_in_register(xv);
 #pragma GCC unroll 8
         for (int tw = 0; tw < TapsW; ++tw) {
           const int offset = j - tw;  // = p * Stride for the pixel p this tap serves
@@ -220,14 +221,14 @@ inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x
 #pragma GCC unroll 4
         for (int g = 0; g < kGroup; ++g) {
           d[g] = load(dy + g * t.dy_col_stride, v);
-          __asm__("" : "+v"(d[g].data));
+          keep_in_register(d[g]);
         }
 #pragma GCC unroll 4
         for (int th = 0; th < TapsH; ++th) {
 #pragma GCC unroll 8
           for (int j = 0; j < kGroup + Taps - 1; ++j) {
             Batch xv = load(x + th * t.x_tap_h + j * t.x_col_stride, v);
-            __asm__("" : "+v"(xv.data));
+            keep_in_register(xv);
 #pragma GCC unroll 4
             for (int tw = 0; tw < Taps; ++tw) {
               const int g = j - tw;
@@ -243,7 +244,7 @@ inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x
 #pragma GCC unroll 4
       for (int v = 0; v < Vectors; ++v) {
         Batch d = load(dy, v);
-        __asm__("" : "+v"(d.data));  // one load for all the taps (see depthwise_row_vectors)
+        keep_in_register(d);  // one load for all the taps (see depthwise_row_vectors)
 #pragma GCC unroll 4
         for (int th = 0; th < TapsH; ++th) {
 #pragma GCC unroll 4

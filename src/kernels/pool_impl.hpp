@@ -451,22 +451,24 @@ void avg_forward_row(const PoolRow& row, float* y_row) {
     ++slide_end;
   }
   if (slide_end - slide_begin < 2) slide_begin = slide_end = r.out_w;  // a lone window: row-major
-  for (int64_t ow = 0; ow < r.out_w; ++ow) {
-    if (ow == slide_begin) {
-      for_channel_chunks<A, float, 4>(
+  const auto window_by_window = [&](int64_t ow_begin, int64_t ow_end) __attribute__((always_inline)) {
+    for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+      const PoolSpan cols = r.cols[ow];
+      float* y = y_row + ow * r.channels;
+      for_channel_chunks<A, float, kFloatBlock<A>>(
           r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
-            avg_forward_sliding_chunk<decltype(lanes), decltype(block)::value>(r, slide_begin, slide_end, c, y_row);
+            avg_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, y);
           });
-      ow = slide_end - 1;
-      continue;
     }
-    const PoolSpan cols = r.cols[ow];
-    float* y = y_row + ow * r.channels;
-    for_channel_chunks<A, float, kFloatBlock<A>>(
+  };
+  window_by_window(0, slide_begin);
+  if (slide_begin < slide_end) {
+    for_channel_chunks<A, float, 4>(
         r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
-          avg_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, c, y);
+          avg_forward_sliding_chunk<decltype(lanes), decltype(block)::value>(r, slide_begin, slide_end, c, y_row);
         });
   }
+  window_by_window(slide_end, r.out_w);
 }
 
 template <class A>

@@ -124,8 +124,8 @@ struct DirectProblem {
   // (tap_strips). Its border pixels then join multi-pixel tiles rather than run alone: a
   // 1-pixel tile loads a weight vector per FMA and runs at half speed from L2 (57 GFLOP/s per
   // core against 116 for 5 pixels), and res5b's four 7x7 corners cost ~4.6% of its call that
-  // way. The last run has no taps and covers the line: a fused ReLU waits for it, since a
-  // pixel's own last strip may not be the line's last.
+  // way. Forward's last run has no taps and covers the line: a fused ReLU waits for it, since
+  // a pixel's own last strip may not be the line's last (backward data has no activation).
   std::vector<AxisRun> column_strips;
   // Backward data only: sum along the reduction from HWIO (run_dot) instead of packing.
   bool dot = false;
@@ -646,7 +646,7 @@ class DirectConv final : public ConvImpl {
     for (DirectProblem* d : {&fwd_, &bwd_}) {
       if (depthwise_ || d->columns.size() == 1 || d->reduce_chunk < k_.lanes) continue;
       d->column_strips = tap_strips(column_axis(p), d->transposed);
-      if (!d->column_strips.empty()) d->column_strips.push_back({0, 1, d->out_w, 0, 0, TapRange{}});
+      if (!d->column_strips.empty() && !d->transposed) d->column_strips.push_back({0, 1, d->out_w, 0, 0, TapRange{}});
     }
     // Packing the transposed weights costs about one pass over them per call; the convolution
     // reuses each weight once per input pixel. Below ~128 pixels (ResNet's 7x7 stage at batch
@@ -946,9 +946,7 @@ class DirectConv final : public ConvImpl {
     run_team(team(threads), [&](int thread, int team) {
       const Share share = share_of(segments * blocks, thread, team);
       DepthwiseWeightGradTile t{};
-      t.x_row_stride = p.stride_h * p.in_w * C;
       t.dy_row_stride = OW * C;
-      t.x_tap_h = p.dilation_h * p.in_w * C;
       t.dw_tap_h = p.kernel_w * C;
       t.dw_tap_stride = C;
       t.accumulate = true;
@@ -958,35 +956,26 @@ class DirectConv final : public ConvImpl {
         float* sums = partial + segment * sums_per_segment * C + c0;
         t.channels = std::min(block, C - c0);
         for (int64_t s = 0; s < sums_per_segment; ++s) std::fill_n(sums + s * C, t.channels, 0.0f);
-        // The kernel rows of output row oh that read inside the input, all at once so that
-        // each dy load feeds all their taps.
-        const auto kernel_rows = [&](int64_t oh) {
-          int64_t kh_begin = 0, kh_end = p.kernel_h;
-          const int64_t ih0 = oh * p.stride_h - p.pad_top;
-          while (kh_begin < kh_end && ih0 + kh_begin * p.dilation_h < 0) ++kh_begin;
-          while (kh_end > kh_begin && ih0 + (kh_end - 1) * p.dilation_h >= p.in_h) --kh_end;
-          return std::make_pair(kh_begin, kh_end);
-        };
-        // Rows of one image with the same kernel rows go to the tile together: its sums then
-        // stay in registers across them instead of being stored and reloaded row by row.
-        for (int64_t row = seg.begin; row < seg.end;) {
-          const int64_t n = row / OH, oh = row % OH;
-          const auto [kh_begin, kh_end] = kernel_rows(oh);
-          int64_t rows_together = 1;
-          while (row + rows_together < seg.end && oh + rows_together < OH &&
-                 kernel_rows(oh + rows_together) == std::make_pair(kh_begin, kh_end)) {
-            ++rows_together;
-          }
-          t.taps_h = kh_end - kh_begin;
-          t.rows = rows_together;
-          if (t.taps_h > 0) {
-            const int64_t ih = oh * p.stride_h - p.pad_top + kh_begin * p.dilation_h;
+        // Forward's row runs, a stretch of output rows reading the same kernel rows each: all of
+        // those kernel rows at once, so that each dy load feeds all their taps, and all of the
+        // stretch's rows in one call, so that the tile's sums stay in registers across them.
+        for (int64_t n = seg.begin / OH; n * OH < seg.end; ++n) {
+          const int64_t oh_begin = std::max<int64_t>(seg.begin - n * OH, 0), oh_end = std::min(seg.end - n * OH, OH);
+          for (const AxisRun& rows_run : fwd_.row_runs) {
+            const RunSlice rows = slice(rows_run, oh_begin, oh_end);
+            if (rows.count == 0) continue;
+            const int64_t row = n * OH + rows_run.out_begin + rows.first;
+            t.rows = rows.count;
+            t.taps_h = rows_run.taps.taps;
+            t.x_row_stride = rows_run.in_step * p.in_w * C;
+            t.x_tap_h = rows_run.taps.input_step * p.in_w * C;
+            const int64_t ih = rows_run.in_begin + rows.first * rows_run.in_step;
             // The forward column runs: each a stretch of output columns reading the same taps.
             for (const AxisRun& run : fwd_.columns) {
-              if (run.taps.taps == 0) continue;
+              if (t.taps_h == 0 || run.taps.taps == 0) continue;
               t.x = x + ((n * p.in_h + ih) * p.in_w + run.in_begin) * C + c0;
               t.dy = dy + (row * OW + run.out_begin) * C + c0;
-              t.dw = sums + (kh_begin * p.kernel_w + run.taps.first_tap) * C;
+              t.dw = sums + (rows_run.taps.first_tap * p.kernel_w + run.taps.first_tap) * C;
               t.cols = run.pixels;
               t.taps_w = run.taps.taps;
               t.x_col_stride = run.in_step * C;
@@ -994,11 +983,8 @@ class DirectConv final : public ConvImpl {
               t.dy_col_stride = run.out_step * C;
               dk_.weight_grad(t);
             }
+            if (db != nullptr) dk_.bias_grad(dy + row * OW * C + c0, rows.count * OW, C, t.channels, sums + taps * C);
           }
-          if (db != nullptr) {
-            dk_.bias_grad(dy + row * OW * C + c0, rows_together * OW, C, t.channels, sums + taps * C);
-          }
-          row += rows_together;
         }
       }
 #pragma omp barrier
