@@ -4,6 +4,7 @@
 // infinities, checked bit for bit against the rules pool.hpp states, written here as plain loops.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -247,16 +248,19 @@ TEST_P(PoolKernelTest, MaxForwardChecksTheRowsNotVouchedFor) {
   }
 }
 
-// Stride 2, and stride 1, whose 3-wide average windows share column sums.
+// 3x3 windows at stride 2, and at stride 1, whose average windows share column sums; 2x2
+// windows at stride 2, which have their own loops, over an input with a last row and column
+// no window reads.
 TEST_P(PoolKernelTest, ForwardOverChannelCounts) {
   for (int64_t channels : kChannelCounts) {
     for (bool max : {true, false}) {
       for (bool integers : {true, false}) {
-        for (int64_t stride : {2, 1}) {
-          const Geometry g = square(channels, 9, 3, stride, 1);
+        for (const auto& [window, stride, pad] : {std::array<int64_t, 3>{3, 2, 1}, {3, 1, 1}, {2, 2, 0}}) {
+          const Geometry g = square(channels, 9, window, stride, pad);
           const Tensor x = data(g.in_size(), uint32_t(channels), integers);
           const std::string what = std::string(max ? "max" : "avg") + " c" + std::to_string(channels) +
-                                   (integers ? " integers" : " floats") + " stride " + std::to_string(stride);
+                                   (integers ? " integers" : " floats") + " window " + std::to_string(window) +
+                                   " stride " + std::to_string(stride);
           // Sized exactly: the sanitizer build catches any read or write past a tensor.
           for (Vouched vouched : kVouched) {
             expect_same(run_forward(isa(), x, g, max, test::nan_tensor(g.out_size()), vouched),
@@ -289,29 +293,60 @@ TEST_P(PoolKernelTest, NaNGivesTheFirstNaNAndTakesTheGradient) {
   float other_nan = kNaN;
   const uint32_t payload = bits(kNaN) | 0x1234u;
   std::memcpy(&other_nan, &payload, sizeof other_nan);
-  for (int64_t channels : {1, 4, 5, 16, 17, 21, 33, 64, 67}) {
-    const Geometry g = square(channels, 3, 3, 1, 0);  // one window of nine pixels
-    for (int64_t first = 0; first < 9; ++first) {
-      Tensor x = data(g.in_size(), uint32_t(first), true);
-      const Tensor dy = data(g.out_size(), 99, true);
-      // Channel c gets a NaN at pixel (first + c) % 9 and the other payload two pixels later,
-      // so every lane of every chunk sees NaNs at different places, some lanes none before wrap.
-      for (int64_t c = 0; c < channels; ++c) {
-        const int64_t p = (first + c) % 9;
-        x[size_t(p * channels + c)] = kNaN;
-        if (p + 2 < 9) x[size_t((p + 2) * channels + c)] = other_nan;
+  // Beyond a block of channels (128 on AVX-512), rows of 2x2 max windows take their own loops.
+  for (int64_t channels : {1, 4, 5, 16, 17, 21, 33, 64, 67, 145}) {
+    // One window of nine pixels, and one of four.
+    for (int64_t window : {3, 2}) {
+      const Geometry g = square(channels, window, window, 1, 0);
+      const int64_t pixels = window * window;
+      for (int64_t first = 0; first < pixels; ++first) {
+        Tensor x = data(g.in_size(), uint32_t(first), true);
+        const Tensor dy = data(g.out_size(), 99, true);
+        // Channel c gets a NaN at pixel (first + c) % pixels and the other payload two pixels
+        // later, so every lane of every chunk sees NaNs at different places, some lanes none
+        // before wrap.
+        for (int64_t c = 0; c < channels; ++c) {
+          const int64_t p = (first + c) % pixels;
+          x[size_t(p * channels + c)] = kNaN;
+          if (p + 2 < pixels) x[size_t((p + 2) * channels + c)] = other_nan;
+        }
+        const std::string what = "c" + std::to_string(channels) + " window " + std::to_string(window) +
+                                 " first NaN " + std::to_string(first);
+        expect_same(run_forward(isa(), x, g, true, test::nan_tensor(g.out_size())),
+                    forward_reference(x, g, true, test::nan_tensor(g.out_size())), what);
+        expect_same(run_max_backward(isa(), x, dy, g, 0, window, true, test::nan_tensor(g.in_size())),
+                    max_backward_reference(x, dy, g, 0, window, true, test::nan_tensor(g.in_size())),
+                    what + " backward");
       }
-      const std::string what = "c" + std::to_string(channels) + " first NaN " + std::to_string(first);
-      expect_same(run_forward(isa(), x, g, true, test::nan_tensor(g.out_size())),
-                  forward_reference(x, g, true, test::nan_tensor(g.out_size())), what);
-      expect_same(run_max_backward(isa(), x, dy, g, 0, 3, true, test::nan_tensor(g.in_size())),
-                  max_backward_reference(x, dy, g, 0, 3, true, test::nan_tensor(g.in_size())), what + " backward");
+    }
+  }
+}
+
+TEST_P(PoolKernelTest, LoneNaNAnywhereInTheWindow) {
+  // One NaN in one channel: no other lane of its chunk trips the check for it.
+  for (int64_t channels : {1, 17, 64, 145}) {
+    for (int64_t window : {3, 2}) {
+      const Geometry g = square(channels, window, window, 1, 0);
+      for (int64_t p = 0; p < window * window; ++p) {
+        for (int64_t c : {int64_t(0), channels / 2, channels - 1}) {
+          Tensor x = data(g.in_size(), uint32_t(p), true);
+          x[size_t(p * channels + c)] = kNaN;
+          const Tensor dy = data(g.out_size(), 98, true);
+          const std::string what = "c" + std::to_string(channels) + " window " + std::to_string(window) +
+                                   " NaN at pixel " + std::to_string(p) + " channel " + std::to_string(c);
+          expect_same(run_forward(isa(), x, g, true, test::nan_tensor(g.out_size())),
+                      forward_reference(x, g, true, test::nan_tensor(g.out_size())), what);
+          expect_same(run_max_backward(isa(), x, dy, g, 0, window, true, test::nan_tensor(g.in_size())),
+                      max_backward_reference(x, dy, g, 0, window, true, test::nan_tensor(g.in_size())),
+                      what + " backward");
+        }
+      }
     }
   }
 }
 
 TEST_P(PoolKernelTest, TiesSignedZerosAndInfinities) {
-  for (int64_t channels : {1, 4, 16, 17, 33}) {
+  for (int64_t channels : {1, 4, 16, 17, 33, 145}) {
     const Geometry g = square(channels, 2, 2, 1, 0);  // one window of four pixels
     const float windows[][4] = {
         {-0.0f, 0.0f, -1.0f, -0.0f},  // first maximum is -0: forward gives -0, gradient to pixel 0
@@ -355,9 +390,10 @@ TEST_P(PoolKernelTest, AverageOfNegativeZerosIsPositiveZero) {
 
 TEST_P(PoolKernelTest, AverageDivisors) {
   for (bool include_pad : {false, true}) {
-    for (int64_t channels : {3, 16, 19}) {
-      for (int64_t stride : {2, 1}) {
-        const Geometry g = square(channels, 8, 3, stride, 1, include_pad);
+    for (int64_t channels : {3, 16, 19, 67}) {
+      // The last: 3x3 windows over a 2x2 input padded by 1, whose in-bounds spans are all 2x2.
+      for (const auto& [in, stride] : {std::array<int64_t, 2>{8, 2}, {8, 1}, {2, 1}}) {
+        const Geometry g = square(channels, in, 3, stride, 1, include_pad);
         const Tensor x = data(g.in_size(), 5, false);
         expect_same(run_forward(isa(), x, g, false, test::nan_tensor(g.out_size())),
                     forward_reference(x, g, false, test::nan_tensor(g.out_size())),
