@@ -209,6 +209,14 @@ Tensor data(int64_t count, uint32_t seed, bool integers) {
 class PoolKernelTest : public ::testing::TestWithParam<Isa> {
  protected:
   Isa isa() const { return GetParam(); }
+
+  // The max's forward, and its backward storing into every input row, against the references.
+  void expect_max_matches(const Tensor& x, const Tensor& dy, const Geometry& g, const std::string& what) const {
+    expect_same(run_forward(isa(), x, g, true, test::nan_tensor(g.out_size())),
+                forward_reference(x, g, true, test::nan_tensor(g.out_size())), what);
+    expect_same(run_max_backward(isa(), x, dy, g, 0, g.in_h, true, test::nan_tensor(g.in_size())),
+                max_backward_reference(x, dy, g, 0, g.in_h, true, test::nan_tensor(g.in_size())), what + " backward");
+  }
 };
 
 // Every chunk kind: four-vector blocks, single vectors, SSE tails, scalar tails.
@@ -312,11 +320,7 @@ TEST_P(PoolKernelTest, NaNGivesTheFirstNaNAndTakesTheGradient) {
         }
         const std::string what = "c" + std::to_string(channels) + " window " + std::to_string(window) +
                                  " first NaN " + std::to_string(first);
-        expect_same(run_forward(isa(), x, g, true, test::nan_tensor(g.out_size())),
-                    forward_reference(x, g, true, test::nan_tensor(g.out_size())), what);
-        expect_same(run_max_backward(isa(), x, dy, g, 0, window, true, test::nan_tensor(g.in_size())),
-                    max_backward_reference(x, dy, g, 0, window, true, test::nan_tensor(g.in_size())),
-                    what + " backward");
+        expect_max_matches(x, dy, g, what);
       }
     }
   }
@@ -334,11 +338,7 @@ TEST_P(PoolKernelTest, LoneNaNAnywhereInTheWindow) {
           const Tensor dy = data(g.out_size(), 98, true);
           const std::string what = "c" + std::to_string(channels) + " window " + std::to_string(window) +
                                    " NaN at pixel " + std::to_string(p) + " channel " + std::to_string(c);
-          expect_same(run_forward(isa(), x, g, true, test::nan_tensor(g.out_size())),
-                      forward_reference(x, g, true, test::nan_tensor(g.out_size())), what);
-          expect_same(run_max_backward(isa(), x, dy, g, 0, window, true, test::nan_tensor(g.in_size())),
-                      max_backward_reference(x, dy, g, 0, window, true, test::nan_tensor(g.in_size())),
-                      what + " backward");
+          expect_max_matches(x, dy, g, what);
         }
       }
     }
@@ -365,10 +365,7 @@ TEST_P(PoolKernelTest, TiesSignedZerosAndInfinities) {
       const Tensor dy(size_t(g.out_size()), -0.0f);  // a -0 gradient lands as +0, like the reference's sum
       const std::string what = "c" + std::to_string(channels) + " window " + std::to_string(w[0]) + "," +
                                std::to_string(w[1]) + "," + std::to_string(w[2]) + "," + std::to_string(w[3]);
-      expect_same(run_forward(isa(), x, g, true, test::nan_tensor(g.out_size())),
-                  forward_reference(x, g, true, test::nan_tensor(g.out_size())), what);
-      expect_same(run_max_backward(isa(), x, dy, g, 0, 2, true, test::nan_tensor(g.in_size())),
-                  max_backward_reference(x, dy, g, 0, 2, true, test::nan_tensor(g.in_size())), what + " backward");
+      expect_max_matches(x, dy, g, what);
       Tensor dy_ones(size_t(g.out_size()), 1.0f);
       expect_same(run_max_backward(isa(), x, dy_ones, g, 0, 2, false, Tensor(size_t(g.in_size()), 0.0f)),
                   max_backward_reference(x, dy_ones, g, 0, 2, false, Tensor(size_t(g.in_size()), 0.0f)),
