@@ -37,7 +37,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic8ih40iw37_oc16_kh3kw3_ph1pw1",                 // many rows, width 37
       "mb1_ic31ih7iw7_oc15_kh3kw3_sh1sw1_ph1pw1",           // 31 in, 15 out
       "mb2_ic12ih9iw9_oc20_kh3kw3_sh2sw2_ph1pw1_g2",        // groups with stride
-      "mb1_ic300ih5iw6_oc70_kh3kw3_ph1pw1",                 // in_c split into cache chunks, 5 vectors out (4 + 1)
+      "mb1_ic600ih5iw6_oc70_kh3kw3_ph1pw1",                 // in_c in two cache chunks (AVX-512, 1 MB L2), 5 vectors out (4 + 1)
       "mb2_ic5ih13iw41_oc40_kh3kw3_sh3sw3_dh2dw2_ph3pw5",   // stride 3 with dilation 2, wide rows
       "mb1_ic8ih13iw14_oc9_kh3kw3_sh2sw2_dh2dw2_ph2pw1",    // stride and dilation sharing a factor
       "mb2_ic34ih7iw30_oc66_kh3kw3_ph1pw1_g2",              // groups of 17 in, 33 out, long rows
