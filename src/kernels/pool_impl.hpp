@@ -366,10 +366,11 @@ template <class L, int K>
 }
 
 // Rows of 2x2 windows (VGG's pools, DenseNet's transitions) have their own loops, the window
-// unrolled so that each vector's four positions load together: on 256 channels 7-10% faster
-// than through window_max's and avg_forward_chunk's loops. (The max of rows that fit one block
-// runs faster still along the row, below.) Kept out of line: inlined into the general row
-// functions, GCC 12 spilled the accumulators (1.8x slower).
+// unrolled so that each vector's four positions load together. On 256 channels the max ran 7%
+// faster at two threads and 9% at one than through window_max's loops; the average 4% faster
+// at one thread than through avg_forward_chunk's, level at two. (The max of rows that fit one
+// block runs along the row instead, below.) Kept out of line: inlined into the general row
+// function, GCC 12 spilled the accumulators and the max ran 1.5-1.6x slower.
 bool all_windows_2x2(const PoolRow& r) {
   if (r.rows.end - r.rows.begin != 2) return false;
   for (int64_t ow = 0; ow < r.out_w; ++ow) {
@@ -454,7 +455,7 @@ bool max_forward_row(const PoolRow& row, int64_t clean_rows_end, float* y_row) {
     // in registers, 12-21% faster at two threads than a chunk walk per column on ResNet's and
     // VGG's 64-channel first pools. Wider rows keep the walk per column: whole rows per chunk,
     // their pixels no longer read in address order, measured 10-17% slower on 256 and 512
-    // channels with AVX-512, 1.3-1.7x on AVX2.
+    // channels with AVX-512, 1.1-1.8x on AVX2 (64 to 256 channels).
     for_channel_chunks<A, float, kFloatBlock<A>>(
         r.c_begin, r.c_end, [&](auto lanes, auto block, int64_t c) __attribute__((always_inline)) {
           int64_t checked_cols_end = 0;

@@ -82,6 +82,7 @@ inline const std::vector<std::string>& pool_sweep() {
       "mb1_c67ih7iw7_max_kh7kw7",                       // ... max
       "mb3_c17ih11iw11_max_kh3kw2_sh1sw2_pt1pb1pl0pr0", // overlapping rows, disjoint columns, batch 3
       "mb1_c15ih6iw6_max_kh2kw2_sh1sw1",                // stride 1, window 2
+      "mb2_c145ih9iw9_max_kh2kw2_sh2sw2",               // 2x2 loops past a block of channels; last row, column unread
       "mb2_c37ih6iw11_avg_kh3kw3_sh1sw1_pt1pb1pl1pr1_incl",  // 3-wide windows one column apart: column
                                                              // sums shared; 2x16 + 4 + 1 channels
       "mb1_c20ih5iw4_avg_kh3kw3_sh1sw1_pt1pb0pl0pr1",   // ... two such windows, the third clipped

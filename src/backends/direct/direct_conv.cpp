@@ -209,7 +209,8 @@ int64_t l2_bytes() {
 // L2 next to the input rows a thread streams. The budget is the whole L2 rather than half of
 // it: each pass beyond the first rereads the input and stores and reloads every partial sum,
 // and in one pass of 590 KB (256 input channels, 3x3, four vectors of outputs) VGG's conv3_2
-// ran 0.997x oneDNN's forward against 0.952x in two of 295 KB, res5b 1.008x against 0.983x.
+// ran 1.007x oneDNN's forward against 0.985x in two of 295 KB (two threads, medians of five
+// alternating runs).
 void choose_blocking(DirectProblem& d, const DirectConvKernels& k) {
   const int64_t budget_floats = l2_bytes() / int64_t(sizeof(float));
   const int64_t per_channel = d.kernel_h * d.kernel_w * d.blocking.block_vectors * d.blocking.lanes;
@@ -361,8 +362,6 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
   t.x_reduce_stride = 1;
   t.w_reduce_stride = width;
   const bool last_chunk = r0 + rc == d.reduce_per_group;
-  t.accumulate = r0 > 0;
-  t.relu = relu && last_chunk;
   const int64_t x_channel = g * d.reduce_per_group + r0;
   const int64_t y_channel = g * d.out_per_group + cb.first_channel(b);
 
@@ -372,6 +371,8 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     t.x_pixel_stride = d.in_c;
     t.y_pixel_stride = d.out_c;
     t.w = block_w + r0 * width;
+    t.accumulate = r0 > 0;
+    t.relu = relu && last_chunk;
     for (int64_t line = line_begin; line < line_end; ++line) {
       const int64_t end = std::min(pixels, (line + 1) * d.segment);
       const int64_t begin = line * d.segment;
@@ -832,8 +833,7 @@ class DirectConv final : public ConvImpl {
   // reduction running over the output pixels that tap reads in bounds. dy is first packed per
   // block ([group][block][n][oh][ow][block lanes], zero-padded) so the tile reads it as it
   // reads packed weights. The output rows go in bands whose x rows and one block's dy rows (what
-  // a thread rereads from one item to the next) fit in the 1 MB L2 of the Zen 4 this was tuned
-  // on, every item summing its band into dw (the first band overwrites); a thread owns the same
+  // a thread rereads from one item to the next) fit in the L2 (l2_bytes), every item summing its band into dw (the first band overwrites); a thread owns the same
   // items in every band, so bands need no barrier and each sum runs in image and row order.
   // Every band rereads and rewrites the thread's whole share of dw, so a band is only cut where
   // the cache needs it: a 256 KB budget over all blocks' dy rows cut 512 channels at 14x14 into
@@ -860,10 +860,9 @@ class DirectConv final : public ConvImpl {
     const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
     const int64_t pack_total = dy_in_place ? 0 : p.groups * cb.blocks * p.batch * OH;
     const int64_t grad_total = p.groups * cb.blocks * taps * ci_tiles;
-    constexpr int64_t kBandBytes = 1024 * 1024;
     const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * cb.block_vectors * cb.lanes;
     const int64_t row_bytes = row_floats * int64_t(sizeof(float));
-    const int64_t band = std::max<int64_t>(1, kBandBytes / row_bytes);
+    const int64_t band = std::max<int64_t>(1, l2_bytes() / row_bytes);
     run_team(threads, [&](int thread, int team) {
       const Share packing = share_of(pack_total, thread, team);
       for (int64_t item = packing.begin; item < packing.end; ++item) {
@@ -988,7 +987,8 @@ class DirectConv final : public ConvImpl {
             t.x_row_stride = rows_run.in_step * p.in_w * C;
             t.x_tap_h = rows_run.taps.input_step * p.in_w * C;
             const int64_t ih = rows_run.in_begin + rows.first * rows_run.in_step;
-            // The forward column runs: each a stretch of output columns reading the same taps.
+            // The forward column runs: each a stretch of output columns reading the same taps
+            // (none where the row run's rows read only padding).
             for (const AxisRun& run : fwd_.columns) {
               if (t.taps_h == 0 || run.taps.taps == 0) continue;
               t.x = x + ((n * p.in_h + ih) * p.in_w + run.in_begin) * C + c0;

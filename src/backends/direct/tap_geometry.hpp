@@ -115,15 +115,13 @@ inline std::vector<AxisRun> tap_strips(const ConvAxis& a, bool transposed) {
   const int64_t outputs = transposed ? a.in_size : a.out_size;
   std::vector<AxisRun> strips;
   for (int64_t k = 0; k < a.kernel; ++k) {
-    OutputRange range = outputs_reading_tap(a, k);
-    int64_t in_begin = range.lo * a.stride + k * a.dilation - a.pad, input_step = a.dilation;
-    if (transposed) {
-      range = {std::max<int64_t>(0, k * a.dilation - a.pad), std::min(a.in_size, a.out_size + k * a.dilation - a.pad)};
-      in_begin = range.lo + a.pad - k * a.dilation;
-      input_step = -a.dilation;
-    }
+    // Transposed at stride 1, output i (a forward input) reads dy at i + pad - k*dilation.
+    const int64_t shift = k * a.dilation - a.pad;
+    const OutputRange range = transposed ? OutputRange{std::max<int64_t>(0, shift), std::min(a.in_size, a.out_size + shift)}
+                                         : outputs_reading_tap(a, k);
     if (range.count() == 0) continue;
-    const int64_t in_step = transposed ? 1 : a.stride;
+    const int64_t in_begin = transposed ? range.lo - shift : range.lo * a.stride + shift;
+    const int64_t in_step = transposed ? 1 : a.stride, input_step = transposed ? -a.dilation : a.dilation;
     const AxisRun strip{range.lo, 1, range.count(), in_begin, in_step, {k, 1, 1, in_begin, input_step}};
     const bool covers_all = range.count() == outputs;
     if (covers_all && (strips.empty() || strips.front().pixels != outputs)) {
