@@ -3,7 +3,7 @@
 // in L1 or in L2. A layer that runs below its tile's rate here loses the rest in the driver
 // (borders, blocking, threads, memory); a tile that runs below peak here is limited by its own
 // loads per FMA. Names: direct/<isa>/<pixels>x<vectors>/<l1|l2>, dot/<isa>/<pixels>x<channels>/<l1|l2>,
-// depthwise/<isa>/<channels>c/<taps_h>x<taps_w>/s<stride>/<pixels>px (operands in L1).
+// depthwise/<isa>/<channels>c/<taps_h>x<taps_w>/s<stride>/<rows>x<pixels>px (operands in L1).
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -87,23 +87,27 @@ void dot_tile(benchmark::State& state, Isa isa, int pixels, int channels, Reside
 }
 
 // One depthwise tile as the drivers call it on a row of a 3-wide kernel: forward (3x3 taps,
-// stride 1 or 2) and backward data's stride-2 phases (1 or 2 kernel rows of 1 or 2 taps, dy
-// read at stride 1, dx written every other pixel). Rows of 32 pixels, so the operands stay in L1.
+// stride 1 or 2, one row or the two-row path) and backward data's stride-2 phases (1 or 2
+// kernel rows of 1 or 2 taps, dy read at stride 1, dx written every other pixel). Rows of 32
+// pixels, so the operands stay in L1.
 struct DepthwiseShape {
-  int64_t channels, taps_h, taps_w, x_stride, y_stride;  // strides in pixels
+  int64_t channels, rows, taps_h, taps_w, x_stride, y_stride;  // strides in pixels (and rows)
 };
-constexpr DepthwiseShape kDepthwiseShapes[] = {
-    {32, 3, 3, 1, 1}, {96, 3, 3, 2, 1}, {96, 1, 1, 1, 2}, {96, 1, 2, 1, 2}, {96, 2, 1, 1, 2}, {96, 2, 2, 1, 2}};
+constexpr DepthwiseShape kDepthwiseShapes[] = {{32, 1, 3, 3, 1, 1}, {32, 2, 3, 3, 1, 1}, {96, 1, 3, 3, 2, 1},
+                                               {96, 2, 3, 3, 2, 1}, {96, 1, 1, 1, 1, 2}, {96, 1, 1, 2, 1, 2},
+                                               {96, 1, 2, 1, 1, 2}, {96, 1, 2, 2, 1, 2}};
 
 void depthwise_tile(benchmark::State& state, Isa isa, int pixels, DepthwiseShape s) {
   const detail::DepthwiseConvKernels& k = detail::kernels<detail::DepthwiseConvKernels>(isa);
   const int64_t row = 32 * s.channels;
-  const Buffer x = random_floats(s.taps_h * row + (pixels * s.x_stride + s.taps_w) * s.channels, 1);
+  const int64_t input_rows = (s.rows - 1) * s.x_stride + s.taps_h;
+  const Buffer x = random_floats(input_rows * row + (pixels * s.x_stride + s.taps_w) * s.channels, 1);
   const Buffer w = random_floats(9 * s.channels, 2);
-  Buffer y(static_cast<size_t>(pixels * s.y_stride * s.channels));
+  Buffer y(static_cast<size_t>(s.rows * pixels * s.y_stride * s.channels));
   detail::DepthwiseConvTile t{};
   t.x = x.data(), t.w = w.data(), t.y = y.data();
-  t.pixels = pixels;
+  t.rows = s.rows, t.pixels = pixels;
+  t.x_row_stride = s.x_stride * row, t.y_row_stride = pixels * s.y_stride * s.channels;
   t.x_pixel_stride = s.x_stride * s.channels, t.y_pixel_stride = s.y_stride * s.channels;
   t.taps_h = s.taps_h, t.taps_w = s.taps_w;
   t.x_tap_h = row, t.x_tap_w = s.channels, t.w_tap_h = 3 * s.channels, t.w_tap_w = s.channels;
@@ -113,7 +117,7 @@ void depthwise_tile(benchmark::State& state, Isa isa, int pixels, DepthwiseShape
     tile(t);
     benchmark::ClobberMemory();
   }
-  set_rate(state, isa, 2.0 * double(pixels * s.channels * s.taps_h * s.taps_w));
+  set_rate(state, isa, 2.0 * double(s.rows * pixels * s.channels * s.taps_h * s.taps_w));
 }
 
 // Every pixel count of the preferred vector count and the widest tile of the others; the
@@ -126,7 +130,7 @@ void register_all() {
     for (const Residency& r : kDirectResidencies) {
       for (int vectors = 1; vectors <= detail::kMaxTileVectors; ++vectors) {
         const int widest = k.max_pixels[vectors - 1];
-        for (int pixels = 1; pixels <= widest; ++pixels) {
+        for (int pixels : {1, widest}) {
           if (vectors != k.preferred_vectors && pixels != widest) continue;
           const std::string name =
               "direct/" + arch + "/" + std::to_string(pixels) + "x" + std::to_string(vectors) + "/" + r.name;
@@ -143,11 +147,15 @@ void register_all() {
         benchmark::RegisterBenchmark(name.c_str(), dot_tile, isa, pixels, channels, r);
       }
     }
+    const detail::DepthwiseConvKernels& dk = detail::kernels<detail::DepthwiseConvKernels>(isa);
     for (const DepthwiseShape& s : kDepthwiseShapes) {
-      for (int pixels : {1, detail::kMaxDepthwisePixels}) {
+      // Two-row tiles at the widths the driver gives them.
+      const int widest = s.rows == 2 && dk.pair_pixels > 0 ? dk.pair_pixels : detail::kMaxDepthwisePixels;
+      for (int pixels : {1, widest}) {
         const std::string name = "depthwise/" + arch + "/" + std::to_string(s.channels) + "c/" +
                                  std::to_string(s.taps_h) + "x" + std::to_string(s.taps_w) + "/s" +
-                                 std::to_string(s.x_stride) + "/" + std::to_string(pixels) + "px";
+                                 std::to_string(s.x_stride) + "/" + std::to_string(s.rows) + "x" +
+                                 std::to_string(pixels) + "px";
         benchmark::RegisterBenchmark(name.c_str(), depthwise_tile, isa, pixels, s);
       }
     }

@@ -245,7 +245,9 @@ TEST(DirectTranspose, EveryEdgeEveryIsa) {
 }
 
 // Depthwise tiles: every pixel count, channel counts around vectors and pairs of vectors, the
-// row-reuse paths (3 taps at stride 1 and 2) and the general one (other tap counts, dilation).
+// row-reuse paths (3 taps at stride 1 and 2) and the general one (other tap counts, dilation),
+// one row or two: two 3x3 rows at stride 1 and 2 (the two-row path where the instruction set
+// has one) and two rows whose inputs do not line up (as two tiles of one).
 TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
   for (Isa isa : isas_here()) {
     const DepthwiseConvKernels& k = kernels<DepthwiseConvKernels>(isa);
@@ -255,58 +257,72 @@ TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
         // {taps_w, input step per tap in pixels, pixel stride in pixels}: reuse at stride 1 and
         // 2, dilation 2 (general), 2 and 5 taps (general).
         const int64_t shapes[][3] = {{3, 1, 1}, {3, 1, 2}, {3, 2, 1}, {2, 1, 1}, {5, 1, 3}};
+        // {rows, taps_h, input step per row in kernel rows; 0 for one that is not a multiple}.
+        const int64_t verticals[][3] = {{1, 2, 1}, {2, 3, 1}, {2, 3, 2}, {2, 3, 0}};
         for (const auto& shape : shapes) {
-          for (bool relu : {false, true}) {
-            const int64_t taps_w = shape[0], C = channels + 3;  // a few channels of other work between pixels
-            const int64_t padded = (channels + L - 1) / L * L;
-            const int64_t x_tap_w = shape[1] * C, x_pixel_stride = shape[2] * C, taps_h = 2;
-            const int64_t row = ((pixels - 1) * shape[2] + (taps_w - 1) * shape[1] + 1) * C;
-            const int64_t x_tap_h = row + 7;
-            const std::vector<float> x = integer_tensor(x_tap_h * taps_h, 31);
-            std::vector<float> w = integer_tensor(taps_h * taps_w * padded, 32);
-            std::vector<float> bias = integer_tensor(padded, 33);
-            for (int64_t i = 0; i < static_cast<int64_t>(w.size()); ++i) {
-              if (i % padded >= channels) w[size_t(i)] = 0.0f;
-            }
-            for (int64_t i = channels; i < padded; ++i) bias[size_t(i)] = 0.0f;
-            std::vector<float> y(size_t(pixels * C), kSentinel);
-            DepthwiseConvTile t{};
-            t.x = x.data();
-            t.w = w.data();
-            t.bias = bias.data();
-            t.y = y.data();
-            t.pixels = pixels;
-            t.x_pixel_stride = x_pixel_stride;
-            t.y_pixel_stride = C;
-            t.taps_h = taps_h;
-            t.taps_w = taps_w;
-            t.x_tap_h = x_tap_h;
-            t.x_tap_w = x_tap_w;
-            t.w_tap_h = taps_w * padded;
-            t.w_tap_w = padded;
-            t.channels = channels;
-            t.relu = relu;
-            k.tile[pixels - 1](t);
-            const std::string what = std::string(isa_name(isa)) + " pixels=" + std::to_string(pixels) +
-                                     " channels=" + std::to_string(channels) + " taps_w=" + std::to_string(taps_w) +
-                                     " tap step=" + std::to_string(shape[1]) +
-                                     " pixel step=" + std::to_string(shape[2]);
-            for (int64_t p = 0; p < pixels; ++p) {
-              for (int64_t c = 0; c < C; ++c) {
-                const float got = y[size_t(p * C + c)];
-                if (c >= channels) {
-                  ASSERT_EQ(got, kSentinel) << what;
-                  continue;
-                }
-                double expected = bias[size_t(c)];
-                for (int64_t th = 0; th < taps_h; ++th) {
-                  for (int64_t tw = 0; tw < taps_w; ++tw) {
-                    expected += double(x[size_t(p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + c)]) *
-                                w[size_t(th * t.w_tap_h + tw * t.w_tap_w + c)];
+          for (const auto& vertical : verticals) {
+            for (bool relu : {false, true}) {
+              const int64_t taps_w = shape[0], C = channels + 3;  // a few channels of other work between pixels
+              const int64_t rows = vertical[0], taps_h = vertical[1];
+              const int64_t padded = (channels + L - 1) / L * L;
+              const int64_t x_tap_w = shape[1] * C, x_pixel_stride = shape[2] * C;
+              const int64_t row = ((pixels - 1) * shape[2] + (taps_w - 1) * shape[1] + 1) * C;
+              const int64_t x_tap_h = row + 7;
+              const int64_t x_row_stride = vertical[2] > 0 ? vertical[2] * x_tap_h : 2 * x_tap_h + 5;
+              const int64_t y_row_stride = pixels * C + 2;  // a gap that must stay untouched
+              const std::vector<float> x = integer_tensor((rows - 1) * x_row_stride + x_tap_h * taps_h, 31);
+              std::vector<float> w = integer_tensor(taps_h * taps_w * padded, 32);
+              std::vector<float> bias = integer_tensor(padded, 33);
+              for (int64_t i = 0; i < static_cast<int64_t>(w.size()); ++i) {
+                if (i % padded >= channels) w[size_t(i)] = 0.0f;
+              }
+              for (int64_t i = channels; i < padded; ++i) bias[size_t(i)] = 0.0f;
+              std::vector<float> y(size_t(rows * y_row_stride), kSentinel);
+              DepthwiseConvTile t{};
+              t.x = x.data();
+              t.w = w.data();
+              t.bias = bias.data();
+              t.y = y.data();
+              t.rows = rows;
+              t.pixels = pixels;
+              t.x_row_stride = x_row_stride;
+              t.y_row_stride = y_row_stride;
+              t.x_pixel_stride = x_pixel_stride;
+              t.y_pixel_stride = C;
+              t.taps_h = taps_h;
+              t.taps_w = taps_w;
+              t.x_tap_h = x_tap_h;
+              t.x_tap_w = x_tap_w;
+              t.w_tap_h = taps_w * padded;
+              t.w_tap_w = padded;
+              t.channels = channels;
+              t.relu = relu;
+              k.tile[pixels - 1](t);
+              const std::string what = std::string(isa_name(isa)) + " rows=" + std::to_string(rows) +
+                                       " pixels=" + std::to_string(pixels) + " channels=" + std::to_string(channels) +
+                                       " taps=" + std::to_string(taps_h) + "x" + std::to_string(taps_w) +
+                                       " tap step=" + std::to_string(shape[1]) +
+                                       " pixel step=" + std::to_string(shape[2]) +
+                                       " row step=" + std::to_string(vertical[2]);
+              for (int64_t r = 0; r < rows; ++r) {
+                for (int64_t i = 0; i < y_row_stride; ++i) {
+                  const int64_t p = i / C, c = i % C;
+                  const float got = y[size_t(r * y_row_stride + i)];
+                  if (p >= pixels || c >= channels) {
+                    ASSERT_EQ(got, kSentinel) << what << " row " << r << " offset " << i;
+                    continue;
                   }
+                  double expected = bias[size_t(c)];
+                  for (int64_t th = 0; th < taps_h; ++th) {
+                    for (int64_t tw = 0; tw < taps_w; ++tw) {
+                      expected +=
+                          double(x[size_t(r * x_row_stride + p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + c)]) *
+                          w[size_t(th * t.w_tap_h + tw * t.w_tap_w + c)];
+                    }
+                  }
+                  if (relu && expected < 0.0) expected = 0.0;
+                  ASSERT_EQ(got, float(expected)) << what << " row " << r << " pixel " << p << " channel " << c;
                 }
-                if (relu && expected < 0.0) expected = 0.0;
-                ASSERT_EQ(got, float(expected)) << what << " pixel " << p << " channel " << c;
               }
             }
           }

@@ -10,19 +10,20 @@ namespace convkit::detail {
 
 inline constexpr int kMaxDepthwisePixels = 8;
 
-// Output pixel p and channel c (0 <= c < channels) get
-//   y[p*y_pixel_stride + c] = (bias[c] or 0)
-//       + sum_{th < taps_h, tw < taps_w} x[p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + c]
+// Output row r < rows, pixel p and channel c (0 <= c < channels) get
+//   y[r*y_row_stride + p*y_pixel_stride + c] = (bias[c] or 0)
+//       + sum_{th < taps_h, tw < taps_w} x[r*x_row_stride + p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + c]
 //                                      * w[th*w_tap_h + tw*w_tap_w + c]
-// then v < 0 ? 0 : v when relu. x and y are read and written only at their first `channels`
-// channels; w and bias (when not null) are zero-padded to whole vectors.
+// then v < 0 ? 0 : v when relu, the taps summed in (th, tw) order. x and y are read and written
+// only at their first `channels` channels; w and bias (when not null) are zero-padded to whole
+// vectors.
 struct DepthwiseConvTile {
   const float* x;
   const float* w;
   const float* bias;
   float* y;
-  int64_t pixels;
-  int64_t x_pixel_stride, y_pixel_stride;
+  int64_t rows, pixels;
+  int64_t x_row_stride, y_row_stride, x_pixel_stride, y_pixel_stride;
   int64_t taps_h, taps_w;
   int64_t x_tap_h, x_tap_w, w_tap_h, w_tap_w;
   int64_t channels;
@@ -53,8 +54,20 @@ struct DepthwiseWeightGradTile {
 using DepthwiseBiasGrad = void (*)(const float* dy, int64_t pixels, int64_t pixel_stride, int64_t channels,
                                    float* db);
 
+// Whether a tile of two rows computes both in one pass: a 3x3 kernel at stride 1 or 2 along
+// each axis, without dilation, where the rows share input rows (one of five at stride 2, two of
+// four at stride 1) and load them once. Other tiles of two rows run as two tiles of one.
+inline bool depthwise_pairs_rows(const DepthwiseConvTile& t) {
+  const bool stride_h = t.x_row_stride == t.x_tap_h || t.x_row_stride == 2 * t.x_tap_h;
+  const bool stride_w = t.x_pixel_stride == t.x_tap_w || t.x_pixel_stride == 2 * t.x_tap_w;
+  return t.rows == 2 && t.taps_h == 3 && t.taps_w == 3 && stride_h && stride_w;
+}
+
 struct DepthwiseConvKernels {
   int lanes;
+  // The widest tile worth running as two rows (see depthwise_pairs_rows); 0 where the registers
+  // do not hold two rows of accumulators next to the nine weight vectors.
+  int pair_pixels;
   void (*tile[kMaxDepthwisePixels])(const DepthwiseConvTile&);  // tile[p-1] for p pixels
   void (*weight_grad)(const DepthwiseWeightGradTile&);
   DepthwiseBiasGrad bias_grad;

@@ -41,8 +41,25 @@ template <class Arch, int Pixels, int Vectors>
 #pragma GCC unroll 4
   for (int v = 0; v < Vectors; ++v) {
     const Batch start = bias != nullptr ? Batch::load_unaligned(bias + c + v * int64_t(Batch::size)) : Batch(0.0f);
-#pragma GCC unroll 8
+    // Unrolled for up to 16 accumulators: a loop left here keeps the whole array in memory.
+#pragma GCC unroll 16
     for (int p = 0; p < Pixels; ++p) acc[p][v] = start;
+  }
+}
+
+// Passes every accumulator to store(p, v, sum) after ReLU as the reference writes it,
+// v < 0 ? 0 : v, which keeps NaN and -0.
+template <class Arch, int Pixels, int Vectors, class Store>
+[[gnu::always_inline]] inline void store_sums(xsimd::batch<float, Arch> (&acc)[Pixels][Vectors], bool relu,
+                                              Store store) {
+  using Batch = xsimd::batch<float, Arch>;
+  const Batch zero(0.0f);
+#pragma GCC unroll 16
+  for (int p = 0; p < Pixels; ++p) {
+#pragma GCC unroll 4
+    for (int v = 0; v < Vectors; ++v) {
+      store(p, v, relu ? xsimd::select(acc[p][v] < zero, zero, acc[p][v]) : acc[p][v]);
+    }
   }
 }
 
@@ -75,21 +92,14 @@ inline void depthwise_vectors(const DepthwiseConvTile& tile, int64_t c, int64_t 
       }
     }
   }
-  // ReLU as the reference writes it, v < 0 ? 0 : v, which keeps NaN and -0.
-  const Batch zero(0.0f);
-#pragma GCC unroll 8
-  for (int p = 0; p < Pixels; ++p) {
-#pragma GCC unroll 4
-    for (int v = 0; v < Vectors; ++v) {
-      const Batch out = t.relu ? xsimd::select(acc[p][v] < zero, zero, acc[p][v]) : acc[p][v];
-      float* dst = t.y + p * t.y_pixel_stride + c + v * lanes;
-      if (v == Vectors - 1) {
-        depthwise_store<Arch, Partial>(dst, out, count);
-      } else {
-        out.store_unaligned(dst);
-      }
+  store_sums<Arch, Pixels, Vectors>(acc, t.relu, [&](int p, int v, const Batch& sum) {
+    float* dst = t.y + p * t.y_pixel_stride + c + v * lanes;
+    if (v == Vectors - 1) {
+      depthwise_store<Arch, Partial>(dst, sum, count);
+    } else {
+      sum.store_unaligned(dst);
     }
-  }
+  });
 }
 
 // A row of TapsW taps whose input steps by 1/Stride of a pixel per tap (stride 1 or 2, no
@@ -132,15 +142,63 @@ inline void depthwise_row_vectors(const DepthwiseConvTile& tile, int64_t c) {
       }
     }
   }
-  const Batch zero(0.0f);
-#pragma GCC unroll 8
-  for (int p = 0; p < Pixels; ++p) {
-#pragma GCC unroll 4
-    for (int v = 0; v < Vectors; ++v) {
-      const Batch out = t.relu ? xsimd::select(acc[p][v] < zero, zero, acc[p][v]) : acc[p][v];
-      out.store_unaligned(t.y + p * t.y_pixel_stride + c + v * lanes);
+  store_sums<Arch, Pixels, Vectors>(acc, t.relu, [&](int p, int v, const Batch& sum) {
+    sum.store_unaligned(t.y + p * t.y_pixel_stride + c + v * lanes);
+  });
+}
+
+// Two output rows of a 3x3 kernel in one pass, at stride StrideH down and StrideW along, for
+// one vector of channels: each input vector is loaded once for every tap of either row that
+// reads it. At stride 2 the rows share one of their input rows, and the pass loads 5 input rows
+// for 2 output rows rather than 6 (at stride 1, 4 rather than 6); the nine weight vectors stay
+// in registers for the whole tile, next to 2*Pixels accumulators. The taps of each output are
+// summed in the one-row order, so results do not depend on which path ran.
+template <class Arch, int Pixels, int StrideH, int StrideW>
+inline void depthwise_row_pair_vector(const DepthwiseConvTile& tile, int64_t c) {
+  const DepthwiseConvTile t = tile;  // a local copy, as in depthwise_vectors
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int taps = 3, input_rows = StrideH + taps, inputs = (Pixels - 1) * StrideW + taps;
+  Batch wv[taps][taps];
+#pragma GCC unroll 3
+  for (int th = 0; th < taps; ++th) {
+#pragma GCC unroll 3
+    for (int tw = 0; tw < taps; ++tw) wv[th][tw] = Batch::load_unaligned(t.w + th * t.w_tap_h + tw * t.w_tap_w + c);
+  }
+  Batch acc[2 * Pixels][1];  // row r, pixel p at acc[r * Pixels + p]
+  start_from_bias<Arch, 2 * Pixels, 1>(acc, t.bias, c);
+#pragma GCC unroll 5
+  for (int i = 0; i < input_rows; ++i) {
+    const float* x = t.x + i * t.x_tap_h + c;
+#pragma GCC unroll 16
+    for (int j = 0; j < inputs; ++j) {
+      Batch xv = Batch::load_unaligned(x + j * t.x_tap_w);
+      keep_in_register(xv);
+#pragma GCC unroll 2
+      for (int r = 0; r < 2; ++r) {
+        const int th = i - r * StrideH;
+        if (th < 0 || th >= taps) continue;
+#pragma GCC unroll 3
+        for (int tw = 0; tw < taps; ++tw) {
+          const int offset = j - tw;  // = p * StrideW for the pixel p this tap serves
+          if (offset >= 0 && offset % StrideW == 0 && offset / StrideW < Pixels) {
+            Batch& sum = acc[r * Pixels + offset / StrideW][0];
+            sum = fused_multiply_add(xv, wv[th][tw], sum);
+          }
+        }
+      }
     }
   }
+  store_sums<Arch, 2 * Pixels, 1>(acc, t.relu, [&](int rp, int, const Batch& sum) {
+    sum.store_unaligned(t.y + (rp / Pixels) * t.y_row_stride + (rp % Pixels) * t.y_pixel_stride + c);
+  });
+}
+
+template <class Arch, int Pixels, int StrideH, int StrideW>
+inline int64_t depthwise_row_pair(const DepthwiseConvTile& t) {
+  constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
+  int64_t c = 0;
+  for (; c + lanes <= t.channels; c += lanes) depthwise_row_pair_vector<Arch, Pixels, StrideH, StrideW>(t, c);
+  return c;
 }
 
 // Whole vectors of channels through the row-reuse path, two at a time on AVX-512 then one at
@@ -157,10 +215,11 @@ inline int64_t depthwise_row(const DepthwiseConvTile& t) {
   return c;
 }
 
-// Two vectors at a time where the register file holds 2*Pixels accumulators (AVX-512), which
-// halves the loop overhead per FMA; then single vectors, then the partial last one.
+// One row. Two vectors at a time where the register file holds 2*Pixels accumulators
+// (AVX-512), which halves the loop overhead per FMA; then single vectors, then the partial
+// last one.
 template <class Arch, int Pixels>
-void depthwise_conv_tile(const DepthwiseConvTile& t) {
+void depthwise_conv_row(const DepthwiseConvTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
   int64_t c = 0;
   // 3 taps (a 3-wide kernel's interior) and 2 (its border, or a phase of a stride-2 backward
@@ -181,6 +240,42 @@ void depthwise_conv_tile(const DepthwiseConvTile& t) {
     for (; c + lanes <= t.channels; c += lanes) depthwise_vectors<Arch, Pixels, 1, false>(t, c, lanes);
   }
   if (c < t.channels) depthwise_vectors<Arch, Pixels, 1, true>(t, c, t.channels - c);
+}
+
+// The widest two-row tile. On MobileNetV2's 112x112 layers (two threads, medians of five
+// alternating runs against oneDNN), tiles of 2-4 pixels ran 1.20-1.26x oneDNN at stride 2 and
+// 4 the fastest at stride 1 (1.43x, 3 pixels 1.39x); 6 and 8 ran 1.07-1.31x. In L1
+// (convkit-kernel-bench) 2x4 tiles reach 112 GFLOP/s of the 116 one-thread peak at stride 2,
+// where one-row tiles of 8 pixels run 76. Only AVX-512 has the registers: 2*4 accumulators, 9
+// weights and the input.
+constexpr int kDepthwisePairPixels = 4;
+
+template <class Arch>
+constexpr int depthwise_pair_pixels() {
+  return xsimd::batch<float, Arch>::size == 16 ? kDepthwisePairPixels : 0;
+}
+
+template <class Arch, int Pixels>
+void depthwise_conv_tile(const DepthwiseConvTile& t) {
+  if constexpr (Pixels <= depthwise_pair_pixels<Arch>()) {
+    if (depthwise_pairs_rows(t)) {
+      const bool stride1_h = t.x_row_stride == t.x_tap_h, stride1_w = t.x_pixel_stride == t.x_tap_w;
+      const int64_t c = stride1_h ? (stride1_w ? depthwise_row_pair<Arch, Pixels, 1, 1>(t)
+                                               : depthwise_row_pair<Arch, Pixels, 1, 2>(t))
+                                  : (stride1_w ? depthwise_row_pair<Arch, Pixels, 2, 1>(t)
+                                               : depthwise_row_pair<Arch, Pixels, 2, 2>(t));
+      if (c == t.channels) return;
+      DepthwiseConvTile row = t;
+      for (int r = 0; r < 2; ++r, row.x += t.x_row_stride, row.y += t.y_row_stride) {
+        depthwise_vectors<Arch, Pixels, 1, true>(row, c, t.channels - c);
+      }
+      return;
+    }
+  }
+  DepthwiseConvTile row = t;
+  for (int64_t r = 0; r < t.rows; ++r, row.x += t.x_row_stride, row.y += t.y_row_stride) {
+    depthwise_conv_row<Arch, Pixels>(row);
+  }
 }
 
 // Taps [0, TapsH) x [0, Taps) of the tile for vectors of channels [c, c + Vectors*lanes), the
@@ -381,6 +476,7 @@ template <class Arch>
 DepthwiseConvKernels make_depthwise_conv_kernels() {
   DepthwiseConvKernels k{};
   k.lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
+  k.pair_pixels = depthwise_pair_pixels<Arch>();
   fill_depthwise_tiles<Arch, 1>(k);
   k.weight_grad = &depthwise_weight_grad<Arch>;
   k.bias_grad = &depthwise_bias_grad<Arch>;

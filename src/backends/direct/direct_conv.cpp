@@ -599,7 +599,23 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
     }
     t.x_pixel_stride = r.x_pixel_step;
     t.y_pixel_stride = r.y_pixel_step;
-    for (int64_t line = 0; line < r.lines; ++line) {
+    t.x_row_stride = r.x_line_step;
+    t.y_row_stride = r.y_line_step;
+    t.rows = 2;
+    int64_t line = 0;
+    if (k.pair_pixels > 0 && depthwise_pairs_rows(t)) {
+      const EvenTiles split(r.length, k.pair_pixels);
+      for (; line + 2 <= r.lines; line += 2) {
+        for (int64_t i = 0; i < split.count; ++i) {
+          t.pixels = split.size(i);
+          t.x = x + x_shift + r.x_at(line, split.start(i));
+          t.y = y + c0 + r.y_at(line, split.start(i));
+          k.tile[t.pixels - 1](t);
+        }
+      }
+    }
+    t.rows = 1;
+    for (; line < r.lines; ++line) {
       for (int64_t j = 0; j < r.length; j += kMaxDepthwisePixels) {
         t.pixels = std::min<int64_t>(kMaxDepthwisePixels, r.length - j);
         t.x = r.reads_input ? x + x_shift + r.x_at(line, j) : x;
