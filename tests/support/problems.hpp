@@ -23,6 +23,8 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic32ih9iw9_oc32_kh3kw3_ph1pw1_g32",              // depthwise
       "mb2_ic17ih11iw11_oc17_kh3kw3_sh2sw2_ph1pw1_g17",     // depthwise, odd channels, stride 2
       "mb2_ic20ih13iw9_oc20_kh3kw3_sh2sw1_ph1pw1_g20",      // depthwise, stride 2 down only: row pairs and a row left
+      "mb1_ic640ih7iw7_oc640_kh3kw3_ph1pw1_g640",           // depthwise, 7 rows for 2 threads: column segments
+      "mb1_ic40000ih1iw3_oc40000_kh3kw3_ph1pw1_g40000",     // depthwise, 1 short row for 2 threads: channel blocks
       "mb1_ic24ih8iw8_oc48_kh3kw3_ph1pw1_g24",              // depthwise with channel multiplier 2
       "mb1_ic1ih5iw5_oc1_kh5kw5",                           // kernel as large as the input
       "mb1_ic2ih3iw3_oc2_kh3kw3_ph4pw4",                    // padding wider than the kernel

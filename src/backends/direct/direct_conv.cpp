@@ -548,22 +548,27 @@ int64_t depthwise_block(int64_t channels, int64_t lanes) {
   return even_block(channels, lanes, ceil_div(ceil_div(channels, lanes), kDepthwiseBlockVectors));
 }
 
-// Channels one forward (or backward-data) item covers. Whole pixels when the rows alone split
-// evenly among the threads: two items splitting a pixel's cache lines make the adjacent-line
-// prefetcher fetch them twice (MobileNet's 96-channel stride-2 layer ran 20% slower in
-// 64-channel items), and a cap of 16 vectors per item split 384 channels as 256 + 128, one
-// thread idle half the call (0.45x oneDNN at 14x14). Few rows (7 of a 7x7 layer) split unevenly,
-// so there the channels are cut into the fewest even blocks of at least 4 vectors that even
-// the items out.
+// Channels one forward (or backward-data) item covers: whole pixels unless the rows alone
+// split badly among the threads. Threads splitting a pixel's channels slow each other: the L2
+// prefetchers of one fetch the other's lines, outputs included, and at as many blocks as
+// threads they walk the same rows in step. Forced into two blocks, MobileNetV2's 384 channels
+// at 14x14 ran 0.22x oneDNN against 1.41x in whole pixels (medians of 3 runs); its 7-row layers
+// (576 channels at stride 2, 960 at 7x7) ran 0.98x and 0.93x in whole pixels, 4 rows on one
+// thread and 3 on the other, against 0.31x and 0.63x in two blocks (medians of 5 alternating
+// runs; two threads throughout). Fewer rows (1, 3 or 5 for two threads) are cut into the
+// fewest even blocks of at least 4 vectors that even the items out, never as many as threads.
+constexpr double kDepthwiseRowBalance = 0.85;
+
 int64_t depthwise_rows_block(int64_t channels, int64_t lanes, int64_t rows, int threads) {
   const int64_t vectors = ceil_div(channels, lanes);
   const auto efficiency = [&](int64_t blocks) {
     const int64_t items = rows * blocks, per_thread = ceil_div(items, threads);
     return double(items) / double(per_thread * threads);
   };
+  if (efficiency(1) >= kDepthwiseRowBalance) return vectors * lanes;
   int64_t best = 1;
-  for (int64_t blocks = 1; blocks <= std::max<int64_t>(1, vectors / 4); ++blocks) {
-    if (efficiency(blocks) > efficiency(best) + 1e-9) best = blocks;
+  for (int64_t blocks = 2; blocks <= std::max<int64_t>(1, vectors / 4); ++blocks) {
+    if (blocks != threads && efficiency(blocks) > efficiency(best) + 1e-9) best = blocks;
     if (efficiency(best) >= 0.95) break;
   }
   return even_block(channels, lanes, best);
