@@ -47,18 +47,26 @@ template <class Arch, int Pixels, int Vectors>
   }
 }
 
-// Passes every accumulator to store(p, v, sum) after ReLU as the reference writes it,
-// v < 0 ? 0 : v, which keeps NaN and -0.
-template <class Arch, int Pixels, int Vectors, class Store>
-[[gnu::always_inline]] inline void store_sums(xsimd::batch<float, Arch> (&acc)[Pixels][Vectors], bool relu,
-                                              Store store) {
+// Stores the sums of Rows rows of Pixels pixels (acc[r * Pixels + p]) at
+// y + r*row_stride + p*pixel_stride + v*lanes, the last vector `count` lanes wide when Partial,
+// after ReLU as the reference writes it, v < 0 ? 0 : v, which keeps NaN and -0.
+template <class Arch, int Rows, int Pixels, int Vectors, bool Partial>
+[[gnu::always_inline]] inline void store_sums(xsimd::batch<float, Arch> (&acc)[Rows * Pixels][Vectors], float* y,
+                                              int64_t row_stride, int64_t pixel_stride, bool relu, int64_t count) {
   using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
   const Batch zero(0.0f);
 #pragma GCC unroll 16
-  for (int p = 0; p < Pixels; ++p) {
+  for (int i = 0; i < Rows * Pixels; ++i) {
 #pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) {
-      store(p, v, relu ? xsimd::select(acc[p][v] < zero, zero, acc[p][v]) : acc[p][v]);
+      const Batch sum = relu ? xsimd::select(acc[i][v] < zero, zero, acc[i][v]) : acc[i][v];
+      float* dst = y + (i / Pixels) * row_stride + (i % Pixels) * pixel_stride + v * lanes;
+      if (v == Vectors - 1) {
+        depthwise_store<Arch, Partial>(dst, sum, count);
+      } else {
+        sum.store_unaligned(dst);
+      }
     }
   }
 }
@@ -92,14 +100,7 @@ inline void depthwise_vectors(const DepthwiseConvTile& tile, int64_t c, int64_t 
       }
     }
   }
-  store_sums<Arch, Pixels, Vectors>(acc, t.relu, [&](int p, int v, const Batch& sum) {
-    float* dst = t.y + p * t.y_pixel_stride + c + v * lanes;
-    if (v == Vectors - 1) {
-      depthwise_store<Arch, Partial>(dst, sum, count);
-    } else {
-      sum.store_unaligned(dst);
-    }
-  });
+  store_sums<Arch, 1, Pixels, Vectors, Partial>(acc, t.y + c, 0, t.y_pixel_stride, t.relu, count);
 }
 
 // A row of TapsW taps whose input steps by 1/Stride of a pixel per tap (stride 1 or 2, no
@@ -142,9 +143,7 @@ inline void depthwise_row_vectors(const DepthwiseConvTile& tile, int64_t c) {
       }
     }
   }
-  store_sums<Arch, Pixels, Vectors>(acc, t.relu, [&](int p, int v, const Batch& sum) {
-    sum.store_unaligned(t.y + p * t.y_pixel_stride + c + v * lanes);
-  });
+  store_sums<Arch, 1, Pixels, Vectors, false>(acc, t.y + c, 0, t.y_pixel_stride, t.relu, lanes);
 }
 
 // Two output rows of a 3x3 kernel in one pass, at stride StrideH down and StrideW along, for
@@ -188,9 +187,7 @@ inline void depthwise_row_pair_vector(const DepthwiseConvTile& tile, int64_t c) 
       }
     }
   }
-  store_sums<Arch, 2 * Pixels, 1>(acc, t.relu, [&](int rp, int, const Batch& sum) {
-    sum.store_unaligned(t.y + (rp / Pixels) * t.y_row_stride + (rp % Pixels) * t.y_pixel_stride + c);
-  });
+  store_sums<Arch, 2, Pixels, 1, false>(acc, t.y + c, t.y_row_stride, t.y_pixel_stride, t.relu, Batch::size);
 }
 
 template <class Arch, int Pixels, int StrideH, int StrideW>
@@ -271,6 +268,12 @@ void depthwise_conv_tile(const DepthwiseConvTile& t) {
       }
       return;
     }
+  }
+  // One row straight through: through a per-row copy of the tile, GCC 12 compiled the row
+  // paths into code whose 8-pixel tiles ran 20-30% slower (convkit-kernel-bench).
+  if (t.rows == 1) {
+    depthwise_conv_row<Arch, Pixels>(t);
+    return;
   }
   DepthwiseConvTile row = t;
   for (int64_t r = 0; r < t.rows; ++r, row.x += t.x_row_stride, row.y += t.y_row_stride) {

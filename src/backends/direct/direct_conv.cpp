@@ -593,14 +593,20 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
     t.w_tap_w = r.cols.tap_step * padded;
     int64_t x_shift = c0;
     t.w = packed + (r.rows.first_tap * d.kernel_w + r.cols.first_tap) * padded + c0;
-    // Backward data walks the taps of a row backwards through dy. Walking them forwards
-    // instead (same products, taps summed in the other order) lets the row-reuse path of the
-    // tile take stride-1 rows.
+    // Backward data walks the taps backwards through dy. Walking them forwards instead (same
+    // products, taps summed in the other order) lets the row-reuse path of the tile take
+    // stride-1 rows, and the two-row path pairs of them.
     if (r.reads_input && t.x_tap_w < 0) {
       x_shift += (t.taps_w - 1) * t.x_tap_w;
       t.w += (t.taps_w - 1) * t.w_tap_w;
       t.x_tap_w = -t.x_tap_w;
       t.w_tap_w = -t.w_tap_w;
+    }
+    if (r.reads_input && t.x_tap_h < 0) {
+      x_shift += (t.taps_h - 1) * t.x_tap_h;
+      t.w += (t.taps_h - 1) * t.w_tap_h;
+      t.x_tap_h = -t.x_tap_h;
+      t.w_tap_h = -t.w_tap_h;
     }
     t.x_pixel_stride = r.x_pixel_step;
     t.y_pixel_stride = r.y_pixel_step;
