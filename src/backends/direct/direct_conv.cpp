@@ -593,26 +593,31 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
     t.w_tap_w = r.cols.tap_step * padded;
     int64_t x_shift = c0;
     t.w = packed + (r.rows.first_tap * d.kernel_w + r.cols.first_tap) * padded + c0;
-    // Backward data walks the taps backwards through dy. Walking them forwards instead (same
-    // products, taps summed in the other order) lets the row-reuse path of the tile take
-    // stride-1 rows, and the two-row path pairs of them.
+    // Backward data walks the taps backwards through dy. Walking a row's taps forwards instead
+    // (same products, taps summed in the other order) lets the row-reuse path of the tile take
+    // stride-1 rows; walking the kernel rows forwards lets the two-row path pair them, and is
+    // done only for that (stride 2's phases ran 3% slower with their rows walked forwards).
     if (r.reads_input && t.x_tap_w < 0) {
       x_shift += (t.taps_w - 1) * t.x_tap_w;
       t.w += (t.taps_w - 1) * t.w_tap_w;
       t.x_tap_w = -t.x_tap_w;
       t.w_tap_w = -t.w_tap_w;
     }
-    if (r.reads_input && t.x_tap_h < 0) {
-      x_shift += (t.taps_h - 1) * t.x_tap_h;
-      t.w += (t.taps_h - 1) * t.w_tap_h;
-      t.x_tap_h = -t.x_tap_h;
-      t.w_tap_h = -t.w_tap_h;
-    }
     t.x_pixel_stride = r.x_pixel_step;
     t.y_pixel_stride = r.y_pixel_step;
     t.x_row_stride = r.x_line_step;
     t.y_row_stride = r.y_line_step;
     t.rows = 2;
+    if (r.reads_input && t.x_tap_h < 0 && k.pair_pixels > 0) {
+      DepthwiseConvTile forwards = t;
+      forwards.w += (t.taps_h - 1) * t.w_tap_h;
+      forwards.x_tap_h = -t.x_tap_h;
+      forwards.w_tap_h = -t.w_tap_h;
+      if (depthwise_pairs_rows(forwards)) {
+        x_shift += (t.taps_h - 1) * t.x_tap_h;
+        t = forwards;
+      }
+    }
     int64_t line = 0;
     if (k.pair_pixels > 0 && depthwise_pairs_rows(t)) {
       const EvenTiles split(r.length, k.pair_pixels);
