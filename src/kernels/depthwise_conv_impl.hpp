@@ -239,12 +239,12 @@ void depthwise_conv_row(const DepthwiseConvTile& t) {
   if (c < t.channels) depthwise_vectors<Arch, Pixels, 1, true>(t, c, t.channels - c);
 }
 
-// The widest two-row tile. On MobileNetV2's 112x112 layers (two threads, medians of five
-// alternating runs against oneDNN), tiles of 2-4 pixels ran 1.20-1.26x oneDNN at stride 2 and
-// 4 the fastest at stride 1 (1.43x, 3 pixels 1.39x); 6 and 8 ran 1.07-1.31x. In L1
-// (convkit-kernel-bench) 2x4 tiles reach 112 GFLOP/s of the 116 one-thread peak at stride 2,
-// where one-row tiles of 8 pixels run 76. Only AVX-512 has the registers: 2*4 accumulators, 9
-// weights and the input.
+// The widest two-row tile. On MobileNetV2's 112x112 layers (two threads, ratio to oneDNN in
+// the same process, medians of 5 runs at stride 2 and 3 at stride 1), tiles of 2-4 pixels ran
+// 1.19-1.26x oneDNN at stride 2 and 4 the fastest at stride 1 (1.43x, 3 pixels 1.39x); 6 and 8
+// ran 1.07-1.31x. In L1 (convkit-kernel-bench) 2x4 tiles reach 107-112 GFLOP/s of the 116
+// one-thread peak at stride 1 and 2, where one-row tiles of 8 pixels run 63-90. Only AVX-512
+// has the registers: 2*4 accumulators, 9 weights and the input.
 constexpr int kDepthwisePairPixels = 4;
 
 template <class Arch>
