@@ -574,6 +574,16 @@ int64_t depthwise_rows_block(int64_t channels, int64_t lanes, int64_t rows, int 
   return even_block(channels, lanes, best);
 }
 
+// Turns one tap axis of a tile that walks its input backwards (backward data through dy) into
+// the same products walked forwards, summed in the other order: from the axis's last input
+// and last weight, with both steps negated.
+void walk_taps_forwards(int64_t taps, int64_t& x_tap, int64_t& w_tap, const float*& w, int64_t& x_shift) {
+  x_shift += (taps - 1) * x_tap;
+  w += (taps - 1) * w_tap;
+  x_tap = -x_tap;
+  w_tap = -w_tap;
+}
+
 // Rows [oh_begin, oh_end) of image n for channels [c0, c0 + channels). Weights are packed
 // [kh][kw][padded channels].
 void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
@@ -594,32 +604,28 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
     int64_t x_shift = c0;
     t.w = packed + (r.rows.first_tap * d.kernel_w + r.cols.first_tap) * padded + c0;
     // Backward data walks the taps backwards through dy. Walking a row's taps forwards instead
-    // (same products, taps summed in the other order) lets the row-reuse path of the tile take
-    // stride-1 rows; walking the kernel rows forwards lets the two-row path pair them, and is
-    // done only for that (stride 2's phases ran 3% slower with their rows walked forwards).
-    if (r.reads_input && t.x_tap_w < 0) {
-      x_shift += (t.taps_w - 1) * t.x_tap_w;
-      t.w += (t.taps_w - 1) * t.w_tap_w;
-      t.x_tap_w = -t.x_tap_w;
-      t.w_tap_w = -t.w_tap_w;
-    }
+    // lets the row-reuse path of the tile take stride-1 rows; walking the kernel rows forwards
+    // lets the two-row path pair them, and is done only for that (stride 2's phases ran 3%
+    // slower with their rows walked forwards).
+    if (r.reads_input && t.x_tap_w < 0) walk_taps_forwards(t.taps_w, t.x_tap_w, t.w_tap_w, t.w, x_shift);
     t.x_pixel_stride = r.x_pixel_step;
     t.y_pixel_stride = r.y_pixel_step;
     t.x_row_stride = r.x_line_step;
     t.y_row_stride = r.y_line_step;
     t.rows = 2;
-    if (r.reads_input && t.x_tap_h < 0 && k.pair_pixels > 0) {
+    bool pairs = k.pair_pixels > 0 && depthwise_pairs_rows(t);
+    if (k.pair_pixels > 0 && r.reads_input && t.x_tap_h < 0) {
       DepthwiseConvTile forwards = t;
-      forwards.w += (t.taps_h - 1) * t.w_tap_h;
-      forwards.x_tap_h = -t.x_tap_h;
-      forwards.w_tap_h = -t.w_tap_h;
+      int64_t forwards_shift = x_shift;
+      walk_taps_forwards(t.taps_h, forwards.x_tap_h, forwards.w_tap_h, forwards.w, forwards_shift);
       if (depthwise_pairs_rows(forwards)) {
-        x_shift += (t.taps_h - 1) * t.x_tap_h;
         t = forwards;
+        x_shift = forwards_shift;
+        pairs = true;
       }
     }
     int64_t line = 0;
-    if (k.pair_pixels > 0 && depthwise_pairs_rows(t)) {
+    if (pairs) {
       const EvenTiles split(r.length, k.pair_pixels);
       for (; line + 2 <= r.lines; line += 2) {
         for (int64_t i = 0; i < split.count; ++i) {
