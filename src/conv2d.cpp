@@ -6,6 +6,7 @@
 #include <string>
 
 #include "backend.hpp"
+#include "bounded_geometry.hpp"
 #include "plan.hpp"
 #include "threading.hpp"
 #include "tuning.hpp"
@@ -36,8 +37,9 @@ ConvChoice named_conv_choice(const std::vector<ConvBackend>& table, const Conv2d
 
 class ConvPlan {
  public:
-  ConvPlan(const Conv2dParams& p, const Options& options) : params(p), options(options) {
-    p.validate();
+  ConvPlan(const Conv2dParams& problem, const Options& options) : params(problem), options(options) {
+    problem.validate();
+    const Conv2dParams p = bounded_geometry(problem);
     require_threads(options.threads);
     const PlanContext context{options.activation, active_isa()};
     const Math math = math_request(options);
@@ -67,7 +69,7 @@ class ConvPlan {
     if (backends[1] != backends[0] || backends[2] != backends[0]) {
       chosen = std::string("fwd ") + backends[0]->name + ", bwd_d " + backends[1]->name + ", bwd_w " + backends[2]->name;
     }
-    log_choice("conv2d", to_string(p), chosen, choice.why);
+    log_choice("conv2d", to_string(problem), chosen, choice.why);
     // Packed weights fit any plan of the same problem (batch aside) that runs their direction
     // on the same row and instruction set: the row that runs it, not the one asked for.
     Conv2dParams layout = p;
