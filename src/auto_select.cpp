@@ -23,14 +23,10 @@
 //   weight gradient is faster elsewhere (1.02-1.18x where im2col used to win), measured after
 //   its row bands were resized (commit 4a3bd1d), so its rows in the table are a later run.
 #include "backend.hpp"
+#include "conv/tap_geometry.hpp"
 
 namespace convkit::detail {
 namespace {
-
-bool is_pointwise(const Conv2dParams& p) {
-  return p.kernel_h == 1 && p.kernel_w == 1 && p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 &&
-         p.pad_right == 0;
-}
 
 // The first row after the reference that may run `d` (the reference when none may).
 const ConvBackend& first_candidate(const std::vector<ConvBackend>& table, const Conv2dParams& p, Direction d,
@@ -44,7 +40,7 @@ const ConvBackend& first_candidate(const std::vector<ConvBackend>& table, const 
 }  // namespace
 
 ConvChoice auto_conv_choice(const std::vector<ConvBackend>& table, const Conv2dParams& p, Math math) {
-  const bool ungrouped = p.groups == 1, pointwise = ungrouped && is_pointwise(p);
+  const bool ungrouped = p.groups == 1, pointwise = ungrouped && is_unpadded_1x1(p);
   const bool strided = p.stride_h > 1 || p.stride_w > 1;
   ConvRole roles[] = {ConvRole::direct_summation, ConvRole::direct_summation, ConvRole::direct_summation};
   std::string why = "direct summation by default";

@@ -2,6 +2,7 @@
 // naive, which the same tests hold to the oracle) over the whole shape sweep, under every
 // instruction set the CPU has.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <string>
@@ -277,6 +278,47 @@ TEST_P(ConvBackend, ConcurrentCallsOnOnePlan) {
       EXPECT_TRUE(bitwise_equal(r.y, expected.y) && bitwise_equal(r.y_packed, expected.y_packed));
       EXPECT_TRUE(bitwise_equal(r.dx, expected.dx) && bitwise_equal(r.dx_packed, expected.dx_packed));
       EXPECT_TRUE(bitwise_equal(r.dw, expected.dw) && bitwise_equal(r.db, expected.db));
+    }
+  }
+}
+
+// A one-thread plan opens no OpenMP region of its own, so its calls must not bind to a caller's:
+// called from inside the caller's parallel region, by one of its threads or by all of them at
+// once, each call still gives the oracle's values (an orphaned worksharing loop would split a
+// call's work among the caller's threads; an orphaned barrier would wait for them).
+TEST_P(ConvBackend, OneThreadPlansInsideACallersParallelRegion) {
+  for (const char* text : {"mb2_ic17ih8iw7_oc20_kh3kw3_ph1pw1", "mb1_ic32ih9iw9_oc32_kh3kw3_ph1pw1_g32"}) {
+    SCOPED_TRACE(text);
+    const Conv2dParams p = parse_conv2d(text);
+    if (!conv2d_decline_reason(backend(), p).empty()) continue;
+    const Tensor x = integer_tensor(p.input_elements(), 32), w = integer_tensor(p.weight_elements(), 33),
+                 b = integer_tensor(p.out_c, 34), dy = integer_tensor(p.output_elements(), 35);
+    const OracleResult exact = oracle(p, x.data(), w.data(), b.data(), dy.data());
+    const OracleResult magnitude = integer_magnitudes(p, x, w, &b, &dy);
+    const Terms terms(p);
+    const Conv2d conv(p, options(1));
+    for (bool every_thread_calls : {true, false}) {
+      std::vector<Tensor> y(2, nan_tensor(p.output_elements())), dx(2, nan_tensor(p.input_elements())),
+          dw(2, nan_tensor(p.weight_elements())), db(2, nan_tensor(p.out_c));
+#pragma omp parallel num_threads(2)
+      {
+        const size_t t = static_cast<size_t>(omp_get_thread_num());
+        if (every_thread_calls || t == 0) {
+          conv.forward(x.data(), w.data(), b.data(), y[t].data());
+          conv.backward_data(dy.data(), w.data(), dx[t].data());
+          conv.backward_weights(x.data(), dy.data(), dw[t].data(), db[t].data());
+        }
+      }
+      for (size_t t = 0; t < (every_thread_calls ? 2u : 1u); ++t) {
+        SCOPED_TRACE("caller thread " + std::to_string(t));
+        EXPECT_TRUE(matches_on_integers(y[t], exact.y, magnitude.y, terms.forward, math_of(conv, Direction::forward)));
+        EXPECT_TRUE(
+            matches_on_integers(dx[t], exact.dx, magnitude.dx, terms.data, math_of(conv, Direction::backward_data)));
+        EXPECT_TRUE(matches_on_integers(dw[t], exact.dw, magnitude.dw, terms.weights,
+                                        math_of(conv, Direction::backward_weights)));
+        EXPECT_TRUE(matches_on_integers(db[t], exact.db, magnitude.db, terms.weights,
+                                        math_of(conv, Direction::backward_weights)));
+      }
     }
   }
 }

@@ -21,19 +21,16 @@
 #include <type_traits>
 #include <vector>
 
-#include <unistd.h>
-
+#include "conv/cache_sizes.hpp"
+#include "conv/integer.hpp"
+#include "conv/tap_geometry.hpp"
 #include "threading.hpp"
 
-#include "backends/direct/tap_geometry.hpp"
 #include "kernels/depthwise_conv.hpp"
 #include "kernels/direct_conv.hpp"
 
 namespace convkit::detail {
 namespace {
-
-// Rounds up for any sign of a (b > 0).
-int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 
 // How a direct convolution's outputs are laid out over blocks of output-channel vectors.
 struct ChannelBlocking {
@@ -152,18 +149,6 @@ struct DirectProblem {
   }
 };
 
-ConvAxis row_axis(const Conv2dParams& p) {
-  return {p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_top, p.dilation_h};
-}
-ConvAxis column_axis(const Conv2dParams& p) {
-  return {p.in_w, p.out_w(), p.kernel_w, p.stride_w, p.pad_left, p.dilation_w};
-}
-
-bool is_pointwise(const Conv2dParams& p) {
-  return p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
-         p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
-}
-
 DirectProblem forward_problem(const Conv2dParams& p, const DirectConvKernels& k) {
   DirectProblem d;
   d.batch = p.batch, d.in_h = p.in_h, d.in_w = p.in_w, d.in_c = p.in_c;
@@ -190,19 +175,6 @@ DirectProblem backward_data_problem(const Conv2dParams& p, const DirectConvKerne
   d.pointwise = is_pointwise(p);
   d.blocking = ChannelBlocking(d.out_per_group, k.lanes, k.preferred_vectors);
   return d;
-}
-
-// This CPU's L2 per core, as the C library reports it, else the 1 MB of the Zen 4 convkit was
-// tuned on.
-int64_t l2_bytes() {
-  static const int64_t bytes = [] {
-#ifdef _SC_LEVEL2_CACHE_SIZE
-    const long reported = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    if (reported > 0) return static_cast<int64_t>(reported);
-#endif
-    return int64_t(1) << 20;
-  }();
-  return bytes;
 }
 
 // Chunk and segment sizes. The weights of one block for one chunk of reduced channels stay in
@@ -437,7 +409,7 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
     if constexpr (!std::is_same_v<Pack, std::nullptr_t>) {
       const Share packing = share_of(pack_items(d), thread, team);
       pack(packing.begin, packing.end);
-#pragma omp barrier
+      team_barrier(team);
     }
     const Share share = share_of(total, thread, team);
     if (d.segments_outer) {
@@ -670,7 +642,7 @@ void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const 
     if (unpacked != nullptr) {
       const Share packing = share_of(d.kernel_h * d.kernel_w, thread, team);
       pack_depthwise(d, k.lanes, unpacked, pack_target, packing.begin, packing.end);
-#pragma omp barrier
+      team_barrier(team);
     }
     const Share share = share_of(total, thread, team);
     for (int64_t item = share.begin; item < share.end;) {
@@ -915,7 +887,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
         }
       }
       if (db != nullptr) bias_grad_segments(dy, db_partial, segments, thread, team);
-#pragma omp barrier
+      team_barrier(team);
       // Items are (group, block, tap, input-channel tile), tiles innermost: what depends on the
       // tap is set up once per run of its tiles.
       const Share share = share_of(grad_total, thread, team);
@@ -1043,7 +1015,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
           }
         }
       }
-#pragma omp barrier
+      team_barrier(team);
       const Share reduce = share_of(sums_per_segment * blocks, thread, team);
       for (int64_t item = reduce.begin; item < reduce.end; ++item) {
         const int64_t s = item / blocks, c0 = (item % blocks) * block, width = std::min(block, C - c0);

@@ -23,13 +23,12 @@
 #include <vector>
 
 #include "aligned_buffer.hpp"
+#include "conv/integer.hpp"
 #include "kernels/pool.hpp"
 #include "threading.hpp"
 
 namespace convkit::detail {
 namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Per output index along one axis, the in-bounds input span of its window and its divisor
 // factor (ARCHITECTURE.md's rule: with count_include_pad, the window clipped to the padded input).

@@ -29,27 +29,26 @@
 //                             or, when several chunks reuse it, T * 16 KB + the packed W^T
 //   backward_weights          T * (16 KB + 512 KB of packed dy block)
 //
-// Threading: one parallel region per call. gemm_share splits each GEMM into disjoint pieces of
+// Threading: one run_team region per call (none for a team of one). gemm_share splits each GEMM into disjoint pieces of
 // its output over groups x pixel (or tap) blocks x channel blocks, so batch 1 uses every thread.
 // Each output element is summed by one thread in an order fixed by the shape alone (the depth
 // blocks, the dcol chunks, the kernel positions), so results are bitwise the same run to run and
 // for any thread count.
-#include <omp.h>
-
+#include <algorithm>
 #include <memory>
 
 #include "backends/im2col/im2col.hpp"
+#include "conv/integer.hpp"
+#include "conv/tap_geometry.hpp"
 #include "gemm/gemm.hpp"
 #include "kernels/gemm.hpp"
+#include "threading.hpp"
 
 namespace convkit::detail {
 namespace {
 
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-// Rounded division for a numerator of either sign and a positive divisor.
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -(-a / b); }
 // Floats rounded up to whole 64-byte lines.
 size_t cache_lines(int64_t floats) { return static_cast<size_t>((floats + 15) / 16 * 16); }
 
@@ -290,8 +289,7 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
         flipped_weights_(flipped_weights),
         kern_(kernels<GemmKernels>(context.isa)),
         relu_(context.activation == Activation::relu),
-        pointwise_(p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
-                   p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0),
+        pointwise_(is_pointwise(p)),
         weights_per_group_(packed_b_floats(kern_, geo_.taps, geo_.ocg)),
         transposed_per_group_(packed_b_floats(kern_, geo_.ocg, geo_.taps)),
         chunk_pixels_(chunk_pixels()),
@@ -323,8 +321,9 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
     const size_t per_thread = gemm_workspace_floats(kern_, true);
     auto workspace = scratch_.acquire(per_thread * static_cast<size_t>(threads));
-#pragma omp parallel num_threads(threads)
-    forward_share(x, packed_w, nullptr, b, y, workspace.data() + per_thread * static_cast<size_t>(omp_get_thread_num()));
+    run_team(threads, [&](int thread, int team) {
+      forward_share(x, packed_w, nullptr, b, y, workspace.data() + per_thread * static_cast<size_t>(thread), thread, team);
+    });
   }
 
   // From HWIO weights, each thread packs the blocks of W it needs as it goes, while they are
@@ -332,8 +331,9 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
     const size_t per_thread = gemm_workspace_floats(kern_, false);
     auto workspace = scratch_.acquire(per_thread * static_cast<size_t>(threads));
-#pragma omp parallel num_threads(threads)
-    forward_share(x, nullptr, w, b, y, workspace.data() + per_thread * static_cast<size_t>(omp_get_thread_num()));
+    run_team(threads, [&](int thread, int team) {
+      forward_share(x, nullptr, w, b, y, workspace.data() + per_thread * static_cast<size_t>(thread), thread, team);
+    });
   }
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
@@ -355,13 +355,11 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
     float* transposed = workspace.data();
     float* columns = transposed + transposed_size;
     const int64_t panels_per_group = packed_b_panels(kern_, geo_.ocg, geo_.taps);
-#pragma omp parallel num_threads(threads)
-    {
-      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+    run_team(threads, [&](int thread, int team) {
       float* mine = columns + column_size + per_thread * static_cast<size_t>(thread);
       if (prepack) {
-#pragma omp for schedule(static) nowait
-        for (int64_t panel = 0; panel < p.groups * panels_per_group; ++panel) {
+        const Share panels = share_of(p.groups * panels_per_group, thread, team);
+        for (int64_t panel = panels.begin; panel < panels.end; ++panel) {
           const int64_t g = panel / panels_per_group, first = panel % panels_per_group;
           pack_b(kern_, transposed_weights(w, g), geo_.ocg, geo_.taps, transposed + g * transposed_per_group_, first,
                  first + 1);
@@ -371,27 +369,26 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
         multiply_by_transposed_weights(dy, w, prepack ? transposed : nullptr, 0, geo_.pixels, dx, p.in_c, geo_.icg,
                                        team, thread, mine);
       } else {
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < p.input_elements(); ++i) dx[i] = 0.0f;
+        const Share zeroed = share_of(p.input_elements(), thread, team);
+        std::fill(dx + zeroed.begin, dx + zeroed.end, 0.0f);
+        team_barrier(team);  // dx zeroed and W^T packed
         for (int64_t first = 0; first < geo_.pixels; first += chunk_pixels_) {
           const int64_t end = min64(first + chunk_pixels_, geo_.pixels);
           multiply_by_transposed_weights(dy, w, prepack ? transposed : nullptr, first, end, columns, geo_.taps,
                                          chunk_pixels_ * geo_.taps, team, thread, mine);
-#pragma omp barrier
+          team_barrier(team);
           add_columns_to_input(columns, first, end, dx, team, thread);
-#pragma omp barrier
+          team_barrier(team);
         }
       }
-    }
+    });
   }
 
   void backward_weights(const float* x, const float* dy, float* dw, float* db, int threads) const override {
     const Conv2dParams& p = geo_.p;
     const size_t per_thread = gemm_workspace_floats(kern_, false);
     auto workspace = scratch_.acquire(in_place_depth_ > 0 ? 0 : per_thread * static_cast<size_t>(threads));
-#pragma omp parallel num_threads(threads)
-    {
-      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+    run_team(threads, [&](int thread, int team) {
       if (in_place_depth_ > 0) {
         pointwise_weight_grad(x, dy, dw, thread, team);
       } else {
@@ -403,8 +400,8 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
                      mine);
         });
       }
-      if (db != nullptr) bias_gradient(dy, db);
-    }
+      if (db != nullptr) bias_gradient(dy, db, thread, team);
+    });
   }
 
  private:
@@ -451,14 +448,14 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
     return min64(budget_rows, (geo_.pixels + kern_.mr - 1) / kern_.mr * kern_.mr);
   }
 
-  // This thread's pieces of y = col * W (+ bias, ReLU), called inside the parallel region, with
-  // W packed (packed_w) or as HWIO (w) when packed_w is null.
+  // Thread `thread` of `team`'s pieces of y = col * W (+ bias, ReLU), with W packed (packed_w)
+  // or as HWIO (w) when packed_w is null.
   void forward_share(const float* x, const float* packed_w, const float* w, const float* b, float* y,
-                     float* workspace) const {
+                     float* workspace, int thread, int team) const {
     const Conv2dParams& p = geo_.p;
     GemmEpilogue epilogue;
     epilogue.relu = relu_;
-    gemm_share(kern_, p.groups, geo_.pixels, geo_.ocg, omp_get_num_threads(), omp_get_thread_num(),
+    gemm_share(kern_, p.groups, geo_.pixels, geo_.ocg, team, thread,
                [&](int64_t g, GemmRange rows, GemmRange cols) {
                  epilogue.bias = b != nullptr ? b + g * geo_.ocg : nullptr;
                  float* y_g = y + g * geo_.ocg;
@@ -523,6 +520,7 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
     const int64_t rows = row_end - row_begin;
     const int64_t mine_begin = row_begin + rows * thread / team, mine_end = row_begin + rows * (thread + 1) / team;
     const int64_t group_stride = chunk_pixels_ * geo_.taps;
+    const ConvAxis width_axis = column_axis(p);
     for (int64_t r = mine_begin; r < mine_end; ++r) {
       const int64_t n = r / p.in_h, ih = r % p.in_h;
       float* dx_row = dx + r * p.in_w * p.in_c;
@@ -534,8 +532,8 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
         const int64_t chunk_lo = max64(0, first - row_start), chunk_hi = min64(geo_.out_w, end - row_start);
         for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
           const int64_t offset = kw * p.dilation_w - p.pad_left;  // iw = ow * stride_w + offset
-          const int64_t ow_lo = max64(chunk_lo, ceil_div(-offset, p.stride_w));
-          const int64_t ow_hi = min64(chunk_hi, floor_div(p.in_w - 1 - offset, p.stride_w) + 1);
+          const OutputRange reading = outputs_reading_tap(width_axis, kw);
+          const int64_t ow_lo = max64(chunk_lo, reading.lo), ow_hi = min64(chunk_hi, reading.hi);
           const float* source = columns + (kh * p.kernel_w + kw) * geo_.icg;
           for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
             const float* s = source + (row_start + ow - first) * geo_.taps;
@@ -553,11 +551,11 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
 
   // db[oc] = sum over every output pixel of dy, in pixel order, in double; each thread owns
   // whole blocks of channels (a block's row of dy is a few cache lines, its sums fit in registers).
-  void bias_gradient(const float* dy, float* db) const {
+  void bias_gradient(const float* dy, float* db, int thread, int team) const {
     constexpr int64_t kBlock = 32;
     const int64_t out_c = geo_.p.out_c, blocks = (out_c + kBlock - 1) / kBlock;
-#pragma omp for schedule(static) nowait
-    for (int64_t block = 0; block < blocks; ++block) {
+    const Share mine = share_of(blocks, thread, team);
+    for (int64_t block = mine.begin; block < mine.end; ++block) {
       const int64_t oc0 = block * kBlock, count = min64(kBlock, out_c - oc0);
       double sum[kBlock] = {};
       if (count == kBlock) {
