@@ -6,22 +6,17 @@
 // docs/auto_table.md.
 // The rule names roles (backend.hpp's ConvRole), the registry the rows that play them:
 // `direct` is the direct-summation row, `im2col` the lowered-GEMM row.
-// - `direct` by default: it is the faster backend on almost every shape, and its depthwise and
-//   grouped kernels run 4-100x faster than im2col's one small GEMM per group.
-// - forward: `direct` everywhere. Widening 1x1 layers went to `im2col` (res2c, 64->256, 1.15x)
-//   until direct ran them with pixel segments outermost (commit bbf63b3); then, in three
-//   convkit-bench runs, res2c ran 220 GFLOP/s on direct against 219 on im2col, 128->512 at 28x28
-//   227-229 against 218-226, 16->64 at 112x112 201-203 against 178 (at batch 8, res2c's
-//   190-191 on im2col against 180-182 on direct is the one row the other way).
+// - `direct` by default: it is the faster backend on almost every shape, by far on depthwise and
+//   grouped layers (im2col runs one small GEMM per group).
+// - forward: `direct` everywhere, since it runs widening 1x1 layers with pixel segments
+//   outermost.
 // - backward data: `im2col` for 1x1, stride-1, unpadded layers whose GEMM is at least 4x wider
-//   than it is deep with the depth at most 64 (256->64: 1.17x, but 1024->256's 0.92x), where
-//   NHWC already is the GEMM's matrix; on 1x1 layers with 2048 or more input channels
-//   (1.04-1.11x); and on strided 1x1 layers of fewer than 512 input channels: res3a (256->512)
-//   ran 0.97-1.08x with im2col in six runs (1.04x the median), while 512->1024 ran 0.90-0.92x
-//   once direct's weight transpose got faster (commit 75a18c1).
-// - backward weights: `im2col` for 1x1 layers with 2048 or more input channels (1.11x); direct's
-//   weight gradient is faster elsewhere (1.02-1.18x where im2col used to win), measured after
-//   its row bands were resized (commit 4a3bd1d), so its rows in the table are a later run.
+//   than it is deep with the depth at most 64, where NHWC already is the GEMM's matrix; on 1x1
+//   layers with 2048 or more input channels; and on strided 1x1 layers of fewer than 512 input
+//   channels.
+// - backward weights: `im2col` for 1x1 layers with 2048 or more input channels.
+// The figures behind each line: docs/results/decisions.md, "auto: the measurements behind the
+// rule".
 #include "backend.hpp"
 #include "conv/tap_geometry.hpp"
 

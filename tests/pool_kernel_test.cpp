@@ -58,7 +58,7 @@ void expect_same(const Tensor& actual, const Tensor& expected, const std::string
   }
 }
 
-// Spans of a square window along one axis, as ARCHITECTURE.md defines them (floor mode).
+// Spans of a square window along one axis, as docs/design.md defines them (floor mode).
 std::vector<PoolSpan> spans(int64_t in, int64_t window, int64_t stride, int64_t pad, bool include_pad) {
   std::vector<PoolSpan> out;
   for (int64_t start = -pad; start + window <= in + pad; start += stride) {

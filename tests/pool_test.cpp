@@ -1,5 +1,5 @@
-// Pooling semantics on cases small enough to compute by hand (ARCHITECTURE.md, "Semantics in
-// detail"), run on every pooling backend.
+// Pooling semantics on cases small enough to compute by hand (docs/design.md, "Pooling
+// semantics"), run on every pooling backend.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -296,12 +296,10 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
         in_place_depth_(in_place_depth()) {
     // Backward data of a stride-1 convolution as the forward GEMM of its flipped form, depth
     // kh*kw*out_c, straight into dx; dcol's depth is only out_c per group, and its col2im pass
-    // and barriers cost res2b 3x3 over a quarter of the call (154 -> 211 GFLOP/s). 1x1 layers
-    // write dcol = dx already. The flipped GEMM is in_c/groups wide, so it needs at least a
-    // tile's width of input channels: with 3 (an RGB layer) it ran 5x slower than dcol. And it
-    // packs the flipped weights with transposing reads every call, which on images of 128
-    // pixels or fewer costs more than col2im saves (res5b 3x3 at 7x7: 135-147 GFLOP/s flipped,
-    // 152-169 with dcol).
+    // and barriers cost a quarter of a 3x3 layer's call. 1x1 layers write dcol = dx already.
+    // The flipped GEMM is in_c/groups wide, so it needs at least a tile's width of input
+    // channels. And it packs the flipped weights with transposing reads every call, which on
+    // images of 128 pixels or fewer costs more than col2im saves (docs/results/decisions.md, "im2col: backward data as the flipped forward").
     const bool enough_pixels = p.batch * p.in_h * p.in_w > 128;
     if (!flipped_weights && !pointwise_ && has_flipped_form(p) && geo_.icg >= kern_.nr && enough_pixels) {
       flipped_ = std::make_unique<Im2colConv>(flipped_problem(p), PlanContext{Activation::none, context.isa}, true);
@@ -432,9 +430,9 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
   }
 
   // The depth block of pointwise_weight_grad (x and dy rows of a block within 256 KB), or 0
-  // where packing pays: when channels outnumber pixels (ResNet-50's 14x14 and 7x7 1x1 layers of
-  // 1024 and more channels ran 5-10% faster packed), each packed element feeds many more
-  // multiplies than it costs, and the in-place tile's strided rows cost more than the packing.
+  // where packing pays: when channels outnumber pixels, each packed element feeds many more
+  // multiplies than it costs, and the in-place tile's strided rows cost more than the packing
+  // (docs/results/decisions.md, "im2col: weight gradient in place or packed").
   int64_t in_place_depth() const {
     if (!pointwise_ || geo_.ocg % kern_.nr != 0 || geo_.pixels < max64(geo_.icg, geo_.ocg)) return 0;
     const int64_t row_bytes = (geo_.p.in_c + geo_.p.out_c) * int64_t{sizeof(float)};
