@@ -30,6 +30,26 @@ struct TapRange {
   }
 };
 
+// The transposed problem of a stride-1 convolution: the forward convolution dx = dy (*) W'
+// with W' the kernel flipped in space and its input and output channels swapped, and padding
+// (k-1)*d - pad on each side; or nothing when a side's padding exceeds (k-1)*d (the transposed
+// problem would need negative padding) or the stride is not 1.
+inline bool has_flipped_form(const Conv2dParams& p) {
+  const int64_t reach_h = (p.kernel_h - 1) * p.dilation_h, reach_w = (p.kernel_w - 1) * p.dilation_w;
+  return p.stride_h == 1 && p.stride_w == 1 && p.pad_top <= reach_h && p.pad_bottom <= reach_h &&
+         p.pad_left <= reach_w && p.pad_right <= reach_w;
+}
+
+inline Conv2dParams flipped_problem(const Conv2dParams& p) {
+  Conv2dParams t = p;
+  t.in_h = p.out_h(), t.in_w = p.out_w(), t.in_c = p.out_c, t.out_c = p.in_c;
+  t.pad_top = (p.kernel_h - 1) * p.dilation_h - p.pad_top;
+  t.pad_bottom = (p.kernel_h - 1) * p.dilation_h - p.pad_bottom;
+  t.pad_left = (p.kernel_w - 1) * p.dilation_w - p.pad_left;
+  t.pad_right = (p.kernel_w - 1) * p.dilation_w - p.pad_right;
+  return t;
+}
+
 // One spatial axis of a convolution as the forward pass sees it.
 struct ConvAxis {
   int64_t in_size, out_size, kernel, stride, pad, dilation;
