@@ -192,12 +192,12 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
     const Conv2dParams& p = geo_.p;
     const int64_t m_blocks = ceil_div(geo_.icg, kern_.mr), n_blocks = geo_.ocg / kern_.nr;
     const int64_t tiles = p.groups * m_blocks * n_blocks;
-    const int64_t first = tiles * thread / team, end = tiles * (thread + 1) / team;
+    const Share mine = share_of(tiles, thread, team);
     GemmTileEpilogue epilogue;
     for (int64_t p0 = 0; p0 < geo_.pixels; p0 += in_place_depth_) {
       const int64_t depth = min64(in_place_depth_, geo_.pixels - p0);
       epilogue.accumulate = p0 > 0;
-      for (int64_t tile = first; tile < end; ++tile) {
+      for (int64_t tile = mine.begin; tile < mine.end; ++tile) {
         const int64_t nb = tile % n_blocks, mb = tile / n_blocks % m_blocks, g = tile / (n_blocks * m_blocks);
         const int64_t ci = g * geo_.icg + mb * kern_.mr, oc = g * geo_.ocg + nb * kern_.nr;
         kern_.tile_in_place(depth, x + p0 * p.in_c + ci, p.in_c, dy + p0 * p.out_c + oc, p.out_c,
@@ -294,10 +294,10 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
     const int64_t row_end = n_last * p.in_h + min64(p.in_h, max64(0, bottom));
     if (row_end <= row_begin) return;
     const int64_t rows = row_end - row_begin;
-    const int64_t mine_begin = row_begin + rows * thread / team, mine_end = row_begin + rows * (thread + 1) / team;
+    const Share mine = share_of(rows, thread, team);
     const int64_t group_stride = chunk_pixels_ * geo_.taps;
     const ConvAxis width_axis = column_axis(p);
-    for (int64_t r = mine_begin; r < mine_end; ++r) {
+    for (int64_t r = row_begin + mine.begin; r < row_begin + mine.end; ++r) {
       const int64_t n = r / p.in_h, ih = r % p.in_h;
       float* dx_row = dx + r * p.in_w * p.in_c;
       for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
