@@ -73,8 +73,9 @@ def conv_forward(A_prev, W, b, hparameters):
     A_prev, W, b = np.asarray(A_prev), np.asarray(W), np.asarray(b)
     f, _, n_C_prev, n_C = _weights_shape(W)
     stride, pad = _hyper(hparameters, "stride", "pad")
-    if A_prev.ndim != 4:
-        raise ValueError(f"A_prev must have shape (m, n_H_prev, n_W_prev, n_C_prev); got {A_prev.shape}")
+    if A_prev.ndim != 4 or A_prev.shape[3] != n_C_prev:
+        raise ValueError(f"A_prev must have shape (m, n_H_prev, n_W_prev, n_C_prev={n_C_prev}) to match W {W.shape}; "
+                         f"got {A_prev.shape}")
     Z = _conv_layer(n_C_prev, n_C, f, stride, pad).forward(A_prev, W, b)
     cache = (A_prev, W, b, hparameters)
     return Z.astype(_result_dtype(A_prev, W, b), copy=False), cache
