@@ -11,7 +11,9 @@ layers:   ResNet-50's res2b and res3b 3x3 convolutions forward through convkit.t
 blocks:   ResNet-50 bottleneck blocks (res2b, res3b) forward, and forward+backward, built from
           convkit.torch.Conv2d against the same blocks from torch.nn.Conv2d, channels_last.
 Both libraries run on --threads threads (torch.set_num_threads and convkit's threads=).
-Every figure is the median over --repeats timed rounds; ratios compare figures of the same run.
+The overhead figures are medians over --repeats rounds of many calls each (a call is too short to
+time alone); the others use convkit-bench's statistic, the median single call, itself the median
+of --repeats runs. Ratios compare figures of the same run.
 """
 import argparse
 import re
@@ -49,6 +51,21 @@ def median_seconds(call, repeats, min_round_seconds=0.05):
             call()
         rounds.append((time.perf_counter() - start) / calls)
     return statistics.median(rounds)
+
+
+def median_call_seconds(call, repeats, min_time=0.2):
+    """convkit-bench's statistic: after a warm-up call, time calls one by one until min_time has
+    passed (at least 5), take the median; then the median of that over `repeats` runs."""
+    runs = []
+    for _ in range(repeats):
+        call()
+        times = []
+        while len(times) < 5 or sum(times) < min_time:
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        runs.append(statistics.median(times))
+    return statistics.median(runs)
 
 
 def cxx_median_seconds(cxx_bench, problem, backend, threads, repeats):
@@ -98,14 +115,14 @@ def layers(args):
     for name, problem in LAYERS.items():
         p, layer, x, w, b, y = layer_for(problem, args.threads)
         layer.forward(x, w, b, out=y)
-        numpy_call = median_seconds(lambda: layer.forward(x, w, b, out=y), args.repeats)
+        numpy_call = median_call_seconds(lambda: layer.forward(x, w, b, out=y), args.repeats)
         ours = ckt.Conv2d(p.in_c, p.out_c, p.kernel_h, padding=p.pad_top, threads=args.threads)
         theirs = torch.nn.Conv2d(p.in_c, p.out_c, p.kernel_h, padding=p.pad_top)
         theirs.load_state_dict(ours.state_dict())
         t = torch.randn(1, p.in_c, p.in_h, p.in_w).contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
-            convkit_torch = median_seconds(lambda: ours(t), args.repeats)
-            torch_own = median_seconds(lambda: theirs(t), args.repeats)
+            convkit_torch = median_call_seconds(lambda: ours(t), args.repeats)
+            torch_own = median_call_seconds(lambda: theirs(t), args.repeats)
         line = (f"  {name:10s} convkit.Conv2d {numpy_call * 1e6:8.1f} us   convkit.torch {convkit_torch * 1e6:8.1f} us   "
                 f"torch.nn {torch_own * 1e6:8.1f} us   torch/convkit.torch {torch_own / convkit_torch:5.2f}x")
         if args.cxx_bench:
@@ -139,9 +156,9 @@ def blocks(args):
         x = torch.randn(1, channels, size, size).contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
             torch.testing.assert_close(ours(x), theirs(x), rtol=1e-3, atol=1e-3)
-            forward = [median_seconds(lambda: m(x), args.repeats) for m in (ours, theirs)]
+            forward = [median_call_seconds(lambda: m(x), args.repeats) for m in (ours, theirs)]
         xg = x.clone().requires_grad_()
-        training = [median_seconds(lambda: m(xg).sum().backward(), args.repeats) for m in (ours, theirs)]
+        training = [median_call_seconds(lambda: m(xg).sum().backward(), args.repeats) for m in (ours, theirs)]
         for what, (c, t) in (("forward", forward), ("forward+backward", training)):
             print(f"  {name:6s} {what:17s} convkit.torch {c * 1e3:8.3f} ms   torch.nn {t * 1e3:8.3f} ms   "
                   f"torch/convkit {t / c:5.2f}x")

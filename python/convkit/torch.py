@@ -51,6 +51,11 @@ def _nhwc(t):
     return t.detach().permute(0, 2, 3, 1).contiguous()
 
 
+def _hwio(weight):
+    """OIHW -> HWIO, C-contiguous: a strided copy, as costly as a small convolution for large layers."""
+    return weight.detach().permute(2, 3, 1, 0).contiguous()
+
+
 def _check_float32_cpu(t, name):
     if t.dtype != torch.float32 or t.device.type != "cpu":
         raise ValueError(f"convkit.torch computes in float32 on the CPU; {name} is {t.dtype} on {t.device}")
@@ -58,9 +63,10 @@ def _check_float32_cpu(t, name):
 
 class _Conv2dFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, layer):
+    def forward(ctx, x, weight, bias, layer, w_hwio):
         x_nhwc = _nhwc(x)
-        w_hwio = weight.detach().permute(2, 3, 1, 0).contiguous()
+        if w_hwio is None:
+            w_hwio = _hwio(weight)
         n, h, w, _ = x_nhwc.shape
         p = layer.params((n, h, w, layer.in_channels))
         y = torch.empty((n, p.out_h, p.out_w, layer.out_channels), dtype=torch.float32)
@@ -82,14 +88,18 @@ class _Conv2dFunction(torch.autograd.Function):
             dw, db = ctx.layer.backward_weights(x_nhwc.numpy(), dy)
             grad_w = torch.from_numpy(dw).permute(3, 2, 0, 1).contiguous() if ctx.needs_input_grad[1] else None
             grad_b = torch.from_numpy(db) if ctx.needs_input_grad[2] else None
-        return grad_x, grad_w, grad_b, None
+        return grad_x, grad_w, grad_b, None, None
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, backend="auto", threads=None,
            math="strict"):
     """torch.nn.functional.conv2d on convkit: input (N, C, H, W), weight OIHW, bias (out_channels,) or None;
     padding an int, a pair, "valid" or "same". backend, threads (None: torch.get_num_threads()) and
-    math as in convkit.Conv2d."""
+    math as in convkit.Conv2d. The weight is laid out as HWIO at every call (Conv2d keeps it)."""
+    return _conv2d(input, weight, bias, stride, padding, dilation, groups, backend, threads, math, None)
+
+
+def _conv2d(input, weight, bias, stride, padding, dilation, groups, backend, threads, math, w_hwio):
     _check_float32_cpu(input, "input")
     _check_float32_cpu(weight, "weight")
     if bias is not None:
@@ -106,13 +116,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     pads = _padding(padding, kernel, stride, dilation)
     layer = _layer(input.shape[1], weight.shape[0], kernel, stride, pads, dilation, groups, backend,
                    torch.get_num_threads() if threads is None else threads, math)
-    return _Conv2dFunction.apply(input, weight, bias, layer)
+    return _Conv2dFunction.apply(input, weight, bias, layer, w_hwio)
 
 
 class Conv2d(torch.nn.Conv2d):
     """torch.nn.Conv2d computed by convkit: same arguments, parameters and state_dict (OIHW weight),
     plus backend, threads (None: torch.get_num_threads() at each call) and math. Only
-    padding_mode="zeros"; float32 on the CPU."""
+    padding_mode="zeros"; float32 on the CPU. Keeps an HWIO copy of the weight between calls,
+    remade whenever the weight changes (an optimizer step, load_state_dict, a new Parameter)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None, *, backend="auto", threads=None, math="strict"):
@@ -127,8 +138,17 @@ class Conv2d(torch.nn.Conv2d):
                0 if threads is None else threads, math)
 
     def forward(self, input):
-        return conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
-                      backend=self.backend, threads=self.threads, math=self.math)
+        return _conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+                       self.backend, self.threads, self.math, self._weight_hwio())
+
+    def _weight_hwio(self):
+        # Holding the source tensor keeps its identity meaningful; in-place updates bump _version.
+        weight = self.weight
+        key = (weight, weight.data_ptr(), weight._version)
+        cached = getattr(self, "_hwio_cache", None)
+        if cached is None or cached[0][0] is not weight or cached[0][1:] != key[1:]:
+            self._hwio_cache = cached = (key, _hwio(weight))
+        return cached[1]
 
     def extra_repr(self):
         return super().extra_repr() + f", backend={self.backend!r}, threads={self.threads}, math={self.math!r}"

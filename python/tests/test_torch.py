@@ -155,3 +155,25 @@ def test_channels_last_activations_are_not_copied(monkeypatch):
 def test_bad_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_module_sees_every_weight_change():
+    """Conv2d keeps an HWIO copy of its weight: each way of changing the weight must remake it."""
+    torch.manual_seed(1)
+    layer = ckt.Conv2d(3, 4, 3, padding=1)
+    x = torch.randn(2, 3, 6, 6)
+
+    def check():
+        torch.testing.assert_close(layer(x), F.conv2d(x, layer.weight, layer.bias, padding=1), rtol=1e-5, atol=1e-5)
+
+    check()
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
+    layer(x).square().sum().backward()
+    optimizer.step()
+    check()
+    layer.load_state_dict({"weight": torch.randn(4, 3, 3, 3), "bias": torch.randn(4)})
+    check()
+    layer.weight = torch.nn.Parameter(torch.randn(4, 3, 3, 3))
+    check()
+    layer.weight.data = torch.randn(4, 3, 3, 3)
+    check()
