@@ -143,6 +143,36 @@ const char* direction_name(convkit::Direction d) {
   return "";
 }
 
+// One plan per input shape, made the first time the shape is seen; remembers the last forward's
+// input shape, whose plan `.backend` reports.
+template <class Plan>
+class PlanCache {
+ public:
+  template <class MakeParams>
+  const Plan& get(const Shape& input_shape, const MakeParams& params_for, const convkit::Options& options) {
+    auto found = plans_.find(input_shape);
+    if (found == plans_.end()) {
+      found = plans_.emplace(input_shape, std::make_unique<Plan>(params_for(input_shape), options)).first;
+    }
+    return *found->second;
+  }
+  void remember_forward(const Shape& input_shape) { last_forward_ = input_shape; }
+  const Shape& last_forward() const { return last_forward_; }
+  py::object last_forward_backend() const {
+    if (last_forward_.empty()) return py::none();
+    return py::str(std::string(plans_.at(last_forward_)->backend()));
+  }
+  size_t size() const { return plans_.size(); }
+  void clear() {
+    plans_.clear();
+    last_forward_.clear();
+  }
+
+ private:
+  std::map<Shape, std::unique_ptr<Plan>> plans_;
+  Shape last_forward_;
+};
+
 class Conv2dLayer {
  public:
   Conv2dLayer(int64_t in_channels, int64_t out_channels, const py::object& kernel_size, const py::object& stride,
@@ -185,7 +215,7 @@ class Conv2dLayer {
   py::array forward(const py::object& x_obj, const py::object& w_obj, const py::object& b_obj, const py::object& out) {
     const std::string where = "convkit.Conv2d.forward";
     const FloatArray x = input(x_obj, where, "x");
-    const auto& plan = plan_for(x);
+    const auto& plan = plan_for(shape_of(x));
     const FloatArray w = weights(w_obj, where);
     std::optional<FloatArray> b;
     if (!b_obj.is_none()) b = bias(b_obj, where, "b");
@@ -194,7 +224,7 @@ class Conv2dLayer {
       py::gil_scoped_release unlocked;
       plan.forward(x.data(), w.data(), b ? b->data() : nullptr, y.mutable_data());
     }
-    last_input_ = shape_of(x);
+    plans_.remember_forward(shape_of(x));
     return std::move(y);
   }
 
@@ -202,7 +232,7 @@ class Conv2dLayer {
                           const py::object& out) {
     const std::string where = "convkit.Conv2d.backward_data";
     const FloatArray dy = float32_array(dy_obj, where, "dy", 4, "NHWC");
-    const auto& plan = plan_for(params_for(input_shape_for(dy, input_shape, where)));
+    const auto& plan = plan_for(input_shape_for(dy, input_shape, where));
     require_shape(dy, output_shape(plan.params()), where, "dy", "(batch, out_h, out_w, out_channels)");
     const FloatArray w = weights(w_obj, where);
     const convkit::Conv2dParams& p = plan.params();
@@ -217,7 +247,7 @@ class Conv2dLayer {
   py::tuple backward_weights(const py::object& x_obj, const py::object& dy_obj) {
     const std::string where = "convkit.Conv2d.backward_weights";
     const FloatArray x = input(x_obj, where, "x");
-    const auto& plan = plan_for(x);
+    const auto& plan = plan_for(shape_of(x));
     const FloatArray dy = float32_array(dy_obj, where, "dy", 4, "NHWC");
     require_shape(dy, output_shape(plan.params()), where, "dy", "(batch, out_h, out_w, out_channels)");
     FloatArray dw(weight_shape()), db(Shape{base_.out_c});
@@ -228,13 +258,10 @@ class Conv2dLayer {
     return py::make_tuple(std::move(dw), std::move(db));
   }
 
-  py::object backend() const {
-    if (last_input_.empty()) return py::none();
-    return py::str(std::string(plans_.at(key_of(last_input_))->backend()));
-  }
+  py::object backend() const { return plans_.last_forward_backend(); }
 
   py::dict backends_for(const Shape& input_shape) {
-    const auto& plan = plan_for(params_for(input_shape));
+    const auto& plan = plan_for(input_shape);
     py::dict names;
     for (auto d : {convkit::Direction::forward, convkit::Direction::backward_data, convkit::Direction::backward_weights}) {
       names[direction_name(d)] = std::string(plan.backend(d));
@@ -248,15 +275,9 @@ class Conv2dLayer {
   const py::object& activation() const { return activation_; }
   const std::string& math() const { return math_; }
   size_t plan_count() const { return plans_.size(); }
-  void clear_plans() {
-    plans_.clear();
-    last_input_.clear();
-  }
+  void clear_plans() { plans_.clear(); }
 
  private:
-  using Key = std::array<int64_t, 3>;
-  static Key key_of(const Shape& input_shape) { return {input_shape[0], input_shape[1], input_shape[2]}; }
-
   static Shape output_shape(const convkit::Conv2dParams& p) { return {p.batch, p.out_h(), p.out_w(), p.out_c}; }
 
   FloatArray input(const py::object& obj, const std::string& where, const char* name) const {
@@ -288,7 +309,8 @@ class Conv2dLayer {
   // else the only one there is (stride 1); with a larger stride several input sizes give dy's.
   Shape input_shape_for(const FloatArray& dy, const py::object& input_shape, const std::string& where) const {
     if (!input_shape.is_none()) return input_shape.cast<Shape>();
-    if (!last_input_.empty() && output_shape(params_for(last_input_)) == shape_of(dy)) return last_input_;
+    const Shape& last = plans_.last_forward();
+    if (!last.empty() && output_shape(params_for(last)) == shape_of(dy)) return last;
     if (base_.stride_h != 1 || base_.stride_w != 1) {
       bad_argument(where, "with stride > 1 several input sizes give dy's shape " + shape_text(shape_of(dy)) +
                               ": pass input_shape=(batch, height, width, channels)");
@@ -298,21 +320,15 @@ class Conv2dLayer {
     return {dy.shape(0), in_h, in_w, base_.in_c};
   }
 
-  const convkit::Conv2d& plan_for(const FloatArray& x) { return plan_for(params_for(shape_of(x))); }
-
-  const convkit::Conv2d& plan_for(const convkit::Conv2dParams& p) {
-    const Key key{p.batch, p.in_h, p.in_w};
-    auto found = plans_.find(key);
-    if (found == plans_.end()) found = plans_.emplace(key, std::make_unique<convkit::Conv2d>(p, options_)).first;
-    return *found->second;
+  const convkit::Conv2d& plan_for(const Shape& input_shape) {
+    return plans_.get(input_shape, [this](const Shape& s) { return params_for(s); }, options_);
   }
 
   convkit::Conv2dParams base_;  // batch and spatial size come from each input
   convkit::Options options_;
   py::object activation_;
   std::string math_;
-  std::map<Key, std::unique_ptr<convkit::Conv2d>> plans_;
-  Shape last_input_;
+  PlanCache<convkit::Conv2d> plans_;
 };
 
 class Pool2dLayer {
@@ -362,7 +378,7 @@ class Pool2dLayer {
       py::gil_scoped_release unlocked;
       plan.forward(x.data(), y.mutable_data());
     }
-    last_input_ = shape_of(x);
+    plans_.remember_forward(shape_of(x));
     return std::move(y);
   }
 
@@ -380,34 +396,23 @@ class Pool2dLayer {
     return std::move(dx);
   }
 
-  py::object backend() const {
-    if (last_input_.empty()) return py::none();
-    return py::str(std::string(plans_.at(last_input_)->backend()));
-  }
+  py::object backend() const { return plans_.last_forward_backend(); }
 
   const convkit::Pool2dParams& base() const { return base_; }
   const convkit::Options& options() const { return options_; }
   size_t plan_count() const { return plans_.size(); }
-  void clear_plans() {
-    plans_.clear();
-    last_input_.clear();
-  }
+  void clear_plans() { plans_.clear(); }
 
  private:
   static Shape output_shape(const convkit::Pool2dParams& p) { return {p.batch, p.out_h(), p.out_w(), p.channels}; }
 
   const convkit::Pool2d& plan_for(const Shape& input_shape) {
-    auto found = plans_.find(input_shape);
-    if (found == plans_.end()) {
-      found = plans_.emplace(input_shape, std::make_unique<convkit::Pool2d>(params_for(input_shape), options_)).first;
-    }
-    return *found->second;
+    return plans_.get(input_shape, [this](const Shape& s) { return params_for(s); }, options_);
   }
 
   convkit::Pool2dParams base_;  // batch, spatial size and channels come from each input
   convkit::Options options_;
-  std::map<Shape, std::unique_ptr<convkit::Pool2d>> plans_;
-  Shape last_input_;
+  PlanCache<convkit::Pool2d> plans_;
 };
 
 std::string conv_repr(const Conv2dLayer& layer) {
