@@ -73,13 +73,28 @@ FloatArray output_array(const py::object& out, const Shape& shape, const std::st
   return out.cast<FloatArray>();
 }
 
+// An integer (anything with __index__, numpy's included) or a sequence of them.
+std::vector<int64_t> integers_of(const py::object& value, const char* name) {
+  // numpy arrays have __index__ too (for one element): take every sequence element by element.
+  if (PyIndex_Check(value.ptr()) && !PySequence_Check(value.ptr())) return {py::int_(value).cast<int64_t>()};
+  try {
+    std::vector<int64_t> values;
+    for (const auto& item : py::iter(value)) {
+      if (!PyIndex_Check(item.ptr())) throw py::cast_error();
+      values.push_back(py::int_(py::reinterpret_borrow<py::object>(item)).cast<int64_t>());
+    }
+    return values;
+  } catch (const py::error_already_set&) {
+  } catch (const py::cast_error&) {
+  }
+  throw py::value_error(std::string(name) + " must be an int or a sequence of ints; got " +
+                        py::repr(value).cast<std::string>());
+}
+
 // An int or a pair (height, width) -> {h, w}.
 std::array<int64_t, 2> pair_of(const py::object& value, const char* name) {
-  if (py::isinstance<py::int_>(value)) {
-    const auto v = value.cast<int64_t>();
-    return {v, v};
-  }
-  const auto values = value.cast<std::vector<int64_t>>();
+  const auto values = integers_of(value, name);
+  if (values.size() == 1) return {values[0], values[0]};
   if (values.size() != 2) {
     throw py::value_error(std::string(name) + " must be an int or a pair (height, width); got " +
                           std::to_string(values.size()) + " values");
@@ -89,11 +104,8 @@ std::array<int64_t, 2> pair_of(const py::object& value, const char* name) {
 
 // An int, a pair (height, width) or four values (top, bottom, left, right).
 std::array<int64_t, 4> padding_of(const py::object& value) {
-  if (py::isinstance<py::int_>(value)) {
-    const auto v = value.cast<int64_t>();
-    return {v, v, v, v};
-  }
-  const auto values = value.cast<std::vector<int64_t>>();
+  const auto values = integers_of(value, "padding");
+  if (values.size() == 1) return {values[0], values[0], values[0], values[0]};
   if (values.size() == 2) return {values[0], values[0], values[1], values[1]};
   if (values.size() == 4) return {values[0], values[1], values[2], values[3]};
   throw py::value_error("padding must be an int, a pair (height, width) or (top, bottom, left, right); got " +
@@ -144,17 +156,18 @@ const char* direction_name(convkit::Direction d) {
 }
 
 // One plan per input shape, made the first time the shape is seen; remembers the last forward's
-// input shape, whose plan `.backend` reports.
+// input shape, whose plan `.backend` reports. A call holds its plan by shared_ptr while the GIL
+// is released, so another thread's clear_plans() cannot pull it away mid-run.
 template <class Plan>
 class PlanCache {
  public:
   template <class MakeParams>
-  const Plan& get(const Shape& input_shape, const MakeParams& params_for, const convkit::Options& options) {
+  std::shared_ptr<const Plan> get(const Shape& input_shape, const MakeParams& params_for, const convkit::Options& options) {
     auto found = plans_.find(input_shape);
     if (found == plans_.end()) {
-      found = plans_.emplace(input_shape, std::make_unique<Plan>(params_for(input_shape), options)).first;
+      found = plans_.emplace(input_shape, std::make_shared<const Plan>(params_for(input_shape), options)).first;
     }
-    return *found->second;
+    return found->second;
   }
   void remember_forward(const Shape& input_shape) { last_forward_ = input_shape; }
   const Shape& last_forward() const { return last_forward_; }
@@ -169,7 +182,7 @@ class PlanCache {
   }
 
  private:
-  std::map<Shape, std::unique_ptr<Plan>> plans_;
+  std::map<Shape, std::shared_ptr<const Plan>> plans_;
   Shape last_forward_;
 };
 
@@ -215,14 +228,14 @@ class Conv2dLayer {
   py::array forward(const py::object& x_obj, const py::object& w_obj, const py::object& b_obj, const py::object& out) {
     const std::string where = "convkit.Conv2d.forward";
     const FloatArray x = input(x_obj, where, "x");
-    const auto& plan = plan_for(shape_of(x));
+    const auto plan = plan_for(shape_of(x));
     const FloatArray w = weights(w_obj, where);
     std::optional<FloatArray> b;
     if (!b_obj.is_none()) b = bias(b_obj, where, "b");
-    FloatArray y = output_array(out, output_shape(plan.params()), where);
+    FloatArray y = output_array(out, output_shape(plan->params()), where);
     {
       py::gil_scoped_release unlocked;
-      plan.forward(x.data(), w.data(), b ? b->data() : nullptr, y.mutable_data());
+      plan->forward(x.data(), w.data(), b ? b->data() : nullptr, y.mutable_data());
     }
     plans_.remember_forward(shape_of(x));
     return std::move(y);
@@ -232,14 +245,14 @@ class Conv2dLayer {
                           const py::object& out) {
     const std::string where = "convkit.Conv2d.backward_data";
     const FloatArray dy = float32_array(dy_obj, where, "dy", 4, "NHWC");
-    const auto& plan = plan_for(input_shape_for(dy, input_shape, where));
-    require_shape(dy, output_shape(plan.params()), where, "dy", "(batch, out_h, out_w, out_channels)");
+    const auto plan = plan_for(input_shape_for(dy, input_shape, where));
+    require_shape(dy, output_shape(plan->params()), where, "dy", "(batch, out_h, out_w, out_channels)");
     const FloatArray w = weights(w_obj, where);
-    const convkit::Conv2dParams& p = plan.params();
+    const convkit::Conv2dParams& p = plan->params();
     FloatArray dx = output_array(out, {p.batch, p.in_h, p.in_w, p.in_c}, where);
     {
       py::gil_scoped_release unlocked;
-      plan.backward_data(dy.data(), w.data(), dx.mutable_data());
+      plan->backward_data(dy.data(), w.data(), dx.mutable_data());
     }
     return std::move(dx);
   }
@@ -247,13 +260,13 @@ class Conv2dLayer {
   py::tuple backward_weights(const py::object& x_obj, const py::object& dy_obj) {
     const std::string where = "convkit.Conv2d.backward_weights";
     const FloatArray x = input(x_obj, where, "x");
-    const auto& plan = plan_for(shape_of(x));
+    const auto plan = plan_for(shape_of(x));
     const FloatArray dy = float32_array(dy_obj, where, "dy", 4, "NHWC");
-    require_shape(dy, output_shape(plan.params()), where, "dy", "(batch, out_h, out_w, out_channels)");
+    require_shape(dy, output_shape(plan->params()), where, "dy", "(batch, out_h, out_w, out_channels)");
     FloatArray dw(weight_shape()), db(Shape{base_.out_c});
     {
       py::gil_scoped_release unlocked;
-      plan.backward_weights(x.data(), dy.data(), dw.mutable_data(), db.mutable_data());
+      plan->backward_weights(x.data(), dy.data(), dw.mutable_data(), db.mutable_data());
     }
     return py::make_tuple(std::move(dw), std::move(db));
   }
@@ -261,10 +274,10 @@ class Conv2dLayer {
   py::object backend() const { return plans_.last_forward_backend(); }
 
   py::dict backends_for(const Shape& input_shape) {
-    const auto& plan = plan_for(input_shape);
+    const auto plan = plan_for(input_shape);
     py::dict names;
     for (auto d : {convkit::Direction::forward, convkit::Direction::backward_data, convkit::Direction::backward_weights}) {
-      names[direction_name(d)] = std::string(plan.backend(d));
+      names[direction_name(d)] = std::string(plan->backend(d));
     }
     return names;
   }
@@ -320,7 +333,7 @@ class Conv2dLayer {
     return {dy.shape(0), in_h, in_w, base_.in_c};
   }
 
-  const convkit::Conv2d& plan_for(const Shape& input_shape) {
+  std::shared_ptr<const convkit::Conv2d> plan_for(const Shape& input_shape) {
     return plans_.get(input_shape, [this](const Shape& s) { return params_for(s); }, options_);
   }
 
@@ -372,11 +385,11 @@ class Pool2dLayer {
   py::array forward(const py::object& x_obj, const py::object& out) {
     const std::string where = "convkit.Pool2d.forward";
     const FloatArray x = float32_array(x_obj, where, "x", 4, "NHWC (batch, height, width, channels)");
-    const auto& plan = plan_for(shape_of(x));
-    FloatArray y = output_array(out, output_shape(plan.params()), where);
+    const auto plan = plan_for(shape_of(x));
+    FloatArray y = output_array(out, output_shape(plan->params()), where);
     {
       py::gil_scoped_release unlocked;
-      plan.forward(x.data(), y.mutable_data());
+      plan->forward(x.data(), y.mutable_data());
     }
     plans_.remember_forward(shape_of(x));
     return std::move(y);
@@ -385,13 +398,13 @@ class Pool2dLayer {
   py::array backward(const py::object& x_obj, const py::object& dy_obj, const py::object& out) {
     const std::string where = "convkit.Pool2d.backward";
     const FloatArray x = float32_array(x_obj, where, "x", 4, "NHWC (batch, height, width, channels)");
-    const auto& plan = plan_for(shape_of(x));
+    const auto plan = plan_for(shape_of(x));
     const FloatArray dy = float32_array(dy_obj, where, "dy", 4, "NHWC");
-    require_shape(dy, output_shape(plan.params()), where, "dy", "(batch, out_h, out_w, channels)");
+    require_shape(dy, output_shape(plan->params()), where, "dy", "(batch, out_h, out_w, channels)");
     FloatArray dx = output_array(out, shape_of(x), where);
     {
       py::gil_scoped_release unlocked;
-      plan.backward(x.data(), dy.data(), dx.mutable_data());
+      plan->backward(x.data(), dy.data(), dx.mutable_data());
     }
     return std::move(dx);
   }
@@ -406,7 +419,7 @@ class Pool2dLayer {
  private:
   static Shape output_shape(const convkit::Pool2dParams& p) { return {p.batch, p.out_h(), p.out_w(), p.channels}; }
 
-  const convkit::Pool2d& plan_for(const Shape& input_shape) {
+  std::shared_ptr<const convkit::Pool2d> plan_for(const Shape& input_shape) {
     return plans_.get(input_shape, [this](const Shape& s) { return params_for(s); }, options_);
   }
 

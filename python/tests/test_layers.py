@@ -174,6 +174,11 @@ def test_out_is_written_in_place():
         layer.forward(x, w, b, out=out[:5])
 
 
+def test_numpy_integers_as_sizes():
+    layer = convkit.Conv2d(np.int64(3), 4, np.int32(3), stride=(np.int64(2), 1), padding=np.array([1, 0, 1, 1]))
+    assert (layer.kernel_size, layer.stride, layer.padding) == ((3, 3), (2, 1), (1, 0, 1, 1))
+
+
 def test_one_plan_per_input_shape():
     layer = convkit.Conv2d(3, 4, 3, padding=1)
     w = np.ones((3, 3, 3, 4), np.float32)
@@ -223,6 +228,8 @@ def test_bad_arguments_name_the_problem(call, message):
     (dict(threads=-1), r"Options.threads = -1"),
     (dict(activation="tanh"), r"activation must be None or \"relu\""),
     (dict(math="exact"), r"math must be \"strict\" or \"fast\""),
+    (dict(stride=1.5), r"stride must be an int or a sequence of ints; got 1.5"),
+    (dict(dilation="2"), r"dilation must be an int or a sequence of ints; got '2'"),
 ])
 def test_bad_layer_arguments_fail_at_construction(arguments, message):
     with pytest.raises(ValueError, match=message):
