@@ -76,6 +76,7 @@ class _Conv2dFunction(torch.autograd.Function):
         return y.permute(0, 3, 1, 2)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_y):
         x_nhwc, w_hwio = ctx.saved_tensors
         dy = _nhwc(grad_y).numpy()
