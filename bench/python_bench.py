@@ -11,9 +11,10 @@ layers:   ResNet-50's res2b and res3b 3x3 convolutions forward through convkit.t
 blocks:   ResNet-50 bottleneck blocks (res2b, res3b) forward, and forward+backward, built from
           convkit.torch.Conv2d against the same blocks from torch.nn.Conv2d, channels_last.
 Both libraries run on --threads threads (torch.set_num_threads and convkit's threads=).
-The overhead figures are medians over --repeats rounds of many calls each (a call is too short to
-time alone); the others use convkit-bench's statistic, the median single call, itself the median
-of --repeats runs. Ratios compare figures of the same run.
+The contenders of one table row are timed in turns, --repeats rounds of them, so that a busy
+spell on a shared machine hits them alike; each figure is the median over the rounds, each ratio
+the median of the rounds' ratios. Within a round the overhead figures time many calls together (a
+call is too short to time alone); the others use convkit-bench's statistic, the median single call.
 """
 import argparse
 import re
@@ -33,8 +34,8 @@ LAYERS = {"res2b_3x3": "mb1_ic64ih56iw56_oc64_kh3kw3_ph1pw1", "res3b_3x3": "mb1_
 BLOCKS = [("res2b", 256, 64, 56), ("res3b", 512, 128, 28)]
 
 
-def median_seconds(call, repeats, min_round_seconds=0.05):
-    """Median over `repeats` rounds of the mean time per call, each round at least min_round_seconds."""
+def per_call_in_rounds(call, min_round_seconds=0.05):
+    """A function timing one round of many calls of `call` (enough for min_round_seconds), per call."""
     call()
     calls = 1
     while True:
@@ -44,41 +45,47 @@ def median_seconds(call, repeats, min_round_seconds=0.05):
         if time.perf_counter() - start >= min_round_seconds:
             break
         calls *= 2
-    rounds = []
-    for _ in range(repeats):
+
+    def one_round():
         start = time.perf_counter()
         for _ in range(calls):
             call()
-        rounds.append((time.perf_counter() - start) / calls)
-    return statistics.median(rounds)
+        return (time.perf_counter() - start) / calls
+    return one_round
 
 
-def median_call_seconds(call, repeats, min_time=0.2):
-    """convkit-bench's statistic: after a warm-up call, time calls one by one until min_time has
-    passed (at least 5), take the median; then the median of that over `repeats` runs."""
-    runs = []
-    for _ in range(repeats):
+def median_single_call(call, min_time=0.2):
+    """A function giving convkit-bench's statistic: after a warm-up call, time calls one by one
+    until min_time has passed (at least 5), the median."""
+    def one_run():
         call()
         times = []
         while len(times) < 5 or sum(times) < min_time:
             start = time.perf_counter()
             call()
             times.append(time.perf_counter() - start)
-        runs.append(statistics.median(times))
-    return statistics.median(runs)
+        return statistics.median(times)
+    return one_run
 
 
-def cxx_median_seconds(cxx_bench, problem, backend, threads, repeats):
-    """convkit-bench's forward median for one backend, the median over `repeats` runs of it."""
-    runs = []
-    for _ in range(repeats):
+def cxx_bench_run(cxx_bench, problem, backend, threads):
+    """A function running convkit-bench once for one backend's forward median."""
+    def one_run():
         text = subprocess.run([cxx_bench, "--conv", problem, "--dir", "fwd", "--threads", str(threads), "--backend",
                                backend, "--min-time", "0.2"], check=True, capture_output=True, text=True).stdout
         match = re.search(rf"^\s*{re.escape(backend)}\s+([0-9.]+)", text, re.MULTILINE)
         if not match:
             raise RuntimeError(f"no {backend} row in convkit-bench's output:\n{text}")
-        runs.append(float(match.group(1)) * 1e-6)
-    return statistics.median(runs)
+        return float(match.group(1)) * 1e-6
+    return one_run
+
+
+def interleaved(measures, repeats):
+    """Every measure once per round, round after round, so that a busy spell on a shared machine
+    hits all of them alike: the medians per measure, and the rounds for ratios within a round."""
+    rounds = [{name: measure() for name, measure in measures.items()} for _ in range(repeats)]
+    medians = {name: statistics.median(r[name] for r in rounds) for name in measures}
+    return medians, rounds
 
 
 def layer_for(problem, threads, backend="auto"):
@@ -98,16 +105,18 @@ def overhead(args):
     print(f"# Python overhead per call: convkit.Conv2d.forward(x, w, b, out=y), {SEED_PROBLEM}")
     _, layer, x, w, b, y = layer_for(SEED_PROBLEM, args.threads)
     layer.forward(x, w, b, out=y)
-    backend = layer.backend
-    python = median_seconds(lambda: layer.forward(x, w, b, out=y), args.repeats)
-    allocating = median_seconds(lambda: layer.forward(x, w, b), args.repeats)
-    print(f"  python, preallocated y   {python * 1e6:9.2f} us   ({backend})")
-    print(f"  python, y allocated      {allocating * 1e6:9.2f} us")
+    measures = {"preallocated": per_call_in_rounds(lambda: layer.forward(x, w, b, out=y)),
+                "allocating": per_call_in_rounds(lambda: layer.forward(x, w, b))}
     if args.cxx_bench:
-        cxx = cxx_median_seconds(args.cxx_bench, SEED_PROBLEM, backend, args.threads, args.repeats)
-        print(f"  C++ convkit-bench        {cxx * 1e6:9.2f} us   ({backend})")
-        print(f"  overhead                 {(python - cxx) * 1e6:9.2f} us preallocated, "
-              f"{(allocating - cxx) * 1e6:.2f} us allocating")
+        measures["cxx"] = cxx_bench_run(args.cxx_bench, SEED_PROBLEM, layer.backend, args.threads)
+    medians, rounds = interleaved(measures, args.repeats)
+    print(f"  python, preallocated y   {medians['preallocated'] * 1e6:9.2f} us   ({layer.backend})")
+    print(f"  python, y allocated      {medians['allocating'] * 1e6:9.2f} us")
+    if args.cxx_bench:
+        print(f"  C++ convkit-bench        {medians['cxx'] * 1e6:9.2f} us   ({layer.backend})")
+        for what in ("preallocated", "allocating"):
+            extra = statistics.median(r[what] - r["cxx"] for r in rounds)
+            print(f"  overhead, {what:14s} {extra * 1e6:9.2f} us (median over rounds of python - C++)")
 
 
 def layers(args):
@@ -115,19 +124,23 @@ def layers(args):
     for name, problem in LAYERS.items():
         p, layer, x, w, b, y = layer_for(problem, args.threads)
         layer.forward(x, w, b, out=y)
-        numpy_call = median_call_seconds(lambda: layer.forward(x, w, b, out=y), args.repeats)
         ours = ckt.Conv2d(p.in_c, p.out_c, p.kernel_h, padding=p.pad_top, threads=args.threads)
         theirs = torch.nn.Conv2d(p.in_c, p.out_c, p.kernel_h, padding=p.pad_top)
         theirs.load_state_dict(ours.state_dict())
         t = torch.randn(1, p.in_c, p.in_h, p.in_w).contiguous(memory_format=torch.channels_last)
-        with torch.no_grad():
-            convkit_torch = median_call_seconds(lambda: ours(t), args.repeats)
-            torch_own = median_call_seconds(lambda: theirs(t), args.repeats)
-        line = (f"  {name:10s} convkit.Conv2d {numpy_call * 1e6:8.1f} us   convkit.torch {convkit_torch * 1e6:8.1f} us   "
-                f"torch.nn {torch_own * 1e6:8.1f} us   torch/convkit.torch {torch_own / convkit_torch:5.2f}x")
+        measures = {"numpy": median_single_call(lambda: layer.forward(x, w, b, out=y)),
+                    "convkit.torch": median_single_call(lambda: ours(t)),
+                    "torch.nn": median_single_call(lambda: theirs(t))}
         if args.cxx_bench:
-            cxx = cxx_median_seconds(args.cxx_bench, problem, layer.backend, args.threads, args.repeats)
-            line += f"   C++ {layer.backend} {cxx * 1e6:8.1f} us   convkit.torch/C++ {convkit_torch / cxx:5.3f}"
+            measures["cxx"] = cxx_bench_run(args.cxx_bench, problem, layer.backend, args.threads)
+        with torch.no_grad():
+            medians, rounds = interleaved(measures, args.repeats)
+        line = (f"  {name:10s} convkit.Conv2d {medians['numpy'] * 1e6:8.1f} us   "
+                f"convkit.torch {medians['convkit.torch'] * 1e6:8.1f} us   torch.nn {medians['torch.nn'] * 1e6:8.1f} us   "
+                f"torch/convkit.torch {statistics.median(r['torch.nn'] / r['convkit.torch'] for r in rounds):5.2f}x")
+        if args.cxx_bench:
+            line += (f"   C++ {layer.backend} {medians['cxx'] * 1e6:8.1f} us   convkit.torch/C++ "
+                     f"{statistics.median(r['convkit.torch'] / r['cxx'] for r in rounds):5.3f}")
         print(line)
 
 
@@ -154,14 +167,23 @@ def blocks(args):
         theirs = Bottleneck(torch.nn.Conv2d, channels, width)
         theirs.load_state_dict(ours.state_dict())
         x = torch.randn(1, channels, size, size).contiguous(memory_format=torch.channels_last)
+        xg = x.clone().requires_grad_()
+
+        def forward(m):
+            with torch.no_grad():
+                m(x)
+
         with torch.no_grad():
             torch.testing.assert_close(ours(x), theirs(x), rtol=1e-3, atol=1e-3)
-            forward = [median_call_seconds(lambda: m(x), args.repeats) for m in (ours, theirs)]
-        xg = x.clone().requires_grad_()
-        training = [median_call_seconds(lambda: m(xg).sum().backward(), args.repeats) for m in (ours, theirs)]
-        for what, (c, t) in (("forward", forward), ("forward+backward", training)):
-            print(f"  {name:6s} {what:17s} convkit.torch {c * 1e3:8.3f} ms   torch.nn {t * 1e3:8.3f} ms   "
-                  f"torch/convkit {t / c:5.2f}x")
+        measures = {("forward", "convkit.torch"): median_single_call(lambda: forward(ours)),
+                    ("forward", "torch.nn"): median_single_call(lambda: forward(theirs)),
+                    ("forward+backward", "convkit.torch"): median_single_call(lambda: ours(xg).sum().backward()),
+                    ("forward+backward", "torch.nn"): median_single_call(lambda: theirs(xg).sum().backward())}
+        medians, rounds = interleaved(measures, args.repeats)
+        for what in ("forward", "forward+backward"):
+            ratio = statistics.median(r[what, "torch.nn"] / r[what, "convkit.torch"] for r in rounds)
+            print(f"  {name:6s} {what:17s} convkit.torch {medians[what, 'convkit.torch'] * 1e3:8.3f} ms   "
+                  f"torch.nn {medians[what, 'torch.nn'] * 1e3:8.3f} ms   torch/convkit {ratio:5.2f}x")
 
 
 def main():
