@@ -1,0 +1,307 @@
+// The winograd backend: 3x3, stride-1 convolutions by Winograd's minimal filtering F(4x4, 3x3)
+// (kernels/winograd_transform.hpp), 36 multiplications per 4x4 output tile and channel pair
+// instead of 144.
+//
+// Both directions it implements are one engine, a stride-1 3x3 correlation of a source image
+// with a kernel (`Correlation`): forward correlates x with w; backward data correlates dy with w
+// flipped in space, input and output channels swapped, padding 2 - pad (negative padding crops).
+// For a block of T output tiles (4x4 pixels each, over the batch) and one group:
+//   1. input transform: V[xi][t][k], the 36 transformed positions of each tile's 6x6 window,
+//      vectorized over the source channels k (NHWC keeps them contiguous);
+//   2. 36 GEMMs M[xi] [T x N] = V[xi] [T x K] * U[xi] [K x N], one gemm_batch_block call: V is
+//      read by the GEMM tile as it lies (A by rows, row distance ldv), U is the transformed
+//      weights, packed once per position as GEMM B panels in pack_weights;
+//   3. output transform: the 4x4 outputs of each tile from M, plus bias and ReLU, into y.
+// K (source channels) is taken in the GEMM's depth blocks; when there are several, V holds
+// one block and the GEMMs accumulate into M. N (result channels) is taken in blocks of
+// `columns`; with one depth block V is transformed once per tile block and serves every column
+// block.
+//
+// Workspace per thread: V (36*T*ldv floats) and M (36*T*ldm), T tiles of a block, ldv the depth
+// block rounded up to 16 floats, ldm the column block likewise; blocking keeps their sum near
+// kBlockBytes, at most 36*kMaxTiles*(256 + 16) + 36*kMaxTiles*... floats: see choose_blocking.
+// Packed weights: 36 * groups * K x N floats (N rounded up to the GEMM tile's nr), 4x the
+// HWIO weights.
+//
+// Threads: tiles are split in contiguous shares; when there are too few tiles for that to keep
+// every thread busy (a small image at batch 1), threads split the result channels too, each
+// transforming the same input tiles. Every output is computed by one thread, its sums in an
+// order fixed by the shape (the GEMM's depth blocks), so results are bitwise the same run to run
+// and for any thread count.
+#include "backends/winograd/winograd.hpp"
+
+#include <memory>
+#include <string>
+
+#include "backends/direct/direct.hpp"
+#include "gemm/gemm.hpp"
+#include "kernels/gemm.hpp"
+#include "kernels/winograd_transform.hpp"
+#include "threading.hpp"
+
+namespace convkit::detail {
+namespace {
+
+constexpr int64_t kTile = kWinogradOutputTile;
+constexpr int64_t kPositions = kWinogradPositions;
+
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t v, int64_t multiple) { return ceil_div(v, multiple) * multiple; }
+
+// The transformed tiles and products of one thread's block, V and M together, sized for the
+// L2 of the Zen 4 convkit is tuned on (1 MB): the rest of it streams the weight panels.
+constexpr int64_t kBlockBytes = int64_t{512} << 10;
+// Tiles per block at most: beyond this the GEMM gains nothing and the workspace only grows.
+constexpr int64_t kMaxTiles = 64;
+// Groups narrower than this (an AVX-512 vector) would run the transforms on partial vectors.
+constexpr int64_t kWinogradMinGroupChannels = 16;
+// Row distances of V and M are whole 64-byte lines, so a position's rows stay aligned.
+constexpr int64_t kLineFloats = 16;
+
+// The outputs [begin, end) along one axis whose window reaches the source: the others are the
+// bias alone, and stay out of the tiles, where the rounding of their neighbours' transforms
+// would leave them not quite that.
+struct Reach {
+  int64_t begin, end;
+};
+Reach reach(int64_t pad, int64_t source, int64_t result) { return {max64(0, pad - 2), min64(result, pad + source)}; }
+
+// result(n, r, c, g*N + o) = sum over i, j < 3 and k < K of
+//   source(n, r - pad_top + i, c - pad_left + j, g*K + k) * kernel_g(i, j, k, o),
+// source pixels outside the image being zero.
+struct Correlation {
+  int64_t batch, src_h, src_w, src_c, res_h, res_w, res_c, groups, pad_top, pad_left;
+  int64_t k() const { return src_c / groups; }
+  int64_t n() const { return res_c / groups; }
+  Reach rows() const { return reach(pad_top, src_h, res_h); }
+  Reach cols() const { return reach(pad_left, src_w, res_w); }
+  int64_t tiles_h() const { return ceil_div(rows().end - rows().begin, kTile); }
+  int64_t tiles_w() const { return ceil_div(cols().end - cols().begin, kTile); }
+  int64_t tiles() const { return batch * tiles_h() * tiles_w(); }
+};
+
+Correlation forward_correlation(const Conv2dParams& p) {
+  return {p.batch, p.in_h, p.in_w, p.in_c, p.out_h(), p.out_w(), p.out_c, p.groups, p.pad_top, p.pad_left};
+}
+
+// dx(ih) = sum over kh of dy(ih + pad_top - kh) w(kh) = sum over i of dy(ih - (2 - pad_top) + i) w(2 - i).
+Correlation backward_data_correlation(const Conv2dParams& p) {
+  return {p.batch, p.out_h(), p.out_w(), p.out_c, p.in_h, p.in_w, p.in_c, p.groups, 2 - p.pad_top, 2 - p.pad_left};
+}
+
+struct Blocking {
+  int64_t depth = 0;    // source channels per GEMM depth block (gemm_block_depth of K)
+  int64_t ldv = 0;      // V's row distance
+  int64_t tiles = 0;    // T, tiles per block
+  int64_t columns = 0;  // result channels per block: a multiple of nr, or all N
+  int64_t ldm = 0;      // M's row distance
+  int64_t v_floats() const { return kPositions * tiles * ldv; }
+  int64_t m_floats() const { return kPositions * tiles * ldm; }
+};
+
+Blocking choose_blocking(const Correlation& c, const GemmKernels& kern) {
+  Blocking b;
+  b.depth = gemm_block_depth(c.k());
+  b.ldv = round_up(max64(b.depth, 1), kLineFloats);
+  // V takes up to 5/8 of the block, M the rest; at least one GEMM tile of rows.
+  const int64_t floats = kBlockBytes / int64_t{sizeof(float)};
+  b.tiles = max64(kern.mr, min64(kMaxTiles, floats * 5 / 8 / (kPositions * b.ldv)));
+  const int64_t m_floats = max64(floats - b.v_floats(), floats * 3 / 8);
+  const int64_t columns = max64(kern.nr, m_floats / (kPositions * b.tiles) / kern.nr * kern.nr);
+  b.columns = columns >= c.n() ? c.n() : columns;
+  b.ldm = round_up(max64(b.columns, 1), kLineFloats);
+  return b;
+}
+
+int64_t packed_floats(const Correlation& c, const GemmKernels& kern) {
+  return c.groups * kPositions * packed_b_floats(kern, c.k(), c.n());
+}
+
+// How a team of threads splits the work: `tile_parts` contiguous shares of the tiles times
+// `column_parts` shares of each group's result channels (in nr blocks).
+struct TeamSplit {
+  int tile_parts = 1, column_parts = 1;
+};
+TeamSplit split_team(const Correlation& c, const GemmKernels& kern, int team) {
+  TeamSplit s;
+  const int64_t tile_shares = max64(1, min64(team, c.tiles() / kern.mr));
+  s.tile_parts = static_cast<int>(tile_shares);
+  const int64_t column_blocks = ceil_div(c.n(), kern.nr);
+  s.column_parts = static_cast<int>(max64(1, min64(team / s.tile_parts, column_blocks)));
+  return s;
+}
+
+class WinogradConv final : public ConvImpl {
+ public:
+  WinogradConv(const Conv2dParams& p, const PlanContext& ctx)
+      : ConvImpl(p),
+        p_(p),
+        relu_(ctx.activation == Activation::relu),
+        gemm_(kernels<GemmKernels>(ctx.isa)),
+        transforms_(kernels<WinogradTransforms>(ctx.isa)),
+        forward_(forward_correlation(p)),
+        backward_(backward_data_correlation(p)),
+        forward_blocking_(choose_blocking(forward_, gemm_)),
+        backward_blocking_(choose_blocking(backward_, gemm_)),
+        weights_direction_(make_direct_conv(p, ctx)) {}
+
+  size_t packed_weights_size() const override { return static_cast<size_t>(packed_floats(forward_, gemm_)); }
+  void pack_weights(const float* w, float* packed) const override { pack(w, false, packed); }
+  void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
+    run(forward_, forward_blocking_, x, packed_w, b, relu_, y, threads);
+  }
+
+  void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
+    auto packed = scratch_.acquire(backward_data_packed_size());
+    pack_backward_data_weights(w, packed.data());
+    backward_data_packed(dy, packed.data(), dx, threads);
+  }
+  size_t backward_data_packed_size() const override { return static_cast<size_t>(packed_floats(backward_, gemm_)); }
+  void pack_backward_data_weights(const float* w, float* packed) const override { pack(w, true, packed); }
+  void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
+    run(backward_, backward_blocking_, dy, packed_w, nullptr, false, dx, threads);
+  }
+
+  void backward_weights(const float* x, const float* dy, float* dw, float* db, int threads) const override {
+    weights_direction_->backward_weights(x, dy, dw, db, threads);
+  }
+
+ private:
+  // U[xi] per group as GEMM B panels. Forward: U[xi](k, o) = (G w(., ., k, o) G^T)[xi]; backward
+  // data: U[xi](o, k), the transform of the kernel flipped in space, in and out swapped. The
+  // transform runs over the HWIO weights' contiguous output channels into U[xi] as a [K x N]
+  // (forward) or [N x K] (backward, then packed transposed) matrix, then into panels.
+  void pack(const float* w, bool flipped, float* packed) const {
+    const Correlation& c = flipped ? backward_ : forward_;
+    const int64_t icg = p_.in_c_per_group(), ocg = p_.out_c / p_.groups, taps = icg * p_.out_c;
+    const int64_t position_floats = icg * ocg, panel_floats = packed_b_floats(gemm_, c.k(), c.n());
+    auto transformed = scratch_.acquire(static_cast<size_t>(kPositions * position_floats));
+    for (int64_t g = 0; g < p_.groups; ++g) {
+      for (int64_t i = 0; i < icg; ++i) {
+        const float* kernels_of_i = w + i * p_.out_c + g * ocg;
+        transforms_.weights(flipped ? kernels_of_i + 8 * taps : kernels_of_i, flipped ? -taps : taps, ocg,
+                            transformed.data() + i * ocg, position_floats);
+      }
+      for (int64_t xi = 0; xi < kPositions; ++xi) {
+        // Row i of the [icg x ocg] matrix holds input channel i: B as it lies forward, B^T backward.
+        const MatrixSourceB source(MatrixView{transformed.data() + xi * position_floats, ocg, flipped});
+        pack_b(gemm_, source, c.k(), c.n(), packed + (g * kPositions + xi) * panel_floats, 0,
+               packed_b_panels(gemm_, c.k(), c.n()));
+      }
+    }
+  }
+
+  void run(const Correlation& c, const Blocking& blk, const float* src, const float* packed_u, const float* bias,
+           bool relu, float* res, int threads) const {
+    const int64_t per_thread = round_up(blk.v_floats() + blk.m_floats(), kLineFloats);
+    auto workspace = scratch_.acquire(static_cast<size_t>(per_thread * threads));
+    const int64_t tiles = c.tiles(), tiles_w = c.tiles_w(), tiles_per_image = c.tiles_h() * tiles_w;
+    const int64_t k = c.k(), n = c.n(), depth_blocks = ceil_div(k, blk.depth);
+    const int64_t panel_floats = packed_b_floats(gemm_, k, n);
+    const Reach rows = c.rows(), cols = c.cols();
+    run_team(threads, [&](int thread, int team) {
+      fill_out_of_reach(c, bias, relu, res, share_of(c.batch * c.res_h, thread, team));
+      const TeamSplit split = split_team(c, gemm_, team);
+      if (thread >= split.tile_parts * split.column_parts) return;
+      const Share my_tiles = share_of(tiles, thread / split.column_parts, split.tile_parts);
+      const Share my_column_blocks = share_of(ceil_div(n, gemm_.nr), thread % split.column_parts, split.column_parts);
+      const int64_t first_column = my_column_blocks.begin * gemm_.nr;
+      const int64_t end_column = min64(n, my_column_blocks.end * gemm_.nr);
+      float* v = workspace.data() + per_thread * thread;
+      float* m = v + blk.v_floats();
+      const int64_t v_position = blk.tiles * blk.ldv, m_position = blk.tiles * blk.ldm;
+
+      for (int64_t t0 = my_tiles.begin; t0 < my_tiles.end; t0 += blk.tiles) {
+        const int64_t count = min64(blk.tiles, my_tiles.end - t0);
+        for (int64_t g = 0; g < c.groups; ++g) {
+          GemmBatch batch;
+          batch.count = kPositions;
+          batch.k = k;
+          batch.n = n;
+          batch.a = v;
+          batch.a_stride = v_position;
+          batch.a_row_distance = blk.ldv;
+          batch.b = packed_u + g * kPositions * panel_floats;
+          batch.b_stride = panel_floats;
+          batch.c = m;
+          batch.c_stride = m_position;
+          batch.ldc = blk.ldm;
+          for (int64_t o0 = first_column; o0 < end_column; o0 += blk.columns) {
+            const int64_t o1 = min64(end_column, o0 + blk.columns);
+            batch.c_first_column = o0;
+            for (int64_t q = 0; q < depth_blocks; ++q) {
+              const int64_t k0 = q * blk.depth, kc = min64(blk.depth, k - k0);
+              if (depth_blocks > 1 || o0 == first_column) {
+                for (int64_t t = 0; t < count; ++t) {
+                  const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
+                  const int64_t row0 = rows.begin + within / tiles_w * kTile - c.pad_top;
+                  const int64_t col0 = cols.begin + within % tiles_w * kTile - c.pad_left;
+                  transforms_.input(src + image * c.src_h * c.src_w * c.src_c + g * k + k0, c.src_h, c.src_w, c.src_c,
+                                    row0, col0, kc, v + t * blk.ldv, v_position);
+                }
+              }
+              gemm_batch_block(gemm_, batch, k0, kc, GemmRange{0, count}, GemmRange{o0, o1}, GemmEpilogue{});
+            }
+            for (int64_t t = 0; t < count; ++t) {
+              const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
+              const int64_t r0 = rows.begin + within / tiles_w * kTile, c0 = cols.begin + within % tiles_w * kTile;
+              float* y = res + ((image * c.res_h + r0) * c.res_w + c0) * c.res_c + g * n + o0;
+              transforms_.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr,
+                                 relu, y, c.res_c, c.res_w * c.res_c, min64(kTile, rows.end - r0),
+                                 min64(kTile, cols.end - c0));
+            }
+          }
+        }
+      }
+    });
+  }
+
+  // The outputs out of the source's reach, in result rows [share.begin, share.end) over the
+  // batch: bias (or zero), then ReLU.
+  static void fill_out_of_reach(const Correlation& c, const float* bias, bool relu, float* res, Share share) {
+    const Reach rows = c.rows(), cols = c.cols();
+    if (rows.begin == 0 && rows.end == c.res_h && cols.begin == 0 && cols.end == c.res_w) return;
+    const auto fill = [&](float* pixel) {
+      for (int64_t o = 0; o < c.res_c; ++o) {
+        const float value = bias != nullptr ? bias[o] : 0.0f;
+        pixel[o] = relu && value < 0.0f ? 0.0f : value;
+      }
+    };
+    for (int64_t row = share.begin; row < share.end; ++row) {
+      const int64_t r = row % c.res_h;
+      const bool reached = r >= rows.begin && r < rows.end;
+      for (int64_t col = 0; col < c.res_w; ++col) {
+        if (!reached || col < cols.begin || col >= cols.end) fill(res + (row * c.res_w + col) * c.res_c);
+      }
+    }
+  }
+
+  Conv2dParams p_;
+  bool relu_;
+  const GemmKernels& gemm_;
+  const WinogradTransforms& transforms_;
+  Correlation forward_, backward_;
+  Blocking forward_blocking_, backward_blocking_;
+  std::unique_ptr<ConvImpl> weights_direction_;  // backward weights: direct's
+};
+
+}  // namespace
+
+std::string winograd_decline_reason(const Conv2dParams& p) {
+  if (p.kernel_h != 3 || p.kernel_w != 3) return "winograd: only 3x3 kernels";
+  if (p.stride_h != 1 || p.stride_w != 1) return "winograd: only stride 1";
+  if (p.dilation_h != 1 || p.dilation_w != 1) return "winograd: only dilation 1";
+  if (p.groups > 1 && (p.in_c_per_group() < kWinogradMinGroupChannels || p.out_c / p.groups < kWinogradMinGroupChannels)) {
+    return "winograd: groups need at least " + std::to_string(kWinogradMinGroupChannels) +
+           " input and output channels each (a whole vector)";
+  }
+  return {};
+}
+
+std::unique_ptr<ConvImpl> make_winograd_conv(const Conv2dParams& p, const PlanContext& ctx) {
+  return std::make_unique<WinogradConv>(p, ctx);
+}
+
+}  // namespace convkit::detail
