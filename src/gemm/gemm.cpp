@@ -170,7 +170,7 @@ void gemm_batch_block(const GemmKernels& kern, const GemmBatch& batch, int64_t k
       for (int64_t block = 0; block < row_blocks; ++block) {
         const int64_t r0 = rows.begin + row_count * block / row_blocks;
         const int64_t r1 = rows.begin + row_count * (block + 1) / row_blocks;
-        kern.tile_on_rows(kc, a + r0 * batch.a_row_distance, batch.a_row_distance, b_panel, c + r0 * batch.ldc + j,
+        kern.tile_on_rows(kc, a + r0 * batch.a_row_distance, batch.a_row_distance, b_panel, c + r0 * batch.ldc + (j - batch.c_first_column),
                           batch.ldc, r1 - r0, nr, tile_epilogue);
       }
     }

@@ -149,7 +149,8 @@ void gemm_share(const GemmKernels& kern, int64_t groups, int64_t m, int64_t n, i
 // Many same-shaped products C_i = A_i * B_i, i in [0, count), each A_i already in memory by rows
 // (a matrix the caller lays out for the tile, read as it lies: nothing is packed), each B_i
 // packed once: A_i(r, p) = a[i*a_stride + r*a_row_distance + p], B_i = PackedB{b + i*b_stride,
-// k, n}, C_i(r, j) = c[i*c_stride + r*ldc + j]. Winograd's 36 channel-wise products are one.
+// k, n}, C_i(r, j) = c[i*c_stride + r*ldc + j - c_first_column] (C may hold only the columns a
+// caller computes, from c_first_column on). Winograd's 36 channel-wise products are one.
 struct GemmBatch {
   int64_t count = 0, k = 0, n = 0;
   const float* a = nullptr;
@@ -157,7 +158,7 @@ struct GemmBatch {
   const float* b = nullptr;
   int64_t b_stride = 0;
   float* c = nullptr;
-  int64_t c_stride = 0, ldc = 0;
+  int64_t c_stride = 0, ldc = 0, c_first_column = 0;
 };
 
 // Rows x cols of every product of the batch over one depth block [k0, k0 + kc) of the packed

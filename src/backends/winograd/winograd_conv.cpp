@@ -115,8 +115,15 @@ Blocking choose_blocking(const Correlation& c, const GemmKernels& kern) {
   return b;
 }
 
+// The distance between consecutive positions' packed B: one line more than whole lines, so the
+// 36 rows the weight transform writes at once (and the 36 panels the GEMM batch walks) do not
+// all fall in the same cache sets when a B's size is a power of two.
+int64_t position_floats(const Correlation& c, const GemmKernels& kern) {
+  return round_up(packed_b_floats(kern, c.k(), c.n()), kLineFloats) + kLineFloats;
+}
+
 int64_t packed_floats(const Correlation& c, const GemmKernels& kern) {
-  return c.groups * kPositions * packed_b_floats(kern, c.k(), c.n());
+  return c.groups * kPositions * position_floats(c, kern);
 }
 
 // How a team of threads splits the work: `tile_parts` contiguous shares of the tiles times
@@ -148,18 +155,23 @@ class WinogradConv final : public ConvImpl {
         weights_direction_(make_direct_conv(p, ctx)) {}
 
   size_t packed_weights_size() const override { return static_cast<size_t>(packed_floats(forward_, gemm_)); }
-  void pack_weights(const float* w, float* packed) const override { pack(w, false, packed); }
+  void pack_weights(const float* w, float* packed) const override { pack(w, false, packed, 1); }
+  void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
+    auto packed = scratch_.acquire(packed_weights_size());
+    pack(w, false, packed.data(), threads);
+    forward_packed(x, packed.data(), b, y, threads);
+  }
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
     run(forward_, forward_blocking_, x, packed_w, b, relu_, y, threads);
   }
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     auto packed = scratch_.acquire(backward_data_packed_size());
-    pack_backward_data_weights(w, packed.data());
+    pack(w, true, packed.data(), threads);
     backward_data_packed(dy, packed.data(), dx, threads);
   }
   size_t backward_data_packed_size() const override { return static_cast<size_t>(packed_floats(backward_, gemm_)); }
-  void pack_backward_data_weights(const float* w, float* packed) const override { pack(w, true, packed); }
+  void pack_backward_data_weights(const float* w, float* packed) const override { pack(w, true, packed, 1); }
   void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
     run(backward_, backward_blocking_, dy, packed_w, nullptr, false, dx, threads);
   }
@@ -169,28 +181,63 @@ class WinogradConv final : public ConvImpl {
   }
 
  private:
-  // U[xi] per group as GEMM B panels. Forward: U[xi](k, o) = (G w(., ., k, o) G^T)[xi]; backward
-  // data: U[xi](o, k), the transform of the kernel flipped in space, in and out swapped. The
-  // transform runs over the HWIO weights' contiguous output channels into U[xi] as a [K x N]
-  // (forward) or [N x K] (backward, then packed transposed) matrix, then into panels.
-  void pack(const float* w, bool flipped, float* packed) const {
+  // U[xi] per group as GEMM B panels (the layout of PackedB), written straight into them: row p
+  // of B (the depth: input channel forward, output channel backward) and a panel's run of nr
+  // columns is one call of the weight transform, vectorized over those columns. Forward, B(k, o)
+  // = (G w(., ., k, o) G^T)[xi] reads HWIO's contiguous output channels as they lie. Backward,
+  // B(o, k) is the transform of the kernel flipped in space with in and out swapped: HWIO is
+  // first transposed per tap (flipped on the way) so the columns, input channels, are contiguous.
+  void pack(const float* w, bool flipped, float* packed, int threads) const {
     const Correlation& c = flipped ? backward_ : forward_;
-    const int64_t icg = p_.in_c_per_group(), ocg = p_.out_c / p_.groups, taps = icg * p_.out_c;
-    const int64_t position_floats = icg * ocg, panel_floats = packed_b_floats(gemm_, c.k(), c.n());
-    auto transformed = scratch_.acquire(static_cast<size_t>(kPositions * position_floats));
-    for (int64_t g = 0; g < p_.groups; ++g) {
-      for (int64_t i = 0; i < icg; ++i) {
-        const float* kernels_of_i = w + i * p_.out_c + g * ocg;
-        transforms_.weights(flipped ? kernels_of_i + 8 * taps : kernels_of_i, flipped ? -taps : taps, ocg,
-                            transformed.data() + i * ocg, position_floats);
+    const int64_t icg = p_.in_c_per_group(), ocg = p_.out_c / p_.groups;
+    const int64_t k = c.k(), n = c.n(), nr = gemm_.nr, depth = gemm_block_depth(k);
+    const int64_t padded_n = round_up(n, nr), panel_floats = position_floats(c, gemm_);
+    auto transposed = scratch_.acquire(flipped ? static_cast<size_t>(9 * icg * ocg) : 0);
+    run_team(threads, [&](int thread, int team) {
+      for (int64_t g = 0; g < p_.groups; ++g) {
+        const float* rows = w + g * ocg;  // element (tap, p, j) at rows[tap*tap_stride + p*row_stride + j]
+        int64_t tap_stride = icg * p_.out_c, row_stride = p_.out_c;
+        if (flipped) {
+          // 16 x 16 blocks through a stack tile: whole lines read and written on both sides.
+          const int64_t o_blocks = ceil_div(ocg, kLineFloats), i_blocks = ceil_div(icg, kLineFloats);
+          const Share mine = share_of(9 * o_blocks * i_blocks, thread, team);
+          for (int64_t item = mine.begin; item < mine.end; ++item) {
+            const int64_t tap = item / (o_blocks * i_blocks), ob = item / i_blocks % o_blocks, ib = item % i_blocks;
+            const int64_t o0 = ob * kLineFloats, o1 = min64(ocg, o0 + kLineFloats);
+            const int64_t i0 = ib * kLineFloats, i1 = min64(icg, i0 + kLineFloats);
+            float tile[kLineFloats][kLineFloats];
+            for (int64_t i = i0; i < i1; ++i) {
+              const float* from = w + ((8 - tap) * icg + i) * p_.out_c + g * ocg;
+              for (int64_t o = o0; o < o1; ++o) tile[o - o0][i - i0] = from[o];
+            }
+            for (int64_t o = o0; o < o1; ++o) {
+              float* to = transposed.data() + (tap * ocg + o) * icg;
+              for (int64_t i = i0; i < i1; ++i) to[i] = tile[o - o0][i - i0];
+            }
+          }
+#pragma omp barrier
+          rows = transposed.data();
+          tap_stride = ocg * icg;
+          row_stride = icg;
+        }
+        float* group = packed + g * kPositions * panel_floats;
+        const Share mine = share_of(k, thread, team);
+        for (int64_t row = mine.begin; row < mine.end; ++row) {
+          const int64_t k0 = row / depth * depth, kc = min64(depth, k - k0);
+          for (int64_t j0 = 0; j0 < n; j0 += nr) {
+            const int64_t count = min64(nr, n - j0);
+            float* panel_row = group + k0 * padded_n + j0 * kc + (row - k0) * nr;
+            transforms_.weights(rows + row * row_stride + j0, tap_stride, count, panel_row, panel_floats);
+            for (int64_t xi = 0; xi < kPositions; ++xi) {
+              for (int64_t lane = count; lane < nr; ++lane) panel_row[xi * panel_floats + lane] = 0.0f;
+            }
+          }
+        }
+        if (flipped) {
+#pragma omp barrier
+        }
       }
-      for (int64_t xi = 0; xi < kPositions; ++xi) {
-        // Row i of the [icg x ocg] matrix holds input channel i: B as it lies forward, B^T backward.
-        const MatrixSourceB source(MatrixView{transformed.data() + xi * position_floats, ocg, flipped});
-        pack_b(gemm_, source, c.k(), c.n(), packed + (g * kPositions + xi) * panel_floats, 0,
-               packed_b_panels(gemm_, c.k(), c.n()));
-      }
-    }
+    });
   }
 
   void run(const Correlation& c, const Blocking& blk, const float* src, const float* packed_u, const float* bias,
@@ -199,7 +246,7 @@ class WinogradConv final : public ConvImpl {
     auto workspace = scratch_.acquire(static_cast<size_t>(per_thread * threads));
     const int64_t tiles = c.tiles(), tiles_w = c.tiles_w(), tiles_per_image = c.tiles_h() * tiles_w;
     const int64_t k = c.k(), n = c.n(), depth_blocks = ceil_div(k, blk.depth);
-    const int64_t panel_floats = packed_b_floats(gemm_, k, n);
+    const int64_t panel_floats = position_floats(c, gemm_);
     const Reach rows = c.rows(), cols = c.cols();
     run_team(threads, [&](int thread, int team) {
       fill_out_of_reach(c, bias, relu, res, share_of(c.batch * c.res_h, thread, team));
@@ -213,8 +260,11 @@ class WinogradConv final : public ConvImpl {
       float* m = v + blk.v_floats();
       const int64_t v_position = blk.tiles * blk.ldv, m_position = blk.tiles * blk.ldm;
 
-      for (int64_t t0 = my_tiles.begin; t0 < my_tiles.end; t0 += blk.tiles) {
-        const int64_t count = min64(blk.tiles, my_tiles.end - t0);
+      // Blocks of equal size (16 tiles as 8 + 8, not 14 + 2): a GEMM of few rows is slow.
+      const int64_t share = my_tiles.end - my_tiles.begin, blocks = ceil_div(share, blk.tiles);
+      for (int64_t block = 0; block < blocks; ++block) {
+        const int64_t t0 = my_tiles.begin + share * block / blocks;
+        const int64_t count = my_tiles.begin + share * (block + 1) / blocks - t0;
         for (int64_t g = 0; g < c.groups; ++g) {
           GemmBatch batch;
           batch.count = kPositions;
