@@ -26,7 +26,7 @@ const std::vector<ConvBackend>& conv_backend_table() {
       {"direct", "vectorized direct convolution on prepacked weights, register-tiled per ISA; depthwise kernel",
        accepts_every_conv, make_direct_conv},
       {"im2col", "lower to columns, multiply with convkit's packed GEMM", accepts_every_conv, make_im2col_conv},
-      {"winograd", "Winograd F(4x4, 3x3) for 3x3 stride-1 layers: transformed tiles times transformed weights as batched GEMMs",
+      {"winograd", "Winograd F(4x4, 3x3) or F(6x6, 3x3) for 3x3 stride-1 layers: transformed tiles times transformed weights as batched GEMMs",
        winograd_decline_reason, make_winograd_conv},
   };
   return table;

@@ -26,28 +26,60 @@ using namespace convkit::test;
 using detail::Isa;
 using detail::WinogradTransforms;
 
-constexpr int kIn = 6, kOut = 4;
+// A tile size's matrices, written out independently of the kernels' factored forms: F(4x4, 3x3)
+// is Lavin and Gray's, F(6x6, 3x3) NNPACK's and ncnn's.
+struct TileMatrices {
+  const char* name;
+  int in, out;
+  std::vector<double> bt, g, at;  // [in x in], [in x 3], [out x in], row-major
+  const detail::WinogradTileTransforms& of(Isa isa) const {
+    const WinogradTransforms& t = detail::kernels<WinogradTransforms>(isa);
+    return out == 4 ? t.f4x4 : t.f6x6;
+  }
+};
 
-// Lavin and Gray's F(4x4, 3x3) matrices, written out independently of the kernels' factored forms.
-constexpr double kBT[kIn][kIn] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
-                                  {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
-constexpr double kG[kIn][3] = {{1.0 / 4, 0, 0},
-                               {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                               {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                               {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                               {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                               {0, 0, 1}};
-constexpr double kAT[kOut][kIn] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+const std::vector<TileMatrices>& tile_sizes() {
+  static const std::vector<TileMatrices> sizes = {
+      {"F(4x4,3x3)", 6, 4,
+       {4, 0, -5, 0, 1, 0, 0, -4, -4, 1, 1, 0, 0, 4, -4, -1, 1, 0, 0, -2, -1, 2, 1, 0, 0, 2, -1, -2, 1, 0, 0, 4, 0, -5, 0, 1},
+       {1.0 / 4, 0, 0, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 24,
+        -1.0 / 12, 1.0 / 6, 0, 0, 1},
+       {1, 1, 1, 1, 1, 0, 0, 1, -1, 2, -2, 0, 0, 1, 1, 4, 4, 0, 0, 1, -1, 8, -8, 1}},
+      {"F(6x6,3x3)", 8, 6,
+       {1, 0, -21.0 / 4, 0, 21.0 / 4, 0, -1, 0,  //
+        0, 1, 1, -17.0 / 4, -17.0 / 4, 1, 1, 0,  //
+        0, -1, 1, 17.0 / 4, -17.0 / 4, -1, 1, 0,  //
+        0, 0.5, 0.25, -2.5, -1.25, 2, 1, 0,  //
+        0, -0.5, 0.25, 2.5, -1.25, -2, 1, 0,  //
+        0, 2, 4, -2.5, -5, 0.5, 1, 0,  //
+        0, -2, 4, 2.5, -5, -0.5, 1, 0,  //
+        0, -1, 0, 21.0 / 4, 0, -21.0 / 4, 0, 1},
+       {1, 0, 0, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9, 1.0 / 90, 1.0 / 45, 2.0 / 45, 1.0 / 90,
+        -1.0 / 45, 2.0 / 45, 32.0 / 45, 16.0 / 45, 8.0 / 45, 32.0 / 45, -16.0 / 45, 8.0 / 45, 0, 0, 1},
+       {1, 1, 1, 1, 1, 1, 1, 0,  //
+        0, 1, -1, 2, -2, 0.5, -0.5, 0,  //
+        0, 1, 1, 4, 4, 0.25, 0.25, 0,  //
+        0, 1, -1, 8, -8, 0.125, -0.125, 0,  //
+        0, 1, 1, 16, 16, 0.0625, 0.0625, 0,  //
+        0, 1, -1, 32, -32, 0.03125, -0.03125, 1}},
+  };
+  return sizes;
+}
 
-// L * X * R^T for L [a x b], X [b x b'], R [c x b'].
-template <int A, int B, int B2, int C>
-std::vector<double> sandwich(const double (&l)[A][B], const std::vector<double>& x, const double (&r)[C][B2]) {
-  std::vector<double> out(A * C, 0.0);
-  for (int i = 0; i < A; ++i)
-    for (int j = 0; j < C; ++j)
-      for (int p = 0; p < B; ++p)
-        for (int q = 0; q < B2; ++q) out[i * C + j] += l[i][p] * x[p * B2 + q] * r[j][q];
+// L * X * R^T for L [a x b], X [b x c], R [d x c]: [a x d].
+std::vector<double> sandwich(const std::vector<double>& l, int a, int b, const std::vector<double>& x, int c,
+                             const std::vector<double>& r, int d) {
+  std::vector<double> out(static_cast<size_t>(a * d), 0.0);
+  for (int i = 0; i < a; ++i)
+    for (int j = 0; j < d; ++j)
+      for (int p = 0; p < b; ++p)
+        for (int q = 0; q < c; ++q) out[i * d + j] += l[i * b + p] * x[p * c + q] * r[j * c + q];
   return out;
+}
+
+std::vector<double> absolute_values(std::vector<double> v) {
+  for (double& e : v) e = std::fabs(e);
+  return v;
 }
 
 std::vector<Isa> isas_of_this_cpu() {
@@ -60,55 +92,54 @@ std::vector<Isa> isas_of_this_cpu() {
 
 // The matrices themselves: A^T [(G g G^T) . (B^T d B)] A is the 3x3 correlation of d with g.
 TEST(WinogradTransforms, MatricesSatisfyTheIdentity) {
-  const Tensor d = uniform_tensor(kIn * kIn, 1), g = uniform_tensor(9, 2);
-  const std::vector<double> dd(d.begin(), d.end()), gg(g.begin(), g.end());
-  const std::vector<double> v = sandwich(kBT, dd, kBT), u = sandwich(kG, gg, kG);
-  std::vector<double> m(kIn * kIn);
-  for (int i = 0; i < kIn * kIn; ++i) m[i] = v[i] * u[i];
-  const std::vector<double> y = sandwich(kAT, m, kAT);
-  for (int r = 0; r < kOut; ++r) {
-    for (int c = 0; c < kOut; ++c) {
-      double direct = 0.0;
-      for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) direct += dd[(r + i) * kIn + c + j] * gg[i * 3 + j];
-      EXPECT_NEAR(y[r * kOut + c], direct, 1e-12) << r << ", " << c;
+  for (const TileMatrices& f : tile_sizes()) {
+    const Tensor d = uniform_tensor(f.in * f.in, 1), g = uniform_tensor(9, 2);
+    const std::vector<double> dd(d.begin(), d.end()), gg(g.begin(), g.end());
+    const std::vector<double> v = sandwich(f.bt, f.in, f.in, dd, f.in, f.bt, f.in);
+    const std::vector<double> u = sandwich(f.g, f.in, 3, gg, 3, f.g, f.in);
+    std::vector<double> m(static_cast<size_t>(f.in * f.in));
+    for (size_t i = 0; i < m.size(); ++i) m[i] = v[i] * u[i];
+    const std::vector<double> y = sandwich(f.at, f.out, f.in, m, f.in, f.at, f.out);
+    for (int r = 0; r < f.out; ++r) {
+      for (int c = 0; c < f.out; ++c) {
+        double direct = 0.0;
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 3; ++j) direct += dd[(r + i) * f.in + c + j] * gg[i * 3 + j];
+        EXPECT_NEAR(y[r * f.out + c], direct, 1e-12) << f.name << " " << r << ", " << c;
+      }
     }
   }
 }
 
-template <int A, int B>
-void absolute_matrix(const double (&m)[A][B], double (&out)[A][B]) {
-  for (int i = 0; i < A; ++i)
-    for (int j = 0; j < B; ++j) out[i][j] = std::fabs(m[i][j]);
-}
-
 // The input transform of windows at every offset across the border of a 5x7 image with 19
-// channels (a tail under every vector width): against B^T d B of the zero-padded window.
+// channels (a tail under every vector width): against B^T d B of the zero-padded window, within
+// a few roundings of the sum of the absolute terms.
 TEST(WinogradTransforms, InputTransformAtEveryBorderPosition) {
   constexpr int64_t rows = 5, cols = 7, channels = 19, stride = 23;  // pixels 23 floats apart
-  double abs_bt[kIn][kIn];
-  absolute_matrix(kBT, abs_bt);
   const Tensor image = uniform_tensor(rows * cols * stride, 3);
-  for (Isa isa : isas_of_this_cpu()) {
-    const WinogradTransforms& t = detail::kernels<WinogradTransforms>(isa);
-    for (int64_t row0 = -kIn; row0 <= rows; ++row0) {
-      for (int64_t col0 = -kIn; col0 <= cols; ++col0) {
-        const int64_t position_stride = 37;  // >= channels rounded up to a vector, and odd
-        Tensor v = nan_tensor(kIn * kIn * position_stride);
-        t.input(image.data(), rows, cols, stride, row0, col0, channels, v.data(), position_stride);
-        for (int64_t k = 0; k < channels; ++k) {
-          std::vector<double> d(kIn * kIn, 0.0), dabs(kIn * kIn, 0.0);
-          for (int r = 0; r < kIn; ++r)
-            for (int c = 0; c < kIn; ++c) {
-              const int64_t ir = row0 + r, ic = col0 + c;
-              if (ir >= 0 && ir < rows && ic >= 0 && ic < cols) d[r * kIn + c] = image[(ir * cols + ic) * stride + k];
-              dabs[r * kIn + c] = std::fabs(d[r * kIn + c]);
+  for (const TileMatrices& f : tile_sizes()) {
+    const std::vector<double> abs_bt = absolute_values(f.bt);
+    for (Isa isa : isas_of_this_cpu()) {
+      for (int64_t row0 = -f.in; row0 <= rows; ++row0) {
+        for (int64_t col0 = -f.in; col0 <= cols; ++col0) {
+          const int64_t position_stride = 37;  // >= channels rounded up to a vector, and odd
+          Tensor v = nan_tensor(f.in * f.in * position_stride);
+          f.of(isa).input(image.data(), rows, cols, stride, row0, col0, channels, v.data(), position_stride);
+          for (int64_t k = 0; k < channels; ++k) {
+            std::vector<double> d(static_cast<size_t>(f.in * f.in), 0.0);
+            for (int r = 0; r < f.in; ++r)
+              for (int c = 0; c < f.in; ++c) {
+                const int64_t ir = row0 + r, ic = col0 + c;
+                if (ir >= 0 && ir < rows && ic >= 0 && ic < cols) d[r * f.in + c] = image[(ir * cols + ic) * stride + k];
+              }
+            const std::vector<double> exact = sandwich(f.bt, f.in, f.in, d, f.in, f.bt, f.in);
+            const std::vector<double> scale = sandwich(abs_bt, f.in, f.in, absolute_values(d), f.in, abs_bt, f.in);
+            for (int xi = 0; xi < f.in * f.in; ++xi) {
+              const double got = v[xi * position_stride + k];
+              ASSERT_LE(std::fabs(got - exact[xi]), 8 * 0x1p-24 * scale[xi])
+                  << f.name << " " << isa_name(isa) << " window at " << row0 << ", " << col0 << " channel " << k
+                  << " position " << xi;
             }
-          const std::vector<double> exact = sandwich(kBT, d, kBT), scale = sandwich(abs_bt, dabs, abs_bt);
-          for (int xi = 0; xi < kIn * kIn; ++xi) {
-            const double got = v[xi * position_stride + k];
-            ASSERT_LE(std::fabs(got - exact[xi]), 8 * 0x1p-24 * scale[xi] + 1e-30)
-                << isa_name(isa) << " window at " << row0 << ", " << col0 << " channel " << k << " position " << xi;
           }
         }
       }
@@ -118,74 +149,76 @@ TEST(WinogradTransforms, InputTransformAtEveryBorderPosition) {
 
 TEST(WinogradTransforms, WeightTransformForwardAndFlipped) {
   constexpr int64_t count = 21, tap_stride = 40;
-  double abs_g[kIn][3];
-  absolute_matrix(kG, abs_g);
   const Tensor w = uniform_tensor(9 * tap_stride, 4);
-  for (Isa isa : isas_of_this_cpu()) {
-    const WinogradTransforms& t = detail::kernels<WinogradTransforms>(isa);
-    for (bool flipped : {false, true}) {
-      const int64_t position_stride = 29;
-      Tensor u = nan_tensor(kIn * kIn * position_stride);
-      t.weights(flipped ? w.data() + 8 * tap_stride : w.data(), flipped ? -tap_stride : tap_stride, count, u.data(),
-                position_stride);
-      for (int64_t j = 0; j < count; ++j) {
-        std::vector<double> g(9), gabs(9);
-        for (int tap = 0; tap < 9; ++tap) {
-          g[tap] = w[(flipped ? 8 - tap : tap) * tap_stride + j];
-          gabs[tap] = std::fabs(g[tap]);
+  for (const TileMatrices& f : tile_sizes()) {
+    const std::vector<double> abs_g = absolute_values(f.g);
+    for (Isa isa : isas_of_this_cpu()) {
+      for (bool flipped : {false, true}) {
+        const int64_t position_stride = 29;
+        Tensor u = nan_tensor(f.in * f.in * position_stride);
+        f.of(isa).weights(flipped ? w.data() + 8 * tap_stride : w.data(), flipped ? -tap_stride : tap_stride, count,
+                          u.data(), position_stride);
+        for (int64_t j = 0; j < count; ++j) {
+          std::vector<double> g(9);
+          for (int tap = 0; tap < 9; ++tap) g[tap] = w[(flipped ? 8 - tap : tap) * tap_stride + j];
+          const std::vector<double> exact = sandwich(f.g, f.in, 3, g, 3, f.g, f.in);
+          const std::vector<double> scale = sandwich(abs_g, f.in, 3, absolute_values(g), 3, abs_g, f.in);
+          for (int xi = 0; xi < f.in * f.in; ++xi) {
+            EXPECT_LE(std::fabs(u[xi * position_stride + j] - exact[xi]), 8 * 0x1p-24 * scale[xi])
+                << f.name << " " << isa_name(isa) << (flipped ? " flipped" : "") << " kernel " << j << " position "
+                << xi;
+          }
         }
-        const std::vector<double> exact = sandwich(kG, g, kG), scale = sandwich(abs_g, gabs, abs_g);
-        for (int xi = 0; xi < kIn * kIn; ++xi) {
-          EXPECT_LE(std::fabs(u[xi * position_stride + j] - exact[xi]), 8 * 0x1p-24 * scale[xi] + 1e-30)
-              << isa_name(isa) << (flipped ? " flipped" : "") << " kernel " << j << " position " << xi;
-        }
-        for (int64_t pad = count; pad < position_stride; ++pad) {
-          EXPECT_TRUE(std::isnan(u[pad])) << "wrote past the kernels at " << pad;
+        for (int xi = 0; xi < f.in * f.in; ++xi) {
+          for (int64_t pad = count; pad < position_stride; ++pad) {
+            EXPECT_TRUE(std::isnan(u[xi * position_stride + pad])) << "wrote past the kernels at " << pad;
+          }
         }
       }
     }
   }
 }
 
-// The output transform with bias and ReLU, every partial tile (rows x cols <= 4 x 4), 19
-// channels: the outputs asked for are A^T m A + bias (clamped), every other element of y untouched.
+// The output transform with bias and ReLU, every partial tile (rows x cols <= m x m), 19
+// channels: the outputs asked for are A^T e A + bias (clamped), every other element of y untouched.
 TEST(WinogradTransforms, OutputTransformPartialTilesBiasRelu) {
-  constexpr int64_t channels = 19, position_stride = 32, pixel_stride = 21, row_stride = 5 * pixel_stride;
-  double abs_at[kOut][kIn];
-  absolute_matrix(kAT, abs_at);
-  const Tensor m = uniform_tensor(kIn * kIn * position_stride, 5), bias = uniform_tensor(channels, 6);
-  for (Isa isa : isas_of_this_cpu()) {
-    const WinogradTransforms& t = detail::kernels<WinogradTransforms>(isa);
-    for (bool relu : {false, true}) {
-      for (int64_t rows = 1; rows <= kOut; ++rows) {
-        for (int64_t cols = 1; cols <= kOut; ++cols) {
-          Tensor y = nan_tensor(5 * row_stride);
-          t.output(m.data(), position_stride, channels, bias.data(), relu, y.data(), pixel_stride, row_stride, rows,
-                   cols);
-          for (int64_t k = 0; k < channels; ++k) {
-            std::vector<double> mm(kIn * kIn), mabs(kIn * kIn);
-            for (int xi = 0; xi < kIn * kIn; ++xi) {
-              mm[xi] = m[xi * position_stride + k];
-              mabs[xi] = std::fabs(mm[xi]);
-            }
-            const std::vector<double> exact = sandwich(kAT, mm, kAT), scale = sandwich(abs_at, mabs, abs_at);
-            for (int64_t r = 0; r < kOut; ++r) {
-              for (int64_t c = 0; c < kOut; ++c) {
-                const float got = y[r * row_stride + c * pixel_stride + k];
-                if (r >= rows || c >= cols) {
-                  EXPECT_TRUE(std::isnan(got)) << "wrote outside the tile at " << r << ", " << c;
-                  continue;
+  constexpr int64_t channels = 19, position_stride = 32, pixel_stride = 21;
+  const Tensor bias = uniform_tensor(channels, 6);
+  for (const TileMatrices& f : tile_sizes()) {
+    const std::vector<double> abs_at = absolute_values(f.at);
+    const int64_t row_stride = (f.out + 1) * pixel_stride, y_floats = (f.out + 1) * row_stride;
+    const Tensor e = uniform_tensor(f.in * f.in * position_stride, 5);
+    for (Isa isa : isas_of_this_cpu()) {
+      for (bool relu : {false, true}) {
+        for (int64_t rows = 1; rows <= f.out; ++rows) {
+          for (int64_t cols = 1; cols <= f.out; ++cols) {
+            Tensor y = nan_tensor(y_floats);
+            f.of(isa).output(e.data(), position_stride, channels, bias.data(), relu, y.data(), pixel_stride,
+                             row_stride, rows, cols);
+            for (int64_t k = 0; k < channels; ++k) {
+              std::vector<double> ee(static_cast<size_t>(f.in * f.in));
+              for (int xi = 0; xi < f.in * f.in; ++xi) ee[xi] = e[xi * position_stride + k];
+              const std::vector<double> exact = sandwich(f.at, f.out, f.in, ee, f.in, f.at, f.out);
+              const std::vector<double> scale = sandwich(abs_at, f.out, f.in, absolute_values(ee), f.in, abs_at, f.out);
+              for (int64_t r = 0; r < f.out; ++r) {
+                for (int64_t c = 0; c < f.out; ++c) {
+                  const float got = y[r * row_stride + c * pixel_stride + k];
+                  if (r >= rows || c >= cols) {
+                    EXPECT_TRUE(std::isnan(got)) << f.name << " wrote outside the tile at " << r << ", " << c;
+                    continue;
+                  }
+                  double want = exact[r * f.out + c] + bias[k];
+                  if (relu && want < 0.0) want = 0.0;
+                  EXPECT_LE(std::fabs(got - want), 8 * 0x1p-24 * (scale[r * f.out + c] + std::fabs(bias[k])))
+                      << f.name << " " << isa_name(isa) << " tile " << rows << "x" << cols << " output " << r << ", "
+                      << c;
                 }
-                double want = exact[r * kOut + c] + bias[k];
-                if (relu && want < 0.0) want = 0.0;
-                EXPECT_LE(std::fabs(got - want), 8 * 0x1p-24 * (scale[r * kOut + c] + std::fabs(bias[k])))
-                    << isa_name(isa) << " tile " << rows << "x" << cols << " output " << r << ", " << c;
               }
             }
-          }
-          for (int64_t e = 0; e < 5 * row_stride; ++e) {
-            if (e % pixel_stride >= channels) {
-              EXPECT_TRUE(std::isnan(y[e])) << "wrote past the channels at " << e;
+            for (int64_t index = 0; index < y_floats; ++index) {
+              if (index % pixel_stride >= channels) {
+                EXPECT_TRUE(std::isnan(y[index])) << f.name << " wrote past the channels at " << index;
+              }
             }
           }
         }
@@ -232,7 +265,7 @@ std::vector<double> relu(std::vector<double> v) {
   return v;
 }
 
-// Shapes around the 4x4 tile and the GEMM's blocks: odd sizes, images smaller than a tile,
+// Shapes around the tiles and the GEMM's blocks: odd sizes, images smaller than a tile,
 // channel tails, asymmetric and large padding, batch > 1, groups, many channels (several depth
 // and column blocks), many tiles (several tile blocks per thread).
 const std::vector<std::string>& winograd_shapes() {
@@ -251,6 +284,7 @@ const std::vector<std::string>& winograd_shapes() {
       "mb1_ic24ih5iw6_oc600_kh3kw3_ph1pw1",
       "mb1_ic16ih61iw45_oc16_kh3kw3_ph1pw1",
       "mb1_ic520ih4iw4_oc530_kh3kw3_ph1pw1",
+      "mb1_ic20ih113iw118_oc24_kh3kw3_pt1pb0pl2pr1",  // large enough for F(6x6, 3x3)
   };
   return shapes;
 }

@@ -1,6 +1,6 @@
 #pragma once
-// The winograd backend: Winograd F(4x4, 3x3) for 3x3, stride-1, undilated convolutions
-// (Math::fast: its transforms round differently from a plain sum of products).
+// The winograd backend: Winograd F(4x4, 3x3) and F(6x6, 3x3) for 3x3, stride-1, undilated
+// convolutions (Math::fast: its transforms round differently from a plain sum of products).
 #include <memory>
 #include <string>
 

@@ -1,27 +1,26 @@
-// The winograd backend: 3x3, stride-1 convolutions by Winograd's minimal filtering F(4x4, 3x3)
-// (kernels/winograd_transform.hpp), 36 multiplications per 4x4 output tile and channel pair
-// instead of 144.
+// The winograd backend: 3x3, stride-1 convolutions by Winograd's minimal filtering F(m x m, 3x3)
+// (kernels/winograd_transform.hpp): per output tile of m x m and channel pair, (m+2)^2
+// multiplications instead of 9 m^2 (36 instead of 144 for m = 4, 64 instead of 324 for m = 6;
+// output_tile says which each layer gets).
 //
 // Both directions it implements are one engine, a stride-1 3x3 correlation of a source image
 // with a kernel (`Correlation`): forward correlates x with w; backward data correlates dy with w
 // flipped in space, input and output channels swapped, padding 2 - pad (negative padding crops).
-// For a block of T output tiles (4x4 pixels each, over the batch) and one group:
-//   1. input transform: V[xi][t][k], the 36 transformed positions of each tile's 6x6 window,
+// For a block of T output tiles (over the batch) and one group, P = (m+2)^2 positions:
+//   1. input transform: V[xi][t][k], the P transformed positions of each tile's window,
 //      vectorized over the source channels k (NHWC keeps them contiguous);
-//   2. 36 GEMMs M[xi] [T x N] = V[xi] [T x K] * U[xi] [K x N], one gemm_batch_block call: V is
+//   2. P GEMMs M[xi] [T x N] = V[xi] [T x K] * U[xi] [K x N], one gemm_batch_block call: V is
 //      read by the GEMM tile as it lies (A by rows, row distance ldv), U is the transformed
-//      weights, packed once per position as GEMM B panels in pack_weights;
-//   3. output transform: the 4x4 outputs of each tile from M, plus bias and ReLU, into y.
+//      weights, packed once per position as GEMM B panels;
+//   3. output transform: each tile's outputs from M, plus bias and ReLU, into the result.
 // K (source channels) is taken in the GEMM's depth blocks; when there are several, V holds
 // one block and the GEMMs accumulate into M. N (result channels) is taken in blocks of
 // `columns`; with one depth block V is transformed once per tile block and serves every column
-// block.
+// block. Outputs whose window lies wholly in padding stay out of the tiles (Reach).
 //
-// Workspace per thread: V (36*T*ldv floats) and M (36*T*ldm), T tiles of a block, ldv the depth
-// block rounded up to 16 floats, ldm the column block likewise; blocking keeps their sum near
-// kBlockBytes, at most 36*kMaxTiles*(256 + 16) + 36*kMaxTiles*... floats: see choose_blocking.
-// Packed weights: 36 * groups * K x N floats (N rounded up to the GEMM tile's nr), 4x the
-// HWIO weights.
+// Workspace per thread: V and M of one block, bounded whatever the layer (choose_blocking).
+// Packed weights: P * groups * K x N floats (N rounded up to the GEMM tile's nr), 4x the HWIO
+// weights for F(4x4), 7.1x for F(6x6).
 //
 // Threads: tiles are split in contiguous shares; when there are too few tiles for that to keep
 // every thread busy (a small image at batch 1), threads split the result channels too, each
@@ -42,8 +41,6 @@
 namespace convkit::detail {
 namespace {
 
-constexpr int64_t kTile = kWinogradOutputTile;
-constexpr int64_t kPositions = kWinogradPositions;
 
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -71,45 +68,76 @@ Reach reach(int64_t pad, int64_t source, int64_t result) { return {max64(0, pad 
 // result(n, r, c, g*N + o) = sum over i, j < 3 and k < K of
 //   source(n, r - pad_top + i, c - pad_left + j, g*K + k) * kernel_g(i, j, k, o),
 // source pixels outside the image being zero.
+// Tiles of m x m results, F(m x m, 3x3).
 struct Correlation {
   int64_t batch, src_h, src_w, src_c, res_h, res_w, res_c, groups, pad_top, pad_left;
+  int64_t m;
+  int64_t positions() const { return (m + 2) * (m + 2); }
   int64_t k() const { return src_c / groups; }
   int64_t n() const { return res_c / groups; }
   Reach rows() const { return reach(pad_top, src_h, res_h); }
   Reach cols() const { return reach(pad_left, src_w, res_w); }
-  int64_t tiles_h() const { return ceil_div(rows().end - rows().begin, kTile); }
-  int64_t tiles_w() const { return ceil_div(cols().end - cols().begin, kTile); }
+  int64_t tiles_h() const { return ceil_div(rows().end - rows().begin, m); }
+  int64_t tiles_w() const { return ceil_div(cols().end - cols().begin, m); }
   int64_t tiles() const { return batch * tiles_h() * tiles_w(); }
 };
 
-Correlation forward_correlation(const Conv2dParams& p) {
-  return {p.batch, p.in_h, p.in_w, p.in_c, p.out_h(), p.out_w(), p.out_c, p.groups, p.pad_top, p.pad_left};
+// F(6x6, 3x3) multiplies 64 times per 36 outputs where F(4x4, 3x3) does 36 per 16 (1.78 against
+// 2.25 per output) for about the same transform work per output, but rounds about ten times
+// worse (both within the fast bound: README). It is taken where it measured faster: tiles of 6
+// waste at most 5% more of the image than tiles of 4 (the image rounded up to whole tiles), and
+// one GEMM row block of its transformed tiles (64 positions x mr tiles x a depth block) fits the
+// block budget, so the batched GEMM streams its weights past an L2-resident V. Large images
+// with up to 128 channels qualify (VGG's first layers); ResNet's 56x56 and smaller do not.
+int64_t output_tile(const Correlation& c, const GemmKernels& kern) {
+  const auto area = [&](int64_t m) { return round_up(c.res_h, m) * round_up(c.res_w, m); };
+  const bool little_waste = area(6) * 100 <= area(4) * 105;
+  const bool block_fits = 64 * kern.mr * round_up(gemm_block_depth(c.k()), kLineFloats) * int64_t{sizeof(float)} <=
+                          kBlockBytes;
+  return little_waste && block_fits ? 6 : 4;
+}
+
+Correlation forward_correlation(const Conv2dParams& p, const GemmKernels& kern) {
+  Correlation c{p.batch, p.in_h, p.in_w, p.in_c, p.out_h(), p.out_w(), p.out_c, p.groups, p.pad_top, p.pad_left, 4};
+  c.m = output_tile(c, kern);
+  return c;
 }
 
 // dx(ih) = sum over kh of dy(ih + pad_top - kh) w(kh) = sum over i of dy(ih - (2 - pad_top) + i) w(2 - i).
-Correlation backward_data_correlation(const Conv2dParams& p) {
-  return {p.batch, p.out_h(), p.out_w(), p.out_c, p.in_h, p.in_w, p.in_c, p.groups, 2 - p.pad_top, 2 - p.pad_left};
+Correlation backward_data_correlation(const Conv2dParams& p, const GemmKernels& kern) {
+  Correlation c{p.batch, p.out_h(), p.out_w(), p.out_c, p.in_h, p.in_w, p.in_c, p.groups, 2 - p.pad_top, 2 - p.pad_left, 4};
+  c.m = output_tile(c, kern);
+  return c;
 }
 
 struct Blocking {
+  int64_t positions = 0;
   int64_t depth = 0;    // source channels per GEMM depth block (gemm_block_depth of K)
   int64_t ldv = 0;      // V's row distance
   int64_t tiles = 0;    // T, tiles per block
   int64_t columns = 0;  // result channels per block: a multiple of nr, or all N
   int64_t ldm = 0;      // M's row distance
-  int64_t v_floats() const { return kPositions * tiles * ldv; }
-  int64_t m_floats() const { return kPositions * tiles * ldm; }
+  int64_t v_floats() const { return positions * tiles * ldv; }
+  int64_t m_floats() const { return positions * tiles * ldm; }
 };
 
+// V takes up to 5/8 of kBlockBytes, M the rest, each at least one GEMM tile's worth: mr tiles
+// of V (so a thread's V is at most positions * mr * 256 floats, the deepest depth block) and
+// one column step of M for every tile (tiles are capped so that this stays within 3/8). So a
+// thread's workspace is at most max(kBlockBytes, positions*mr*256*4 bytes + 3/8 kBlockBytes):
+// 708 KB for F(4x4) with AVX-512's mr of 14 (F(6x6) is taken only where its mr tiles fit).
 Blocking choose_blocking(const Correlation& c, const GemmKernels& kern) {
   Blocking b;
+  b.positions = c.positions();
   b.depth = gemm_block_depth(c.k());
   b.ldv = round_up(max64(b.depth, 1), kLineFloats);
-  // V takes up to 5/8 of the block, M the rest; at least one GEMM tile of rows.
   const int64_t floats = kBlockBytes / int64_t{sizeof(float)};
-  b.tiles = max64(kern.mr, min64(kMaxTiles, floats * 5 / 8 / (kPositions * b.ldv)));
+  const int64_t column_step = max64(kern.nr, kLineFloats);  // both powers of two: a multiple of each
+  const int64_t tiles_by_v = floats * 5 / 8 / (b.positions * b.ldv);
+  const int64_t tiles_by_m = floats * 3 / 8 / (b.positions * column_step);
+  b.tiles = max64(kern.mr, min64(kMaxTiles, min64(tiles_by_v, tiles_by_m)));
   const int64_t m_floats = max64(floats - b.v_floats(), floats * 3 / 8);
-  const int64_t columns = max64(kern.nr, m_floats / (kPositions * b.tiles) / kern.nr * kern.nr);
+  const int64_t columns = max64(column_step, m_floats / (b.positions * b.tiles) / column_step * column_step);
   b.columns = columns >= c.n() ? c.n() : columns;
   b.ldm = round_up(max64(b.columns, 1), kLineFloats);
   return b;
@@ -123,7 +151,7 @@ int64_t position_floats(const Correlation& c, const GemmKernels& kern) {
 }
 
 int64_t packed_floats(const Correlation& c, const GemmKernels& kern) {
-  return c.groups * kPositions * position_floats(c, kern);
+  return c.groups * c.positions() * position_floats(c, kern);
 }
 
 // How a team of threads splits the work: `tile_parts` contiguous shares of the tiles times
@@ -148,8 +176,8 @@ class WinogradConv final : public ConvImpl {
         relu_(ctx.activation == Activation::relu),
         gemm_(kernels<GemmKernels>(ctx.isa)),
         transforms_(kernels<WinogradTransforms>(ctx.isa)),
-        forward_(forward_correlation(p)),
-        backward_(backward_data_correlation(p)),
+        forward_(forward_correlation(p, gemm_)),
+        backward_(backward_data_correlation(p, gemm_)),
         forward_blocking_(choose_blocking(forward_, gemm_)),
         backward_blocking_(choose_blocking(backward_, gemm_)),
         weights_direction_(make_direct_conv(p, ctx)) {}
@@ -189,6 +217,7 @@ class WinogradConv final : public ConvImpl {
   // first transposed per tap (flipped on the way) so the columns, input channels, are contiguous.
   void pack(const float* w, bool flipped, float* packed, int threads) const {
     const Correlation& c = flipped ? backward_ : forward_;
+    const WinogradTileTransforms& f = tile_transforms(c);
     const int64_t icg = p_.in_c_per_group(), ocg = p_.out_c / p_.groups;
     const int64_t k = c.k(), n = c.n(), nr = gemm_.nr, depth = gemm_block_depth(k);
     const int64_t padded_n = round_up(n, nr), panel_floats = position_floats(c, gemm_);
@@ -220,15 +249,15 @@ class WinogradConv final : public ConvImpl {
           tap_stride = ocg * icg;
           row_stride = icg;
         }
-        float* group = packed + g * kPositions * panel_floats;
+        float* group = packed + g * c.positions() * panel_floats;
         const Share mine = share_of(k, thread, team);
         for (int64_t row = mine.begin; row < mine.end; ++row) {
           const int64_t k0 = row / depth * depth, kc = min64(depth, k - k0);
           for (int64_t j0 = 0; j0 < n; j0 += nr) {
             const int64_t count = min64(nr, n - j0);
             float* panel_row = group + k0 * padded_n + j0 * kc + (row - k0) * nr;
-            transforms_.weights(rows + row * row_stride + j0, tap_stride, count, panel_row, panel_floats);
-            for (int64_t xi = 0; xi < kPositions; ++xi) {
+            f.weights(rows + row * row_stride + j0, tap_stride, count, panel_row, panel_floats);
+            for (int64_t xi = 0; xi < c.positions(); ++xi) {
               for (int64_t lane = count; lane < nr; ++lane) panel_row[xi * panel_floats + lane] = 0.0f;
             }
           }
@@ -242,6 +271,7 @@ class WinogradConv final : public ConvImpl {
 
   void run(const Correlation& c, const Blocking& blk, const float* src, const float* packed_u, const float* bias,
            bool relu, float* res, int threads) const {
+    const WinogradTileTransforms& f = tile_transforms(c);
     const int64_t per_thread = round_up(blk.v_floats() + blk.m_floats(), kLineFloats);
     auto workspace = scratch_.acquire(static_cast<size_t>(per_thread * threads));
     const int64_t tiles = c.tiles(), tiles_w = c.tiles_w(), tiles_per_image = c.tiles_h() * tiles_w;
@@ -267,13 +297,13 @@ class WinogradConv final : public ConvImpl {
         const int64_t count = my_tiles.begin + share * (block + 1) / blocks - t0;
         for (int64_t g = 0; g < c.groups; ++g) {
           GemmBatch batch;
-          batch.count = kPositions;
+          batch.count = c.positions();
           batch.k = k;
           batch.n = n;
           batch.a = v;
           batch.a_stride = v_position;
           batch.a_row_distance = blk.ldv;
-          batch.b = packed_u + g * kPositions * panel_floats;
+          batch.b = packed_u + g * c.positions() * panel_floats;
           batch.b_stride = panel_floats;
           batch.c = m;
           batch.c_stride = m_position;
@@ -286,9 +316,9 @@ class WinogradConv final : public ConvImpl {
               if (depth_blocks > 1 || o0 == first_column) {
                 for (int64_t t = 0; t < count; ++t) {
                   const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
-                  const int64_t row0 = rows.begin + within / tiles_w * kTile - c.pad_top;
-                  const int64_t col0 = cols.begin + within % tiles_w * kTile - c.pad_left;
-                  transforms_.input(src + image * c.src_h * c.src_w * c.src_c + g * k + k0, c.src_h, c.src_w, c.src_c,
+                  const int64_t row0 = rows.begin + within / tiles_w * c.m - c.pad_top;
+                  const int64_t col0 = cols.begin + within % tiles_w * c.m - c.pad_left;
+                  f.input(src + image * c.src_h * c.src_w * c.src_c + g * k + k0, c.src_h, c.src_w, c.src_c,
                                     row0, col0, kc, v + t * blk.ldv, v_position);
                 }
               }
@@ -296,11 +326,10 @@ class WinogradConv final : public ConvImpl {
             }
             for (int64_t t = 0; t < count; ++t) {
               const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
-              const int64_t r0 = rows.begin + within / tiles_w * kTile, c0 = cols.begin + within % tiles_w * kTile;
+              const int64_t r0 = rows.begin + within / tiles_w * c.m, c0 = cols.begin + within % tiles_w * c.m;
               float* y = res + ((image * c.res_h + r0) * c.res_w + c0) * c.res_c + g * n + o0;
-              transforms_.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr,
-                                 relu, y, c.res_c, c.res_w * c.res_c, min64(kTile, rows.end - r0),
-                                 min64(kTile, cols.end - c0));
+              f.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr,
+                                 relu, y, c.res_c, c.res_w * c.res_c, min64(c.m, rows.end - r0), min64(c.m, cols.end - c0));
             }
           }
         }
@@ -326,6 +355,10 @@ class WinogradConv final : public ConvImpl {
         if (!reached || col < cols.begin || col >= cols.end) fill(res + (row * c.res_w + col) * c.res_c);
       }
     }
+  }
+
+  const WinogradTileTransforms& tile_transforms(const Correlation& c) const {
+    return c.m == 6 ? transforms_.f6x6 : transforms_.f4x4;
   }
 
   Conv2dParams p_;
