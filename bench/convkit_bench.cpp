@@ -2,8 +2,9 @@
 // with it). The problem is the canonical string the tests print on failure.
 //
 //   convkit-bench --conv mb1_ic64ih56iw56_oc64_kh3kw3_ph1pw1 [--dir fwd|bwd_d|bwd_d_packed|bwd_w|bwd|all]
-//                 [--threads N] [--backend all|NAME[,NAME...]] [--min-time SECONDS]
-//                 (NAME: a registered backend, auto, or onednn when built with it)
+//                 [--threads N] [--backend all|NAME[,NAME...]] [--min-time SECONDS] [--math strict|fast]
+//                 (NAME: a registered backend, auto, or onednn when built with it; --math is
+//                 Options.math, which decides what auto may choose)
 //   convkit-bench --pool mb1_c64ih112iw112_max_kh3kw3_sh2sw2_ph1pw1 [--dir fwd|bwd|all] ...
 //   convkit-bench --batch-file FILE ...   (one "--conv PROBLEM" or "--pool PROBLEM" per line, # comments)
 #include <omp.h>
@@ -34,6 +35,7 @@ struct Settings {
   std::string backends = "all";
   int threads = 0;
   double min_time = 0.5;
+  Math math = Math::strict;
 };
 
 struct Problem {
@@ -47,7 +49,7 @@ struct Problem {
                "usage: convkit-bench (--conv PROBLEM | --pool PROBLEM | --batch-file FILE)...\n"
                "                     [--dir fwd|bwd_d|bwd_d_packed|bwd_w|bwd|all] [--threads N] [--backend all|NAME[,NAME...]]\n"
                "                     (NAME: a registered backend, auto, or onednn when built with it)\n"
-               "                     [--min-time SECONDS]\n",
+               "                     [--min-time SECONDS] [--math strict|fast]\n",
                why.c_str());
   std::exit(2);
 }
@@ -130,7 +132,7 @@ void bench_conv(const Settings& s, const std::string& text) {
         std::printf("  %-10s declines: %s\n", backend.c_str(), reason.c_str());
         continue;
       }
-      const Conv2d conv(p, Options{backend, threads, Activation::none});
+      const Conv2d conv(p, Options{backend, threads, Activation::none, s.math});
       const PackedWeights packed = prepare(conv, series, d);
       results.push_back({backend, backend == "auto" ? "-> " + std::string(conv.backend(series.direction)) : "",
                          median_seconds([&] { run(conv, series, d, packed); }, s.min_time)});
@@ -229,6 +231,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--threads") {
       settings.threads = std::atoi(value().c_str());
       if (settings.threads < 1) usage("--threads takes a whole number >= 1");
+    } else if (arg == "--math") {
+      const std::string math = value();
+      if (math != "strict" && math != "fast") usage("--math takes strict or fast, not " + math);
+      settings.math = math == "fast" ? convkit::Math::fast : convkit::Math::strict;
     } else if (arg == "--min-time") {
       settings.min_time = std::atof(value().c_str());
     } else {
@@ -236,9 +242,10 @@ int main(int argc, char** argv) {
     }
   }
   if (problems.empty()) usage("no problem given");
-  std::printf("convkit-bench: %s, %d thread(s), FMA peak %.1f GFLOP/s (measured)\n", convkit::simd_arch().c_str(),
-              settings.threads > 0 ? settings.threads : omp_get_max_threads(),
-              fma_peak_gflops(convkit::detail::active_isa(), settings.threads > 0 ? settings.threads : omp_get_max_threads()));
+  const int threads = settings.threads > 0 ? settings.threads : omp_get_max_threads();
+  std::printf("convkit-bench: %s, %d thread(s), Math::%s, FMA peak %.1f GFLOP/s (measured)\n",
+              convkit::simd_arch().c_str(), threads, settings.math == convkit::Math::fast ? "fast" : "strict",
+              fma_peak_gflops(convkit::detail::active_isa(), threads));
   for (const Problem& problem : problems) {
     try {
       if (problem.is_conv) {

@@ -1,4 +1,5 @@
-// The named layer set, every registered backend (and `auto`), every direction, GFLOP/s; with
+// The named layer set, every registered backend (and `auto`, under Math::strict and as
+// `auto_fast` under Math::fast), every direction, GFLOP/s; with
 // oneDNN interleaved in the same process when it was found at configure time. A table of
 // convkit-vs-oneDNN ratios closes the run (medians when --benchmark_repetitions is given).
 #include <benchmark/benchmark.h>
@@ -35,11 +36,27 @@ bool declined(benchmark::State& state, const std::string& reason) {
   return true;
 }
 
-void conv_convkit(benchmark::State& state, const Layer& layer, const std::string& backend, ConvSeries series) {
+// A series of convkit results: a registered backend, or `auto` under one Math.
+struct ConvContender {
+  std::string series;   // the name in the benchmark's name: the backend, auto, or auto_fast
+  std::string backend;  // Options.backend
+  Math math;
+};
+
+std::vector<ConvContender> conv_contenders() {
+  std::vector<ConvContender> contenders;
+  for (const std::string& name : conv2d_backends()) contenders.push_back({name, name, Math::strict});
+  contenders.push_back({"auto", "auto", Math::strict});
+  contenders.push_back({"auto_fast", "auto", Math::fast});
+  return contenders;
+}
+
+void conv_convkit(benchmark::State& state, const Layer& layer, const ConvContender& contender, ConvSeries series) {
   const Conv2dParams p = parse_conv2d(layer.problem);
+  const std::string& backend = contender.backend;
   if (declined(state, backend == "auto" ? "" : conv2d_decline_reason(backend, p))) return;
   ConvData d(p);
-  const Conv2d conv(p, Options{backend, 0, Activation::none});
+  const Conv2d conv(p, Options{backend, 0, Activation::none, contender.math});
   const PackedWeights packed = prepare(conv, series, d);
   for (auto _ : state) {
     run(conv, series, d, packed);
@@ -105,15 +122,14 @@ void pool_onednn(benchmark::State& state, const Layer& layer) {
 #endif
 
 void register_all() {
-  std::vector<std::string> conv_backends = conv2d_backends(), pool_backends = pool2d_backends();
-  conv_backends.push_back("auto");
+  std::vector<std::string> pool_backends = pool2d_backends();
   pool_backends.push_back("auto");
   for (const Layer& layer : conv_layers()) {
     for (const ConvSeries& series : kConvSeries) {
       const std::string suffix = "/" + to_string(parse_conv2d(layer.problem));
-      for (const std::string& backend : conv_backends) {
-        benchmark::RegisterBenchmark(("conv_" + (series.name + ("/" + backend)) + suffix).c_str(), conv_convkit, layer,
-                                     backend, series)
+      for (const ConvContender& contender : conv_contenders()) {
+        benchmark::RegisterBenchmark(("conv_" + (series.name + ("/" + contender.series)) + suffix).c_str(), conv_convkit,
+                                     layer, contender, series)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
       }
@@ -176,7 +192,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
       for (const auto& [backend, rate] : row.rates) {
         if (backend == "onednn") {
           onednn = rate;
-        } else if (backend != "auto" && rate > best_rate) {
+        } else if (backend != "auto" && backend != "auto_fast" && rate > best_rate) {
           best = backend, best_rate = rate;
         }
       }

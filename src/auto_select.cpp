@@ -4,6 +4,8 @@
 // 2026-11-26: `convkit-bench --backend direct,im2col,auto,onednn --dir all --threads 2` over
 // the layer set (bench/layers.hpp) and bench/auto_sweep.txt, twice; the table is in
 // docs/auto_table.md.
+// The rule names roles (backend.hpp's ConvRole), the registry the rows that play them:
+// `direct` is the direct-summation row, `im2col` the lowered-GEMM row.
 // - `direct` by default: it is the faster backend on almost every shape, and its depthwise and
 //   grouped kernels run 4-100x faster than im2col's one small GEMM per group.
 // - forward: `direct` everywhere. Widening 1x1 layers went to `im2col` (res2c, 64->256, 1.15x)
@@ -25,49 +27,53 @@
 namespace convkit::detail {
 namespace {
 
-template <class Table, class Params>
-const auto& first_accepting(const Table& table, const Params& p) {
-  for (size_t i = 1; i < table.size(); ++i) {
-    if (table[i].decline_reason(p).empty()) return table[i];
-  }
-  return table.front();
-}
-
 bool is_pointwise(const Conv2dParams& p) {
   return p.kernel_h == 1 && p.kernel_w == 1 && p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 &&
          p.pad_right == 0;
 }
 
+// The first row after the reference that may run `d` (the reference when none may).
+const ConvBackend& first_candidate(const std::vector<ConvBackend>& table, const Conv2dParams& p, Direction d,
+                                   Math math) {
+  for (size_t i = 1; i < table.size(); ++i) {
+    if (conv_candidate(table[i], p, d, math)) return table[i];
+  }
+  return table.front();
+}
+
 }  // namespace
 
-ConvChoice auto_conv_choice(const Conv2dParams& p) {
+ConvChoice auto_conv_choice(const std::vector<ConvBackend>& table, const Conv2dParams& p, Math math) {
   const bool ungrouped = p.groups == 1, pointwise = ungrouped && is_pointwise(p);
   const bool strided = p.stride_h > 1 || p.stride_w > 1;
-  const char* forward = "direct";
-  const char* backward_data = "direct";
-  const char* backward_weights = "direct";
-  std::string why = "direct by default";
+  ConvRole roles[] = {ConvRole::direct_summation, ConvRole::direct_summation, ConvRole::direct_summation};
+  std::string why = "direct summation by default";
   const bool narrowing = !strided && p.in_c >= 4 * p.out_c && p.out_c <= 64;
   if (pointwise && (p.in_c >= 2048 || narrowing || (strided && p.in_c < 512))) {
-    backward_data = "im2col";
-    why += "; backward data im2col: 1x1 with >= 2048 input channels, narrowing 4x to <= 64, or strided "
+    roles[static_cast<size_t>(Direction::backward_data)] = ConvRole::lowered_gemm;
+    why += "; backward data lowered GEMM: 1x1 with >= 2048 input channels, narrowing 4x to <= 64, or strided "
            "below 512";
   }
   if (pointwise && p.in_c >= 2048) {
-    backward_weights = "im2col";
-    why += "; backward weights im2col: 1x1 with >= 2048 input channels";
+    roles[static_cast<size_t>(Direction::backward_weights)] = ConvRole::lowered_gemm;
+    why += "; backward weights lowered GEMM: 1x1 with >= 2048 input channels";
   }
   ConvChoice choice;
-  const char* names[] = {forward, backward_data, backward_weights};
-  for (size_t d = 0; d < 3; ++d) {
-    const ConvBackend* b = find_conv_backend(names[d]);
-    // A backend missing from this build, or declining, yields to the first that accepts.
-    choice.by_direction[d] = b != nullptr && b->decline_reason(p).empty() ? b : &first_accepting(conv_backend_table(), p);
+  for (Direction d : kDirections) {
+    const ConvBackend* row = conv_row_for_role(table, roles[static_cast<size_t>(d)], p, d, math);
+    // No row of that role may run it (missing, declining, or fast under strict): the first that may.
+    choice.by_direction[static_cast<size_t>(d)] = row != nullptr ? row : &first_candidate(table, p, d, math);
   }
   choice.why = "auto: " + why;
   return choice;
 }
 
-const PoolBackend& auto_pool_backend(const Pool2dParams& p) { return first_accepting(pool_backend_table(), p); }
+const PoolBackend& auto_pool_backend(const Pool2dParams& p) {
+  const auto& table = pool_backend_table();
+  for (size_t i = 1; i < table.size(); ++i) {
+    if (table[i].decline_reason(p).empty()) return table[i];
+  }
+  return table.front();
+}
 
 }  // namespace convkit::detail

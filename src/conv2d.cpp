@@ -6,6 +6,7 @@
 #include <string>
 
 #include "backend.hpp"
+#include "bounded_geometry.hpp"
 #include "plan.hpp"
 #include "threading.hpp"
 #include "tuning.hpp"
@@ -14,47 +15,63 @@ namespace convkit {
 
 namespace detail {
 
-void ConvImpl::forward(const float* x, const float* w, const float* b, float* y, int threads) const {
-  auto packed = scratch_.acquire(packed_weights_size());
-  pack_weights(w, packed.data());
-  forward_packed(x, packed.data(), b, y, threads);
+void ConvBackwardData::pack_backward_data_weights(const float* w, float* packed) const {
+  std::memcpy(packed, w, weight_elements_ * sizeof(float));
 }
 
-void ConvImpl::pack_backward_data_weights(const float* w, float* packed) const {
-  std::memcpy(packed, w, weight_elements_ * sizeof(float));
+ConvChoice named_conv_choice(const std::vector<ConvBackend>& table, const Conv2dParams& p,
+                             const BackendRequest& request) {
+  const ConvBackend& named = named_backend(table, p, request, "conv2d");
+  ConvChoice choice;
+  for (Direction d : kDirections) {
+    const ConvBackend& serving = serving_row(table, named, d);
+    if (const std::string reason = serving.decline_reason(p); !reason.empty()) {
+      throw Error("convkit: " + request.cause + " = \"" + request.name + "\" runs " + direction_name(d) + " on " +
+                  serving.name + ", which declines " + to_string(p) + ": " + reason);
+    }
+    choice.by_direction[static_cast<size_t>(d)] = &serving;
+  }
+  choice.why = request.cause;
+  return choice;
 }
 
 class ConvPlan {
  public:
-  ConvPlan(const Conv2dParams& p, const Options& options) : params(p), options(options) {
-    p.validate();
+  ConvPlan(const Conv2dParams& problem, const Options& options) : params(problem), options(options) {
+    problem.validate();
+    const Conv2dParams p = bounded_geometry(problem);
     require_threads(options.threads);
     const PlanContext context{options.activation, active_isa()};
+    const Math math = math_request(options);
     const BackendRequest request = backend_request(options);
     ConvChoice choice;
     if (request.name == "auto") {
-      choice = auto_conv_choice(p);
+      choice = auto_conv_choice(p, math);
+      choice.why += std::string(" (Math::") + math_name(math) + ")";
     } else if (request.name == "tune") {
-      choice = tuned_conv_choice(p, context, threads());
+      choice = tuned_conv_choice(p, context, threads(), math);
+      choice.why += std::string(" (Math::") + math_name(math) + ")";
     } else {
-      const ConvBackend& b = named_backend(conv_backend_table(), p, request, "conv2d");
-      choice = {{&b, &b, &b}, request.cause};
+      choice = named_conv_choice(conv_backend_table(), p, request);
     }
-    // One implementation per distinct backend, shared by the directions that chose it.
+    // One creation per distinct row, shared by the directions that run on it.
+    std::array<ConvImpls, 3> made;
     for (size_t d = 0; d < 3; ++d) {
       backends[d] = choice.by_direction[d];
-      for (size_t e = 0; e < d && impls[d] == nullptr; ++e) {
-        if (backends[e] == backends[d]) impls[d] = impls[e];
-      }
-      if (impls[d] == nullptr) impls[d] = backends[d]->create(p, context);
+      size_t e = 0;
+      while (e < d && backends[e] != backends[d]) ++e;
+      made[d] = e < d ? made[e] : backends[d]->create(p, context);
     }
+    forward_impl = made[0].forward;
+    backward_data_impl = made[1].backward_data;
+    backward_weights_impl = made[2].backward_weights;
     std::string chosen = backends[0]->name;
     if (backends[1] != backends[0] || backends[2] != backends[0]) {
       chosen = std::string("fwd ") + backends[0]->name + ", bwd_d " + backends[1]->name + ", bwd_w " + backends[2]->name;
     }
-    log_choice("conv2d", to_string(p), chosen, choice.why);
+    log_choice("conv2d", to_string(problem), chosen, choice.why);
     // Packed weights fit any plan of the same problem (batch aside) that runs their direction
-    // on the same backend and instruction set.
+    // on the same row and instruction set: the row that runs it, not the one asked for.
     Conv2dParams layout = p;
     layout.batch = 1;
     for (Direction d : {Direction::forward, Direction::backward_data}) {
@@ -64,13 +81,14 @@ class ConvPlan {
     }
   }
 
-  const ConvImpl& impl(Direction d) const { return *impls[static_cast<size_t>(d)]; }
   int threads() const { return resolve_threads(options.threads); }
 
   Conv2dParams params;
   Options options;
-  std::array<const ConvBackend*, 3> backends{};  // indexed by Direction
-  std::array<std::shared_ptr<const ConvImpl>, 3> impls;
+  std::array<const ConvBackend*, 3> backends{};  // the row running each Direction (indexed by it)
+  std::shared_ptr<const ConvForward> forward_impl;
+  std::shared_ptr<const ConvBackwardData> backward_data_impl;
+  std::shared_ptr<const ConvBackwardWeights> backward_weights_impl;
   std::array<size_t, 2> packed_layouts{};  // forward, backward data
 };
 
@@ -99,7 +117,7 @@ void Conv2d::forward(const float* x, const float* w, const float* b, float* y) c
   detail::require_pointer(x, "Conv2d::forward", "x");
   detail::require_pointer(w, "Conv2d::forward", "w");
   detail::require_pointer(y, "Conv2d::forward", "y");
-  plan_->impl(Direction::forward).forward(x, w, b, y, plan_->threads());
+  plan_->forward_impl->forward(x, w, b, y, plan_->threads());
 }
 
 namespace {
@@ -122,18 +140,18 @@ PackedWeights Conv2d::pack_weights(const float* w, Direction direction) const {
     throw Error("convkit: Conv2d::pack_weights: direction is " + enumerator(direction) + ", which takes no weights (" +
                 enumerator(Direction::forward) + " or " + enumerator(Direction::backward_data) + ")");
   }
-  const detail::ConvImpl& impl = plan_->impl(direction);
   const bool forward = direction == Direction::forward;
   PackedWeights packed;
   packed.storage_ = std::make_unique<PackedWeights::Storage>();
-  const size_t floats = forward ? impl.packed_weights_size() : impl.backward_data_packed_size();
+  const size_t floats =
+      forward ? plan_->forward_impl->packed_weights_size() : plan_->backward_data_impl->backward_data_packed_size();
   packed.storage_->data = detail::AlignedBuffer(floats);
   packed.storage_->layout = plan_->packed_layouts[static_cast<size_t>(direction)];
   packed.storage_->direction = direction;
   if (forward) {
-    impl.pack_weights(w, packed.storage_->data.data());
+    plan_->forward_impl->pack_weights(w, packed.storage_->data.data());
   } else {
-    impl.pack_backward_data_weights(w, packed.storage_->data.data());
+    plan_->backward_data_impl->pack_backward_data_weights(w, packed.storage_->data.data());
   }
   return packed;
 }
@@ -157,28 +175,28 @@ void Conv2d::forward(const float* x, const PackedWeights& w, const float* b, flo
   detail::require_pointer(x, "Conv2d::forward", "x");
   detail::require_pointer(y, "Conv2d::forward", "y");
   const float* packed = packed_data(w, Direction::forward, "forward");
-  plan_->impl(Direction::forward).forward_packed(x, packed, b, y, plan_->threads());
+  plan_->forward_impl->forward_packed(x, packed, b, y, plan_->threads());
 }
 
 void Conv2d::backward_data(const float* dy, const float* w, float* dx) const {
   detail::require_pointer(dy, "Conv2d::backward_data", "dy");
   detail::require_pointer(w, "Conv2d::backward_data", "w");
   detail::require_pointer(dx, "Conv2d::backward_data", "dx");
-  plan_->impl(Direction::backward_data).backward_data(dy, w, dx, plan_->threads());
+  plan_->backward_data_impl->backward_data(dy, w, dx, plan_->threads());
 }
 
 void Conv2d::backward_data(const float* dy, const PackedWeights& w, float* dx) const {
   detail::require_pointer(dy, "Conv2d::backward_data", "dy");
   detail::require_pointer(dx, "Conv2d::backward_data", "dx");
   const float* packed = packed_data(w, Direction::backward_data, "backward_data");
-  plan_->impl(Direction::backward_data).backward_data_packed(dy, packed, dx, plan_->threads());
+  plan_->backward_data_impl->backward_data_packed(dy, packed, dx, plan_->threads());
 }
 
 void Conv2d::backward_weights(const float* x, const float* dy, float* dw, float* db) const {
   detail::require_pointer(x, "Conv2d::backward_weights", "x");
   detail::require_pointer(dy, "Conv2d::backward_weights", "dy");
   detail::require_pointer(dw, "Conv2d::backward_weights", "dw");
-  plan_->impl(Direction::backward_weights).backward_weights(x, dy, dw, db, plan_->threads());
+  plan_->backward_weights_impl->backward_weights(x, dy, dw, db, plan_->threads());
 }
 
 }  // namespace convkit

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "convkit/params.hpp"
+#include "bounded_geometry.hpp"
 
 namespace convkit {
 namespace {
@@ -21,14 +22,14 @@ int64_t clamp_to_int64(Wide v) {
 int64_t conv_out_size(int64_t in, int64_t pad_begin, int64_t pad_end, int64_t kernel, int64_t dilation,
                       int64_t stride) {
   if (stride < 1) return 0;
-  const Wide span = Wide(in) + pad_begin + pad_end - Wide(dilation) * (kernel - 1) - 1;
+  const Wide span = Wide(in) + pad_begin + pad_end - Wide(dilation) * (Wide(kernel) - 1) - 1;
   return clamp_to_int64(floor_div(span, stride) + 1);
 }
 
 int64_t pool_out_size(int64_t in, int64_t pad_begin, int64_t pad_end, int64_t window, int64_t stride,
                       bool ceil_mode) {
   if (stride < 1) return 0;
-  const Wide span = Wide(in) + pad_begin + pad_end - window;
+  const Wide span = Wide(in) + pad_begin + pad_end - Wide(window);
   if (!ceil_mode) return clamp_to_int64(floor_div(span, stride) + 1);
   Wide out = ceil_div(span, stride) + 1;
   // PyTorch's rule: a last window that would start in the end padding is dropped.
@@ -55,17 +56,22 @@ struct Field {
 
 // A tensor of the product of `dims` floats must have a byte size that fits int64 (and so
 // size_t). On overflow the message names the largest of the fields the dims derive from.
-void require_addressable(const char* type, const char* tensor, std::initializer_list<int64_t> dims,
+// Dims are Wide so that extents formed from several fields (a padded height) cannot overflow
+// before they are checked.
+void require_addressable(const char* type, const char* tensor, std::initializer_list<Wide> dims,
                          std::initializer_list<Field> fields) {
+  constexpr Wide limit = std::numeric_limits<int64_t>::max() < std::numeric_limits<size_t>::max()
+                             ? Wide(std::numeric_limits<int64_t>::max())
+                             : Wide(std::numeric_limits<size_t>::max());
   Wide bytes = sizeof(float);
-  for (int64_t d : dims) {
-    bytes *= d;
-    if (bytes > std::numeric_limits<int64_t>::max() ||
-        static_cast<unsigned __int128>(bytes) > std::numeric_limits<size_t>::max()) {
+  for (Wide d : dims) {
+    // Checked before multiplying: a padded extent times a byte count can pass even __int128.
+    if (d > 0 && bytes > limit / d) {
       Field largest = *fields.begin();
       for (const Field& f : fields) largest = f.value > largest.value ? f : largest;
       fail(type, largest.name, largest.value, std::string("makes the ") + tensor + " tensor's byte size overflow int64");
     }
+    bytes *= d;
   }
 }
 
@@ -121,7 +127,7 @@ void Conv2dParams::validate() const {
   require_addressable(t, "weight", {kernel_h, kernel_w, in_c / groups, out_c},
                       {{"kernel_h", kernel_h}, {"kernel_w", kernel_w}, ic, oc});
   // Padded extents are formed by some kernels; keep them representable too.
-  require_addressable(t, "padded input", {batch, in_h + pad_top + pad_bottom, in_w + pad_left + pad_right, in_c},
+  require_addressable(t, "padded input", {batch, Wide(in_h) + pad_top + pad_bottom, Wide(in_w) + pad_left + pad_right, in_c},
                       {n, ih, iw, ic, pt, pb, pl, pr});
   require_addressable(t, "output", {batch, out_h(), out_w(), out_c}, {n, ih, iw, oc, pt, pb, pl, pr});
 }
@@ -188,4 +194,31 @@ bool Pool2dParams::operator==(const Pool2dParams& o) const {
          count_include_pad == o.count_include_pad && ceil_mode == o.ceil_mode;
 }
 
+namespace detail {
+namespace {
+// A stride (or a ceil_mode pooling window) past the padded extent gives the single output the
+// extent itself gives. Wide: pooling pads may each be half an int64-sized window.
+int64_t bounded_to_extent(int64_t value, int64_t in, int64_t pad_begin, int64_t pad_end) {
+  const Wide extent = Wide(in) + pad_begin + pad_end;
+  return value > extent ? static_cast<int64_t>(extent) : value;
+}
+}  // namespace
+
+Conv2dParams bounded_geometry(Conv2dParams p) {
+  p.stride_h = bounded_to_extent(p.stride_h, p.in_h, p.pad_top, p.pad_bottom);
+  p.stride_w = bounded_to_extent(p.stride_w, p.in_w, p.pad_left, p.pad_right);
+  if (p.kernel_h == 1) p.dilation_h = 1;
+  if (p.kernel_w == 1) p.dilation_w = 1;
+  return p;
+}
+
+Pool2dParams bounded_geometry(Pool2dParams p) {
+  p.window_h = bounded_to_extent(p.window_h, p.in_h, p.pad_top, p.pad_bottom);
+  p.window_w = bounded_to_extent(p.window_w, p.in_w, p.pad_left, p.pad_right);
+  p.stride_h = bounded_to_extent(p.stride_h, p.in_h, p.pad_top, p.pad_bottom);
+  p.stride_w = bounded_to_extent(p.stride_w, p.in_w, p.pad_left, p.pad_right);
+  return p;
+}
+
+}  // namespace detail
 }  // namespace convkit

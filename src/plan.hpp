@@ -22,6 +22,18 @@ inline BackendRequest backend_request(const Options& options) {
   return {options.backend, "Options.backend"};
 }
 
+// Options.math, or CONVKIT_MATH when set (for the whole process): "strict" or "fast", any other
+// value a convkit::Error naming it.
+inline Math math_request(const Options& options) {
+  const char* env = std::getenv("CONVKIT_MATH");
+  if (env == nullptr || *env == '\0') return options.math;
+  const std::string value = env;
+  for (Math math : {Math::strict, Math::fast}) {
+    if (value == math_name(math)) return math;
+  }
+  throw Error("convkit: CONVKIT_MATH = \"" + value + "\" is not a Math (strict or fast)");
+}
+
 // The registry row a request names, or convkit::Error: an unknown name lists the known ones,
 // a declining backend gives its reason (never a silent fallback).
 template <class Backend, class Params>
@@ -40,6 +52,12 @@ const Backend& named_backend(const std::vector<Backend>& table, const Params& p,
   throw Error("convkit: " + request.cause + " = \"" + request.name + "\" is not a " + kind + " backend (known: " + known +
               "auto, tune)");
 }
+
+// The rows a convolution asked for by name runs: the named row for each direction it
+// implements, the rows it names for the others (conv2d.cpp). convkit::Error when the name is
+// unknown or a row declines the problem.
+ConvChoice named_conv_choice(const std::vector<ConvBackend>& table, const Conv2dParams& p,
+                             const BackendRequest& request);
 
 // With CONVKIT_VERBOSE=1, one line per plan on stderr: the problem, the choice and its cause.
 inline void log_choice(const char* kind, const std::string& problem, const std::string& choice, const std::string& why) {

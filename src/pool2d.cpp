@@ -1,5 +1,6 @@
 // The pooling plan: validate and choose once, then run many times.
 #include "backend.hpp"
+#include "bounded_geometry.hpp"
 #include "convkit/pool2d.hpp"
 #include "plan.hpp"
 #include "threading.hpp"
@@ -9,14 +10,15 @@ namespace convkit {
 namespace detail {
 class PoolPlan {
  public:
-  PoolPlan(const Pool2dParams& p, const Options& options) : params(p), options(options) {
-    p.validate();
+  PoolPlan(const Pool2dParams& problem, const Options& options) : params(problem), options(options) {
+    problem.validate();
+    const Pool2dParams p = bounded_geometry(problem);
     require_threads(options.threads);
     const BackendRequest request = backend_request(options);
     // Pooling has nothing worth timing per shape: "tune" means "auto" here.
     const bool automatic = request.name == "auto" || request.name == "tune";
     backend = automatic ? &auto_pool_backend(p) : &named_backend(pool_backend_table(), p, request, "pool2d");
-    log_choice("pool2d", to_string(p), backend->name, automatic ? request.name : request.cause);
+    log_choice("pool2d", to_string(problem), backend->name, automatic ? request.name : request.cause);
     impl = backend->create(p, PlanContext{options.activation, active_isa()});
   }
   Pool2dParams params;

@@ -1,6 +1,8 @@
 // The registry: the only place convkit's backends are named. Tests and benchmarks iterate
 // these tables, so a backend added here is tested and benchmarked with no new code.
-// Rows are in `auto`'s preference order after the reference, which stays first.
+// Rows are in `auto`'s preference order after the reference, which stays first. Each row
+// declares its accuracy class, the part it plays for `auto`, and the directions it implements
+// (docs/design.md).
 #include <string>
 #include <string_view>
 
@@ -21,13 +23,17 @@ std::string accepts_every_pool(const Pool2dParams&) { return {}; }
 
 const std::vector<ConvBackend>& conv_backend_table() {
   static const std::vector<ConvBackend> table = {
-      {"naive", "reference loop nest of the seed notebook, double accumulation, every feature",
-       accepts_every_conv, make_naive_conv},
+      {"naive", "reference loop nest of the seed notebook, double accumulation, every feature", Math::strict,
+       ConvRole::reference, kImplementsEveryDirection, accepts_every_conv, make_naive_conv},
       {"direct", "vectorized direct convolution on prepacked weights, register-tiled per ISA; depthwise kernel",
-       accepts_every_conv, make_direct_conv},
-      {"im2col", "lower to columns, multiply with convkit's packed GEMM", accepts_every_conv, make_im2col_conv},
-      {"winograd", "Winograd F(4x4, 3x3) or F(6x6, 3x3) for 3x3 stride-1 layers: transformed tiles times transformed weights as batched GEMMs",
-       winograd_decline_reason, make_winograd_conv},
+       Math::strict, ConvRole::direct_summation, kImplementsEveryDirection, accepts_every_conv, make_direct_conv},
+      {"im2col", "lower to columns, multiply with convkit's packed GEMM", Math::strict, ConvRole::lowered_gemm,
+       kImplementsEveryDirection, accepts_every_conv, make_im2col_conv},
+      {"winograd",
+       "Winograd F(4x4, 3x3) or F(6x6, 3x3) for 3x3 stride-1 layers: transformed tiles times transformed weights as "
+       "batched GEMMs; backward weights by direct",
+       Math::fast, ConvRole::minimal_filtering, {nullptr, nullptr, "direct"}, winograd_decline_reason,
+       make_winograd_conv},
   };
   return table;
 }
@@ -47,6 +53,27 @@ const ConvBackend* find_conv_backend(std::string_view name) {
   return nullptr;
 }
 
+const ConvBackend& serving_row(const std::vector<ConvBackend>& table, const ConvBackend& row, Direction d) {
+  if (row.implements(d)) return row;
+  const std::string_view name = row.served_by[static_cast<size_t>(d)];
+  for (const ConvBackend& b : table) {
+    if (name == b.name) return b;
+  }
+  return table.front();  // unreachable for a well-formed table (registry_test)
+}
+
+bool conv_candidate(const ConvBackend& row, const Conv2dParams& p, Direction d, Math math) {
+  return row.implements(d) && (row.math == Math::strict || math == Math::fast) && row.decline_reason(p).empty();
+}
+
+const ConvBackend* conv_row_for_role(const std::vector<ConvBackend>& table, ConvRole role, const Conv2dParams& p,
+                                     Direction d, Math math) {
+  for (size_t i = 1; i < table.size(); ++i) {
+    if (table[i].role == role && conv_candidate(table[i], p, d, math)) return &table[i];
+  }
+  return nullptr;
+}
+
 }  // namespace convkit::detail
 
 namespace convkit {
@@ -55,6 +82,12 @@ std::vector<std::string> conv2d_backends() {
   std::vector<std::string> names;
   for (const auto& b : detail::conv_backend_table()) names.emplace_back(b.name);
   return names;
+}
+
+std::vector<BackendInfo> conv2d_backend_info() {
+  std::vector<BackendInfo> rows;
+  for (const auto& b : detail::conv_backend_table()) rows.push_back({b.name, b.description, b.math});
+  return rows;
 }
 
 std::vector<std::string> pool2d_backends() {

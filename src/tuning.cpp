@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <tuple>
 #include <vector>
@@ -18,10 +19,11 @@
 namespace convkit::detail {
 namespace {
 
-constexpr const char* kHeader = "# convkit tuning file v2: problem threads isa direction backend microseconds";
+constexpr const char* kHeader = "# convkit tuning file v3: problem threads isa math direction backend microseconds";
+constexpr const char* kHeaderBeforeMath = "# convkit tuning file v2: problem threads isa direction backend microseconds";
 
-using Key = std::tuple<std::string, int, std::string, std::string>;  // problem, threads, isa, direction
-Key key_of(const TuneEntry& e) { return {e.problem, e.threads, e.isa, e.direction}; }
+using Key = std::tuple<std::string, int, std::string, std::string, std::string>;  // problem, threads, isa, math, direction
+Key key_of(const TuneEntry& e) { return {e.problem, e.threads, e.isa, e.math, e.direction}; }
 
 bool is_direction(const std::string& name) {
   for (Direction d : kDirections) {
@@ -30,13 +32,20 @@ bool is_direction(const std::string& name) {
   return false;
 }
 
-bool parse_line(const std::string& line, TuneEntry& e) {
+bool is_math(const std::string& name) { return name == math_name(Math::strict) || name == math_name(Math::fast); }
+
+// One entry; `with_math` false for the version before Math, whose entries were all strict.
+bool parse_line(const std::string& line, bool with_math, TuneEntry& e) {
   std::istringstream in(line);
   std::string rest;
-  if (!(in >> e.problem >> e.threads >> e.isa >> e.direction >> e.backend >> e.microseconds) || (in >> rest)) {
-    return false;
+  in >> e.problem >> e.threads >> e.isa;
+  if (with_math) {
+    in >> e.math;
+  } else {
+    e.math = math_name(Math::strict);
   }
-  if (!is_direction(e.direction)) return false;
+  if (!(in >> e.direction >> e.backend >> e.microseconds) || (in >> rest)) return false;
+  if (!is_direction(e.direction) || !is_math(e.math)) return false;
   try {
     (void)parse_conv2d(e.problem);
   } catch (const Error&) {
@@ -77,13 +86,14 @@ std::vector<TuneEntry> read(const std::string& path, bool* foreign) {
   std::vector<TuneEntry> entries;
   std::string line;
   if (!in || !std::getline(in, line)) return entries;  // missing or empty: nothing tuned yet
-  if (line != kHeader) {
+  if (line != kHeader && line != kHeaderBeforeMath) {
     *foreign = true;
     return entries;
   }
+  const bool with_math = line == kHeader;
   while (std::getline(in, line)) {
     TuneEntry e;
-    if (parse_line(line, e)) entries.push_back(e);  // a truncated or garbled line is skipped
+    if (parse_line(line, with_math, e)) entries.push_back(e);  // a truncated or garbled line is skipped
   }
   return entries;
 }
@@ -101,7 +111,7 @@ bool merge(const std::string& path, const std::vector<TuneEntry>& entries) {
     std::ofstream out(temporary, std::ios::trunc);
     out << kHeader << '\n';
     for (const auto& [key, e] : merged) {
-      out << e.problem << ' ' << e.threads << ' ' << e.isa << ' ' << e.direction << ' ' << e.backend << ' '
+      out << e.problem << ' ' << e.threads << ' ' << e.isa << ' ' << e.math << ' ' << e.direction << ' ' << e.backend << ' '
           << e.microseconds << '\n';
     }
     out.flush();
@@ -117,23 +127,28 @@ bool merge(const std::string& path, const std::vector<TuneEntry>& entries) {
 
 namespace {
 
-// Times one direction (forward with packed weights, the inference path): the best of three
-// calls after a warm-up.
-double microseconds(const ConvImpl& impl, const Conv2dParams& p, Direction direction, int threads) {
+// Times one direction of one row's objects (forward with packed weights, the inference path):
+// the best of three calls after a warm-up.
+double microseconds(const ConvImpls& impls, const Conv2dParams& p, Direction direction, int threads) {
+  const size_t packed_size = direction == Direction::forward ? impls.forward->packed_weights_size() : 0;
   AlignedBuffer x(static_cast<size_t>(p.input_elements())), w(static_cast<size_t>(p.weight_elements())),
-      b(static_cast<size_t>(p.out_c)), y(static_cast<size_t>(p.output_elements())), packed(impl.packed_weights_size());
+      b(static_cast<size_t>(p.out_c)), y(static_cast<size_t>(p.output_elements())), packed(packed_size);
   // Small values, no denormals: timing does not depend on the data otherwise.
   for (size_t i = 0; i < x.size(); ++i) x.data()[i] = float(int(i % 7) - 3) * 0.125f;
   for (size_t i = 0; i < w.size(); ++i) w.data()[i] = float(int(i % 5) - 2) * 0.0625f;
   for (size_t i = 0; i < y.size(); ++i) y.data()[i] = float(int(i % 3) - 1) * 0.25f;
   for (size_t i = 0; i < b.size(); ++i) b.data()[i] = 0.5f;
-  impl.pack_weights(w.data(), packed.data());
+  if (direction == Direction::forward) impls.forward->pack_weights(w.data(), packed.data());
   // Backward writes dx over x and dw, db over w, b: their values do not matter here.
   const auto run = [&] {
     switch (direction) {
-      case Direction::forward: impl.forward_packed(x.data(), packed.data(), b.data(), y.data(), threads); break;
-      case Direction::backward_data: impl.backward_data(y.data(), w.data(), x.data(), threads); break;
-      case Direction::backward_weights: impl.backward_weights(x.data(), y.data(), w.data(), b.data(), threads); break;
+      case Direction::forward:
+        impls.forward->forward_packed(x.data(), packed.data(), b.data(), y.data(), threads);
+        break;
+      case Direction::backward_data: impls.backward_data->backward_data(y.data(), w.data(), x.data(), threads); break;
+      case Direction::backward_weights:
+        impls.backward_weights->backward_weights(x.data(), y.data(), w.data(), b.data(), threads);
+        break;
     }
   };
   run();
@@ -158,11 +173,20 @@ Memory& memory() {
   return m;
 }
 
+const ConvBackend* find_row(const std::vector<ConvBackend>& table, const std::string& name) {
+  for (const ConvBackend& row : table) {
+    if (name == row.name) return &row;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
-ConvChoice tuned_conv_choice(const Conv2dParams& p, const PlanContext& context, int threads) {
+ConvChoice tuned_conv_choice(const std::vector<ConvBackend>& table, const Conv2dParams& p, const PlanContext& context,
+                             int threads, Math math) {
   const char* file = std::getenv("CONVKIT_TUNE_FILE");
-  const std::string path = file != nullptr ? file : "", problem = to_string(p), isa = isa_name(context.isa);
+  const std::string path = file != nullptr ? file : "", problem = to_string(p), isa = isa_name(context.isa),
+                    math_class = math_name(math);
   Memory& m = memory();
   // One plan tunes at a time: concurrent timings would disturb each other.
   std::lock_guard<std::mutex> lock(m.mutex);
@@ -175,29 +199,29 @@ ConvChoice tuned_conv_choice(const Conv2dParams& p, const PlanContext& context, 
   ConvChoice choice;
   choice.why = "tune: remembered";
   std::vector<TuneEntry> measured;
-  const auto& table = conv_backend_table();
-  std::vector<std::unique_ptr<ConvImpl>> candidates(table.size());  // made once, timed in each direction
+  std::vector<std::optional<ConvImpls>> made(table.size());  // each row made once, timed in each direction it may run
   for (Direction d : kDirections) {
-    const Key key{problem, threads, isa, direction_name(d)};
+    const Key key{problem, threads, isa, math_class, direction_name(d)};
     const ConvBackend*& chosen = choice.by_direction[static_cast<size_t>(d)];
     if (const auto it = m.choices.find(key); it != m.choices.end()) {
-      const ConvBackend* remembered = find_conv_backend(it->second);
-      if (remembered != nullptr && remembered->decline_reason(p).empty()) {
+      const ConvBackend* remembered = find_row(table, it->second);
+      if (remembered != nullptr && conv_candidate(*remembered, p, d, math)) {
         chosen = remembered;
         continue;
       }
     }
-    // Candidates: every backend that accepts the problem; the reference only when none else does.
+    // Candidates: every row that may run d, each timed on its own objects; the reference only
+    // when none else may.
     chosen = &table.front();
     double best_us = 0.0;
     for (size_t i = 1; i < table.size(); ++i) {
-      if (!table[i].decline_reason(p).empty()) continue;
-      if (!candidates[i]) candidates[i] = table[i].create(p, context);
-      const double us = microseconds(*candidates[i], p, d, threads);
+      if (!conv_candidate(table[i], p, d, math)) continue;
+      if (!made[i]) made[i] = table[i].create(p, context);
+      const double us = microseconds(*made[i], p, d, threads);
       if (chosen == &table.front() || us < best_us) chosen = &table[i], best_us = us;
     }
     m.choices[key] = chosen->name;
-    measured.push_back({problem, threads, isa, direction_name(d), chosen->name, best_us});
+    measured.push_back({problem, threads, isa, math_class, direction_name(d), chosen->name, best_us});
     choice.why = "tune: measured";
   }
   if (!path.empty() && !measured.empty() && !tune_file::merge(path, measured)) {

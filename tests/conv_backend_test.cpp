@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "convkit/convkit.hpp"
+#include "support/accuracy.hpp"
 #include "support/backend_param.hpp"
 #include "support/oracle.hpp"
 #include "support/problems.hpp"
@@ -17,44 +18,77 @@ namespace {
 
 using namespace convkit::test;
 
+// The oracle on absolute values: each result's sum of |terms|, which the bounds scale with.
+OracleResult magnitudes(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* b, const Tensor* dy) {
+  const Tensor ax = absolute(x), aw = absolute(w), ab = b != nullptr ? absolute(*b) : Tensor(),
+               ady = dy != nullptr ? absolute(*dy) : Tensor();
+  return oracle(p, ax.data(), aw.data(), b != nullptr ? ab.data() : nullptr, dy != nullptr ? ady.data() : nullptr);
+}
+
 class ConvBackend : public BackendIsaTest {
  protected:
   template <class Check>
   void for_each_problem(Check check) {
     for_each_accepted(conv_sweep(), parse_conv2d, conv2d_decline_reason, check);
   }
+  // The class of the row asked for (magnitudes are computed when it is fast; the rows serving
+  // its missing directions are never less strict than it: registry_test).
+  Math math() const { return conv_backend_math(backend()); }
+  // magnitudes(), where the comparison on integers reads them: for a fast row only.
+  OracleResult integer_magnitudes(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* b,
+                                  const Tensor* dy) const {
+    return math() == Math::fast ? magnitudes(p, x, w, b, dy) : OracleResult{};
+  }
 };
 
-std::vector<float> relu(std::vector<float> v) {
-  for (float& e : v) e = e < 0.0f ? 0.0f : e;
+// The class of the row that runs `d` in this plan: where the row asked for lacks a direction,
+// the one serving it.
+Math math_of(const Conv2d& conv, Direction d) { return conv_backend_math(std::string(conv.backend(d))); }
+
+std::vector<double> relu(std::vector<double> v) {
+  for (double& e : v) e = e < 0.0 ? 0.0 : e;
   return v;
 }
 
-// Small integers: every backend must reproduce the oracle bit for bit, with 1 and 2 threads,
-// from HWIO and from packed weights (forward and backward data), with and without the fused
-// ReLU, and run to run.
+// The number of products summed into one element of each result (the bias counted in forward).
+struct Terms {
+  double forward, data, weights;
+  explicit Terms(const Conv2dParams& p)
+      : forward(double(p.kernel_h * p.kernel_w * p.in_c_per_group()) + 1),
+        data(double(p.kernel_h * p.kernel_w * p.out_c_per_group())),
+        weights(double(p.batch * p.out_h() * p.out_w())) {}
+};
+
+// Small integers: every strict backend must reproduce the oracle bit for bit (a fast one stay
+// within its bound), with 1 and 2 threads, from HWIO and from packed weights (forward and
+// backward data), with and without the fused ReLU, and run to run.
 TEST_P(ConvBackend, ForwardExactOnIntegers) {
   for_each_problem([&](const Conv2dParams& p) {
     const Tensor x = integer_tensor(p.input_elements(), 1), w = integer_tensor(p.weight_elements(), 2),
                  b = integer_tensor(p.out_c, 3);
-    const Tensor expected = rounded(oracle(p, x.data(), w.data(), b.data(), nullptr).y);
-    EXPECT_GT(fraction_nonzero(expected), 0.5) << "test data too sparse to be a strong test";
+    const std::vector<double> exact = oracle(p, x.data(), w.data(), b.data(), nullptr).y;
+    const std::vector<double> magnitude = integer_magnitudes(p, x, w, &b, nullptr).y;
+    const double terms = Terms(p).forward;
+    EXPECT_GT(fraction_nonzero(rounded(exact)), 0.5) << "test data too sparse to be a strong test";
     for (int threads : {1, 2}) {
       const Conv2d conv(p, options(threads));
       Tensor y = nan_tensor(p.output_elements());
       conv.forward(x.data(), w.data(), b.data(), y.data());
-      EXPECT_TRUE(bitwise_equal(y, expected)) << threads << " thread(s)";
+      EXPECT_TRUE(matches_on_integers(y, exact, magnitude, terms, math_of(conv, Direction::forward))) << threads << " thread(s)";
       Tensor again = nan_tensor(p.output_elements());
       conv.forward(x.data(), conv.pack_weights(w.data()), b.data(), again.data());
-      EXPECT_TRUE(bitwise_equal(again, expected)) << "packed weights, " << threads << " thread(s)";
+      EXPECT_TRUE(matches_on_integers(again, exact, magnitude, terms, math_of(conv, Direction::forward)))
+          << "packed weights, " << threads << " thread(s)";
     }
     const Conv2d fused(p, options(2, Activation::relu));
     Tensor y = nan_tensor(p.output_elements());
     fused.forward(x.data(), w.data(), b.data(), y.data());
-    EXPECT_TRUE(bitwise_equal(y, relu(expected))) << "fused ReLU";
+    // |relu(a) - relu(e)| <= |a - e|: the bound carries over.
+    EXPECT_TRUE(matches_on_integers(y, relu(exact), magnitude, terms, math_of(fused, Direction::forward))) << "fused ReLU";
     Tensor no_bias = nan_tensor(p.output_elements());
     fused.forward(x.data(), w.data(), nullptr, no_bias.data());
-    EXPECT_TRUE(bitwise_equal(no_bias, relu(rounded(oracle(p, x.data(), w.data(), nullptr, nullptr).y))))
+    EXPECT_TRUE(matches_on_integers(no_bias, relu(oracle(p, x.data(), w.data(), nullptr, nullptr).y),
+                                    integer_magnitudes(p, x, w, nullptr, nullptr).y, terms, math_of(fused, Direction::forward)))
         << "no bias";
   });
 }
@@ -63,29 +97,34 @@ TEST_P(ConvBackend, BackwardExactOnIntegers) {
   for_each_problem([&](const Conv2dParams& p) {
     const Tensor x = integer_tensor(p.input_elements(), 4), w = integer_tensor(p.weight_elements(), 5),
                  dy = integer_tensor(p.output_elements(), 6);
-    const OracleResult r = oracle(p, x.data(), w.data(), nullptr, dy.data());
-    const Tensor dx_expected = rounded(r.dx), dw_expected = rounded(r.dw), db_expected = rounded(r.db);
+    const OracleResult exact = oracle(p, x.data(), w.data(), nullptr, dy.data());
+    const OracleResult magnitude = integer_magnitudes(p, x, w, nullptr, &dy);
+    const Terms terms(p);
     for (int threads : {1, 2}) {
       // ReLU in the plan must not change backward: it differentiates convolution + bias only.
       const Conv2d conv(p, options(threads, Activation::relu));
       Tensor dx = nan_tensor(p.input_elements()), dw = nan_tensor(p.weight_elements()), db = nan_tensor(p.out_c);
       conv.backward_data(dy.data(), w.data(), dx.data());
       conv.backward_weights(x.data(), dy.data(), dw.data(), db.data());
-      EXPECT_TRUE(bitwise_equal(dx, dx_expected)) << "dx, " << threads << " thread(s)";
+      EXPECT_TRUE(matches_on_integers(dx, exact.dx, magnitude.dx, terms.data, math_of(conv, Direction::backward_data))) << "dx, " << threads << " thread(s)";
       Tensor dx_packed = nan_tensor(p.input_elements());
       conv.backward_data(dy.data(), conv.pack_weights(w.data(), Direction::backward_data), dx_packed.data());
-      EXPECT_TRUE(bitwise_equal(dx_packed, dx_expected)) << "dx from packed weights, " << threads << " thread(s)";
-      EXPECT_TRUE(bitwise_equal(dw, dw_expected)) << "dw, " << threads << " thread(s)";
-      EXPECT_TRUE(bitwise_equal(db, db_expected)) << "db, " << threads << " thread(s)";
+      EXPECT_TRUE(matches_on_integers(dx_packed, exact.dx, magnitude.dx, terms.data, math_of(conv, Direction::backward_data)))
+          << "dx from packed weights, " << threads << " thread(s)";
+      EXPECT_TRUE(matches_on_integers(dw, exact.dw, magnitude.dw, terms.weights, math_of(conv, Direction::backward_weights)))
+          << "dw, " << threads << " thread(s)";
+      EXPECT_TRUE(matches_on_integers(db, exact.db, magnitude.db, terms.weights, math_of(conv, Direction::backward_weights)))
+          << "db, " << threads << " thread(s)";
       Tensor dw_alone = nan_tensor(p.weight_elements());
       conv.backward_weights(x.data(), dy.data(), dw_alone.data(), nullptr);
-      EXPECT_TRUE(bitwise_equal(dw_alone, dw_expected)) << "dw without db";
+      EXPECT_TRUE(bitwise_equal(dw_alone, dw)) << "dw without db";
     }
   });
 }
 
 // Weights packed by a plan at batch 1 serve the plan of the same problem at its own batch, in
-// both directions that take weights, with the results of HWIO weights.
+// both directions that take weights, with the results of HWIO weights (on integers: exact for a
+// strict row, within the bound for a fast one).
 TEST_P(ConvBackend, PackedWeightsServeAnotherBatch) {
   for_each_problem([&](const Conv2dParams& p) {
     if (p.batch == 1) return;
@@ -93,45 +132,28 @@ TEST_P(ConvBackend, PackedWeightsServeAnotherBatch) {
     single.batch = 1;
     const Tensor x = integer_tensor(p.input_elements(), 21), w = integer_tensor(p.weight_elements(), 22),
                  dy = integer_tensor(p.output_elements(), 23);
+    const OracleResult exact = oracle(p, x.data(), w.data(), nullptr, dy.data());
+    const OracleResult magnitude = integer_magnitudes(p, x, w, nullptr, &dy);
+    const Terms terms(p);
     const Conv2d packer(single, options(1)), conv(p, options(2));
     Tensor y = nan_tensor(p.output_elements()), y_packed = nan_tensor(p.output_elements());
-    conv.forward(x.data(), w.data(), nullptr, y.data());
     conv.forward(x.data(), packer.pack_weights(w.data()), nullptr, y_packed.data());
-    EXPECT_TRUE(bitwise_equal(y_packed, y)) << "forward";
-    Tensor dx = nan_tensor(p.input_elements()), dx_packed = nan_tensor(p.input_elements());
-    conv.backward_data(dy.data(), w.data(), dx.data());
+    EXPECT_TRUE(matches_on_integers(y_packed, exact.y, magnitude.y, terms.forward, math_of(conv, Direction::forward))) << "forward";
+    Tensor dx_packed = nan_tensor(p.input_elements());
     conv.backward_data(dy.data(), packer.pack_weights(w.data(), Direction::backward_data), dx_packed.data());
-    EXPECT_TRUE(bitwise_equal(dx_packed, dx)) << "backward data";
+    EXPECT_TRUE(matches_on_integers(dx_packed, exact.dx, magnitude.dx, terms.data, math_of(conv, Direction::backward_data))) << "backward data";
   });
 }
 
-// Each element within the rounding error an fp32 sum of K terms may carry:
-// |actual - exact| <= (K + 2) * 2^-24 * sum |terms|, the sum of magnitudes computed by the
-// oracle on absolute values.
-void expect_within_bound(const Tensor& actual, const std::vector<double>& exact, const std::vector<double>& magnitude,
-                         double terms, const char* what) {
-  ASSERT_EQ(actual.size(), exact.size());
-  int reported = 0;
-  for (size_t i = 0; i < actual.size(); ++i) {
-    const double bound = (terms + 2.0) * std::ldexp(1.0, -24) * magnitude[i] + 1e-30;
-    const double error = std::fabs(double(actual[i]) - exact[i]);
-    if (!(error <= bound) && reported++ < 5) {
-      ADD_FAILURE() << what << "[" << i << "] = " << actual[i] << ", exact " << exact[i] << ", error " << error
-                    << " > bound " << bound;
-    }
-  }
-}
-
+// Each element within the bound of the row's accuracy class, the sum of magnitudes computed by
+// the oracle on absolute values.
 TEST_P(ConvBackend, RandomFloatsWithinRoundingBound) {
   for_each_problem([&](const Conv2dParams& p) {
     const Tensor x = uniform_tensor(p.input_elements(), 7), w = uniform_tensor(p.weight_elements(), 8),
                  b = uniform_tensor(p.out_c, 9), dy = uniform_tensor(p.output_elements(), 10);
     const OracleResult exact = oracle(p, x.data(), w.data(), b.data(), dy.data());
-    const Tensor ax = absolute(x), aw = absolute(w), ab = absolute(b), ady = absolute(dy);
-    const OracleResult magnitude = oracle(p, ax.data(), aw.data(), ab.data(), ady.data());
-    const double k_forward = double(p.kernel_h * p.kernel_w * p.in_c_per_group()) + 1;  // + bias
-    const double k_data = double(p.kernel_h * p.kernel_w * p.out_c_per_group());
-    const double k_weights = double(p.batch * p.out_h() * p.out_w());
+    const OracleResult magnitude = magnitudes(p, x, w, &b, &dy);
+    const Terms terms(p);
 
     const Conv2d conv(p, options(2));
     Tensor y = nan_tensor(p.output_elements()), dx = nan_tensor(p.input_elements()),
@@ -139,10 +161,10 @@ TEST_P(ConvBackend, RandomFloatsWithinRoundingBound) {
     conv.forward(x.data(), w.data(), b.data(), y.data());
     conv.backward_data(dy.data(), w.data(), dx.data());
     conv.backward_weights(x.data(), dy.data(), dw.data(), db.data());
-    expect_within_bound(y, exact.y, magnitude.y, k_forward, "y");
-    expect_within_bound(dx, exact.dx, magnitude.dx, k_data, "dx");
-    expect_within_bound(dw, exact.dw, magnitude.dw, k_weights, "dw");
-    expect_within_bound(db, exact.db, magnitude.db, k_weights, "db");
+    EXPECT_TRUE(within_bound(y, exact.y, magnitude.y, terms.forward, math_of(conv, Direction::forward))) << "y";
+    EXPECT_TRUE(within_bound(dx, exact.dx, magnitude.dx, terms.data, math_of(conv, Direction::backward_data))) << "dx";
+    EXPECT_TRUE(within_bound(dw, exact.dw, magnitude.dw, terms.weights, math_of(conv, Direction::backward_weights))) << "dw";
+    EXPECT_TRUE(within_bound(db, exact.db, magnitude.db, terms.weights, math_of(conv, Direction::backward_weights))) << "db";
 
     // Bitwise reproducible run to run for a given thread count, rounding order included.
     Tensor y2 = nan_tensor(p.output_elements()), dx2 = nan_tensor(p.input_elements()),

@@ -34,7 +34,7 @@ std::string slurp(const std::string& path) {
 TuneEntry entry(int i, const std::string& backend = "naive") {
   Conv2dParams p = parse_conv2d("ic8ih8oc8kh3ph1pw1");
   p.out_c = 8 + i;
-  return {to_string(p), 2, "avx512", "bwd_w", backend, 10.0 + i};
+  return {to_string(p), 2, "avx512", "strict", "bwd_w", backend, 10.0 + i};
 }
 
 TEST(Tune, PicksBackendsThatAcceptTheProblem) {
@@ -89,8 +89,10 @@ TEST(TuneFile, SurvivesTruncationAndGarbage) {
   // Cut in the middle of the last line, then append garbage lines.
   {
     std::ofstream out(path, std::ios::trunc);
-    out << whole.substr(0, whole.size() - 6) << "\n\x01\x02 garbage\nmb1_nonsense 2 avx512 fwd naive 3\n"
-        << entry(5).problem << " 2 avx512 sideways naive 3\n\n";
+    out << whole.substr(0, whole.size() - 6) << "\n\x01\x02 garbage\nmb1_nonsense 2 avx512 strict fwd naive 3\n"
+        << entry(5).problem << " 2 avx512 strict sideways naive 3\n"
+        << entry(6).problem << " 2 avx512 sloppy fwd naive 3\n"
+        << entry(7).problem << " 2 avx512 fwd naive 3\n\n";
   }
   bool foreign = true;
   const auto entries = detail::tune_file::read(path, &foreign);
@@ -99,6 +101,31 @@ TEST(TuneFile, SurvivesTruncationAndGarbage) {
   // A writer keeps the valid entries and drops the damage.
   ASSERT_TRUE(detail::tune_file::merge(path, {entry(4)}));
   EXPECT_EQ(detail::tune_file::read(path, &foreign).size(), 3u);
+}
+
+// A file written before Math had no math field: its entries were all strict, and the next merge
+// rewrites it in the current form.
+TEST(TuneFile, ReadsTheVersionBeforeMathAsStrict) {
+  const std::string path = scratch_path("before_math");
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << "# convkit tuning file v2: problem threads isa direction backend microseconds\n"
+        << entry(1).problem << " 2 avx512 fwd direct 12.5\n";
+  }
+  bool foreign = true;
+  auto entries = detail::tune_file::read(path, &foreign);
+  EXPECT_FALSE(foreign);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].math, "strict");
+  EXPECT_EQ(entries[0].direction, "fwd");
+  EXPECT_EQ(entries[0].backend, "direct");
+  TuneEntry fast = entry(2);
+  fast.math = "fast";
+  ASSERT_TRUE(detail::tune_file::merge(path, {fast}));
+  entries = detail::tune_file::read(path, &foreign);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_NE(slurp(path).find(entry(1).problem + " 2 avx512 strict fwd direct"), std::string::npos) << slurp(path);
+  EXPECT_NE(slurp(path).find(entry(2).problem + " 2 avx512 fast bwd_w naive"), std::string::npos) << slurp(path);
 }
 
 TEST(TuneFile, ForeignFileIsIgnoredAndLeftAlone) {

@@ -120,6 +120,129 @@ INSTANTIATE_TEST_SUITE_P(
         PoolRule{"input_bytes_overflow", [](auto& p) { p.channels = kHuge / 16; }, {"Pool2dParams.channels", "overflow"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// Every size, stride, dilation, padding and group field at the extremes of int64, one at a
+// time and in pairs: validation must either accept the problem or throw an Error naming a
+// field, and compute nothing that overflows (UBSan runs this test in CI). Problems that stay
+// valid (a huge stride gives one output row) must also run on every backend.
+template <class Params>
+struct NamedField {
+  const char* name;
+  int64_t Params::*member;
+};
+
+const std::vector<NamedField<Conv2dParams>> kConvFields = {
+    {"batch", &Conv2dParams::batch},           {"in_h", &Conv2dParams::in_h},
+    {"in_w", &Conv2dParams::in_w},             {"in_c", &Conv2dParams::in_c},
+    {"out_c", &Conv2dParams::out_c},           {"kernel_h", &Conv2dParams::kernel_h},
+    {"kernel_w", &Conv2dParams::kernel_w},     {"stride_h", &Conv2dParams::stride_h},
+    {"stride_w", &Conv2dParams::stride_w},     {"pad_top", &Conv2dParams::pad_top},
+    {"pad_bottom", &Conv2dParams::pad_bottom}, {"pad_left", &Conv2dParams::pad_left},
+    {"pad_right", &Conv2dParams::pad_right},   {"dilation_h", &Conv2dParams::dilation_h},
+    {"dilation_w", &Conv2dParams::dilation_w}, {"groups", &Conv2dParams::groups}};
+
+const std::vector<NamedField<Pool2dParams>> kPoolFields = {
+    {"batch", &Pool2dParams::batch},         {"in_h", &Pool2dParams::in_h},
+    {"in_w", &Pool2dParams::in_w},           {"channels", &Pool2dParams::channels},
+    {"window_h", &Pool2dParams::window_h},   {"window_w", &Pool2dParams::window_w},
+    {"stride_h", &Pool2dParams::stride_h},   {"stride_w", &Pool2dParams::stride_w},
+    {"pad_top", &Pool2dParams::pad_top},     {"pad_bottom", &Pool2dParams::pad_bottom},
+    {"pad_left", &Pool2dParams::pad_left},   {"pad_right", &Pool2dParams::pad_right}};
+
+// Validates p; returns whether it is valid. An Error must name one of `fields` as "Type.field = ".
+template <class Params>
+bool accepted_or_named(const Params& p, const char* type, const std::vector<NamedField<Params>>& fields) {
+  try {
+    p.validate();
+    return true;
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    bool named = false;
+    for (const auto& f : fields) named |= message.find(std::string(type) + "." + f.name + " = ") != std::string::npos;
+    EXPECT_TRUE(named) << message;
+    return false;
+  }
+}
+
+void run_every_conv_backend(const Conv2dParams& p) {
+  std::vector<float> x(p.input_elements(), 1.0f), w(p.weight_elements(), 1.0f), y(p.output_elements());
+  std::vector<float> dw(p.weight_elements()), db(p.out_c);
+  for (const std::string& name : conv2d_backends()) {
+    if (!conv2d_decline_reason(name, p).empty()) continue;
+    const Conv2d conv(p, Options{name, 1, Activation::none});
+    conv.forward(x.data(), w.data(), nullptr, y.data());
+    conv.backward_data(y.data(), w.data(), x.data());
+    conv.backward_weights(x.data(), y.data(), dw.data(), db.data());
+  }
+}
+
+void run_every_pool_backend(const Pool2dParams& p) {
+  std::vector<float> x(p.input_elements(), 1.0f), y(p.output_elements(), 1.0f), dx(p.input_elements());
+  for (const std::string& name : pool2d_backends()) {
+    if (!pool2d_decline_reason(name, p).empty()) continue;
+    const Pool2d pool(p, Options{name, 1, Activation::none});
+    pool.forward(x.data(), y.data());
+    pool.backward(x.data(), y.data(), dx.data());
+  }
+}
+
+constexpr int64_t kExtremes[] = {kHuge, std::numeric_limits<int64_t>::min(), kHuge / 2 + 1};
+
+TEST(ExtremeFields, ConvValidationNeverOverflows) {
+  int valid = 0;
+  for (size_t i = 0; i < kConvFields.size(); ++i) {
+    for (size_t j = i; j < kConvFields.size(); ++j) {
+      for (int64_t value : kExtremes) {
+        Conv2dParams p = valid_conv();
+        p.*kConvFields[i].member = value;
+        p.*kConvFields[j].member = value;
+        SCOPED_TRACE(std::string(kConvFields[i].name) + " and " + kConvFields[j].name + " = " + std::to_string(value));
+        (void)p.out_h(), (void)p.out_w(), (void)p.flops();
+        if (accepted_or_named(p, "Conv2dParams", kConvFields)) {
+          ++valid;
+          run_every_conv_backend(p);
+        } else {
+          EXPECT_THROW(Conv2d plan(p), Error);
+        }
+      }
+    }
+  }
+  EXPECT_GT(valid, 0);  // huge strides, and huge dilations of 1-tap kernels, stay valid
+}
+
+TEST(ExtremeFields, PoolValidationNeverOverflows) {
+  int valid = 0;
+  for (size_t i = 0; i < kPoolFields.size(); ++i) {
+    for (size_t j = i; j < kPoolFields.size(); ++j) {
+      for (int64_t value : kExtremes) {
+        for (const bool ceil_mode : {false, true}) {
+          Pool2dParams p = valid_pool();
+          p.ceil_mode = ceil_mode;
+          p.*kPoolFields[i].member = value;
+          p.*kPoolFields[j].member = value;
+          SCOPED_TRACE(std::string(kPoolFields[i].name) + " and " + kPoolFields[j].name + " = " +
+                       std::to_string(value) + (ceil_mode ? ", ceil_mode" : ""));
+          (void)p.out_h(), (void)p.out_w();
+          if (accepted_or_named(p, "Pool2dParams", kPoolFields)) {
+            ++valid;
+            run_every_pool_backend(p);
+          } else {
+            EXPECT_THROW(Pool2d plan(p), Error);
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(valid, 0);
+  // Pads of half an int64 window: the padded extent itself passes int64.
+  Pool2dParams p = valid_pool();
+  p.ceil_mode = true;
+  p.window_h = p.stride_h = kHuge;
+  p.pad_top = p.pad_bottom = kHuge / 2;
+  ASSERT_NO_THROW(p.validate());
+  EXPECT_EQ(p.out_h(), 1);
+  run_every_pool_backend(p);
+}
+
 TEST(PlanValidation, NegativeThreads) {
   expect_error([] { Conv2d conv(valid_conv(), Options{"naive", -1, Activation::none}); }, {"Options.threads = -1"});
   expect_error([] { Pool2d pool(valid_pool(), Options{"naive", -2, Activation::none}); }, {"Options.threads = -2"});

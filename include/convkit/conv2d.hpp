@@ -10,6 +10,13 @@ namespace convkit {
 
 enum class Activation { none, relu };  // applied in forward after the bias
 
+// Which arithmetic `auto` and `tune` may choose. strict: plain sums of products only, each
+// output within 2*(m+2)*2^-24*M of the exact value (m terms summed, M the sum of their absolute
+// values, bias included). fast: also algorithms that round differently (Winograd's transforms),
+// each within that bound plus 2^-13*M. CONVKIT_MATH=strict|fast, when set, overrides
+// Options.math for the whole process (any other value is a convkit::Error).
+enum class Math { strict, fast };
+
 struct Options {
   // A registered name, "auto" (a rule per shape), or "tune" (time the backends that accept the
   // problem when the plan is made, keep the fastest; remembered per problem, thread count and
@@ -18,6 +25,7 @@ struct Options {
   std::string backend = "auto";
   int threads = 0;               // 0: OpenMP's default
   Activation activation = Activation::none;
+  Math math = Math::strict;  // a backend asked for by name runs whatever its Math
 };
 
 // What a convolution plan runs; `auto` and `tune` may choose a backend for each.
@@ -73,6 +81,12 @@ class Conv2d {
 };
 
 std::vector<std::string> conv2d_backends();  // registered names, "naive" first; not "auto"
+// The registry's rows, in conv2d_backends() order: name, description, accuracy class.
+struct BackendInfo {
+  std::string name, description;
+  Math math;
+};
+std::vector<BackendInfo> conv2d_backend_info();
 // Why the named backend declines a (valid) problem, or "" when it accepts it.
 // Throws convkit::Error for a name that is not registered.
 std::string conv2d_decline_reason(std::string_view backend, const Conv2dParams&);

@@ -6,5 +6,5 @@
 #include "backend.hpp"
 
 namespace convkit::detail {
-std::unique_ptr<ConvImpl> make_direct_conv(const Conv2dParams&, const PlanContext&);
+ConvImpls make_direct_conv(const Conv2dParams&, const PlanContext&);
 }  // namespace convkit::detail

@@ -683,10 +683,10 @@ void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const 
   });
 }
 
-class DirectConv final : public ConvImpl {
+class DirectConv final : public ConvForward, public ConvBackwardData, public ConvBackwardWeights {
  public:
   DirectConv(const Conv2dParams& p, const PlanContext& ctx)
-      : ConvImpl(p),
+      : ConvBackwardData(p),
         p_(p),
         relu_(ctx.activation == Activation::relu),
         k_(kernels<DirectConvKernels>(ctx.isa)),
@@ -787,10 +787,10 @@ class DirectConv final : public ConvImpl {
   }
 
   // Packed once: depthwise, forward's layout (the taps are walked backwards instead); the dot
-  // form, HWIO as it is (ConvImpl's default); otherwise the transposed blocks.
+  // form, HWIO as it is (ConvBackwardData's default); otherwise the transposed blocks.
   size_t backward_data_packed_size() const override {
     if (depthwise_) return packed_weights_size();
-    if (bwd_prepacked_dot_) return ConvImpl::backward_data_packed_size();
+    if (bwd_prepacked_dot_) return ConvBackwardData::backward_data_packed_size();
     return transposed_weights_size();
   }
 
@@ -798,7 +798,7 @@ class DirectConv final : public ConvImpl {
     if (depthwise_) {
       pack_weights(w, packed);
     } else if (bwd_prepacked_dot_) {
-      ConvImpl::pack_backward_data_weights(w, packed);
+      ConvBackwardData::pack_backward_data_weights(w, packed);
     } else {
       pack_hwio(bwd_, k_, w, packed, 0, pack_items(bwd_));
     }
@@ -1085,12 +1085,13 @@ class DirectConv final : public ConvImpl {
   bool bwd_prepacked_dot_ = false;
   // Backward weights: for each kh (kw), the output rows (columns) that read inside the input.
   std::vector<OutputRange> rows_of_kh_, cols_of_kw_;
+  mutable WorkspacePool scratch_;  // per-call buffers, reused across calls
 };
 
 }  // namespace
 
-std::unique_ptr<ConvImpl> make_direct_conv(const Conv2dParams& p, const PlanContext& ctx) {
-  return std::make_unique<DirectConv>(p, ctx);
+ConvImpls make_direct_conv(const Conv2dParams& p, const PlanContext& ctx) {
+  return conv_impls(std::make_shared<const DirectConv>(p, ctx));
 }
 
 }  // namespace convkit::detail

@@ -5,5 +5,5 @@
 #include "backend.hpp"
 
 namespace convkit::detail {
-std::unique_ptr<ConvImpl> make_im2col_conv(const Conv2dParams&, const PlanContext&);
+ConvImpls make_im2col_conv(const Conv2dParams&, const PlanContext&);
 }  // namespace convkit::detail

@@ -280,12 +280,12 @@ class FlippedWeightsB final : public GemmSourceB {
   int64_t group_;
 };
 
-class Im2colConv final : public ConvImpl {
+class Im2colConv final : public ConvForward, public ConvBackwardData, public ConvBackwardWeights {
  public:
   // With flipped_weights, forward's HWIO w is that of the problem this one is the flipped form
   // of (backward data of a stride-1 convolution), read through FlippedWeightsB.
   Im2colConv(const Conv2dParams& p, const PlanContext& context, bool flipped_weights = false)
-      : ConvImpl(p),
+      : ConvBackwardData(p),
         geo_(p),
         flipped_weights_(flipped_weights),
         kern_(kernels<GemmKernels>(context.isa)),
@@ -581,12 +581,13 @@ class Im2colConv final : public ConvImpl {
   bool relu_, pointwise_;
   int64_t weights_per_group_, transposed_per_group_, chunk_pixels_, in_place_depth_;
   std::unique_ptr<Im2colConv> flipped_;  // the flipped form backward data runs, when there is one
+  mutable WorkspacePool scratch_;        // per-call buffers, reused across calls
 };
 
 }  // namespace
 
-std::unique_ptr<ConvImpl> make_im2col_conv(const Conv2dParams& p, const PlanContext& context) {
-  return std::make_unique<Im2colConv>(p, context);
+ConvImpls make_im2col_conv(const Conv2dParams& p, const PlanContext& context) {
+  return conv_impls(std::make_shared<const Im2colConv>(p, context));
 }
 
 }  // namespace convkit::detail

@@ -5,6 +5,6 @@
 #include "backend.hpp"
 
 namespace convkit::detail {
-std::unique_ptr<ConvImpl> make_naive_conv(const Conv2dParams&, const PlanContext&);
+ConvImpls make_naive_conv(const Conv2dParams&, const PlanContext&);
 std::unique_ptr<PoolImpl> make_naive_pool(const Pool2dParams&, const PlanContext&);
 }  // namespace convkit::detail

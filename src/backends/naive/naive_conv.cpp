@@ -9,9 +9,9 @@
 namespace convkit::detail {
 namespace {
 
-class NaiveConv final : public ConvImpl {
+class NaiveConv final : public ConvForward, public ConvBackwardData, public ConvBackwardWeights {
  public:
-  NaiveConv(const Conv2dParams& p, const PlanContext& ctx) : ConvImpl(p), p_(p), activation_(ctx.activation) {}
+  NaiveConv(const Conv2dParams& p, const PlanContext& ctx) : ConvBackwardData(p), p_(p), activation_(ctx.activation) {}
 
   size_t packed_weights_size() const override { return static_cast<size_t>(p_.weight_elements()); }
   void pack_weights(const float* w, float* packed) const override {
@@ -152,8 +152,8 @@ class NaiveConv final : public ConvImpl {
 
 }  // namespace
 
-std::unique_ptr<ConvImpl> make_naive_conv(const Conv2dParams& p, const PlanContext& ctx) {
-  return std::make_unique<NaiveConv>(p, ctx);
+ConvImpls make_naive_conv(const Conv2dParams& p, const PlanContext& ctx) {
+  return conv_impls(std::make_shared<const NaiveConv>(p, ctx));
 }
 
 }  // namespace convkit::detail
