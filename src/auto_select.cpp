@@ -22,6 +22,18 @@
 // - backward weights: `im2col` for 1x1 layers with 2048 or more input channels (1.11x); direct's
 //   weight gradient is faster elsewhere (1.02-1.18x where im2col used to win), measured after
 //   its row bands were resized (commit 4a3bd1d), so its rows in the table are a later run.
+// - under Math::fast, forward and backward data: `winograd` (the minimal-filtering row) on the
+//   3x3 stride-1 layers it takes (16+ channels per group) wherever the layer has enough 4x4
+//   tiles of the direction's result per call to repay its transformed weights (36 floats per
+//   weight pair, 4x the weights). Forward reads them packed once: winograd unless the layer
+//   has fewer than 16 tiles and its transformed weights outgrow half the L3 (ResNet-50's res5b
+//   at 7x7x512, batch 1: 0.9-1.1x). Backward data transforms them on every call: winograd from
+//   16 tiles up (14x14 at batch 1: 1.4x), or 48 when the transformed weights outgrow half the
+//   L3 and the transform runs at memory speed (7x7x512 at batch 4, 16 tiles: 0.5x; 28x28x512,
+//   49 tiles: 1.4x); 7x7 at batch 1 (4 tiles) is slower whatever the channels (0.2-0.9x).
+#include <cstdint>
+#include <fstream>
+
 #include "backend.hpp"
 
 namespace convkit::detail {
@@ -41,6 +53,28 @@ const ConvBackend& first_candidate(const std::vector<ConvBackend>& table, const 
   return table.front();
 }
 
+// This CPU's L3 as Linux's sysfs reports it (glibc's sysconf can report a whole socket's under
+// a virtual machine: 320 MB on the 32 MB machine the rule was measured on), else those 32 MB.
+int64_t l3_bytes() {
+  static const int64_t bytes = [] {
+    std::ifstream file("/sys/devices/system/cpu/cpu0/cache/index3/size");
+    int64_t kilobytes = 0;
+    if (file >> kilobytes && kilobytes > 0 && file.get() == 'K') return kilobytes << 10;
+    return int64_t{32} << 20;
+  }();
+  return bytes;
+}
+
+// Whether minimal filtering repays its transforms for direction d (see the rule above).
+bool minimal_filtering_pays(const Conv2dParams& p, Direction d) {
+  const bool forward = d == Direction::forward;
+  const int64_t rows = forward ? p.out_h() : p.in_h, cols = forward ? p.out_w() : p.in_w;
+  const int64_t tiles = p.batch * ((rows + 3) / 4) * ((cols + 3) / 4);
+  const bool weights_outgrow_l3 = 36 * p.in_c_per_group() * p.out_c * int64_t{sizeof(float)} > l3_bytes() / 2;
+  if (forward) return tiles >= 16 || !weights_outgrow_l3;
+  return tiles >= (weights_outgrow_l3 ? 48 : 16);
+}
+
 }  // namespace
 
 ConvChoice auto_conv_choice(const std::vector<ConvBackend>& table, const Conv2dParams& p, Math math) {
@@ -57,6 +91,14 @@ ConvChoice auto_conv_choice(const std::vector<ConvBackend>& table, const Conv2dP
   if (pointwise && p.in_c >= 2048) {
     roles[static_cast<size_t>(Direction::backward_weights)] = ConvRole::lowered_gemm;
     why += "; backward weights lowered GEMM: 1x1 with >= 2048 input channels";
+  }
+  if (math == Math::fast) {
+    for (Direction d : {Direction::forward, Direction::backward_data}) {
+      if (conv_row_for_role(table, ConvRole::minimal_filtering, p, d, math) == nullptr) continue;
+      if (!minimal_filtering_pays(p, d)) continue;
+      roles[static_cast<size_t>(d)] = ConvRole::minimal_filtering;
+      why += std::string("; ") + direction_name(d) + " minimal filtering (fast math)";
+    }
   }
   ConvChoice choice;
   for (Direction d : kDirections) {

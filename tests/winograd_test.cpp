@@ -266,17 +266,17 @@ std::vector<double> relu(std::vector<double> v) {
 }
 
 // Shapes around the tiles and the GEMM's blocks: odd sizes, images smaller than a tile,
-// channel tails, asymmetric and large padding, batch > 1, groups, many channels (several depth
+// channel tails (at least the 16 per group the backend takes), asymmetric and large padding, batch > 1, groups, many channels (several depth
 // and column blocks), many tiles (several tile blocks per thread).
 const std::vector<std::string>& winograd_shapes() {
   static const std::vector<std::string> shapes = {
       "mb1_ic16ih8iw8_oc16_kh3kw3_ph1pw1",
-      "mb1_ic3ih9iw11_oc5_kh3kw3_ph1pw1",
+      "mb1_ic19ih9iw11_oc17_kh3kw3_ph1pw1",
       "mb2_ic17ih7iw5_oc33_kh3kw3_ph1pw1",
-      "mb1_ic1ih3iw3_oc1_kh3kw3",
-      "mb1_ic5ih2iw1_oc7_kh3kw3_pt2pb1pl0pr3",
-      "mb3_ic31ih13iw6_oc15_kh3kw3_pt0pb2pl1pr0",
-      "mb1_ic8ih5iw5_oc8_kh3kw3_pt4pb3pl5pr2",
+      "mb1_ic16ih3iw3_oc16_kh3kw3",
+      "mb1_ic21ih2iw1_oc23_kh3kw3_pt2pb1pl0pr3",
+      "mb3_ic31ih13iw6_oc47_kh3kw3_pt0pb2pl1pr0",
+      "mb1_ic18ih5iw5_oc20_kh3kw3_pt4pb3pl5pr2",
       "mb2_ic64ih14iw14_oc48_kh3kw3_ph1pw1",
       "mb1_ic32ih10iw10_oc64_kh3kw3_ph1pw1_g2",
       "mb2_ic48ih9iw7_oc96_kh3kw3_ph1pw0_g3",
@@ -366,12 +366,46 @@ INSTANTIATE_TEST_SUITE_P(Isa, WinogradBackend, ::testing::Values("avx512", "avx2
 TEST(WinogradDeclines, OtherShapesWithAReason) {
   for (const char* text : {"mb1_ic16ih8iw8_oc16_kh5kw5_ph2pw2", "mb1_ic16ih8iw8_oc16_kh3kw3_sh2sw2_ph1pw1",
                            "mb1_ic16ih8iw8_oc16_kh3kw3_ph2pw2_dh2dw2", "mb1_ic16ih8iw8_oc16_kh1kw3_pw1",
-                           "mb1_ic16ih8iw8_oc16_kh3kw3_ph1pw1_g16", "mb1_ic32ih8iw8_oc8_kh3kw3_ph1pw1_g2"}) {
+                           "mb1_ic16ih8iw8_oc16_kh3kw3_ph1pw1_g16", "mb1_ic32ih8iw8_oc8_kh3kw3_ph1pw1_g2",
+                           "mb1_ic3ih8iw8_oc16_kh3kw3_ph1pw1", "mb1_ic16ih8iw8_oc15_kh3kw3_ph1pw1"}) {
     const Conv2dParams p = parse_conv2d(text);
     const std::string reason = conv2d_decline_reason("winograd", p);
     EXPECT_NE(reason.find("winograd"), std::string::npos) << text << ": \"" << reason << "\"";
     EXPECT_THROW(Conv2d(p, winograd(1)), Error) << text;
   }
+}
+
+}  // namespace
+}  // namespace convkit
+
+namespace convkit {
+namespace {
+
+std::string auto_choice(const char* problem, Math math, Direction d) {
+  ScopedEnv no_override("CONVKIT_MATH", nullptr);
+  ScopedEnv no_backend("CONVKIT_BACKEND", nullptr);
+  Options o;
+  o.math = math;
+  return std::string(Conv2d(parse_conv2d(problem), o).backend(d));
+}
+
+// auto's rule (src/auto_select.cpp): winograd only under Math::fast, only for the directions it
+// implements, and only where its transforms pay: not for 7x7 at batch 1, nor backward data of
+// 7x7x512 at batch 4 (its transformed weights outgrow half the L3 with too few tiles).
+TEST(WinogradAuto, TakenUnderFastWhereItPays) {
+  const char* res2b = "mb1_ic64ih56iw56_oc64_kh3kw3_ph1pw1";
+  for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights}) {
+    EXPECT_NE(auto_choice(res2b, Math::strict, d), "winograd") << static_cast<int>(d);
+  }
+  EXPECT_EQ(auto_choice(res2b, Math::fast, Direction::forward), "winograd");
+  EXPECT_EQ(auto_choice(res2b, Math::fast, Direction::backward_data), "winograd");
+  EXPECT_NE(auto_choice(res2b, Math::fast, Direction::backward_weights), "winograd");
+  EXPECT_NE(auto_choice("mb1_ic64ih7iw7_oc64_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
+  EXPECT_NE(auto_choice("mb1_ic512ih7iw7_oc512_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
+  EXPECT_NE(auto_choice("mb4_ic512ih7iw7_oc512_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
+  EXPECT_EQ(auto_choice("mb4_ic512ih7iw7_oc512_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
+  EXPECT_EQ(auto_choice("mb1_ic512ih28iw28_oc512_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
+  EXPECT_NE(auto_choice("mb1_ic8ih56iw56_oc8_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
 }
 
 }  // namespace

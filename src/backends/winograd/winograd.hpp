@@ -1,7 +1,6 @@
 #pragma once
 // The winograd backend: Winograd F(4x4, 3x3) and F(6x6, 3x3) for 3x3, stride-1, undilated
 // convolutions (Math::fast: its transforms round differently from a plain sum of products).
-#include <memory>
 #include <string>
 
 #include "backend.hpp"
@@ -9,5 +8,5 @@
 namespace convkit::detail {
 // Empty when the backend takes the problem; otherwise why it declines.
 std::string winograd_decline_reason(const Conv2dParams&);
-std::unique_ptr<ConvImpl> make_winograd_conv(const Conv2dParams&, const PlanContext&);
+ConvImpls make_winograd_conv(const Conv2dParams&, const PlanContext&);
 }  // namespace convkit::detail
