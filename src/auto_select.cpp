@@ -25,12 +25,11 @@
 // - under Math::fast, forward and backward data: `winograd` (the minimal-filtering row) on the
 //   3x3 stride-1 layers it takes (16+ channels per group) wherever the layer has enough 4x4
 //   tiles of the direction's result per call to repay its transformed weights (36 floats per
-//   weight pair, 4x the weights). Forward reads them packed once: winograd unless the layer
-//   has fewer than 16 tiles and its transformed weights outgrow half the L3 (ResNet-50's res5b
-//   at 7x7x512, batch 1: 0.9-1.1x). Backward data transforms them on every call: winograd from
-//   16 tiles up (14x14 at batch 1: 1.4x), or 48 when the transformed weights outgrow half the
-//   L3 and the transform runs at memory speed (7x7x512 at batch 4, 16 tiles: 0.5x; 28x28x512,
-//   49 tiles: 1.4x); 7x7 at batch 1 (4 tiles) is slower whatever the channels (0.2-0.9x).
+//   weight pair, 4x the weights); the measurements are docs/auto_table.md's last table.
+//   Forward reads them packed once: winograd unless the layer has fewer than 16 tiles and its
+//   transformed weights outgrow half the L3 (ResNet-50's res5b, 7x7x512 at batch 1, ties).
+//   Backward data transforms them on every call: winograd from 16 tiles up, or from 48 when
+//   the transformed weights outgrow half the L3 and their transform runs at memory speed.
 #include <cstdint>
 #include <fstream>
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -230,10 +231,16 @@ TEST(WinogradTransforms, OutputTransformPartialTilesBiasRelu) {
 // ---- The backend through the public API ----
 
 // Worst error / M over every test of this file, printed at the end.
-double worst_error_over_m = 0.0;
+// Worst error / M per problem (the tile size a problem gets shows in how large it is).
+std::map<std::string, double> worst_error_over_m;
+std::string current_problem;
 
 struct WorstErrorPrinter : ::testing::Environment {
-  void TearDown() override { std::printf("winograd: worst |error| / M seen: %.3g (2^%.2f)\n", worst_error_over_m, std::log2(worst_error_over_m)); }
+  void TearDown() override {
+    for (const auto& [problem, worst] : worst_error_over_m) {
+      std::printf("winograd: worst |error| / M %.3g (2^%.2f) on %s\n", worst, std::log2(worst), problem.c_str());
+    }
+  }
 };
 const auto* const printer = ::testing::AddGlobalTestEnvironment(new WorstErrorPrinter);
 
@@ -244,7 +251,7 @@ void expect_within_fast_bound(const std::vector<double>& exact, const std::vecto
   for (size_t i = 0; i < got.size(); ++i) {
     const double error = std::fabs(double(got[i]) - exact[i]), m = magnitude[i];
     const double bound = 2.0 * double(terms + 2) * 0x1p-24 * m + 0x1p-13 * m;
-    if (m > 0) worst_error_over_m = std::max(worst_error_over_m, error / m);
+    if (m > 0) worst_error_over_m[current_problem] = std::max(worst_error_over_m[current_problem], error / m);
     if (!(error <= bound)) {
       ADD_FAILURE() << what << ": element " << i << " = " << got[i] << ", exact " << exact[i] << ", bound " << bound;
       if (++failures == 5) return;
@@ -304,6 +311,7 @@ class WinogradBackend : public ::testing::TestWithParam<std::string> {
 TEST_P(WinogradBackend, ForwardWithinTheFastBound) {
   for (const std::string& text : winograd_shapes()) {
     SCOPED_TRACE(text);
+    current_problem = text;
     const Conv2dParams p = parse_conv2d(text);
     ASSERT_EQ(conv2d_decline_reason("winograd", p), "");
     const Tensor x = uniform_tensor(p.input_elements(), 11), w = uniform_tensor(p.weight_elements(), 12),
@@ -339,6 +347,7 @@ TEST_P(WinogradBackend, ForwardWithinTheFastBound) {
 TEST_P(WinogradBackend, BackwardDataWithinTheFastBound) {
   for (const std::string& text : winograd_shapes()) {
     SCOPED_TRACE(text);
+    current_problem = text;
     const Conv2dParams p = parse_conv2d(text);
     const Tensor w = uniform_tensor(p.weight_elements(), 21), dy = uniform_tensor(p.output_elements(), 22);
     const Tensor zero_x(static_cast<size_t>(p.input_elements()), 0.0f);

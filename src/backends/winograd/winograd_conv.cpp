@@ -52,9 +52,9 @@ constexpr int64_t kBlockBytes = int64_t{512} << 10;
 // Tiles per block at most: beyond this the GEMM gains nothing and the workspace only grows.
 constexpr int64_t kMaxTiles = 64;
 // Fewer channels per group than an AVX-512 vector leave the transforms on partial vectors and
-// the channel-wise GEMMs too shallow to pay for them (VGG's 3-channel first layer ran at 0.58x
-// direct's speed, 8 channels at 0.74x, 16 at 1.2x: README), and let an output's few terms be
-// outweighed by the rounding of its tile's neighbours (the fast bound is per output).
+// the channel-wise GEMMs too shallow to pay for them (measured slower than direct: README), and
+// let an output's few terms be outweighed by the rounding of its tile's neighbours (the fast
+// bound is per output).
 constexpr int64_t kWinogradMinGroupChannels = 16;
 // Row distances of V and M are whole 64-byte lines, so a position's rows stay aligned.
 constexpr int64_t kLineFloats = 16;
@@ -85,8 +85,9 @@ struct Correlation {
 };
 
 // F(6x6, 3x3) multiplies 64 times per 36 outputs where F(4x4, 3x3) does 36 per 16 (1.78 against
-// 2.25 per output) for about the same transform work per output, but rounds about ten times
-// worse (both within the fast bound: README). It is taken where it measured faster: tiles of 6
+// 2.25 per output) for about the same transform work per output, but rounds worse (its
+// coefficients reach 32 and 21/4; both within the fast bound: README). It is taken where it
+// measured faster (README): tiles of 6
 // waste at most 5% more of the image than tiles of 4 (the image rounded up to whole tiles), and
 // one GEMM row block of its transformed tiles (64 positions x mr tiles x a depth block) fits the
 // block budget, so the batched GEMM streams its weights past an L2-resident V. Large images
