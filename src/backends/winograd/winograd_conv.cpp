@@ -188,8 +188,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
   void pack_weights(const float* w, float* packed) const override { pack(w, false, packed, 1); }
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
     auto packed = scratch_.acquire(packed_weights_size());
-    pack(w, false, packed.data(), threads);
-    forward_packed(x, packed.data(), b, y, threads);
+    run(forward_, forward_blocking_, x, packed.data(), b, relu_, y, threads, w, packed.data());
   }
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
     run(forward_, forward_blocking_, x, packed_w, b, relu_, y, threads);
@@ -197,8 +196,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     auto packed = scratch_.acquire(backward_data_packed_size());
-    pack(w, true, packed.data(), threads);
-    backward_data_packed(dy, packed.data(), dx, threads);
+    run(backward_, backward_blocking_, dy, packed.data(), nullptr, false, dx, threads, w, packed.data());
   }
   size_t backward_data_packed_size() const override { return static_cast<size_t>(packed_floats(backward_, gemm_)); }
   void pack_backward_data_weights(const float* w, float* packed) const override { pack(w, true, packed, 1); }
@@ -214,13 +212,23 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
   // B(o, k) is the transform of the kernel flipped in space with in and out swapped: HWIO is
   // first transposed per tap (flipped on the way) so the columns, input channels, are contiguous.
   void pack(const float* w, bool flipped, float* packed, int threads) const {
+    auto transposed = scratch_.acquire(transposed_floats(flipped));
+    run_team(threads, [&](int thread, int team) { pack_share(w, flipped, packed, transposed.data(), thread, team); });
+  }
+
+  // The floats backward data's per-tap transpose of the weights takes.
+  size_t transposed_floats(bool flipped) const {
+    return flipped ? static_cast<size_t>(9 * p_.in_c_per_group() * (p_.out_c / p_.groups)) : 0;
+  }
+
+  // Thread `thread`'s share of pack(); every thread of the team must call it (it has barriers).
+  void pack_share(const float* w, bool flipped, float* packed, float* transposed, int thread, int team) const {
     const Correlation& c = flipped ? backward_ : forward_;
     const WinogradTileTransforms& f = tile_transforms(c);
     const int64_t icg = p_.in_c_per_group(), ocg = p_.out_c / p_.groups;
     const int64_t k = c.k(), n = c.n(), nr = gemm_.nr, depth = gemm_block_depth(k);
     const int64_t padded_n = round_up(n, nr), panel_floats = position_floats(c, gemm_);
-    auto transposed = scratch_.acquire(flipped ? static_cast<size_t>(9 * icg * ocg) : 0);
-    run_team(threads, [&](int thread, int team) {
+    {
       for (int64_t g = 0; g < p_.groups; ++g) {
         const float* rows = w + g * ocg;  // element (tap, p, j) at rows[tap*tap_stride + p*row_stride + j]
         int64_t tap_stride = icg * p_.out_c, row_stride = p_.out_c;
@@ -238,12 +246,12 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
               for (int64_t o = o0; o < o1; ++o) tile[o - o0][i - i0] = from[o];
             }
             for (int64_t o = o0; o < o1; ++o) {
-              float* to = transposed.data() + (tap * ocg + o) * icg;
+              float* to = transposed + (tap * ocg + o) * icg;
               for (int64_t i = i0; i < i1; ++i) to[i] = tile[o - o0][i - i0];
             }
           }
 #pragma omp barrier
-          rows = transposed.data();
+          rows = transposed;
           tap_stride = ocg * icg;
           row_stride = icg;
         }
@@ -267,11 +275,15 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
 #pragma omp barrier
         }
       }
-    });
+    }
   }
 
+  // The correlation from packed weights; with `hwio` (HWIO weights) the same parallel region
+  // first packs them into `pack_into`, which packed_u then is.
   void run(const Correlation& c, const Blocking& blk, const float* src, const float* packed_u, const float* bias,
-           bool relu, float* res, int threads) const {
+           bool relu, float* res, int threads, const float* hwio = nullptr, float* pack_into = nullptr) const {
+    const bool flipped = &c == &backward_;
+    auto transposed = scratch_.acquire(hwio != nullptr ? transposed_floats(flipped) : 0);
     const WinogradTileTransforms& f = tile_transforms(c);
     const int64_t per_thread = round_up(blk.v_floats() + blk.m_floats(), kLineFloats);
     auto workspace = scratch_.acquire(static_cast<size_t>(per_thread * threads));
@@ -280,6 +292,10 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
     const int64_t panel_floats = position_floats(c, gemm_);
     const Reach rows = c.rows(), cols = c.cols();
     run_team(threads, [&](int thread, int team) {
+      if (hwio != nullptr) {
+        pack_share(hwio, flipped, pack_into, transposed.data(), thread, team);
+#pragma omp barrier
+      }
       fill_out_of_reach(c, bias, relu, res, share_of(c.batch * c.res_h, thread, team));
       const TeamSplit split = split_team(c, gemm_, team);
       if (thread >= split.tile_parts * split.column_parts) return;
