@@ -419,3 +419,36 @@ TEST(WinogradAuto, TakenUnderFastWhereItPays) {
 
 }  // namespace
 }  // namespace convkit
+
+namespace convkit {
+namespace {
+
+// The README's layers, forward and backward data, within the fast bound; the worst error / M of
+// each is printed at the end. Minutes of double-precision oracle, so run on request:
+//   build/tests/winograd_test --gtest_also_run_disabled_tests --gtest_filter='*NamedLayers*'
+TEST(WinogradNamedLayers, DISABLED_WithinTheFastBound) {
+  for (const char* text :
+       {"mb1_ic64ih56iw56_oc64_kh3kw3_ph1pw1", "mb1_ic128ih28iw28_oc128_kh3kw3_ph1pw1",
+        "mb1_ic256ih14iw14_oc256_kh3kw3_ph1pw1", "mb1_ic512ih7iw7_oc512_kh3kw3_ph1pw1",
+        "mb1_ic64ih224iw224_oc64_kh3kw3_ph1pw1", "mb1_ic256ih56iw56_oc256_kh3kw3_ph1pw1",
+        "mb8_ic64ih56iw56_oc64_kh3kw3_ph1pw1"}) {
+    SCOPED_TRACE(text);
+    const Conv2dParams p = parse_conv2d(text);
+    const Tensor x = uniform_tensor(p.input_elements(), 41), w = uniform_tensor(p.weight_elements(), 42),
+                 b = uniform_tensor(p.out_c, 43), dy = uniform_tensor(p.output_elements(), 44);
+    const OracleResult exact = oracle(p, x.data(), w.data(), b.data(), dy.data());
+    const OracleResult magnitude =
+        oracle(p, absolute(x).data(), absolute(w).data(), absolute(b).data(), absolute(dy).data());
+    const Conv2d conv(p, winograd(2));
+    Tensor y = nan_tensor(p.output_elements()), dx = nan_tensor(p.input_elements());
+    conv.forward(x.data(), w.data(), b.data(), y.data());
+    conv.backward_data(dy.data(), w.data(), dx.data());
+    current_problem = std::string(text) + " fwd";
+    expect_within_fast_bound(exact.y, magnitude.y, y, 9 * p.in_c_per_group() + 1, "forward");
+    current_problem = std::string(text) + " bwd_d";
+    expect_within_fast_bound(exact.dx, magnitude.dx, dx, 9 * (p.out_c / p.groups), "backward data");
+  }
+}
+
+}  // namespace
+}  // namespace convkit
