@@ -15,9 +15,20 @@
 //   layers with 2048 or more input channels; and on strided 1x1 layers of fewer than 512 input
 //   channels.
 // - backward weights: `im2col` for 1x1 layers with 2048 or more input channels.
+// - under Math::fast, forward and backward data: `winograd` (the minimal-filtering row) on the
+//   3x3 stride-1 layers it takes (16+ channels per group) wherever the layer has enough 4x4
+//   tiles of the direction's result per call to repay its transformed weights (36 floats per
+//   weight pair, 4x the weights); the measurements are docs/auto_table.md's last table.
+//   Forward reads them packed once: winograd unless the layer has fewer than 16 tiles and its
+//   transformed weights outgrow half the L3 (ResNet-50's res5b, 7x7x512 at batch 1, ties).
+//   Backward data transforms them on every call: winograd from 16 tiles up, or from 48 when
+//   the transformed weights outgrow half the L3 and their transform runs at memory speed.
 // The figures behind each line: docs/results/decisions.md, "auto: the measurements behind the
 // rule".
+#include <cstdint>
+
 #include "backend.hpp"
+#include "conv/cache_sizes.hpp"
 #include "conv/tap_geometry.hpp"
 
 namespace convkit::detail {
@@ -30,6 +41,16 @@ const ConvBackend& first_candidate(const std::vector<ConvBackend>& table, const 
     if (conv_candidate(table[i], p, d, math)) return table[i];
   }
   return table.front();
+}
+
+// Whether minimal filtering repays its transforms for direction d (see the rule above).
+bool minimal_filtering_pays(const Conv2dParams& p, Direction d) {
+  const bool forward = d == Direction::forward;
+  const int64_t rows = forward ? p.out_h() : p.in_h, cols = forward ? p.out_w() : p.in_w;
+  const int64_t tiles = p.batch * ((rows + 3) / 4) * ((cols + 3) / 4);
+  const bool weights_outgrow_l3 = 36 * p.in_c_per_group() * p.out_c * int64_t{sizeof(float)} > l3_bytes() / 2;
+  if (forward) return tiles >= 16 || !weights_outgrow_l3;
+  return tiles >= (weights_outgrow_l3 ? 48 : 16);
 }
 
 }  // namespace
@@ -48,6 +69,14 @@ ConvChoice auto_conv_choice(const std::vector<ConvBackend>& table, const Conv2dP
   if (pointwise && p.in_c >= 2048) {
     roles[static_cast<size_t>(Direction::backward_weights)] = ConvRole::lowered_gemm;
     why += "; backward weights lowered GEMM: 1x1 with >= 2048 input channels";
+  }
+  if (math == Math::fast) {
+    for (Direction d : {Direction::forward, Direction::backward_data}) {
+      if (conv_row_for_role(table, ConvRole::minimal_filtering, p, d, math) == nullptr) continue;
+      if (!minimal_filtering_pays(p, d)) continue;
+      roles[static_cast<size_t>(d)] = ConvRole::minimal_filtering;
+      why += std::string("; ") + direction_name(d) + " minimal filtering (fast math)";
+    }
   }
   ConvChoice choice;
   for (Direction d : kDirections) {

@@ -95,6 +95,7 @@ enum class ConvRole {
   reference,         // the oracle; auto and tune take it only when nothing else accepts
   direct_summation,  // sums of products straight from the input
   lowered_gemm,      // the input lowered to a matrix, multiplied by convkit's packed GEMM
+  minimal_filtering, // Winograd: transformed tiles and weights, fewer multiplications (Math::fast)
 };
 
 struct ConvBackend {

@@ -13,6 +13,7 @@
 #include "backends/direct/direct_pool.hpp"
 #include "backends/im2col/im2col.hpp"
 #include "backends/naive/naive.hpp"
+#include "backends/winograd/winograd.hpp"
 
 namespace convkit::detail {
 namespace {
@@ -28,6 +29,11 @@ const std::vector<ConvBackend>& conv_backend_table() {
        Math::strict, ConvRole::direct_summation, kImplementsEveryDirection, accepts_every_conv, make_direct_conv},
       {"im2col", "lower to columns, multiply with convkit's packed GEMM", Math::strict, ConvRole::lowered_gemm,
        kImplementsEveryDirection, accepts_every_conv, make_im2col_conv},
+      {"winograd",
+       "Winograd F(4x4, 3x3) or F(6x6, 3x3) for 3x3 stride-1 layers: transformed tiles times transformed weights as "
+       "batched GEMMs; backward weights by direct",
+       Math::fast, ConvRole::minimal_filtering, {nullptr, nullptr, "direct"}, winograd_decline_reason,
+       make_winograd_conv},
   };
   return table;
 }

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -289,6 +290,99 @@ TEST(Gemm, InPlaceTileReadsBothMatricesWhereTheyLie) {
           const Case rows_and_sentinel_row{m + 1, nr, k, false, false, accumulate};
           expect_exact(isa, rows_and_sentinel_row, expected, c, ldc);
         }
+      }
+    }
+  }
+}
+
+// The batched entry: `count` products whose A lie by rows in one array (row distance wider than
+// the depth, garbage in the gap), B packed once each, C with a sentinel gap between products.
+// Every element must be exact, the hook must see each piece exactly once, after all of the
+// piece's products are complete, and the gaps must survive.
+void check_batch(Isa isa, int64_t count, int64_t m, int64_t n, int64_t k, bool relu, int threads, uint32_t seed,
+                 int64_t row_gap = 5) {
+  const GemmKernels& kern = kernels<GemmKernels>(isa);
+  const std::string what = std::string(isa_name(isa)) + " batch" + std::to_string(count) + " m" + std::to_string(m) +
+                           " n" + std::to_string(n) + " k" + std::to_string(k) + " threads" + std::to_string(threads) + " gap" + std::to_string(row_gap);
+  const int64_t lda = k + row_gap, ldc = n + 2, a_stride = m * lda + 3, c_stride = m * ldc + 7;
+  const Tensor a = test::integer_tensor(count * a_stride, seed);
+  const Tensor b = test::integer_tensor(count * k * n, seed + 1);
+  const Tensor bias = test::integer_tensor(n, seed + 2);
+  const int64_t b_stride = packed_b_floats(kern, k, n);
+  Tensor packed(static_cast<size_t>(count * b_stride), std::numeric_limits<float>::quiet_NaN());
+  for (int64_t i = 0; i < count; ++i) {
+    const MatrixSourceB source(MatrixView{b.data() + i * k * n, n, false});
+    pack_b(kern, source, k, n, packed.data() + i * b_stride, 0, packed_b_panels(kern, k, n));
+  }
+  Tensor c(static_cast<size_t>(count * c_stride), kSentinel);
+  Tensor expected = c;
+  for (int64_t i = 0; i < count; ++i) {
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = bias[j];
+        for (int64_t p = 0; p < k; ++p) sum += double(a[i * a_stride + r * lda + p]) * b[i * k * n + p * n + j];
+        if (relu && sum < 0.0) sum = 0.0;
+        expected[i * c_stride + r * ldc + j] = static_cast<float>(sum);
+        c[i * c_stride + r * ldc + j] = std::numeric_limits<float>::quiet_NaN();
+      }
+    }
+  }
+  GemmBatch batch;
+  batch.count = count;
+  batch.k = k;
+  batch.n = n;
+  batch.a = a.data();
+  batch.a_stride = a_stride;
+  batch.a_row_distance = lda;
+  batch.b = packed.data();
+  batch.b_stride = b_stride;
+  batch.c = c.data();
+  batch.c_stride = c_stride;
+  batch.ldc = ldc;
+  GemmEpilogue epilogue;
+  epilogue.bias = bias.data();
+  epilogue.relu = relu;
+  std::vector<int> seen(static_cast<size_t>(m * n), 0);
+  std::vector<int64_t> incomplete(static_cast<size_t>(threads), 0);
+  gemm_batch(kern, batch, m, epilogue, threads, [&](GemmRange rows, GemmRange cols, int thread) {
+    for (int64_t r = rows.begin; r < rows.end; ++r) {
+      for (int64_t j = cols.begin; j < cols.end; ++j) {
+        ++seen[static_cast<size_t>(r * n + j)];  // pieces are disjoint, so threads never share an element
+        for (int64_t i = 0; i < count; ++i) {
+          const float got = c[i * c_stride + r * ldc + j], want = expected[i * c_stride + r * ldc + j];
+          if (std::memcmp(&got, &want, sizeof got) != 0) ++incomplete[static_cast<size_t>(thread)];
+        }
+      }
+    }
+  });
+  for (int64_t e = 0; e < m * n; ++e) ASSERT_EQ(seen[static_cast<size_t>(e)], 1) << what << " element " << e;
+  for (int64_t wrong : incomplete) EXPECT_EQ(wrong, 0) << what << ": elements not final when the hook ran";
+  expect_exact(isa, Case{count * c_stride / ldc, n, k}, expected, c, ldc);
+  EXPECT_TRUE(test::bitwise_equal(expected, c)) << what;
+}
+
+TEST(Gemm, BatchOfPrepackedProducts) {
+  for (Isa isa : isas_of_this_cpu()) {
+    const GemmKernels& kern = kernels<GemmKernels>(isa);
+    uint32_t seed = 900;
+    for (int threads : {1, 2, 3}) {
+      check_batch(isa, 36, 2 * kern.mr + 2, 2 * kern.nr + 3, 19, false, threads, seed++);
+      check_batch(isa, 3, 1, kern.nr - 1, 1, true, threads, seed++);
+      check_batch(isa, 4, kern.mr + 1, 3 * kern.nr, kGemmMaxKC + 9, true, threads, seed++);  // two depth blocks
+      check_batch(isa, 2, 37, 600, 64, false, threads, seed++);
+      check_batch(isa, 2, 5, 7, 0, true, threads, seed++);  // no depth: bias and ReLU only
+    }
+  }
+}
+
+// The tile over A by rows at any row distance, every row count: a distance that is not a
+// multiple of anything the tile might assume.
+TEST(Gemm, TileOnRowsAtAnyRowDistance) {
+  for (Isa isa : isas_of_this_cpu()) {
+    const GemmKernels& kern = kernels<GemmKernels>(isa);
+    for (int64_t gap : {int64_t{0}, int64_t{27}, int64_t{263}}) {
+      for (int64_t m = 1; m <= kern.mr; ++m) {
+        check_batch(isa, 1, m, kern.nr, 37, false, 1, static_cast<uint32_t>(1000 + m + gap), gap);
       }
     }
   }

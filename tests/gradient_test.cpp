@@ -24,6 +24,7 @@ const char* const kAdjointProblems[] = {
     "mb2_ic12ih7iw7_oc8_kh3kw3_ph1pw1_g4",
     "mb1_ic16ih10iw10_oc16_kh5kw5_sh2sw2_ph2pw2_g16",
     "mb1_ic3ih15iw15_oc8_kh7kw7_sh2sw2_ph3pw3",
+    "mb2_ic17ih9iw10_oc19_kh3kw3_pt1pb2pl0pr1",  // 3x3 stride 1 with a vector of channels: winograd's
 };
 
 class Adjoint : public BackendIsaTest {};

@@ -15,14 +15,13 @@ int64_t a_panel_floats() { return round_up(kGemmMaxMR * kGemmMaxKC, 16); }
 // Where gemm_block finds the B panel of columns [jc + j, ...) in the block at depth k0.
 class BlockOfPackedB {
  public:
-  BlockOfPackedB(const GemmKernels& kern, const PackedB& b) : b_(b), padded_n_(round_up(b.n, kern.nr)) {}
-  const float* prepare(const GemmKernels&, int64_t k0, int64_t kc, int64_t jc, int64_t) const {
-    return b_.data + k0 * padded_n_ + jc * kc;
+  explicit BlockOfPackedB(const PackedB& b) : b_(b) {}
+  const float* prepare(const GemmKernels& kern, int64_t k0, int64_t kc, int64_t jc, int64_t) const {
+    return b_.panel(kern, k0, kc, jc);
   }
 
  private:
   PackedB b_;
-  int64_t padded_n_;
 };
 
 class BlockPackedFromSource {
@@ -42,7 +41,7 @@ template <class BlockOfB>
 void blocked_loops(const GemmKernels& kern, int64_t k, const GemmSourceA& a, BlockOfB&& b, GemmRange rows,
                    GemmRange cols, float* c, int64_t ldc, const GemmEpilogue& epilogue, float* a_panel) {
   const int64_t depth = gemm_block_depth(k);
-  const GemmKernels::Tile tile = a.layout() == APanelLayout::rows ? kern.tile_on_rows : kern.tile;
+  const bool by_rows = a.layout() == APanelLayout::rows;
   for (int64_t jc = cols.begin; jc < cols.end; jc += kGemmNC) {
     const int64_t nc = min64(kGemmNC, cols.end - jc);
     int64_t k0 = 0;
@@ -58,8 +57,13 @@ void blocked_loops(const GemmKernels& kern, int64_t k, const GemmSourceA& a, Blo
         a.pack(kern, ir, mr, k0, kc, a_panel);
         for (int64_t j = 0; j < nc; j += kern.nr) {
           tile_epilogue.bias = last && epilogue.bias != nullptr ? epilogue.bias + jc + j : nullptr;
-          tile(kc, a_panel, block + j * kc, c + ir * ldc + jc + j, ldc, mr, min64(kern.nr, nc - j),
-                    tile_epilogue);
+          float* c_tile = c + ir * ldc + jc + j;
+          const int64_t nr = min64(kern.nr, nc - j);
+          if (by_rows) {
+            kern.tile_on_rows(kc, a_panel, kGemmPanelDepth, block + j * kc, c_tile, ldc, mr, nr, tile_epilogue);
+          } else {
+            kern.tile(kc, a_panel, block + j * kc, c_tile, ldc, mr, nr, tile_epilogue);
+          }
         }
       }
       k0 += kc;
@@ -132,13 +136,45 @@ size_t gemm_workspace_floats(const GemmKernels& kern, bool packed_b) {
 
 void gemm_block(const GemmKernels& kern, int64_t k, const GemmSourceA& a, const PackedB& b, GemmRange rows,
                 GemmRange cols, float* c, int64_t ldc, const GemmEpilogue& epilogue, float* workspace) {
-  blocked_loops(kern, k, a, BlockOfPackedB(kern, b), rows, cols, c, ldc, epilogue, workspace);
+  blocked_loops(kern, k, a, BlockOfPackedB(b), rows, cols, c, ldc, epilogue, workspace);
 }
 
 void gemm_block(const GemmKernels& kern, int64_t k, const GemmSourceA& a, const GemmSourceB& b, GemmRange rows,
                 GemmRange cols, float* c, int64_t ldc, const GemmEpilogue& epilogue, float* workspace) {
   blocked_loops(kern, k, a, BlockPackedFromSource(b, workspace + a_panel_floats()), rows, cols, c, ldc, epilogue,
                 workspace);
+}
+
+const float* PackedB::panel(const GemmKernels& kern, int64_t k0, int64_t kc, int64_t col) const {
+  return data + k0 * round_up(n, kern.nr) + col * kc;
+}
+
+void gemm_batch_block(const GemmKernels& kern, const GemmBatch& batch, int64_t k0, int64_t kc, GemmRange rows,
+                      GemmRange cols, const GemmEpilogue& epilogue) {
+  // Balanced row blocks (16 rows as 8 + 8, not 14 + 2): a tile of few rows loads B once per
+  // few FMAs, and a row's result does not depend on the block it falls in.
+  const int64_t row_count = rows.end - rows.begin;
+  const int64_t row_blocks = (row_count + kern.mr - 1) / kern.mr;
+  const bool last = k0 + kc >= batch.k;
+  GemmTileEpilogue tile_epilogue;
+  tile_epilogue.accumulate = epilogue.accumulate || k0 > 0;
+  tile_epilogue.relu = last && epilogue.relu;
+  for (int64_t product = 0; product < batch.count; ++product) {
+    const float* a = batch.a + product * batch.a_stride;
+    const PackedB b{batch.b + product * batch.b_stride, batch.k, batch.n};
+    float* c = batch.c + product * batch.c_stride;
+    for (int64_t j = cols.begin; j < cols.end; j += kern.nr) {
+      const float* b_panel = b.panel(kern, k0, kc, j);
+      const int64_t nr = min64(kern.nr, cols.end - j);
+      tile_epilogue.bias = last && epilogue.bias != nullptr ? epilogue.bias + j : nullptr;
+      for (int64_t block = 0; block < row_blocks; ++block) {
+        const int64_t r0 = rows.begin + row_count * block / row_blocks;
+        const int64_t r1 = rows.begin + row_count * (block + 1) / row_blocks;
+        kern.tile_on_rows(kc, a + r0 * batch.a_row_distance, batch.a_row_distance, b_panel, c + r0 * batch.ldc + (j - batch.c_first_column),
+                          batch.ldc, r1 - r0, nr, tile_epilogue);
+      }
+    }
+  }
 }
 
 void gemm(const GemmKernels& kern, int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c,

@@ -22,6 +22,7 @@
 
 #include "aligned_buffer.hpp"
 #include "kernels/gemm.hpp"
+#include "threading.hpp"
 
 namespace convkit::detail {
 
@@ -88,6 +89,8 @@ void zero_panel_lanes(float* panel, int64_t k, int64_t width, int64_t from);
 struct PackedB {
   const float* data = nullptr;
   int64_t k = 0, n = 0;
+  // The panel of columns [col, col + nr) in the depth block [k0, k0 + kc) (k0 a block's start).
+  const float* panel(const GemmKernels&, int64_t k0, int64_t kc, int64_t col) const;
 };
 int64_t packed_b_floats(const GemmKernels&, int64_t k, int64_t n);
 // Panels are numbered so threads can split the packing: [first, end) of packed_b_panels().
@@ -141,6 +144,51 @@ void gemm_share(const GemmKernels& kern, int64_t groups, int64_t m, int64_t n, i
     piece(group, rows, cols);
     item += run;
   }
+}
+
+// Many same-shaped products C_i = A_i * B_i, i in [0, count), each A_i already in memory by rows
+// (a matrix the caller lays out for the tile, read as it lies: nothing is packed), each B_i
+// packed once: A_i(r, p) = a[i*a_stride + r*a_row_distance + p], B_i = PackedB{b + i*b_stride,
+// k, n}, C_i(r, j) = c[i*c_stride + r*ldc + j - c_first_column] (C may hold only the columns a
+// caller computes, from c_first_column on). Winograd's 36 channel-wise products are one.
+struct GemmBatch {
+  int64_t count = 0, k = 0, n = 0;
+  const float* a = nullptr;
+  int64_t a_stride = 0, a_row_distance = 0;
+  const float* b = nullptr;
+  int64_t b_stride = 0;
+  float* c = nullptr;
+  int64_t c_stride = 0, ldc = 0, c_first_column = 0;
+};
+
+// Rows x cols of every product of the batch over one depth block [k0, k0 + kc) of the packed
+// B's (k0 a block's start, see gemm_block_depth), serially on the calling thread; A holds only
+// that block (its column 0 is depth k0). The epilogue accumulates into C from the second depth
+// block on, and adds the bias and ReLU after the last. cols.begin must be a multiple of nr.
+void gemm_batch_block(const GemmKernels&, const GemmBatch&, int64_t k0, int64_t kc, GemmRange rows, GemmRange cols,
+                      const GemmEpilogue&);
+
+// The whole batch (every depth block, in order) for m rows on a team of `threads` threads,
+// each calling after_piece(rows, cols, thread) once every product of its piece of C is
+// complete: the hook where a caller transforms the results (Winograd's output transform) while
+// they are still in cache. Pieces are gemm_share's, so results do not depend on the thread count.
+template <class AfterPiece>
+void gemm_batch(const GemmKernels& kern, const GemmBatch& batch, int64_t m, const GemmEpilogue& epilogue, int threads,
+                AfterPiece&& after_piece) {
+  const int64_t depth = gemm_block_depth(batch.k);
+  run_team(threads, [&](int thread, int team) {
+    gemm_share(kern, 1, m, batch.n, team, thread, [&](int64_t, GemmRange rows, GemmRange cols) {
+      int64_t k0 = 0;
+      do {  // at least once: with k == 0 the tiles still write C = 0 (+ bias)
+        const int64_t kc = batch.k - k0 < depth ? batch.k - k0 : depth;
+        GemmBatch block = batch;
+        block.a = batch.a + k0;
+        gemm_batch_block(kern, block, k0, kc, rows, cols, epilogue);
+        k0 += kc;
+      } while (k0 < batch.k);
+      after_piece(rows, cols, thread);
+    });
+  });
 }
 
 // A whole C = A*B (+ epilogue) with its own parallel region of `threads` threads: for tests,

@@ -5,16 +5,17 @@
 //
 // Packed layouts (all for one micro-panel, `k` <= kGemmPanelDepth steps deep):
 //   A panel, interleaved: k groups of mr floats, panel[p*mr + i] = A(i, p)
-//   A panel, by rows:     mr rows kGemmPanelDepth floats apart, panel[i*kGemmPanelDepth + p] = A(i, p)
+//   A panel, by rows:     mr rows `row_distance` floats apart (an argument of the tile, so a
+//                         caller's matrix stored by rows is a panel as it lies), panel[i*row_distance + p] = A(i, p)
 //   B panel:              k groups of nr floats, panel[p*nr + j] = B(p, j)  (columns past the tile zero)
 // The tile reads only the rows it is asked for, so A needs no padding rows. Either A layout runs
-// at the same speed (the row distance is a constant, folded into the broadcasts' addresses);
-// each source packs the one that is a straight copy for it rather than a transpose.
+// at the same speed; each source packs the one that is a straight copy for it rather than a
+// transpose.
 #include <cstdint>
 
 namespace convkit::detail {
 
-inline constexpr int64_t kGemmPanelDepth = 256;  // the deepest panel (KC); the row distance of A by rows
+inline constexpr int64_t kGemmPanelDepth = 256;  // the deepest panel (KC); the row distance of packed A by rows
 
 enum class APanelLayout { interleaved, rows };
 
@@ -32,8 +33,11 @@ struct GemmKernels {
   // 1 <= m <= mr and 1 <= n <= nr: only those elements of C are read or written. k may be 0.
   using Tile = void (*)(int64_t k, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int64_t m,
                         int64_t n, const GemmTileEpilogue& epilogue);
-  Tile tile;          // A panel interleaved
-  Tile tile_on_rows;  // A panel by rows
+  Tile tile;  // A panel interleaved
+  // The same with A by rows, `a_row_distance` floats apart.
+  using TileOnRows = void (*)(int64_t k, const float* a_rows, int64_t a_row_distance, const float* b_panel, float* c,
+                              int64_t ldc, int64_t m, int64_t n, const GemmTileEpilogue& epilogue);
+  TileOnRows tile_on_rows;
   // The same product with nothing packed: A(i, p) = a[p*lda + i] and B(p, j) = b[p*ldb + j],
   // all nr columns (B's rows are read whole, so the caller's columns must exist). For a
   // product of two matrices both stored depth-major, such as x^T * dy of a 1x1 convolution.

@@ -67,16 +67,21 @@ void store_vector(V value, float* c, int64_t cols, const float* bias, const Gemm
   }
 }
 
-// Rows x (NV vectors) of C; element (i, p) of A is a[i*RowStep + p*a_step] and row p of B
+// Rows x (NV vectors) of C; element (i, p) of A is a[i*row_step + p*a_step] and row p of B
 // starts at b + p*b_step, so packed panels of either layout and matrices read in place run the
-// same code (a step in a register costs what an immediate does). Rows < mr serves the last rows
-// of a matrix, so an edge tile does no wasted multiplies. Every loop over rows and vectors is
+// same code (a step in a register costs what an immediate does). FixedRowStep > 0 makes the
+// row step a constant folded into the broadcasts' addresses; 0 takes `row_step` at run time,
+// read through one pointer per three rows so that every address is a base plus the step times
+// 0, 4 or 8 bytes and no row needs a register of its own. Rows < mr serves the last rows of a
+// matrix, so an edge tile does no wasted multiplies. Every loop over rows and vectors is
 // unrolled so the accumulators live in registers from start to store.
-template <class Arch, int Rows, int RowStep, int NV>
-void gemm_tile_rows(int64_t k, const float* a, int64_t a_step, const float* b, int64_t b_step, float* c, int64_t ldc,
-                    int64_t n, const GemmTileEpilogue& e) {
+template <class Arch, int Rows, int FixedRowStep, int NV>
+void gemm_tile_rows(int64_t k, const float* a, int64_t row_step, int64_t a_step, const float* b, int64_t b_step,
+                    float* c, int64_t ldc, int64_t n, const GemmTileEpilogue& e) {
   using V = xsimd::batch<float, Arch>;
   constexpr int64_t W = V::size, NR = W * NV;
+  constexpr int Triples = (Rows + 2) / 3;
+  const int64_t step = FixedRowStep > 0 ? FixedRowStep : row_step;
   // C is touched only after the whole depth loop: ask for its lines now so that the misses
   // (C rarely stays cached between depth blocks of a large GEMM) overlap with the FMAs.
 #pragma GCC unroll 16
@@ -90,6 +95,9 @@ void gemm_tile_rows(int64_t k, const float* a, int64_t a_step, const float* b, i
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = V(0.0f);
   }
+  const float* triple[Triples];
+#pragma GCC unroll 6
+  for (int t = 0; t < Triples; ++t) triple[t] = a + 3 * t * step;
   for (int64_t p = 0; p < k; ++p) {
     V bv[NV];
 #pragma GCC unroll 4
@@ -99,11 +107,13 @@ void gemm_tile_rows(int64_t k, const float* a, int64_t a_step, const float* b, i
     }
 #pragma GCC unroll 16
     for (int i = 0; i < Rows; ++i) {
-      const V ai(a[i * RowStep]);
+      const V ai(FixedRowStep > 0 ? a[i * FixedRowStep] : triple[i / 3][(i % 3) * step]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = fused_multiply_add(ai, bv[v], acc[i][v]);
     }
     a += a_step;
+#pragma GCC unroll 6
+    for (int t = 0; t < Triples; ++t) triple[t] += a_step;
     b += b_step;
   }
 
@@ -128,34 +138,42 @@ void gemm_tile_rows(int64_t k, const float* a, int64_t a_step, const float* b, i
 }
 
 // gemm_tile_rows for 1..MR rows, indexed by rows - 1.
-template <class Arch, int MR, int RowStep, int NV>
+template <class Arch, int MR, int FixedRowStep, int NV>
 struct GemmTilesByRows {
-  using Tile = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t,
+  using Tile = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t, int64_t,
                         const GemmTileEpilogue&);
   template <int... R>
   static constexpr GemmTilesByRows make(std::integer_sequence<int, R...>) {
-    return GemmTilesByRows{{gemm_tile_rows<Arch, R + 1, RowStep, NV>...}};
+    return GemmTilesByRows{{gemm_tile_rows<Arch, R + 1, FixedRowStep, NV>...}};
   }
   Tile of_rows[MR];
 };
 
-template <class Arch, int MR, int RowStep, int NV>
-constexpr GemmTilesByRows<Arch, MR, RowStep, NV> gemm_tiles_by_rows =
-    GemmTilesByRows<Arch, MR, RowStep, NV>::make(std::make_integer_sequence<int, MR>{});
+template <class Arch, int MR, int FixedRowStep, int NV>
+constexpr GemmTilesByRows<Arch, MR, FixedRowStep, NV> gemm_tiles_by_rows =
+    GemmTilesByRows<Arch, MR, FixedRowStep, NV>::make(std::make_integer_sequence<int, MR>{});
 
-// A tile over packed panels: A steps DepthStep floats per depth, B one panel row of NR floats.
-template <class Arch, int MR, int RowStep, int DepthStep, int NV>
+// A tile over an interleaved A panel (MR floats per depth step) and a B panel of NR floats a row.
+template <class Arch, int MR, int NV>
 void gemm_tile(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
                const GemmTileEpilogue& e) {
   constexpr int64_t NR = NV * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
-  gemm_tiles_by_rows<Arch, MR, RowStep, NV>.of_rows[m - 1](k, a, DepthStep, b, NR, c, ldc, n, e);
+  gemm_tiles_by_rows<Arch, MR, 1, NV>.of_rows[m - 1](k, a, 1, MR, b, NR, c, ldc, n, e);
+}
+
+// A tile over A by rows, `row_distance` floats apart, and a B panel of NR floats a row.
+template <class Arch, int MR, int NV>
+void gemm_tile_on_rows(int64_t k, const float* a, int64_t row_distance, const float* b, float* c, int64_t ldc,
+                       int64_t m, int64_t n, const GemmTileEpilogue& e) {
+  constexpr int64_t NR = NV * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
+  gemm_tiles_by_rows<Arch, MR, 0, NV>.of_rows[m - 1](k, a, row_distance, 1, b, NR, c, ldc, n, e);
 }
 
 template <class Arch, int MR, int NV>
 void gemm_tile_in_place(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                         int64_t m, const GemmTileEpilogue& e) {
   constexpr int64_t NR = NV * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
-  gemm_tiles_by_rows<Arch, MR, 1, NV>.of_rows[m - 1](k, a, lda, b, ldb, c, ldc, NR, e);
+  gemm_tiles_by_rows<Arch, MR, 1, NV>.of_rows[m - 1](k, a, 1, lda, b, ldb, c, ldc, NR, e);
 }
 
 // 128-bit loads of a source row, or zeros where the row lies in padding (null).
@@ -241,8 +259,8 @@ GemmKernels make_gemm_kernels() {
   GemmKernels k;
   k.mr = Shape::rows;
   k.nr = Shape::vectors * static_cast<int64_t>(xsimd::batch<float, Arch>::size);
-  k.tile = gemm_tile<Arch, Shape::rows, 1, Shape::rows, Shape::vectors>;
-  k.tile_on_rows = gemm_tile<Arch, Shape::rows, static_cast<int>(kGemmPanelDepth), 1, Shape::vectors>;
+  k.tile = gemm_tile<Arch, Shape::rows, Shape::vectors>;
+  k.tile_on_rows = gemm_tile_on_rows<Arch, Shape::rows, Shape::vectors>;
   k.tile_in_place = gemm_tile_in_place<Arch, Shape::rows, Shape::vectors>;
   k.pack_rows = pack_rows<Arch>;
   k.pack_vectors = pack_vectors<Arch>;

@@ -1,0 +1,407 @@
+// The winograd backend: 3x3, stride-1 convolutions by Winograd's minimal filtering F(m x m, 3x3)
+// (kernels/winograd_transform.hpp): per output tile of m x m and channel pair, (m+2)^2
+// multiplications instead of 9 m^2 (36 instead of 144 for m = 4, 64 instead of 324 for m = 6;
+// output_tile says which each layer gets).
+//
+// Both directions it implements are one engine, a stride-1 3x3 correlation of a source image
+// with a kernel (`Correlation`): forward correlates x with w; backward data correlates dy with w
+// flipped in space, input and output channels swapped, padding 2 - pad (negative padding crops).
+// For a block of T output tiles (over the batch) and one group, P = (m+2)^2 positions:
+//   1. input transform: V[xi][t][k], the P transformed positions of each tile's window,
+//      vectorized over the source channels k (NHWC keeps them contiguous);
+//   2. P GEMMs M[xi] [T x N] = V[xi] [T x K] * U[xi] [K x N], one gemm_batch_block call: V is
+//      read by the GEMM tile as it lies (A by rows, row distance ldv), U is the transformed
+//      weights, packed once per position as GEMM B panels;
+//   3. output transform: each tile's outputs from M, plus bias and ReLU, into the result.
+// K (source channels) is taken in the GEMM's depth blocks; when there are several, V holds
+// one block and the GEMMs accumulate into M. N (result channels) is taken in blocks of
+// `columns`; with one depth block V is transformed once per tile block and serves every column
+// block. Outputs whose window lies wholly in padding stay out of the tiles (Reach).
+//
+// Workspace per thread: V and M of one block, bounded whatever the layer (choose_blocking).
+// Packed weights: P * groups * K x N floats (N rounded up to the GEMM tile's nr), 4x the HWIO
+// weights for F(4x4), 7.1x for F(6x6).
+//
+// Threads: tiles are split in contiguous shares; when there are too few tiles for that to keep
+// every thread busy (a small image at batch 1), threads split the result channels too, each
+// transforming the same input tiles. Every output is computed by one thread, its sums in an
+// order fixed by the shape (the GEMM's depth blocks), so results are bitwise the same run to run
+// and for any thread count.
+#include "backends/winograd/winograd.hpp"
+
+#include <memory>
+#include <string>
+
+#include "gemm/gemm.hpp"
+#include "kernels/gemm.hpp"
+#include "kernels/winograd_transform.hpp"
+#include "threading.hpp"
+
+namespace convkit::detail {
+namespace {
+
+
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t v, int64_t multiple) { return ceil_div(v, multiple) * multiple; }
+
+// The transformed tiles and products of one thread's block, V and M together, sized for the
+// L2 of the Zen 4 convkit is tuned on (1 MB): the rest of it streams the weight panels.
+constexpr int64_t kBlockBytes = int64_t{512} << 10;
+// Tiles per block at most: beyond this the GEMM gains nothing and the workspace only grows.
+constexpr int64_t kMaxTiles = 64;
+// Fewer channels per group than an AVX-512 vector leave the transforms on partial vectors and
+// the channel-wise GEMMs too shallow to pay for them (measured slower than direct: README), and
+// let an output's few terms be outweighed by the rounding of its tile's neighbours (the fast
+// bound is per output).
+constexpr int64_t kWinogradMinGroupChannels = 16;
+// Row distances of V and M are whole 64-byte lines, so a position's rows stay aligned.
+constexpr int64_t kLineFloats = 16;
+
+// The outputs [begin, end) along one axis whose window reaches the source: the others are the
+// bias alone, and stay out of the tiles, where the rounding of their neighbours' transforms
+// would leave them not quite that.
+struct Reach {
+  int64_t begin, end;
+};
+Reach reach(int64_t pad, int64_t source, int64_t result) { return {max64(0, pad - 2), min64(result, pad + source)}; }
+
+// result(n, r, c, g*N + o) = sum over i, j < 3 and k < K of
+//   source(n, r - pad_top + i, c - pad_left + j, g*K + k) * kernel_g(i, j, k, o),
+// source pixels outside the image being zero.
+// Tiles of m x m results, F(m x m, 3x3).
+struct Correlation {
+  int64_t batch, src_h, src_w, src_c, res_h, res_w, res_c, groups, pad_top, pad_left;
+  int64_t m;
+  int64_t positions() const { return (m + 2) * (m + 2); }
+  int64_t k() const { return src_c / groups; }
+  int64_t n() const { return res_c / groups; }
+  Reach rows() const { return reach(pad_top, src_h, res_h); }
+  Reach cols() const { return reach(pad_left, src_w, res_w); }
+  int64_t tiles_h() const { return ceil_div(rows().end - rows().begin, m); }
+  int64_t tiles_w() const { return ceil_div(cols().end - cols().begin, m); }
+  int64_t tiles() const { return batch * tiles_h() * tiles_w(); }
+};
+
+// F(6x6, 3x3) multiplies 64 times per 36 outputs where F(4x4, 3x3) does 36 per 16 (1.78 against
+// 2.25 per output) for about the same transform work per output, but rounds worse (its
+// coefficients reach 32 and 21/4; both within the fast bound: README). It is taken where it
+// measured faster (README): tiles of 6
+// waste at most 5% more of the image than tiles of 4 (the image rounded up to whole tiles), and
+// one GEMM row block of its transformed tiles (64 positions x mr tiles x a depth block) fits the
+// block budget, so the batched GEMM streams its weights past an L2-resident V. Large images
+// with up to 128 channels qualify (VGG's first layers); ResNet's 56x56 and smaller do not.
+int64_t output_tile(const Correlation& c, const GemmKernels& kern) {
+  const auto area = [&](int64_t m) { return round_up(c.res_h, m) * round_up(c.res_w, m); };
+  const bool little_waste = area(6) * 100 <= area(4) * 105;
+  const bool block_fits = 64 * kern.mr * round_up(gemm_block_depth(c.k()), kLineFloats) * int64_t{sizeof(float)} <=
+                          kBlockBytes;
+  return little_waste && block_fits ? 6 : 4;
+}
+
+Correlation forward_correlation(const Conv2dParams& p, const GemmKernels& kern) {
+  Correlation c{p.batch, p.in_h, p.in_w, p.in_c, p.out_h(), p.out_w(), p.out_c, p.groups, p.pad_top, p.pad_left, 4};
+  c.m = output_tile(c, kern);
+  return c;
+}
+
+// dx(ih) = sum over kh of dy(ih + pad_top - kh) w(kh) = sum over i of dy(ih - (2 - pad_top) + i) w(2 - i).
+Correlation backward_data_correlation(const Conv2dParams& p, const GemmKernels& kern) {
+  Correlation c{p.batch, p.out_h(), p.out_w(), p.out_c, p.in_h, p.in_w, p.in_c, p.groups, 2 - p.pad_top, 2 - p.pad_left, 4};
+  c.m = output_tile(c, kern);
+  return c;
+}
+
+struct Blocking {
+  int64_t positions = 0;
+  int64_t depth = 0;    // source channels per GEMM depth block (gemm_block_depth of K)
+  int64_t ldv = 0;      // V's row distance
+  int64_t tiles = 0;    // T, tiles per block
+  int64_t columns = 0;  // result channels per block: a multiple of nr, or all N
+  int64_t ldm = 0;      // M's row distance
+  int64_t v_floats() const { return positions * tiles * ldv; }
+  int64_t m_floats() const { return positions * tiles * ldm; }
+};
+
+// V takes up to 5/8 of kBlockBytes, M the rest, each at least one GEMM tile's worth: mr tiles
+// of V (so a thread's V is at most positions * mr * 256 floats, the deepest depth block) and
+// one column step of M for every tile (tiles are capped so that this stays within 3/8). So a
+// thread's workspace is at most max(kBlockBytes, positions*mr*256*4 bytes + 3/8 kBlockBytes):
+// 708 KB for F(4x4) with AVX-512's mr of 14 (F(6x6) is taken only where its mr tiles fit).
+Blocking choose_blocking(const Correlation& c, const GemmKernels& kern) {
+  Blocking b;
+  b.positions = c.positions();
+  b.depth = gemm_block_depth(c.k());
+  b.ldv = round_up(max64(b.depth, 1), kLineFloats);
+  const int64_t floats = kBlockBytes / int64_t{sizeof(float)};
+  const int64_t column_step = max64(kern.nr, kLineFloats);  // both powers of two: a multiple of each
+  const int64_t tiles_by_v = floats * 5 / 8 / (b.positions * b.ldv);
+  const int64_t tiles_by_m = floats * 3 / 8 / (b.positions * column_step);
+  b.tiles = max64(kern.mr, min64(kMaxTiles, min64(tiles_by_v, tiles_by_m)));
+  const int64_t m_floats = max64(floats - b.v_floats(), floats * 3 / 8);
+  const int64_t columns = max64(column_step, m_floats / (b.positions * b.tiles) / column_step * column_step);
+  b.columns = columns >= c.n() ? c.n() : columns;
+  b.ldm = round_up(max64(b.columns, 1), kLineFloats);
+  return b;
+}
+
+// The distance between consecutive positions' packed B: one line more than whole lines, so the
+// 36 rows the weight transform writes at once (and the 36 panels the GEMM batch walks) do not
+// all fall in the same cache sets when a B's size is a power of two.
+int64_t position_floats(const Correlation& c, const GemmKernels& kern) {
+  return round_up(packed_b_floats(kern, c.k(), c.n()), kLineFloats) + kLineFloats;
+}
+
+int64_t packed_floats(const Correlation& c, const GemmKernels& kern) {
+  return c.groups * c.positions() * position_floats(c, kern);
+}
+
+// How a team of threads splits the work: `tile_parts` contiguous shares of the tiles times
+// `column_parts` shares of each group's result channels (in nr blocks).
+struct TeamSplit {
+  int tile_parts = 1, column_parts = 1;
+};
+TeamSplit split_team(const Correlation& c, const GemmKernels& kern, int team) {
+  TeamSplit s;
+  const int64_t tile_shares = max64(1, min64(team, c.tiles() / kern.mr));
+  s.tile_parts = static_cast<int>(tile_shares);
+  const int64_t column_blocks = ceil_div(c.n(), kern.nr);
+  s.column_parts = static_cast<int>(max64(1, min64(team / s.tile_parts, column_blocks)));
+  return s;
+}
+
+class WinogradConv final : public ConvForward, public ConvBackwardData {
+ public:
+  WinogradConv(const Conv2dParams& p, const PlanContext& ctx)
+      : ConvBackwardData(p),
+        p_(p),
+        relu_(ctx.activation == Activation::relu),
+        gemm_(kernels<GemmKernels>(ctx.isa)),
+        transforms_(kernels<WinogradTransforms>(ctx.isa)),
+        forward_(forward_correlation(p, gemm_)),
+        backward_(backward_data_correlation(p, gemm_)),
+        forward_blocking_(choose_blocking(forward_, gemm_)),
+        backward_blocking_(choose_blocking(backward_, gemm_)) {}
+
+  size_t packed_weights_size() const override { return static_cast<size_t>(packed_floats(forward_, gemm_)); }
+  void pack_weights(const float* w, float* packed) const override { pack(w, false, packed, 1); }
+  void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
+    auto packed = scratch_.acquire(packed_weights_size());
+    run(forward_, forward_blocking_, x, packed.data(), b, relu_, y, threads, w, packed.data());
+  }
+  void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
+    run(forward_, forward_blocking_, x, packed_w, b, relu_, y, threads);
+  }
+
+  void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
+    auto packed = scratch_.acquire(backward_data_packed_size());
+    run(backward_, backward_blocking_, dy, packed.data(), nullptr, false, dx, threads, w, packed.data());
+  }
+  size_t backward_data_packed_size() const override { return static_cast<size_t>(packed_floats(backward_, gemm_)); }
+  void pack_backward_data_weights(const float* w, float* packed) const override { pack(w, true, packed, 1); }
+  void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
+    run(backward_, backward_blocking_, dy, packed_w, nullptr, false, dx, threads);
+  }
+
+ private:
+  // U[xi] per group as GEMM B panels (the layout of PackedB), written straight into them: row p
+  // of B (the depth: input channel forward, output channel backward) and a panel's run of nr
+  // columns is one call of the weight transform, vectorized over those columns. Forward, B(k, o)
+  // = (G w(., ., k, o) G^T)[xi] reads HWIO's contiguous output channels as they lie. Backward,
+  // B(o, k) is the transform of the kernel flipped in space with in and out swapped: HWIO is
+  // first transposed per tap (flipped on the way) so the columns, input channels, are contiguous.
+  void pack(const float* w, bool flipped, float* packed, int threads) const {
+    auto transposed = scratch_.acquire(transposed_floats(flipped));
+    run_team(threads, [&](int thread, int team) { pack_share(w, flipped, packed, transposed.data(), thread, team); });
+  }
+
+  // The floats backward data's per-tap transpose of the weights takes.
+  size_t transposed_floats(bool flipped) const {
+    return flipped ? static_cast<size_t>(9 * p_.in_c_per_group() * (p_.out_c / p_.groups)) : 0;
+  }
+
+  // Thread `thread`'s share of pack(); every thread of the team must call it (it has barriers).
+  void pack_share(const float* w, bool flipped, float* packed, float* transposed, int thread, int team) const {
+    const Correlation& c = flipped ? backward_ : forward_;
+    const WinogradTileTransforms& f = tile_transforms(c);
+    const int64_t icg = p_.in_c_per_group(), ocg = p_.out_c / p_.groups;
+    const int64_t k = c.k(), n = c.n(), nr = gemm_.nr, depth = gemm_block_depth(k);
+    const int64_t padded_n = round_up(n, nr), panel_floats = position_floats(c, gemm_);
+    {
+      for (int64_t g = 0; g < p_.groups; ++g) {
+        const float* rows = w + g * ocg;  // element (tap, p, j) at rows[tap*tap_stride + p*row_stride + j]
+        int64_t tap_stride = icg * p_.out_c, row_stride = p_.out_c;
+        if (flipped) {
+          // 16 x 16 blocks through a stack tile: whole lines read and written on both sides.
+          const int64_t o_blocks = ceil_div(ocg, kLineFloats), i_blocks = ceil_div(icg, kLineFloats);
+          const Share mine = share_of(9 * o_blocks * i_blocks, thread, team);
+          for (int64_t item = mine.begin; item < mine.end; ++item) {
+            const int64_t tap = item / (o_blocks * i_blocks), ob = item / i_blocks % o_blocks, ib = item % i_blocks;
+            const int64_t o0 = ob * kLineFloats, o1 = min64(ocg, o0 + kLineFloats);
+            const int64_t i0 = ib * kLineFloats, i1 = min64(icg, i0 + kLineFloats);
+            float tile[kLineFloats][kLineFloats];
+            for (int64_t i = i0; i < i1; ++i) {
+              const float* from = w + ((8 - tap) * icg + i) * p_.out_c + g * ocg;
+              for (int64_t o = o0; o < o1; ++o) tile[o - o0][i - i0] = from[o];
+            }
+            for (int64_t o = o0; o < o1; ++o) {
+              float* to = transposed + (tap * ocg + o) * icg;
+              for (int64_t i = i0; i < i1; ++i) to[i] = tile[o - o0][i - i0];
+            }
+          }
+#pragma omp barrier
+          rows = transposed;
+          tap_stride = ocg * icg;
+          row_stride = icg;
+        }
+        float* group = packed + g * c.positions() * panel_floats;
+        // Panel by panel, its rows in order: each position's writes run through one panel's
+        // contiguous kc x nr floats instead of touching every panel (a page each) per row.
+        const int64_t panels = ceil_div(n, nr), depth_blocks = ceil_div(k, depth);
+        const Share mine = share_of(panels * depth_blocks, thread, team);
+        for (int64_t item = mine.begin; item < mine.end; ++item) {
+          const int64_t k0 = item / panels * depth, kc = min64(depth, k - k0), j0 = item % panels * nr;
+          const int64_t count = min64(nr, n - j0);
+          for (int64_t row = k0; row < k0 + kc; ++row) {
+            float* panel_row = group + k0 * padded_n + j0 * kc + (row - k0) * nr;
+            f.weights(rows + row * row_stride + j0, tap_stride, count, panel_row, panel_floats);
+            for (int64_t xi = 0; xi < c.positions(); ++xi) {
+              for (int64_t lane = count; lane < nr; ++lane) panel_row[xi * panel_floats + lane] = 0.0f;
+            }
+          }
+        }
+        if (flipped) {
+#pragma omp barrier
+        }
+      }
+    }
+  }
+
+  // The correlation from packed weights; with `hwio` (HWIO weights) the same parallel region
+  // first packs them into `pack_into`, which packed_u then is.
+  void run(const Correlation& c, const Blocking& blk, const float* src, const float* packed_u, const float* bias,
+           bool relu, float* res, int threads, const float* hwio = nullptr, float* pack_into = nullptr) const {
+    const bool flipped = &c == &backward_;
+    auto transposed = scratch_.acquire(hwio != nullptr ? transposed_floats(flipped) : 0);
+    const WinogradTileTransforms& f = tile_transforms(c);
+    const int64_t per_thread = round_up(blk.v_floats() + blk.m_floats(), kLineFloats);
+    auto workspace = scratch_.acquire(static_cast<size_t>(per_thread * threads));
+    const int64_t tiles = c.tiles(), tiles_w = c.tiles_w(), tiles_per_image = c.tiles_h() * tiles_w;
+    const int64_t k = c.k(), n = c.n(), depth_blocks = ceil_div(k, blk.depth);
+    const int64_t panel_floats = position_floats(c, gemm_);
+    const Reach rows = c.rows(), cols = c.cols();
+    run_team(threads, [&](int thread, int team) {
+      if (hwio != nullptr) {
+        pack_share(hwio, flipped, pack_into, transposed.data(), thread, team);
+#pragma omp barrier
+      }
+      fill_out_of_reach(c, bias, relu, res, share_of(c.batch * c.res_h, thread, team));
+      const TeamSplit split = split_team(c, gemm_, team);
+      if (thread >= split.tile_parts * split.column_parts) return;
+      const Share my_tiles = share_of(tiles, thread / split.column_parts, split.tile_parts);
+      const Share my_column_blocks = share_of(ceil_div(n, gemm_.nr), thread % split.column_parts, split.column_parts);
+      const int64_t first_column = my_column_blocks.begin * gemm_.nr;
+      const int64_t end_column = min64(n, my_column_blocks.end * gemm_.nr);
+      float* v = workspace.data() + per_thread * thread;
+      float* m = v + blk.v_floats();
+      const int64_t v_position = blk.tiles * blk.ldv, m_position = blk.tiles * blk.ldm;
+
+      // Blocks of equal size (16 tiles as 8 + 8, not 14 + 2): a GEMM of few rows is slow.
+      const int64_t share = my_tiles.end - my_tiles.begin, blocks = ceil_div(share, blk.tiles);
+      for (int64_t block = 0; block < blocks; ++block) {
+        const int64_t t0 = my_tiles.begin + share * block / blocks;
+        const int64_t count = my_tiles.begin + share * (block + 1) / blocks - t0;
+        for (int64_t g = 0; g < c.groups; ++g) {
+          GemmBatch batch;
+          batch.count = c.positions();
+          batch.k = k;
+          batch.n = n;
+          batch.a = v;
+          batch.a_stride = v_position;
+          batch.a_row_distance = blk.ldv;
+          batch.b = packed_u + g * c.positions() * panel_floats;
+          batch.b_stride = panel_floats;
+          batch.c = m;
+          batch.c_stride = m_position;
+          batch.ldc = blk.ldm;
+          for (int64_t o0 = first_column; o0 < end_column; o0 += blk.columns) {
+            const int64_t o1 = min64(end_column, o0 + blk.columns);
+            batch.c_first_column = o0;
+            for (int64_t q = 0; q < depth_blocks; ++q) {
+              const int64_t k0 = q * blk.depth, kc = min64(blk.depth, k - k0);
+              if (depth_blocks > 1 || o0 == first_column) {
+                for (int64_t t = 0; t < count; ++t) {
+                  const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
+                  const int64_t row0 = rows.begin + within / tiles_w * c.m - c.pad_top;
+                  const int64_t col0 = cols.begin + within % tiles_w * c.m - c.pad_left;
+                  f.input(src + image * c.src_h * c.src_w * c.src_c + g * k + k0, c.src_h, c.src_w, c.src_c,
+                                    row0, col0, kc, v + t * blk.ldv, v_position);
+                }
+              }
+              gemm_batch_block(gemm_, batch, k0, kc, GemmRange{0, count}, GemmRange{o0, o1}, GemmEpilogue{});
+            }
+            for (int64_t t = 0; t < count; ++t) {
+              const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
+              const int64_t r0 = rows.begin + within / tiles_w * c.m, c0 = cols.begin + within % tiles_w * c.m;
+              float* y = res + ((image * c.res_h + r0) * c.res_w + c0) * c.res_c + g * n + o0;
+              f.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr,
+                                 relu, y, c.res_c, c.res_w * c.res_c, min64(c.m, rows.end - r0), min64(c.m, cols.end - c0));
+            }
+          }
+        }
+      }
+    });
+  }
+
+  // The outputs out of the source's reach, in result rows [share.begin, share.end) over the
+  // batch: bias (or zero), then ReLU.
+  static void fill_out_of_reach(const Correlation& c, const float* bias, bool relu, float* res, Share share) {
+    const Reach rows = c.rows(), cols = c.cols();
+    if (rows.begin == 0 && rows.end == c.res_h && cols.begin == 0 && cols.end == c.res_w) return;
+    const auto fill = [&](float* pixel) {
+      for (int64_t o = 0; o < c.res_c; ++o) {
+        const float value = bias != nullptr ? bias[o] : 0.0f;
+        pixel[o] = relu && value < 0.0f ? 0.0f : value;
+      }
+    };
+    for (int64_t row = share.begin; row < share.end; ++row) {
+      const int64_t r = row % c.res_h;
+      const bool reached = r >= rows.begin && r < rows.end;
+      for (int64_t col = 0; col < c.res_w; ++col) {
+        if (!reached || col < cols.begin || col >= cols.end) fill(res + (row * c.res_w + col) * c.res_c);
+      }
+    }
+  }
+
+  const WinogradTileTransforms& tile_transforms(const Correlation& c) const {
+    return c.m == 6 ? transforms_.f6x6 : transforms_.f4x4;
+  }
+
+  Conv2dParams p_;
+  bool relu_;
+  const GemmKernels& gemm_;
+  const WinogradTransforms& transforms_;
+  Correlation forward_, backward_;
+  Blocking forward_blocking_, backward_blocking_;
+  mutable WorkspacePool scratch_;  // per-call buffers, reused across calls
+};
+
+}  // namespace
+
+std::string winograd_decline_reason(const Conv2dParams& p) {
+  if (p.kernel_h != 3 || p.kernel_w != 3) return "winograd: only 3x3 kernels";
+  if (p.stride_h != 1 || p.stride_w != 1) return "winograd: only stride 1";
+  if (p.dilation_h != 1 || p.dilation_w != 1) return "winograd: only dilation 1";
+  if (p.in_c_per_group() < kWinogradMinGroupChannels || p.out_c / p.groups < kWinogradMinGroupChannels) {
+    return "winograd: needs at least " + std::to_string(kWinogradMinGroupChannels) +
+           " input and output channels per group (a whole vector)";
+  }
+  return {};
+}
+
+ConvImpls make_winograd_conv(const Conv2dParams& p, const PlanContext& ctx) {
+  return conv_impls(std::make_shared<const WinogradConv>(p, ctx));
+}
+
+}  // namespace convkit::detail
