@@ -11,7 +11,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -119,16 +118,6 @@ int64_t spanned_extent(int64_t kernel, int64_t dilation) {
   return span + 1;
 }
 
-// Options::math arrived with the fast (Winograd) backends; before it every backend is strict, so
-// a header without it already computes what "strict" and "fast" ask for.
-template <class O>
-auto set_math(O& options, bool fast, int) -> decltype(options.math, void()) {
-  using Math = decltype(options.math);
-  options.math = fast ? Math::fast : Math::strict;
-}
-template <class O>
-void set_math(O&, bool, long) {}
-
 convkit::Options options_of(const std::string& backend, int threads, const py::object& activation,
                             const std::string& math) {
   convkit::Options options;
@@ -142,7 +131,7 @@ convkit::Options options_of(const std::string& backend, int threads, const py::o
     throw py::value_error("activation must be None or \"relu\"; got " + py::repr(activation).cast<std::string>());
   }
   if (math != "strict" && math != "fast") throw py::value_error("math must be \"strict\" or \"fast\"; got \"" + math + "\"");
-  set_math(options, math == "fast", 0);
+  options.math = math == "fast" ? convkit::Math::fast : convkit::Math::strict;
   return options;
 }
 
@@ -595,6 +584,18 @@ and ceil_mode as in PyTorch. max backward: the first maximum of each window take
         throw py::value_error("kind must be \"conv2d\" or \"pool2d\"; got \"" + kind + "\"");
       },
       py::arg("kind") = "conv2d", "the registered backend names, \"naive\" first (\"auto\" and \"tune\" are not backends)");
+  m.def(
+      "backend_info",
+      [] {
+        py::list rows;
+        for (const convkit::BackendInfo& info : convkit::conv2d_backend_info()) {
+          rows.append(py::dict(py::arg("name") = info.name, py::arg("description") = info.description,
+                               py::arg("math") = info.math == convkit::Math::fast ? "fast" : "strict"));
+        }
+        return rows;
+      },
+      "the convolution registry's rows, in backends() order: {name, description, math}; math \"fast\" marks "
+      "algorithms that round differently (their error bound is wider by 2^-13 of the terms' magnitude)");
   m.def("simd_arch", &convkit::simd_arch, "the instruction set the kernels run with: \"avx512\", \"avx2\" or \"sse2\"");
   m.def(
       "parse_problem",

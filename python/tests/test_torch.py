@@ -30,8 +30,9 @@ def shape_id(shape):
 
 
 def within_contract(actual, expected, magnitude, terms, what):
-    """The contract's bound for any backend (fast ones included): 2(m+2)2^-24 M + 2^-13 M."""
-    bound = (2 * (terms + 2) * EPS + 2.0 ** -13) * magnitude
+    """The contract's strict bound, 2(m+2)2^-24 M: math="strict" (the default) lets auto choose
+    strict backends only."""
+    bound = 2 * (terms + 2) * EPS * magnitude
     excess = ((actual.double() - expected).abs() - bound).max().item()
     assert excess <= 0, f"{what}: worst excess over the bound {excess}"
 
