@@ -25,6 +25,7 @@
 
 #include "threading.hpp"
 
+#include "backends/direct/grouped_conv.hpp"
 #include "backends/direct/tap_geometry.hpp"
 #include "kernels/depthwise_conv.hpp"
 #include "kernels/direct_conv.hpp"
@@ -1091,7 +1092,9 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
 }  // namespace
 
 ConvImpls make_direct_conv(const Conv2dParams& p, const PlanContext& ctx) {
-  return conv_impls(std::make_shared<const DirectConv>(p, ctx));
+  ConvImpls impls = conv_impls(std::make_shared<const DirectConv>(p, ctx));
+  take_grouped_directions(p, ctx, impls);
+  return impls;
 }
 
 }  // namespace convkit::detail

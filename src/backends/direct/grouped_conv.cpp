@@ -1,0 +1,247 @@
+// Grouped convolutions with a few channels per group, vectorized across groups
+// (kernels/grouped_conv.hpp says how the lanes are used).
+//
+// A block is the G = lanes / in_per_group neighbouring groups whose input channels one vector
+// holds (a partial last block where the groups run out). Packed weights: per block, per tap
+// [kh][kw], per diagonal s, a vector whose lane (g, j) holds the weight from the block's group
+// g input channel j to its output channel (j + s) mod out_per_group (zero past the block's
+// groups). Backward data is the transposed problem (dy in, dx out, the taps walked through dy
+// as tap_geometry.hpp describes), with the same tile and the weights packed transposed.
+//
+// Threading: one OpenMP region per call; packing, then a barrier, then contiguous shares of
+// (image, output row, block) items. Each output element is written by one thread with a
+// fixed summation order, so results do not depend on the thread count.
+#include "backends/direct/grouped_conv.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "threading.hpp"
+
+#include "backends/direct/tap_geometry.hpp"
+#include "kernels/grouped_conv.hpp"
+
+namespace convkit::detail {
+namespace {
+
+// Whether the grouped tile runs a problem with these channels per group: two or more groups
+// fit a vector, and each input channel's products go to at most kMaxGroupedDiagonals outputs,
+// one per diagonal (in_per_group <= out_per_group, else one diagonal would send two lanes to
+// one output). One channel in and out is depthwise, which has its own kernels.
+bool grouped_tile_fits(int64_t in_per_group, int64_t out_per_group, int64_t lanes) {
+  return 2 * in_per_group <= lanes && in_per_group <= out_per_group && out_per_group <= kMaxGroupedDiagonals &&
+         out_per_group > 1;
+}
+
+// One direct convolution as the grouped tile runs it: the forward problem or backward data's
+// transposed one.
+struct GroupedProblem {
+  int64_t batch = 0, in_h = 0, in_w = 0, in_c = 0, out_h = 0, out_w = 0, out_c = 0;
+  int64_t kernel_h = 1, kernel_w = 1, groups = 1, in_per_group = 0, out_per_group = 0;
+  int64_t lanes = 0, groups_per_block = 0, blocks = 0;
+  bool transposed = false;
+  std::vector<TapRange> row_taps;  // per output row
+  std::vector<AxisRun> columns;
+  // The tile's `source` table (grouped_conv.hpp): [out_vectors][diagonals][lanes].
+  std::vector<int32_t> source;
+
+  int64_t diagonals() const { return out_per_group; }
+  int64_t tap_floats() const { return diagonals() * lanes; }
+  int64_t block_floats() const { return kernel_h * kernel_w * tap_floats(); }
+  int64_t packed_floats() const { return blocks * block_floats(); }
+  int64_t groups_in(int64_t block) const { return std::min(groups_per_block, groups - block * groups_per_block); }
+};
+
+GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transposed) {
+  GroupedProblem d;
+  d.batch = p.batch, d.kernel_h = p.kernel_h, d.kernel_w = p.kernel_w, d.groups = p.groups;
+  d.transposed = transposed;
+  const ConvAxis rows{p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_top, p.dilation_h};
+  const ConvAxis cols{p.in_w, p.out_w(), p.kernel_w, p.stride_w, p.pad_left, p.dilation_w};
+  if (transposed) {
+    d.in_h = p.out_h(), d.in_w = p.out_w(), d.in_c = p.out_c, d.out_h = p.in_h, d.out_w = p.in_w, d.out_c = p.in_c;
+  } else {
+    d.in_h = p.in_h, d.in_w = p.in_w, d.in_c = p.in_c, d.out_h = p.out_h(), d.out_w = p.out_w(), d.out_c = p.out_c;
+  }
+  d.in_per_group = d.in_c / p.groups, d.out_per_group = d.out_c / p.groups;
+  d.lanes = lanes;
+  d.groups_per_block = lanes / d.in_per_group;
+  d.blocks = (p.groups + d.groups_per_block - 1) / d.groups_per_block;
+  for (int64_t o = 0; o < d.out_h; ++o) d.row_taps.push_back(transposed ? transposed_taps(rows, o) : forward_taps(rows, o));
+  d.columns = axis_runs(cols, transposed);
+  // Output channel q of a block is output o = q mod out_per_group of its group g; diagonal s
+  // carries it from input lane (g, j) with (j + s) mod out_per_group == o.
+  const int64_t S = d.diagonals(), block_outputs = d.groups_per_block * d.out_per_group;
+  const int64_t out_vectors = (block_outputs + lanes - 1) / lanes;
+  d.source.assign(static_cast<size_t>(out_vectors * S * lanes), -1);
+  for (int64_t v = 0; v < out_vectors; ++v) {
+    for (int64_t s = 0; s < S; ++s) {
+      for (int64_t l = 0; l < lanes; ++l) {
+        const int64_t q = v * lanes + l, g = q / d.out_per_group, o = q % d.out_per_group;
+        const int64_t j = (o - s + d.out_per_group) % d.out_per_group;
+        if (q < block_outputs && j < d.in_per_group) {
+          d.source[static_cast<size_t>((v * S + s) * lanes + l)] = static_cast<int32_t>(g * d.in_per_group + j);
+        }
+      }
+    }
+  }
+  return d;
+}
+
+// Packs the (block, tap) items [begin, end) of HWIO weights w. HWIO holds, per tap, the
+// forward [in_c / groups][out_c] matrix; transposed, the problem's input channels are the
+// forward output channels and its outputs the forward inputs.
+void pack_grouped(const GroupedProblem& d, const float* w, float* packed, int64_t begin, int64_t end) {
+  const int64_t taps = d.kernel_h * d.kernel_w, S = d.diagonals();
+  const int64_t forward_out_per_group = d.transposed ? d.in_per_group : d.out_per_group;
+  const int64_t forward_out_c = d.transposed ? d.in_c : d.out_c;
+  const int64_t tap_stride = (d.transposed ? d.out_per_group : d.in_per_group) * forward_out_c;
+  for (int64_t item = begin; item < end; ++item) {
+    const int64_t b = item / taps, tap = item % taps, groups = d.groups_in(b);
+    float* out = packed + b * d.block_floats() + tap * d.tap_floats();
+    const float* tap_w = w + tap * tap_stride;
+    for (int64_t s = 0; s < S; ++s, out += d.lanes) {
+      for (int64_t l = 0; l < d.lanes; ++l) {
+        const int64_t g = l / d.in_per_group, j = l % d.in_per_group, o = (j + s) % d.out_per_group;
+        if (g >= groups) {
+          out[l] = 0.0f;
+          continue;
+        }
+        const int64_t group_column = (b * d.groups_per_block + g) * forward_out_per_group;
+        out[l] = d.transposed ? tap_w[o * forward_out_c + group_column + j] : tap_w[j * forward_out_c + group_column + o];
+      }
+    }
+  }
+}
+
+int64_t pack_items(const GroupedProblem& d) { return d.blocks * d.kernel_h * d.kernel_w; }
+
+// Output row oh of image n for one block.
+void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const float* x, const float* packed,
+                     const float* bias, float* y, bool relu, int64_t n, int64_t oh, int64_t b) {
+  const TapRange& rows = d.row_taps[static_cast<size_t>(oh)];
+  const int64_t S = d.diagonals(), groups = d.groups_in(b), widest = k.max_pixels[S - 1];
+  GroupedConvTile t{};
+  t.bias = bias != nullptr ? bias + b * d.groups_per_block * d.out_per_group : nullptr;
+  t.source = d.source.data();
+  t.relu = relu;
+  t.in_lanes = groups * d.in_per_group;
+  t.out_channels = groups * d.out_per_group;
+  t.taps_h = rows.taps;
+  t.x_tap_h = rows.input_step * d.in_w * d.in_c;
+  t.w_tap_h = rows.tap_step * d.kernel_w * d.tap_floats();
+  const float* x_row = x + ((n * d.in_h + rows.first_input) * d.in_w) * d.in_c + b * d.groups_per_block * d.in_per_group;
+  float* y_row = y + (n * d.out_h + oh) * d.out_w * d.out_c + b * d.groups_per_block * d.out_per_group;
+  for (const AxisRun& run : d.columns) {
+    t.taps_w = run.taps.taps;
+    t.x_tap_w = run.taps.input_step * d.in_c;
+    t.w_tap_w = run.taps.tap_step * d.tap_floats();
+    t.w = packed + b * d.block_floats() + (rows.first_tap * d.kernel_w + run.taps.first_tap) * d.tap_floats();
+    t.x_pixel_stride = run.in_step * d.in_c;
+    t.y_pixel_stride = run.out_step * d.out_c;
+    const bool reads = t.taps_h > 0 && t.taps_w > 0;
+    // The fewest tiles of at most `widest` pixels, as even as possible: every tile streams the
+    // same weights, and a lone narrow tile would do little work for them.
+    const int64_t tiles = (run.pixels + widest - 1) / widest;
+    for (int64_t i = 0, j = 0; i < tiles; ++i) {
+      t.pixels = run.pixels / tiles + (i < run.pixels % tiles ? 1 : 0);
+      t.x = reads ? x_row + (run.in_begin + j * run.in_step) * d.in_c : x;
+      t.y = y_row + (run.out_begin + j * run.out_step) * d.out_c;
+      k.tile[S - 1][t.pixels - 1](t);
+      j += t.pixels;
+    }
+  }
+}
+
+// One region: when `unpacked` is not null, first pack it into `pack_target` (which `packed`
+// then names), then run the (image, row, block) items.
+void run_grouped(const GroupedProblem& d, const GroupedConvKernels& k, const float* x, const float* packed,
+                 const float* bias, float* y, bool relu, int threads, const float* unpacked = nullptr,
+                 float* pack_target = nullptr) {
+  const int64_t total = d.batch * d.out_h * d.blocks;
+  run_team(threads, [&](int thread, int team) {
+    if (unpacked != nullptr) {
+      const Share packing = share_of(pack_items(d), thread, team);
+      pack_grouped(d, unpacked, pack_target, packing.begin, packing.end);
+#pragma omp barrier
+    }
+    const Share share = share_of(total, thread, team);
+    for (int64_t item = share.begin; item < share.end; ++item) {
+      const int64_t b = item % d.blocks, oh = (item / d.blocks) % d.out_h, n = item / (d.blocks * d.out_h);
+      run_grouped_row(d, k, x, packed, bias, y, relu, n, oh, b);
+    }
+  });
+}
+
+// Small problems run on one thread: a region costs more than they do (as direct_conv.cpp's team()).
+int team_for(const Conv2dParams& p, int threads) { return p.flops() < 5e5 ? 1 : threads; }
+
+class GroupedForward final : public ConvForward {
+ public:
+  GroupedForward(const Conv2dParams& p, const PlanContext& ctx)
+      : p_(p),
+        relu_(ctx.activation == Activation::relu),
+        k_(kernels<GroupedConvKernels>(ctx.isa)),
+        d_(grouped_problem(p, k_.lanes, false)) {}
+
+  size_t packed_weights_size() const override { return static_cast<size_t>(d_.packed_floats()); }
+  void pack_weights(const float* w, float* packed) const override {
+    pack_grouped(d_, w, packed, 0, pack_items(d_));
+  }
+  void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
+    run_grouped(d_, k_, x, packed_w, b, y, relu_, team_for(p_, threads));
+  }
+  void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
+    auto lease = scratch_.acquire(packed_weights_size());
+    run_grouped(d_, k_, x, lease.data(), b, y, relu_, team_for(p_, threads), w, lease.data());
+  }
+
+ private:
+  Conv2dParams p_;
+  bool relu_;
+  const GroupedConvKernels& k_;
+  GroupedProblem d_;
+  mutable WorkspacePool scratch_;
+};
+
+class GroupedBackwardData final : public ConvBackwardData {
+ public:
+  GroupedBackwardData(const Conv2dParams& p, const PlanContext& ctx)
+      : ConvBackwardData(p), p_(p), k_(kernels<GroupedConvKernels>(ctx.isa)), d_(grouped_problem(p, k_.lanes, true)) {}
+
+  void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
+    auto lease = scratch_.acquire(backward_data_packed_size());
+    run_grouped(d_, k_, dy, lease.data(), nullptr, dx, false, team_for(p_, threads), w, lease.data());
+  }
+  size_t backward_data_packed_size() const override { return static_cast<size_t>(d_.packed_floats()); }
+  void pack_backward_data_weights(const float* w, float* packed) const override {
+    pack_grouped(d_, w, packed, 0, pack_items(d_));
+  }
+  void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
+    run_grouped(d_, k_, dy, packed_w, nullptr, dx, false, team_for(p_, threads));
+  }
+
+ private:
+  Conv2dParams p_;
+  const GroupedConvKernels& k_;
+  GroupedProblem d_;
+  mutable WorkspacePool scratch_;
+};
+
+}  // namespace
+
+void take_grouped_directions(const Conv2dParams& p, const PlanContext& ctx, ConvImpls& impls) {
+  if (p.groups == 1) return;
+  const int64_t lanes = kernels<GroupedConvKernels>(ctx.isa).lanes;
+  const int64_t in_per_group = p.in_c_per_group(), out_per_group = p.out_c_per_group();
+  if (grouped_tile_fits(in_per_group, out_per_group, lanes)) {
+    impls.forward = std::make_shared<const GroupedForward>(p, ctx);
+  }
+  if (grouped_tile_fits(out_per_group, in_per_group, lanes)) {
+    impls.backward_data = std::make_shared<const GroupedBackwardData>(p, ctx);
+  }
+}
+
+}  // namespace convkit::detail

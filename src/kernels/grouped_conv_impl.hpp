@@ -1,0 +1,205 @@
+#pragma once
+// The grouped tiles (grouped_conv.hpp) on xsimd batches, compiled once per instruction set;
+// internal linkage for the same reason as direct_conv_impl.hpp.
+//
+// Register budget: Pixels x Diagonals accumulators plus the operands of one tap. Either the
+// tap's Diagonals weight vectors stay in registers while each pixel's input vector is loaded
+// once (Pixels*Diagonals + Diagonals + 1 registers), or the Pixels input vectors stay while
+// each weight vector is loaded once (Pixels*Diagonals + Pixels + 1); a tile takes whichever
+// order allows more pixels, since every pixel shares the tap's weight loads and every diagonal
+// its input loads. The epilogue's permutes run once per pixel, not per tap.
+#include <immintrin.h>
+#include <xsimd/xsimd.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/fused_multiply_add.hpp"
+#include "kernels/grouped_conv.hpp"
+#include "kernels/keep_in_register.hpp"
+#include "kernels/partial_vector.hpp"
+
+namespace convkit::detail {
+namespace {
+
+template <class Arch>
+constexpr int grouped_vector_registers() {
+  return std::is_same_v<Arch, xsimd::avx512f> ? 32 : 16;
+}
+
+// Whether a tile of Diagonals keeps the tap's weights in registers (else its input vectors),
+// and how many pixels it then holds: see the opening comment.
+template <class Arch>
+constexpr bool grouped_holds_weights(int diagonals) {
+  const int free = grouped_vector_registers<Arch>() - 1;
+  return (free - diagonals) / diagonals >= free / (diagonals + 1);
+}
+template <class Arch>
+constexpr int grouped_max_pixels(int diagonals) {
+  const int free = grouped_vector_registers<Arch>() - 1;
+  const int pixels = grouped_holds_weights<Arch>(diagonals) ? (free - diagonals) / diagonals : free / (diagonals + 1);
+  return std::clamp(pixels, 1, kMaxGroupedPixels);
+}
+
+template <class Arch, bool Partial>
+[[gnu::always_inline]] inline xsimd::batch<float, Arch> grouped_load(const float* src, int64_t count) {
+  if constexpr (Partial) return load_partial<Arch>(src, count);
+  (void)count;
+  return xsimd::batch<float, Arch>::load_unaligned(src);
+}
+
+// Moves lanes: pick(a) has lane l = a[source[l]], or 0 where source[l] < 0. The table is read
+// once, when made, and serves every pixel of a tile.
+template <class Arch>
+class LanePicker {
+  using Batch = xsimd::batch<float, Arch>;
+  static constexpr bool kAvx512 = std::is_same_v<Arch, xsimd::avx512f>;
+  static constexpr bool kAvx2 = std::is_base_of_v<xsimd::avx2, Arch>;
+
+ public:
+  [[gnu::always_inline]] explicit LanePicker(const int32_t* source) : source_(source) {
+    if constexpr (kAvx512) {
+      index_ = _mm512_loadu_si512(source);
+      keep_ = _mm512_cmpge_epi32_mask(index_, _mm512_setzero_si512());
+    } else if constexpr (kAvx2) {
+      index_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(source));
+      keep_ = _mm256_castsi256_ps(_mm256_cmpgt_epi32(index_, _mm256_set1_epi32(-1)));
+    }
+  }
+  [[gnu::always_inline]] Batch operator()(const Batch& a) const {
+    if constexpr (kAvx512) {
+      return Batch(_mm512_maskz_permutexvar_ps(keep_, index_, a));
+    } else if constexpr (kAvx2) {
+      return Batch(_mm256_and_ps(_mm256_permutevar8x32_ps(a, index_), keep_));
+    } else {
+      // SSE2 has no variable permute: through memory.
+      constexpr int lanes = static_cast<int>(Batch::size);
+      alignas(64) float in[lanes];
+      alignas(64) float out[lanes];
+      a.store_aligned(in);
+      for (int l = 0; l < lanes; ++l) out[l] = source_[l] >= 0 ? in[source_[l]] : 0.0f;
+      return Batch::load_aligned(out);
+    }
+  }
+
+ private:
+  const int32_t* source_;
+  typename xsimd::batch<int32_t, Arch>::register_type index_{};
+  typename xsimd::batch_bool<float, Arch>::register_type keep_{};
+};
+
+template <class Arch, int Diagonals, int Pixels, bool Partial>
+void grouped_conv_tile(const GroupedConvTile& tile) {
+  // A local copy: an intrinsic's vector store may alias anything, `tile` included (see
+  // depthwise_conv_impl.hpp).
+  const GroupedConvTile t = tile;
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  Batch acc[Pixels][Diagonals];
+#pragma GCC unroll 16
+  for (int p = 0; p < Pixels; ++p) {
+#pragma GCC unroll 8
+    for (int s = 0; s < Diagonals; ++s) acc[p][s] = Batch(0.0f);
+  }
+  for (int64_t th = 0; th < t.taps_h; ++th) {
+    for (int64_t tw = 0; tw < t.taps_w; ++tw) {
+      const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w;
+      const float* w = t.w + th * t.w_tap_h + tw * t.w_tap_w;
+      if constexpr (grouped_holds_weights<Arch>(Diagonals)) {
+        Batch wv[Diagonals];
+#pragma GCC unroll 8
+        for (int s = 0; s < Diagonals; ++s) {
+          wv[s] = Batch::load_unaligned(w + s * lanes);
+          keep_in_register(wv[s]);
+        }
+#pragma GCC unroll 16
+        for (int p = 0; p < Pixels; ++p) {
+          Batch xv = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, t.in_lanes);
+          keep_in_register(xv);
+#pragma GCC unroll 8
+          for (int s = 0; s < Diagonals; ++s) acc[p][s] = fused_multiply_add(xv, wv[s], acc[p][s]);
+        }
+      } else {
+        Batch xv[Pixels];
+#pragma GCC unroll 16
+        for (int p = 0; p < Pixels; ++p) {
+          xv[p] = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, t.in_lanes);
+          keep_in_register(xv[p]);
+        }
+#pragma GCC unroll 8
+        for (int s = 0; s < Diagonals; ++s) {
+          Batch wv = Batch::load_unaligned(w + s * lanes);
+          // Left to itself GCC folds this load into each of the pixels' FMAs, a load per FMA.
+          keep_in_register(wv);
+#pragma GCC unroll 16
+          for (int p = 0; p < Pixels; ++p) acc[p][s] = fused_multiply_add(xv[p], wv, acc[p][s]);
+        }
+      }
+    }
+  }
+  const Batch zero(0.0f);
+  for (int64_t v = 0; v * lanes < t.out_channels; ++v) {
+    const int64_t count = std::min(lanes, t.out_channels - v * lanes);
+    const Batch start = t.bias == nullptr ? zero
+                        : count == lanes  ? Batch::load_unaligned(t.bias + v * lanes)
+                                          : load_partial<Arch>(t.bias + v * lanes, count);
+    Batch out[Pixels];
+#pragma GCC unroll 16
+    for (int p = 0; p < Pixels; ++p) out[p] = start;
+#pragma GCC unroll 8
+    for (int s = 0; s < Diagonals; ++s) {
+      const LanePicker<Arch> pick(t.source + (v * Diagonals + s) * lanes);
+#pragma GCC unroll 16
+      for (int p = 0; p < Pixels; ++p) out[p] += pick(acc[p][s]);
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < Pixels; ++p) {
+      // v < 0 ? 0 : v, as the reference writes ReLU (keeps NaN and -0).
+      const Batch sum = t.relu ? xsimd::select(out[p] < zero, zero, out[p]) : out[p];
+      float* dst = t.y + p * t.y_pixel_stride + v * lanes;
+      if (count == lanes) {
+        sum.store_unaligned(dst);
+      } else {
+        store_partial<Arch>(dst, sum, count);
+      }
+    }
+  }
+}
+
+template <class Arch, int Diagonals, int Pixels>
+void grouped_conv_tile_any_lanes(const GroupedConvTile& t) {
+  if (t.in_lanes < int64_t(xsimd::batch<float, Arch>::size)) {
+    grouped_conv_tile<Arch, Diagonals, Pixels, true>(t);
+  } else {
+    grouped_conv_tile<Arch, Diagonals, Pixels, false>(t);
+  }
+}
+
+template <class Arch, int Diagonals, int Pixels>
+void fill_grouped_tiles(GroupedConvKernels& k) {
+  if constexpr (Pixels <= grouped_max_pixels<Arch>(Diagonals)) {
+    k.tile[Diagonals - 1][Pixels - 1] = &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels>;
+    fill_grouped_tiles<Arch, Diagonals, Pixels + 1>(k);
+  }
+}
+
+template <class Arch, int Diagonals>
+void fill_grouped_diagonals(GroupedConvKernels& k) {
+  if constexpr (Diagonals <= kMaxGroupedDiagonals) {
+    k.max_pixels[Diagonals - 1] = grouped_max_pixels<Arch>(Diagonals);
+    fill_grouped_tiles<Arch, Diagonals, 1>(k);
+    fill_grouped_diagonals<Arch, Diagonals + 1>(k);
+  }
+}
+
+template <class Arch>
+GroupedConvKernels make_grouped_conv_kernels() {
+  GroupedConvKernels k{};
+  k.lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
+  fill_grouped_diagonals<Arch, 2>(k);
+  return k;
+}
+
+}  // namespace
+}  // namespace convkit::detail
