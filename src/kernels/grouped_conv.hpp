@@ -45,12 +45,51 @@ struct GroupedConvTile {
 
 using GroupedConvTileFn = void (*)(const GroupedConvTile&);
 
+// Backward weights, step one, for each of `pixels` pixels: dy's `diagonals` lane arrangements
+//   out[p*diagonals*lanes + s*lanes + l] = sum_{v < out_vectors, source[v][s][l] >= 0} dy[p*dy_pixel_stride + v*lanes + source[v][s][l]]
+// (`source` is [vectors][diagonals][lanes], out_vectors = ceil(out_channels / lanes) of them
+// read), dy read only at its first out_channels floats; and, when bias_sums is not null,
+//   bias_sums[q] += sum_p dy[p*dy_pixel_stride + q] for q < out_channels, in pixel order.
+struct GroupedSpread {
+  const float* dy;
+  float* out;
+  float* bias_sums;
+  const int32_t* source;
+  int64_t pixels, dy_pixel_stride, diagonals, out_channels;
+};
+
+inline constexpr int kMaxGroupedGradTaps = 9;
+
+// Backward weights, step two: the products of a rectangle of pixels for `taps` taps at once,
+// each input load feeding every diagonal of its tap and each diagonal load every tap:
+//   sums[sum_offset[t] + s*lanes + l] += sum_{r < rows, c < cols}
+//       x[r*x_row_stride + c*x_col_stride + x_offset[t] + l] * dy[r*dy_row_stride + c*dy_col_stride + s*lanes + l]
+// for t < taps, s < Diagonals and l < lanes, x read only at l < in_lanes (the others taken as
+// 0), summed in (r, c) order.
+struct GroupedWeightGradTile {
+  const float* x;
+  const float* dy;
+  float* sums;
+  const int64_t* x_offset;
+  const int64_t* sum_offset;
+  int64_t rows, cols;
+  int64_t x_row_stride, x_col_stride, dy_row_stride, dy_col_stride;
+  int64_t in_lanes;
+};
+
+using GroupedWeightGradFn = void (*)(const GroupedWeightGradTile&);
+
 struct GroupedConvKernels {
   int lanes;
   // The widest tile of s+1 diagonals whose accumulators and operands stay in the register
   // file; tile[s][p-1] exists for 1 <= p <= max_pixels[s] (diagonals >= 2).
   int max_pixels[kMaxGroupedDiagonals];
   GroupedConvTileFn tile[kMaxGroupedDiagonals][kMaxGroupedPixels];
+  void (*spread)(const GroupedSpread&);
+  // The most taps of s+1 diagonals one weight-gradient call sums in registers;
+  // weight_grad[s][t-1] exists for 1 <= t <= max_taps[s] (diagonals >= 2).
+  int max_taps[kMaxGroupedDiagonals];
+  GroupedWeightGradFn weight_grad[kMaxGroupedDiagonals][kMaxGroupedGradTaps];
 };
 
 }  // namespace convkit::detail

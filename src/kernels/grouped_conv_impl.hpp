@@ -176,6 +176,101 @@ void grouped_conv_tile_any_lanes(const GroupedConvTile& t) {
   }
 }
 
+template <class Arch>
+void grouped_spread(const GroupedSpread& spread) {
+  const GroupedSpread g = spread;  // a local copy, as in grouped_conv_tile
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  const int64_t out_vectors = (g.out_channels + lanes - 1) / lanes, tail = g.out_channels - (out_vectors - 1) * lanes;
+  const auto load = [&](const float* src, int64_t v) {
+    return v == out_vectors - 1 && tail < lanes ? load_partial<Arch>(src, tail) : Batch::load_unaligned(src);
+  };
+  Batch dy[kMaxGroupedDiagonals];
+  for (int64_t p = 0; p < g.pixels; ++p) {
+    const float* in = g.dy + p * g.dy_pixel_stride;
+    float* out = g.out + p * g.diagonals * lanes;
+    for (int64_t v = 0; v < out_vectors; ++v) dy[v] = load(in + v * lanes, v);
+    for (int64_t s = 0; s < g.diagonals; ++s) {
+      Batch sum(0.0f);
+      for (int64_t v = 0; v < out_vectors; ++v) sum += LanePicker<Arch>(g.source + (v * g.diagonals + s) * lanes)(dy[v]);
+      sum.store_unaligned(out + s * lanes);
+    }
+    if (g.bias_sums == nullptr) continue;
+    for (int64_t v = 0; v < out_vectors; ++v) {
+      const Batch total = load(g.bias_sums + v * lanes, v) + dy[v];
+      if (v == out_vectors - 1 && tail < lanes) {
+        store_partial<Arch>(g.bias_sums + v * lanes, total, tail);
+      } else {
+        total.store_unaligned(g.bias_sums + v * lanes);
+      }
+    }
+  }
+}
+
+// Register budget as the forward tile's: Taps x Diagonals accumulators, the pixel's Taps
+// input vectors, and one diagonal of dy at a time.
+template <class Arch>
+constexpr int grouped_max_taps(int diagonals) {
+  const int taps = (grouped_vector_registers<Arch>() - 1) / (diagonals + 1);
+  return std::clamp(taps, 1, kMaxGroupedGradTaps);
+}
+
+template <class Arch, int Diagonals, int Taps, bool Partial>
+void grouped_weight_grad(const GroupedWeightGradTile& tile) {
+  const GroupedWeightGradTile t = tile;  // a local copy, as in grouped_conv_tile
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  int64_t x_offset[Taps];
+  Batch acc[Taps][Diagonals];
+#pragma GCC unroll 16
+  for (int k = 0; k < Taps; ++k) {
+    x_offset[k] = t.x_offset[k];
+#pragma GCC unroll 8
+    for (int s = 0; s < Diagonals; ++s) acc[k][s] = Batch::load_unaligned(t.sums + t.sum_offset[k] + s * lanes);
+  }
+  for (int64_t r = 0; r < t.rows; ++r) {
+    for (int64_t c = 0; c < t.cols; ++c) {
+      const float* x = t.x + r * t.x_row_stride + c * t.x_col_stride;
+      const float* dy = t.dy + r * t.dy_row_stride + c * t.dy_col_stride;
+      Batch xv[Taps];
+#pragma GCC unroll 16
+      for (int k = 0; k < Taps; ++k) {
+        xv[k] = grouped_load<Arch, Partial>(x + x_offset[k], t.in_lanes);
+        keep_in_register(xv[k]);
+      }
+#pragma GCC unroll 8
+      for (int s = 0; s < Diagonals; ++s) {
+        Batch d = Batch::load_unaligned(dy + s * lanes);
+        keep_in_register(d);
+#pragma GCC unroll 16
+        for (int k = 0; k < Taps; ++k) acc[k][s] = fused_multiply_add(xv[k], d, acc[k][s]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int k = 0; k < Taps; ++k) {
+#pragma GCC unroll 8
+    for (int s = 0; s < Diagonals; ++s) acc[k][s].store_unaligned(t.sums + t.sum_offset[k] + s * lanes);
+  }
+}
+
+template <class Arch, int Diagonals, int Taps>
+void grouped_weight_grad_any_lanes(const GroupedWeightGradTile& t) {
+  if (t.in_lanes < int64_t(xsimd::batch<float, Arch>::size)) {
+    grouped_weight_grad<Arch, Diagonals, Taps, true>(t);
+  } else {
+    grouped_weight_grad<Arch, Diagonals, Taps, false>(t);
+  }
+}
+
+template <class Arch, int Diagonals, int Taps>
+void fill_grouped_weight_grads(GroupedConvKernels& k) {
+  if constexpr (Taps <= grouped_max_taps<Arch>(Diagonals)) {
+    k.weight_grad[Diagonals - 1][Taps - 1] = &grouped_weight_grad_any_lanes<Arch, Diagonals, Taps>;
+    fill_grouped_weight_grads<Arch, Diagonals, Taps + 1>(k);
+  }
+}
+
 template <class Arch, int Diagonals, int Pixels>
 void fill_grouped_tiles(GroupedConvKernels& k) {
   if constexpr (Pixels <= grouped_max_pixels<Arch>(Diagonals)) {
@@ -189,6 +284,8 @@ void fill_grouped_diagonals(GroupedConvKernels& k) {
   if constexpr (Diagonals <= kMaxGroupedDiagonals) {
     k.max_pixels[Diagonals - 1] = grouped_max_pixels<Arch>(Diagonals);
     fill_grouped_tiles<Arch, Diagonals, 1>(k);
+    k.max_taps[Diagonals - 1] = grouped_max_taps<Arch>(Diagonals);
+    fill_grouped_weight_grads<Arch, Diagonals, 1>(k);
     fill_grouped_diagonals<Arch, Diagonals + 1>(k);
   }
 }
@@ -198,6 +295,7 @@ GroupedConvKernels make_grouped_conv_kernels() {
   GroupedConvKernels k{};
   k.lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
   fill_grouped_diagonals<Arch, 2>(k);
+  k.spread = &grouped_spread<Arch>;
   return k;
 }
 

@@ -230,6 +230,144 @@ class GroupedBackwardData final : public ConvBackwardData {
   mutable WorkspacePool scratch_;
 };
 
+// dw[kh,kw,j,g*Co+o] = sum_{n,oh,ow} x[n, ih, iw, g*Ci+j] * dy[n, oh, ow, g*Co+o], per block in
+// two steps: dy's rows are spread into their diagonals (GroupedSpread: lane (g, j) of diagonal s
+// holds output (g, (j + s) mod Co)), a band of rows at a time so that they stay in L2, and then
+// each rectangle of output pixels with identical taps (forward's row runs crossed with its
+// column runs) sums its taps' products, as many taps per call as the registers hold. Items are
+// (segment of output rows, block); when the blocks do not split evenly over the threads, every
+// block is also cut into `threads` segments of rows, whose partial sums are added in segment
+// order at the end (so then, as for depthwise, the rounding follows Options.threads).
+class GroupedBackwardWeights final : public ConvBackwardWeights {
+ public:
+  GroupedBackwardWeights(const Conv2dParams& p, const PlanContext& ctx)
+      : p_(p), k_(kernels<GroupedConvKernels>(ctx.isa)), d_(grouped_problem(p, k_.lanes, false)) {
+    const ConvAxis rows{p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_top, p.dilation_h};
+    row_runs_ = axis_runs(rows, false);
+    const int64_t S = d_.diagonals(), L = d_.lanes, Ci = d_.in_per_group, Co = d_.out_per_group;
+    out_vectors_ = (d_.groups_per_block * Co + L - 1) / L;
+    spread_source_.assign(static_cast<size_t>(S * out_vectors_ * L), -1);
+    for (int64_t s = 0; s < S; ++s) {
+      for (int64_t l = 0; l < d_.groups_per_block * Ci; ++l) {
+        const int64_t q = (l / Ci) * Co + (l % Ci + s) % Co;
+        spread_source_[static_cast<size_t>(((q / L) * S + s) * L + l)] = static_cast<int32_t>(q % L);
+      }
+    }
+    constexpr int64_t kBandFloats = (256 * 1024) / sizeof(float);
+    band_rows_ = std::max<int64_t>(1, kBandFloats / (d_.out_w * S * L));
+  }
+
+  void backward_weights(const float* x, const float* dy, float* dw, float* db, int threads) const override {
+    const GroupedProblem& d = d_;
+    const int team_size = team_for(p_, threads);
+    const int64_t S = d.diagonals(), L = d.lanes, taps = d.kernel_h * d.kernel_w;
+    const int64_t sum_floats = taps * S * L, bias_floats = out_vectors_ * L;
+    const int64_t segments = d.blocks % team_size == 0 ? 1 : team_size;
+    const int64_t band_floats = std::min(band_rows_, d.out_h) * d.out_w * S * L;
+    const int64_t partial_floats = segments * d.blocks * (sum_floats + bias_floats);
+    auto lease = scratch_.acquire(static_cast<size_t>(partial_floats + team_size * band_floats));
+    float* partial = lease.data();  // [segment][block][taps][S][L], then [segment][block][bias]
+    float* bias_partial = partial + segments * d.blocks * sum_floats;
+    const int64_t max_taps = k_.max_taps[S - 1];
+    run_team(team_size, [&](int thread, int team) {
+      float* band = partial + partial_floats + thread * band_floats;
+      std::vector<int64_t> x_offset, sum_offset;
+      const Share share = share_of(segments * d.blocks, thread, team);
+      for (int64_t item = share.begin; item < share.end; ++item) {
+        const int64_t segment = item / d.blocks, b = item % d.blocks;
+        float* sums = partial + item * sum_floats;
+        float* bias_sums = bias_partial + item * bias_floats;
+        std::fill_n(sums, sum_floats, 0.0f);
+        std::fill_n(bias_sums, bias_floats, 0.0f);
+        const Share rows = share_of(d.batch * d.out_h, static_cast<int>(segment), static_cast<int>(segments));
+        for (int64_t row = rows.begin; row < rows.end;) {
+          const int64_t n = row / d.out_h, oh0 = row % d.out_h;
+          const int64_t oh1 = std::min({d.out_h, oh0 + band_rows_, oh0 + (rows.end - row)});
+          row += oh1 - oh0;
+          GroupedSpread spread{};
+          spread.dy = dy + (n * d.out_h + oh0) * d.out_w * d.out_c + b * d.groups_per_block * d.out_per_group;
+          spread.out = band;
+          spread.bias_sums = db != nullptr ? bias_sums : nullptr;
+          spread.source = spread_source_.data();
+          spread.pixels = (oh1 - oh0) * d.out_w;
+          spread.dy_pixel_stride = d.out_c;
+          spread.diagonals = S;
+          spread.out_channels = d.groups_in(b) * d.out_per_group;
+          k_.spread(spread);
+          GroupedWeightGradTile t{};
+          t.dy_row_stride = d.out_w * S * L;
+          t.dy_col_stride = S * L;
+          t.in_lanes = d.groups_in(b) * d.in_per_group;
+          for (const AxisRun& rr : row_runs_) {
+            const int64_t first = std::max(oh0, rr.out_begin), last = std::min(oh1, rr.out_begin + rr.pixels);
+            if (first >= last || rr.taps.taps == 0) continue;
+            const int64_t ih = rr.in_begin + (first - rr.out_begin) * rr.in_step;
+            t.rows = last - first;
+            t.x_row_stride = rr.in_step * d.in_w * d.in_c;
+            for (const AxisRun& cr : d.columns) {
+              if (cr.taps.taps == 0) continue;
+              t.cols = cr.pixels;
+              t.x_col_stride = cr.in_step * d.in_c;
+              t.x = x + ((n * d.in_h + ih) * d.in_w + cr.in_begin) * d.in_c + b * d.groups_per_block * d.in_per_group;
+              t.dy = band + ((first - oh0) * d.out_w + cr.out_begin) * S * L;
+              x_offset.clear();
+              sum_offset.clear();
+              for (int64_t th = 0; th < rr.taps.taps; ++th) {
+                for (int64_t tw = 0; tw < cr.taps.taps; ++tw) {
+                  x_offset.push_back((th * rr.taps.input_step * d.in_w + tw * cr.taps.input_step) * d.in_c);
+                  sum_offset.push_back(((rr.taps.first_tap + th) * d.kernel_w + cr.taps.first_tap + tw) * S * L);
+                }
+              }
+              t.sums = sums;
+              const int64_t all = static_cast<int64_t>(x_offset.size());
+              for (int64_t k0 = 0; k0 < all; k0 += max_taps) {
+                const int64_t count = std::min(max_taps, all - k0);
+                t.x_offset = x_offset.data() + k0;
+                t.sum_offset = sum_offset.data() + k0;
+                k_.weight_grad[S - 1][count - 1](t);
+              }
+            }
+          }
+        }
+      }
+#pragma omp barrier
+      // Each (block, tap): its lanes' sums, added over the segments in order, to their HWIO places.
+      const Share scatter = share_of(d.blocks * taps, thread, team);
+      for (int64_t item = scatter.begin; item < scatter.end; ++item) {
+        const int64_t b = item / taps, tap = item % taps, groups = d.groups_in(b);
+        for (int64_t s = 0; s < S; ++s) {
+          for (int64_t l = 0; l < groups * d.in_per_group; ++l) {
+            const int64_t at = tap * sum_floats / taps + s * L + l;
+            float sum = partial[b * sum_floats + at];
+            for (int64_t segment = 1; segment < segments; ++segment) sum += partial[(segment * d.blocks + b) * sum_floats + at];
+            const int64_t g = b * d.groups_per_block + l / d.in_per_group, j = l % d.in_per_group;
+            const int64_t o = (j + s) % d.out_per_group;
+            dw[(tap * d.in_per_group + j) * d.out_c + g * d.out_per_group + o] = sum;
+          }
+        }
+      }
+      if (db == nullptr) return;
+      const Share bias_share = share_of(d.blocks, thread, team);
+      for (int64_t b = bias_share.begin; b < bias_share.end; ++b) {
+        for (int64_t q = 0; q < d.groups_in(b) * d.out_per_group; ++q) {
+          float sum = bias_partial[b * bias_floats + q];
+          for (int64_t segment = 1; segment < segments; ++segment) sum += bias_partial[(segment * d.blocks + b) * bias_floats + q];
+          db[b * d.groups_per_block * d.out_per_group + q] = sum;
+        }
+      }
+    });
+  }
+
+ private:
+  Conv2dParams p_;
+  const GroupedConvKernels& k_;
+  GroupedProblem d_;
+  std::vector<AxisRun> row_runs_;
+  int64_t out_vectors_ = 0, band_rows_ = 1;
+  std::vector<int32_t> spread_source_;  // GroupedSpread's `source`: [out_vectors][diagonals][lanes]
+  mutable WorkspacePool scratch_;
+};
+
 }  // namespace
 
 void take_grouped_directions(const Conv2dParams& p, const PlanContext& ctx, ConvImpls& impls) {
@@ -238,6 +376,7 @@ void take_grouped_directions(const Conv2dParams& p, const PlanContext& ctx, Conv
   const int64_t in_per_group = p.in_c_per_group(), out_per_group = p.out_c_per_group();
   if (grouped_tile_fits(in_per_group, out_per_group, lanes)) {
     impls.forward = std::make_shared<const GroupedForward>(p, ctx);
+    impls.backward_weights = std::make_shared<const GroupedBackwardWeights>(p, ctx);
   }
   if (grouped_tile_fits(out_per_group, in_per_group, lanes)) {
     impls.backward_data = std::make_shared<const GroupedBackwardData>(p, ctx);
