@@ -1,5 +1,5 @@
 // The grouped micro-kernels (kernels/grouped_conv.hpp) on their own: every diagonal count and
-// pixel count the register budget allows, under every instruction set this CPU has, checked
+// pixel (or, backward weights, tap) count the register budget allows, under every instruction set this CPU has, checked
 // against the header's formula with random lane tables (lanes with no term included), input
 // lanes past in_lanes holding NaN (they must read as 0), and outputs in sentinel-filled
 // buffers (a write past out_channels or between pixels is caught). Small integers make every
@@ -150,6 +150,146 @@ TEST(GroupedConvTile, EveryShapeEveryIsa) {
         check_grouped(isa, k, {diagonals, pixels, lanes / 2, 1, 2, 3, false, true}, seed++);
         check_grouped(isa, k, {diagonals, pixels, lanes, lanes + 1, 0, 3, true, true}, seed++);
         check_grouped(isa, k, {diagonals, pixels, lanes, lanes, 3, 0, false, true}, seed++);
+      }
+    }
+  }
+}
+
+// Backward weights' first step: dy's diagonals from random lane tables over one to several
+// vectors (the last partial, its lanes past out_channels NaN: they must read as 0), with and
+// without the bias sums.
+TEST(GroupedSpread, EveryVectorCountEveryIsa) {
+  uint32_t seed = 100;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (Isa isa : isas_here()) {
+    const GroupedConvKernels& k = kernels<GroupedConvKernels>(isa);
+    const int64_t lanes = k.lanes;
+    for (int64_t diagonals : {2, 5, 8}) {
+      for (int64_t out_channels : {lanes, lanes - 1, 2 * lanes + 1, 3 * lanes}) {
+        for (bool bias : {false, true}) {
+          const std::string what = std::string(isa_name(isa)) + " diagonals=" + std::to_string(diagonals) +
+                                   " out_channels=" + std::to_string(out_channels) + (bias ? " bias" : "");
+          const int64_t vectors = (out_channels + lanes - 1) / lanes, pixels = 5, stride = vectors * lanes + 2;
+          std::vector<float> dy = integer_tensor((pixels - 1) * stride + vectors * lanes, seed++);
+          for (int64_t p = 0; p < pixels; ++p) {
+            for (int64_t q = out_channels; q < vectors * lanes; ++q) dy[size_t(p * stride + q)] = nan;
+          }
+          std::mt19937 rng(seed++);
+          std::uniform_int_distribution<int32_t> lane(-1, int32_t(lanes) - 1);
+          std::vector<int32_t> source(size_t(vectors * diagonals * lanes));
+          for (int32_t& s : source) s = lane(rng);
+          std::vector<float> out(size_t(pixels * diagonals * lanes), kSentinel);
+          const std::vector<float> start = integer_tensor(out_channels, seed++);
+          std::vector<float> bias_sums = start;
+          bias_sums.push_back(kSentinel);
+          GroupedSpread g{};
+          g.dy = dy.data();
+          g.out = out.data();
+          g.bias_sums = bias ? bias_sums.data() : nullptr;
+          g.source = source.data();
+          g.pixels = pixels;
+          g.dy_pixel_stride = stride;
+          g.diagonals = diagonals;
+          g.out_channels = out_channels;
+          k.spread(g);
+          for (int64_t p = 0; p < pixels; ++p) {
+            for (int64_t s = 0; s < diagonals; ++s) {
+              for (int64_t l = 0; l < lanes; ++l) {
+                double expected = 0.0;
+                for (int64_t v = 0; v < vectors; ++v) {
+                  const int32_t from = source[size_t((v * diagonals + s) * lanes + l)];
+                  if (from >= 0 && v * lanes + from < out_channels) expected += dy[size_t(p * stride + v * lanes + from)];
+                }
+                ASSERT_EQ(out[size_t((p * diagonals + s) * lanes + l)], float(expected))
+                    << what << ": pixel " << p << " diagonal " << s << " lane " << l;
+              }
+            }
+          }
+          if (!bias) continue;
+          for (int64_t q = 0; q < out_channels; ++q) {
+            double expected = start[size_t(q)];
+            for (int64_t p = 0; p < pixels; ++p) expected += dy[size_t(p * stride + q)];
+            ASSERT_EQ(bias_sums[size_t(q)], float(expected)) << what << ": bias " << q;
+          }
+          ASSERT_EQ(bias_sums.back(), kSentinel) << what << ": wrote past the bias sums";
+        }
+      }
+    }
+  }
+}
+
+// Backward weights' second step: every diagonal and tap count, taps at scattered offsets, a
+// rectangle of pixels walked with distinct strides, sums accumulated onto what they held, and
+// input lanes past in_lanes NaN.
+TEST(GroupedWeightGrad, EveryShapeEveryIsa) {
+  uint32_t seed = 200;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (Isa isa : isas_here()) {
+    const GroupedConvKernels& k = kernels<GroupedConvKernels>(isa);
+    const int64_t lanes = k.lanes;
+    for (int diagonals = 2; diagonals <= kMaxGroupedDiagonals; ++diagonals) {
+      ASSERT_GE(k.max_taps[diagonals - 1], 1);
+      ASSERT_LE(k.max_taps[diagonals - 1], kMaxGroupedGradTaps);
+      for (int taps = 1; taps <= k.max_taps[diagonals - 1]; ++taps) {
+        ASSERT_NE(k.weight_grad[diagonals - 1][taps - 1], nullptr) << isa_name(isa) << " " << diagonals << "x" << taps;
+        for (int64_t in_lanes : {lanes, lanes - 1}) {
+          const std::string what = std::string(isa_name(isa)) + " diagonals=" + std::to_string(diagonals) +
+                                   " taps=" + std::to_string(taps) + " in_lanes=" + std::to_string(in_lanes);
+          const int64_t rows = 3, cols = 4;
+          // Each pixel's taps lie in a slot of their own: tap t at t*(lanes+1), a pixel's slot
+          // taps*(lanes+1)+3 wide, pixels along a row, rows after rows.
+          const int64_t tap_step = lanes + 1, x_col_stride = taps * tap_step + 3, x_row_stride = cols * x_col_stride + 1;
+          std::vector<float> x = integer_tensor(rows * x_row_stride, seed++);
+          std::vector<int64_t> x_offset, sum_offset;
+          for (int64_t t = 0; t < taps; ++t) {
+            x_offset.push_back(t * tap_step);
+            sum_offset.push_back((taps - 1 - t) * (diagonals * lanes + 2));  // reversed, with gaps
+          }
+          for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t c = 0; c < cols; ++c) {
+              for (int64_t t = 0; t < taps; ++t) {
+                for (int64_t l = in_lanes; l < lanes; ++l) x[size_t(r * x_row_stride + c * x_col_stride + x_offset[size_t(t)] + l)] = nan;
+              }
+            }
+          }
+          const int64_t dy_col_stride = diagonals * lanes + 1, dy_row_stride = cols * dy_col_stride + 2;
+          const std::vector<float> dy = integer_tensor(rows * dy_row_stride, seed++);
+          const std::vector<float> start = integer_tensor(taps * (diagonals * lanes + 2), seed++);
+          std::vector<float> sums = start;
+          GroupedWeightGradTile t{};
+          t.x = x.data();
+          t.dy = dy.data();
+          t.sums = sums.data();
+          t.x_offset = x_offset.data();
+          t.sum_offset = sum_offset.data();
+          t.rows = rows;
+          t.cols = cols;
+          t.x_row_stride = x_row_stride;
+          t.x_col_stride = x_col_stride;
+          t.dy_row_stride = dy_row_stride;
+          t.dy_col_stride = dy_col_stride;
+          t.in_lanes = in_lanes;
+          k.weight_grad[diagonals - 1][taps - 1](t);
+          for (int64_t tap = 0; tap < taps; ++tap) {
+            for (int64_t s = 0; s < diagonals; ++s) {
+              for (int64_t l = 0; l < lanes; ++l) {
+                const int64_t at = sum_offset[size_t(tap)] + s * lanes + l;
+                double expected = start[size_t(at)];
+                for (int64_t r = 0; r < rows && l < in_lanes; ++r) {
+                  for (int64_t c = 0; c < cols; ++c) {
+                    expected += double(x[size_t(r * x_row_stride + c * x_col_stride + x_offset[size_t(tap)] + l)]) *
+                                dy[size_t(r * dy_row_stride + c * dy_col_stride + s * lanes + l)];
+                  }
+                }
+                ASSERT_EQ(sums[size_t(at)], float(expected)) << what << ": tap " << tap << " diagonal " << s << " lane " << l;
+              }
+            }
+            // The gap after each tap's sums is left alone.
+            const int64_t gap = sum_offset[size_t(tap)] + diagonals * lanes;
+            ASSERT_EQ(sums[size_t(gap)], start[size_t(gap)]) << what;
+            ASSERT_EQ(sums[size_t(gap + 1)], start[size_t(gap + 1)]) << what;
+          }
+        }
       }
     }
   }
