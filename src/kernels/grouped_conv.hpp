@@ -45,7 +45,7 @@ struct GroupedConvTile {
 
 using GroupedConvTileFn = void (*)(const GroupedConvTile&);
 
-// Backward weights, step one, for each of `pixels` pixels: dy's `diagonals` lane arrangements
+// Backward weights, step one, for each of `pixels` pixels: dy's lane arrangements, one per diagonal
 //   out[p*diagonals*lanes + s*lanes + l] = sum_{v < out_vectors, source[v][s][l] >= 0} dy[p*dy_pixel_stride + v*lanes + source[v][s][l]]
 // (`source` is [vectors][diagonals][lanes], out_vectors = ceil(out_channels / lanes) of them
 // read), dy read only at its first out_channels floats; and, when bias_sums is not null,
@@ -55,7 +55,7 @@ struct GroupedSpread {
   float* out;
   float* bias_sums;
   const int32_t* source;
-  int64_t pixels, dy_pixel_stride, diagonals, out_channels;
+  int64_t pixels, dy_pixel_stride, out_channels;
 };
 
 inline constexpr int kMaxGroupedGradTaps = 9;
@@ -85,7 +85,7 @@ struct GroupedConvKernels {
   // file; tile[s][p-1] exists for 1 <= p <= max_pixels[s] (diagonals >= 2).
   int max_pixels[kMaxGroupedDiagonals];
   GroupedConvTileFn tile[kMaxGroupedDiagonals][kMaxGroupedPixels];
-  void (*spread)(const GroupedSpread&);
+  void (*spread[kMaxGroupedDiagonals])(const GroupedSpread&);  // spread[s] for s+1 diagonals (>= 2)
   // The most taps of s+1 diagonals one weight-gradient call sums in registers;
   // weight_grad[s][t-1] exists for 1 <= t <= max_taps[s] (diagonals >= 2).
   int max_taps[kMaxGroupedDiagonals];

@@ -176,7 +176,9 @@ void grouped_conv_tile_any_lanes(const GroupedConvTile& t) {
   }
 }
 
-template <class Arch>
+// One vector of outputs (Ci == Co, and multipliers within a vector) moves its lanes by
+// tables read once per call; more run the general loop, a table read per pixel and vector.
+template <class Arch, int Diagonals>
 void grouped_spread(const GroupedSpread& spread) {
   const GroupedSpread g = spread;  // a local copy, as in grouped_conv_tile
   using Batch = xsimd::batch<float, Arch>;
@@ -185,25 +187,36 @@ void grouped_spread(const GroupedSpread& spread) {
   const auto load = [&](const float* src, int64_t v) {
     return v == out_vectors - 1 && tail < lanes ? load_partial<Arch>(src, tail) : Batch::load_unaligned(src);
   };
+  const auto add_bias = [&](const Batch& dy, int64_t v) {
+    const Batch total = load(g.bias_sums + v * lanes, v) + dy;
+    if (v == out_vectors - 1 && tail < lanes) {
+      store_partial<Arch>(g.bias_sums + v * lanes, total, tail);
+    } else {
+      total.store_unaligned(g.bias_sums + v * lanes);
+    }
+  };
+  if (out_vectors == 1) {
+    for (int64_t p = 0; p < g.pixels; ++p) {
+      const Batch dy = load(g.dy + p * g.dy_pixel_stride, 0);
+      float* out = g.out + p * Diagonals * lanes;
+#pragma GCC unroll 8
+      for (int s = 0; s < Diagonals; ++s) LanePicker<Arch>(g.source + s * lanes)(dy).store_unaligned(out + s * lanes);
+      if (g.bias_sums != nullptr) add_bias(dy, 0);
+    }
+    return;
+  }
   Batch dy[kMaxGroupedDiagonals];
   for (int64_t p = 0; p < g.pixels; ++p) {
     const float* in = g.dy + p * g.dy_pixel_stride;
-    float* out = g.out + p * g.diagonals * lanes;
+    float* out = g.out + p * Diagonals * lanes;
     for (int64_t v = 0; v < out_vectors; ++v) dy[v] = load(in + v * lanes, v);
-    for (int64_t s = 0; s < g.diagonals; ++s) {
+    for (int s = 0; s < Diagonals; ++s) {
       Batch sum(0.0f);
-      for (int64_t v = 0; v < out_vectors; ++v) sum += LanePicker<Arch>(g.source + (v * g.diagonals + s) * lanes)(dy[v]);
+      for (int64_t v = 0; v < out_vectors; ++v) sum += LanePicker<Arch>(g.source + (v * Diagonals + s) * lanes)(dy[v]);
       sum.store_unaligned(out + s * lanes);
     }
     if (g.bias_sums == nullptr) continue;
-    for (int64_t v = 0; v < out_vectors; ++v) {
-      const Batch total = load(g.bias_sums + v * lanes, v) + dy[v];
-      if (v == out_vectors - 1 && tail < lanes) {
-        store_partial<Arch>(g.bias_sums + v * lanes, total, tail);
-      } else {
-        total.store_unaligned(g.bias_sums + v * lanes);
-      }
-    }
+    for (int64_t v = 0; v < out_vectors; ++v) add_bias(dy[v], v);
   }
 }
 
@@ -285,6 +298,7 @@ void fill_grouped_diagonals(GroupedConvKernels& k) {
     k.max_pixels[Diagonals - 1] = grouped_max_pixels<Arch>(Diagonals);
     fill_grouped_tiles<Arch, Diagonals, 1>(k);
     k.max_taps[Diagonals - 1] = grouped_max_taps<Arch>(Diagonals);
+    k.spread[Diagonals - 1] = &grouped_spread<Arch, Diagonals>;
     fill_grouped_weight_grads<Arch, Diagonals, 1>(k);
     fill_grouped_diagonals<Arch, Diagonals + 1>(k);
   }
@@ -295,7 +309,6 @@ GroupedConvKernels make_grouped_conv_kernels() {
   GroupedConvKernels k{};
   k.lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
   fill_grouped_diagonals<Arch, 2>(k);
-  k.spread = &grouped_spread<Arch>;
   return k;
 }
 

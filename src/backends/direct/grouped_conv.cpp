@@ -253,6 +253,14 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
         spread_source_[static_cast<size_t>(((q / L) * S + s) * L + l)] = static_cast<int32_t>(q % L);
       }
     }
+    // Lane (g, j) of diagonal s is the weight from input j to output (j + s) mod Co of group g.
+    dw_offset_.assign(static_cast<size_t>(S * L), 0);
+    for (int64_t s = 0; s < S; ++s) {
+      for (int64_t l = 0; l < d_.groups_per_block * Ci; ++l) {
+        const int64_t g = l / Ci, j = l % Ci;
+        dw_offset_[static_cast<size_t>(s * L + l)] = j * p.out_c + g * Co + (j + s) % Co;
+      }
+    }
     constexpr int64_t kBandFloats = (256 * 1024) / sizeof(float);
     band_rows_ = std::max<int64_t>(1, kBandFloats / (d_.out_w * S * L));
   }
@@ -291,9 +299,8 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
           spread.source = spread_source_.data();
           spread.pixels = (oh1 - oh0) * d.out_w;
           spread.dy_pixel_stride = d.out_c;
-          spread.diagonals = S;
           spread.out_channels = d.groups_in(b) * d.out_per_group;
-          k_.spread(spread);
+          k_.spread[S - 1](spread);
           GroupedWeightGradTile t{};
           t.dy_row_stride = d.out_w * S * L;
           t.dy_col_stride = S * L;
@@ -335,14 +342,13 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
       const Share scatter = share_of(d.blocks * taps, thread, team);
       for (int64_t item = scatter.begin; item < scatter.end; ++item) {
         const int64_t b = item / taps, tap = item % taps, groups = d.groups_in(b);
+        float* dw_block = dw + tap * d.in_per_group * d.out_c + b * d.groups_per_block * d.out_per_group;
+        const float* sums = partial + b * sum_floats + tap * S * L;
         for (int64_t s = 0; s < S; ++s) {
           for (int64_t l = 0; l < groups * d.in_per_group; ++l) {
-            const int64_t at = tap * sum_floats / taps + s * L + l;
-            float sum = partial[b * sum_floats + at];
-            for (int64_t segment = 1; segment < segments; ++segment) sum += partial[(segment * d.blocks + b) * sum_floats + at];
-            const int64_t g = b * d.groups_per_block + l / d.in_per_group, j = l % d.in_per_group;
-            const int64_t o = (j + s) % d.out_per_group;
-            dw[(tap * d.in_per_group + j) * d.out_c + g * d.out_per_group + o] = sum;
+            float sum = sums[s * L + l];
+            for (int64_t segment = 1; segment < segments; ++segment) sum += sums[segment * d.blocks * sum_floats + s * L + l];
+            dw_block[dw_offset_[static_cast<size_t>(s * L + l)]] = sum;
           }
         }
       }
@@ -365,6 +371,8 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
   std::vector<AxisRun> row_runs_;
   int64_t out_vectors_ = 0, band_rows_ = 1;
   std::vector<int32_t> spread_source_;  // GroupedSpread's `source`: [out_vectors][diagonals][lanes]
+  // Where lane l of diagonal s lands in dw, from its tap's and block's first weight.
+  std::vector<int64_t> dw_offset_;
   mutable WorkspacePool scratch_;
 };
 
