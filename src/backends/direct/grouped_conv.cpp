@@ -10,7 +10,8 @@
 //
 // Threading: one OpenMP region per call; packing, then a barrier, then contiguous shares of
 // (image, output row, block) items. Each output element is written by one thread with a
-// fixed summation order, so results do not depend on the thread count.
+// fixed summation order, so forward and backward data do not depend on the thread count
+// (backward weights: see GroupedBackwardWeights).
 #include "backends/direct/grouped_conv.hpp"
 
 #include <algorithm>
