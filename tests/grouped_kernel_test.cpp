@@ -36,26 +36,30 @@ struct GroupedCase {
   int diagonals, pixels;
   int64_t in_lanes, out_channels, taps_h, taps_w;
   bool relu, bias;
+  bool per_input = false;  // tile_per_input, its input vector s for accumulator s
+  int64_t terms = 1;
 };
 
 std::string describe(Isa isa, const GroupedCase& c) {
   return std::string(isa_name(isa)) + " diagonals=" + std::to_string(c.diagonals) +
          " pixels=" + std::to_string(c.pixels) + " in_lanes=" + std::to_string(c.in_lanes) +
          " out_channels=" + std::to_string(c.out_channels) + " taps=" + std::to_string(c.taps_h) + "x" +
-         std::to_string(c.taps_w) + (c.relu ? " relu" : "") + (c.bias ? " bias" : "");
+         std::to_string(c.taps_w) + (c.relu ? " relu" : "") + (c.bias ? " bias" : "") +
+         (c.per_input ? " per-input" : "") + " terms=" + std::to_string(c.terms);
 }
 
 // x has pixels, and taps (walked backwards down the rows, as backward data does) at distinct
 // strides, with NaN in every lane at or past in_lanes; the last vector read ends at x's end.
 void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, uint32_t seed) {
-  const int64_t lanes = k.lanes, S = c.diagonals;
+  const int64_t lanes = k.lanes, S = c.diagonals, inputs = c.per_input ? S : 1;
   const int64_t out_vectors = (c.out_channels + lanes - 1) / lanes;
   // A pixel's kernel rows lie below its first (x_tap_h < 0) and pixels follow one another, no
-  // two vectors overlapping, so marking one vector's unread lanes touches no other's.
-  const int64_t x_tap_w = lanes + 3, x_tap_h = -(c.taps_w * x_tap_w + 5);
+  // two taps' input vectors overlapping, so marking one's unread lanes touches no other's.
+  const int64_t x_tap_w = inputs * lanes + 3, x_tap_h = -(c.taps_w * x_tap_w + 5);
   const int64_t x_pixel_stride = std::max<int64_t>(c.taps_h, 1) * -x_tap_h + 2;
   const int64_t x_origin = c.taps_h > 0 ? (c.taps_h - 1) * -x_tap_h : 0;
-  const int64_t x_size = x_origin + (c.pixels - 1) * x_pixel_stride + (c.taps_w > 0 ? (c.taps_w - 1) * x_tap_w : 0) + lanes;
+  const int64_t x_size =
+      x_origin + (c.pixels - 1) * x_pixel_stride + (c.taps_w > 0 ? (c.taps_w - 1) * x_tap_w : 0) + inputs * lanes;
   std::vector<float> x = integer_tensor(x_size, seed);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   // Mark the lanes no tap may read: each (pixel, th, tw) vector's lanes >= in_lanes.
@@ -63,7 +67,7 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
     for (int64_t th = 0; th < c.taps_h; ++th) {
       for (int64_t tw = 0; tw < c.taps_w; ++tw) {
         const int64_t at = x_origin + p * x_pixel_stride + th * x_tap_h + tw * x_tap_w;
-        for (int64_t l = c.in_lanes; l < lanes; ++l) x[size_t(at + l)] = nan;
+        for (int64_t l = c.in_lanes; l < inputs * lanes; ++l) x[size_t(at + l)] = nan;
       }
     }
   }
@@ -72,7 +76,7 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
   const std::vector<float> bias = integer_tensor(c.out_channels, seed + 2);
   std::mt19937 rng(seed + 3);
   std::uniform_int_distribution<int32_t> lane(-1, int32_t(lanes) - 1);
-  std::vector<int32_t> source(size_t(out_vectors * S * lanes));
+  std::vector<int32_t> source(size_t(out_vectors * S * c.terms * lanes));
   for (int32_t& s : source) s = lane(rng);
   const int64_t y_pixel_stride = out_vectors * lanes + 3;
   std::vector<float> y(size_t(c.pixels * y_pixel_stride), kSentinel);
@@ -83,6 +87,7 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
   t.bias = c.bias ? bias.data() : nullptr;
   t.y = y.data();
   t.source = source.data();
+  t.terms = c.terms;
   t.pixels = c.pixels;
   t.x_pixel_stride = x_pixel_stride;
   t.y_pixel_stride = y_pixel_stride;
@@ -95,15 +100,16 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
   t.in_lanes = c.in_lanes;
   t.out_channels = c.out_channels;
   t.relu = c.relu;
-  k.tile[S - 1][c.pixels - 1](t);
+  (c.per_input ? k.tile_per_input : k.tile)[S - 1][c.pixels - 1](t);
 
   // acc[p][s][l] from the header's formula, in double.
   const auto acc = [&](int64_t p, int64_t s, int64_t l) {
-    if (l >= c.in_lanes) return 0.0;
+    const int64_t e = c.per_input ? s : 0;
+    if (e * lanes + l >= c.in_lanes) return 0.0;
     double sum = 0.0;
     for (int64_t th = 0; th < c.taps_h; ++th) {
       for (int64_t tw = 0; tw < c.taps_w; ++tw) {
-        sum += double(t.x[p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + l]) *
+        sum += double(t.x[p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + e * lanes + l]) *
                w[size_t(th * w_tap_h + tw * w_tap_w + s * lanes + l)];
       }
     }
@@ -119,8 +125,10 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
       double expected = c.bias ? bias[size_t(q)] : 0.0;
       const int64_t v = q / lanes, l = q % lanes;
       for (int64_t s = 0; s < S; ++s) {
-        const int32_t from = source[size_t((v * S + s) * lanes + l)];
-        if (from >= 0) expected += acc(p, s, from);
+        for (int64_t term = 0; term < c.terms; ++term) {
+          const int32_t from = source[size_t(((v * S + s) * c.terms + term) * lanes + l)];
+          if (from >= 0) expected += acc(p, s, from);
+        }
       }
       if (c.relu && expected < 0.0) expected = 0.0;
       ASSERT_EQ(got, float(expected)) << describe(isa, c) << ": pixel " << p << " channel " << q;
@@ -142,6 +150,10 @@ TEST(GroupedConvTile, EveryShapeEveryIsa) {
         // Full and partial input vectors; one, several and partial output vectors.
         check_grouped(isa, k, {diagonals, pixels, lanes, lanes, 3, 3, false, true}, seed++);
         check_grouped(isa, k, {diagonals, pixels, lanes - 1, 2 * lanes - 3, 1, 2, true, true}, seed++);
+        // Per input vector: all of them full, the last partial, the last ones unread.
+        check_grouped(isa, k, {diagonals, pixels, diagonals * lanes, lanes, 3, 3, false, true, true, diagonals}, seed++);
+        check_grouped(isa, k, {diagonals, pixels, diagonals * lanes - 1, lanes - 2, 2, 1, true, true, true, 2}, seed++);
+        check_grouped(isa, k, {diagonals, pixels, lanes + 1, lanes, 1, 3, false, false, true, 3}, seed++);
       }
       // Around the register block: the widest tile and one under it, empty tap windows
       // (padding only: bias alone), no bias, single lanes.

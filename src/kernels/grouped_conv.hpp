@@ -19,14 +19,16 @@ inline constexpr int kMaxGroupedDiagonals = 8;
 inline constexpr int kMaxGroupedPixels = 14;
 
 // One call's work over `pixels` output pixels of one block of groups. Accumulators
-//   acc[p][s][l] = sum_{th < taps_h, tw < taps_w} x[p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + l]
+//   acc[p][s][l] = sum_{th < taps_h, tw < taps_w} x[p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + e*lanes + l]
 //                                               * w[th*w_tap_h + tw*w_tap_w + s*lanes + l]
-// for l < lanes (x read only at l < in_lanes, the others taken as 0), summed in (th, tw) order;
-// then output channel q of the block (q < out_channels, out_vectors = ceil(out_channels / lanes)
-// vectors) gets
-//   y[p*y_pixel_stride + q] = (bias[q] or 0) + sum_{s < diagonals, source[v][s][l] >= 0} acc[p][s][source[v][s][l]]
-// with v = q / lanes, l = q % lanes, the diagonals added in order, then v < 0 ? 0 : v when
-// relu. `source` is [out_vectors][diagonals][lanes] lane indices (-1: no term). x need not be
+// for l < lanes, summed in (th, tw) order, where e = 0 for `tile` (every diagonal multiplies the
+// same input vector) and e = s for `tile_per_input` (accumulator s multiplies input vector s:
+// the transpose of a channel multiplier, whose group's several inputs sum into one output); x is
+// read only at e*lanes + l < in_lanes, the others taken as 0. Then output channel q of the
+// block (q < out_channels, out_vectors = ceil(out_channels / lanes) vectors) gets
+//   y[p*y_pixel_stride + q] = (bias[q] or 0) + sum_{s < diagonals, t < terms, source[v][s][t][l] >= 0} acc[p][s][source[v][s][t][l]]
+// with v = q / lanes, l = q % lanes, added in (s, t) order, then v < 0 ? 0 : v when relu.
+// `source` is [out_vectors][diagonals][terms][lanes] lane indices (-1: no term). x need not be
 // dereferenceable when a tap count is 0; bias (when not null) is read at its first
 // out_channels floats only.
 struct GroupedConvTile {
@@ -35,6 +37,7 @@ struct GroupedConvTile {
   const float* bias;
   float* y;
   const int32_t* source;
+  int64_t terms;
   int64_t pixels;
   int64_t x_pixel_stride, y_pixel_stride;
   int64_t taps_h, taps_w;
@@ -85,6 +88,7 @@ struct GroupedConvKernels {
   // file; tile[s][p-1] exists for 1 <= p <= max_pixels[s] (diagonals >= 2).
   int max_pixels[kMaxGroupedDiagonals];
   GroupedConvTileFn tile[kMaxGroupedDiagonals][kMaxGroupedPixels];
+  GroupedConvTileFn tile_per_input[kMaxGroupedDiagonals][kMaxGroupedPixels];
   void (*spread[kMaxGroupedDiagonals])(const GroupedSpread&);  // spread[s] for s+1 diagonals (>= 2)
   // The most taps of s+1 diagonals one weight-gradient call sums in registers;
   // weight_grad[s][t-1] exists for 1 <= t <= max_taps[s] (diagonals >= 2).

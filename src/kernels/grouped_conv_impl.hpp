@@ -89,13 +89,17 @@ class LanePicker {
   typename xsimd::batch_bool<float, Arch>::register_type keep_{};
 };
 
-template <class Arch, int Diagonals, int Pixels, bool Partial>
+template <class Arch, int Diagonals, int Pixels, bool Partial, bool PerInput>
 void grouped_conv_tile(const GroupedConvTile& tile) {
   // A local copy: an intrinsic's vector store may alias anything, `tile` included (see
   // depthwise_conv_impl.hpp).
   const GroupedConvTile t = tile;
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
+  // The input lanes vector s may read: all of them, or (PerInput) those of input vector s.
+  int64_t in_lanes[PerInput ? Diagonals : 1];
+#pragma GCC unroll 8
+  for (int s = 0; s < (PerInput ? Diagonals : 1); ++s) in_lanes[s] = std::clamp<int64_t>(t.in_lanes - s * lanes, 0, lanes);
   Batch acc[Pixels][Diagonals];
 #pragma GCC unroll 16
   for (int p = 0; p < Pixels; ++p) {
@@ -106,7 +110,8 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
     for (int64_t tw = 0; tw < t.taps_w; ++tw) {
       const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w;
       const float* w = t.w + th * t.w_tap_h + tw * t.w_tap_w;
-      if constexpr (grouped_holds_weights<Arch>(Diagonals)) {
+      if constexpr (PerInput) {
+        // Each input load feeds one FMA; the weights stay for every pixel.
         Batch wv[Diagonals];
 #pragma GCC unroll 8
         for (int s = 0; s < Diagonals; ++s) {
@@ -115,7 +120,22 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
         }
 #pragma GCC unroll 16
         for (int p = 0; p < Pixels; ++p) {
-          Batch xv = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, t.in_lanes);
+#pragma GCC unroll 8
+          for (int s = 0; s < Diagonals; ++s) {
+            const Batch xv = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride + s * lanes, in_lanes[s]);
+            acc[p][s] = fused_multiply_add(xv, wv[s], acc[p][s]);
+          }
+        }
+      } else if constexpr (grouped_holds_weights<Arch>(Diagonals)) {
+        Batch wv[Diagonals];
+#pragma GCC unroll 8
+        for (int s = 0; s < Diagonals; ++s) {
+          wv[s] = Batch::load_unaligned(w + s * lanes);
+          keep_in_register(wv[s]);
+        }
+#pragma GCC unroll 16
+        for (int p = 0; p < Pixels; ++p) {
+          Batch xv = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
           keep_in_register(xv);
 #pragma GCC unroll 8
           for (int s = 0; s < Diagonals; ++s) acc[p][s] = fused_multiply_add(xv, wv[s], acc[p][s]);
@@ -124,7 +144,7 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
         Batch xv[Pixels];
 #pragma GCC unroll 16
         for (int p = 0; p < Pixels; ++p) {
-          xv[p] = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, t.in_lanes);
+          xv[p] = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
           keep_in_register(xv[p]);
         }
 #pragma GCC unroll 8
@@ -149,9 +169,11 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
     for (int p = 0; p < Pixels; ++p) out[p] = start;
 #pragma GCC unroll 8
     for (int s = 0; s < Diagonals; ++s) {
-      const LanePicker<Arch> pick(t.source + (v * Diagonals + s) * lanes);
+      for (int64_t term = 0; term < t.terms; ++term) {
+        const LanePicker<Arch> pick(t.source + ((v * Diagonals + s) * t.terms + term) * lanes);
 #pragma GCC unroll 16
-      for (int p = 0; p < Pixels; ++p) out[p] += pick(acc[p][s]);
+        for (int p = 0; p < Pixels; ++p) out[p] += pick(acc[p][s]);
+      }
     }
 #pragma GCC unroll 16
     for (int p = 0; p < Pixels; ++p) {
@@ -167,12 +189,12 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
   }
 }
 
-template <class Arch, int Diagonals, int Pixels>
+template <class Arch, int Diagonals, int Pixels, bool PerInput>
 void grouped_conv_tile_any_lanes(const GroupedConvTile& t) {
-  if (t.in_lanes < int64_t(xsimd::batch<float, Arch>::size)) {
-    grouped_conv_tile<Arch, Diagonals, Pixels, true>(t);
+  if (t.in_lanes < (PerInput ? Diagonals : 1) * int64_t(xsimd::batch<float, Arch>::size)) {
+    grouped_conv_tile<Arch, Diagonals, Pixels, true, PerInput>(t);
   } else {
-    grouped_conv_tile<Arch, Diagonals, Pixels, false>(t);
+    grouped_conv_tile<Arch, Diagonals, Pixels, false, PerInput>(t);
   }
 }
 
@@ -287,7 +309,8 @@ void fill_grouped_weight_grads(GroupedConvKernels& k) {
 template <class Arch, int Diagonals, int Pixels>
 void fill_grouped_tiles(GroupedConvKernels& k) {
   if constexpr (Pixels <= grouped_max_pixels<Arch>(Diagonals)) {
-    k.tile[Diagonals - 1][Pixels - 1] = &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels>;
+    k.tile[Diagonals - 1][Pixels - 1] = &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, false>;
+    k.tile_per_input[Diagonals - 1][Pixels - 1] = &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, true>;
     fill_grouped_tiles<Arch, Diagonals, Pixels + 1>(k);
   }
 }

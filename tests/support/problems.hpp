@@ -75,6 +75,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic48ih7iw7_oc48_kh1kw1_sh2sw2_g16",              // 3 per group, 1x1 stride 2
       "mb2_ic12ih9iw8_oc24_kh3kw3_sh2sw2_ph1pw1_g12",       // channel multiplier 2, stride 2, batch 2
       "mb1_ic20ih7iw9_oc60_kh1kw1_g20",                     // channel multiplier 3, 1x1
+      "mb1_ic17ih5iw6_oc136_kh3kw3_ph1pw1_g17",             // channel multiplier 8, a block and a group
       "mb1_ic6ih4iw30_oc12_kh1kw1_g3",                      // 2 in, 4 out per group
       "mb1_ic8ih6iw6_oc32_kh3kw3_ph1pw1_g4",                // 2 in, 8 out per group
       "mb1_ic48ih6iw7_oc48_kh3kw3_ph1pw1_g3",               // 16 per group

@@ -35,20 +35,29 @@ bool grouped_tile_fits(int64_t in_per_group, int64_t out_per_group, int64_t lane
   return 2 * in_per_group <= lanes && in_per_group <= out_per_group && out_per_group <= kMaxGroupedDiagonals &&
          out_per_group > 1;
 }
+// Whether the per-input tile runs it: one output per group, fed by 2 to kMaxGroupedDiagonals
+// inputs (the transpose of a channel multiplier).
+bool per_input_tile_fits(int64_t in_per_group, int64_t out_per_group) {
+  return out_per_group == 1 && in_per_group > 1 && in_per_group <= kMaxGroupedDiagonals;
+}
 
-// One direct convolution as the grouped tile runs it: the forward problem or backward data's
-// transposed one.
+// One direct convolution as the grouped tiles run it: the forward problem or backward data's
+// transposed one. `per_input` (in_per_group > out_per_group == 1): a block is `lanes` groups,
+// whose in_per_group input vectors each sum into an accumulator of their own (tile_per_input),
+// vector s's lane l holding input (s*lanes + l) mod in_per_group of group (s*lanes + l) /
+// in_per_group; `terms` = in_per_group lanes of an accumulator add into each output.
 struct GroupedProblem {
   int64_t batch = 0, in_h = 0, in_w = 0, in_c = 0, out_h = 0, out_w = 0, out_c = 0;
   int64_t kernel_h = 1, kernel_w = 1, groups = 1, in_per_group = 0, out_per_group = 0;
   int64_t lanes = 0, groups_per_block = 0, blocks = 0;
-  bool transposed = false;
+  bool transposed = false, per_input = false;
   std::vector<TapRange> row_taps;  // per output row
   std::vector<AxisRun> columns;
   // The tile's `source` table (grouped_conv.hpp): [out_vectors][diagonals][lanes].
   std::vector<int32_t> source;
 
-  int64_t diagonals() const { return out_per_group; }
+  int64_t diagonals() const { return per_input ? in_per_group : out_per_group; }
+  int64_t terms() const { return per_input ? in_per_group : 1; }
   int64_t tap_floats() const { return diagonals() * lanes; }
   int64_t block_floats() const { return kernel_h * kernel_w * tap_floats(); }
   int64_t packed_floats() const { return blocks * block_floats(); }
@@ -68,15 +77,28 @@ GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transp
   }
   d.in_per_group = d.in_c / p.groups, d.out_per_group = d.out_c / p.groups;
   d.lanes = lanes;
-  d.groups_per_block = lanes / d.in_per_group;
+  d.per_input = d.in_per_group > d.out_per_group;
+  d.groups_per_block = d.per_input ? lanes : lanes / d.in_per_group;
   d.blocks = (p.groups + d.groups_per_block - 1) / d.groups_per_block;
   for (int64_t o = 0; o < d.out_h; ++o) d.row_taps.push_back(transposed ? transposed_taps(rows, o) : forward_taps(rows, o));
   d.columns = axis_runs(cols, transposed);
-  // Output channel q of a block is output o = q mod out_per_group of its group g; diagonal s
-  // carries it from input lane (g, j) with (j + s) mod out_per_group == o.
   const int64_t S = d.diagonals(), block_outputs = d.groups_per_block * d.out_per_group;
   const int64_t out_vectors = (block_outputs + lanes - 1) / lanes;
-  d.source.assign(static_cast<size_t>(out_vectors * S * lanes), -1);
+  d.source.assign(static_cast<size_t>(out_vectors * S * d.terms() * lanes), -1);
+  if (d.per_input) {
+    // Output g (one vector) adds lane g*in_per_group + t - s*lanes of accumulator s, where in range.
+    for (int64_t s = 0; s < S; ++s) {
+      for (int64_t t = 0; t < d.terms(); ++t) {
+        for (int64_t g = 0; g < lanes; ++g) {
+          const int64_t lane = g * d.in_per_group + t - s * lanes;
+          if (lane >= 0 && lane < lanes) d.source[static_cast<size_t>((s * d.terms() + t) * lanes + g)] = static_cast<int32_t>(lane);
+        }
+      }
+    }
+    return d;
+  }
+  // Output channel q of a block is output o = q mod out_per_group of its group g; diagonal s
+  // carries it from input lane (g, j) with (j + s) mod out_per_group == o.
   for (int64_t v = 0; v < out_vectors; ++v) {
     for (int64_t s = 0; s < S; ++s) {
       for (int64_t l = 0; l < lanes; ++l) {
@@ -105,7 +127,10 @@ void pack_grouped(const GroupedProblem& d, const float* w, float* packed, int64_
     const float* tap_w = w + tap * tap_stride;
     for (int64_t s = 0; s < S; ++s, out += d.lanes) {
       for (int64_t l = 0; l < d.lanes; ++l) {
-        const int64_t g = l / d.in_per_group, j = l % d.in_per_group, o = (j + s) % d.out_per_group;
+        // Lane l of vector s: from input j of block group g to output o.
+        const int64_t input = d.per_input ? s * d.lanes + l : l;
+        const int64_t g = input / d.in_per_group, j = input % d.in_per_group;
+        const int64_t o = d.per_input ? 0 : (j + s) % d.out_per_group;
         if (g >= groups) {
           out[l] = 0.0f;
           continue;
@@ -127,6 +152,7 @@ void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const
   GroupedConvTile t{};
   t.bias = bias != nullptr ? bias + b * d.groups_per_block * d.out_per_group : nullptr;
   t.source = d.source.data();
+  t.terms = d.terms();
   t.relu = relu;
   t.in_lanes = groups * d.in_per_group;
   t.out_channels = groups * d.out_per_group;
@@ -150,7 +176,7 @@ void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const
       t.pixels = run.pixels / tiles + (i < run.pixels % tiles ? 1 : 0);
       t.x = reads ? x_row + (run.in_begin + j * run.in_step) * d.in_c : x;
       t.y = y_row + (run.out_begin + j * run.out_step) * d.out_c;
-      k.tile[S - 1][t.pixels - 1](t);
+      (d.per_input ? k.tile_per_input : k.tile)[S - 1][t.pixels - 1](t);
       j += t.pixels;
     }
   }
@@ -387,7 +413,7 @@ void take_grouped_directions(const Conv2dParams& p, const PlanContext& ctx, Conv
     impls.forward = std::make_shared<const GroupedForward>(p, ctx);
     impls.backward_weights = std::make_shared<const GroupedBackwardWeights>(p, ctx);
   }
-  if (grouped_tile_fits(out_per_group, in_per_group, lanes)) {
+  if (grouped_tile_fits(out_per_group, in_per_group, lanes) || per_input_tile_fits(out_per_group, in_per_group)) {
     impls.backward_data = std::make_shared<const GroupedBackwardData>(p, ctx);
   }
 }
