@@ -53,8 +53,13 @@ struct GroupedProblem {
   bool transposed = false, per_input = false;
   std::vector<TapRange> row_taps;  // per output row
   std::vector<AxisRun> columns;
-  // The tile's `source` table (grouped_conv.hpp): [out_vectors][diagonals][lanes].
+  // The tile's `source` table (grouped_conv.hpp): [out_vectors][diagonals][terms][lanes].
   std::vector<int32_t> source;
+  // Packing: lane i of a tap's diagonals belongs to group pack_group[i] of its block (one past
+  // the last where no group reads it) and holds HWIO's weight pack_offset[i] from the tap's and
+  // block's first; blocks and taps step through HWIO by these.
+  std::vector<int64_t> pack_group, pack_offset;
+  int64_t hwio_tap_floats = 0, hwio_block_step = 0;
 
   int64_t diagonals() const { return per_input ? in_per_group : out_per_group; }
   int64_t terms() const { return per_input ? in_per_group : 1; }
@@ -84,6 +89,23 @@ GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transp
   d.columns = axis_runs(cols, transposed);
   const int64_t S = d.diagonals(), block_outputs = d.groups_per_block * d.out_per_group;
   const int64_t out_vectors = (block_outputs + lanes - 1) / lanes;
+  // HWIO holds, per tap, the forward [in_c / groups][out_c] matrix; transposed, the problem's
+  // input channels are the forward output channels and its outputs the forward inputs.
+  const int64_t forward_out_per_group = transposed ? d.in_per_group : d.out_per_group;
+  const int64_t forward_out_c = transposed ? d.in_c : d.out_c;
+  d.hwio_tap_floats = (transposed ? d.out_per_group : d.in_per_group) * forward_out_c;
+  d.hwio_block_step = d.groups_per_block * forward_out_per_group;
+  for (int64_t s = 0; s < S; ++s) {
+    for (int64_t l = 0; l < lanes; ++l) {
+      // Lane l of vector s: from input j of block group g to output o.
+      const int64_t input = d.per_input ? s * lanes + l : l;
+      const int64_t g = std::min(input / d.in_per_group, d.groups_per_block), j = input % d.in_per_group;
+      const int64_t o = d.per_input ? 0 : (j + s) % d.out_per_group;
+      const int64_t group_column = g * forward_out_per_group;
+      d.pack_group.push_back(g);
+      d.pack_offset.push_back(transposed ? o * forward_out_c + group_column + j : j * forward_out_c + group_column + o);
+    }
+  }
   d.source.assign(static_cast<size_t>(out_vectors * S * d.terms() * lanes), -1);
   if (d.per_input) {
     // Output g (one vector) adds lane g*in_per_group + t - s*lanes of accumulator s, where in range.
@@ -113,31 +135,17 @@ GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transp
   return d;
 }
 
-// Packs the (block, tap) items [begin, end) of HWIO weights w. HWIO holds, per tap, the
-// forward [in_c / groups][out_c] matrix; transposed, the problem's input channels are the
-// forward output channels and its outputs the forward inputs.
+// Packs the (block, tap) items [begin, end) of HWIO weights w, through the tables
+// grouped_problem made.
 void pack_grouped(const GroupedProblem& d, const float* w, float* packed, int64_t begin, int64_t end) {
-  const int64_t taps = d.kernel_h * d.kernel_w, S = d.diagonals();
-  const int64_t forward_out_per_group = d.transposed ? d.in_per_group : d.out_per_group;
-  const int64_t forward_out_c = d.transposed ? d.in_c : d.out_c;
-  const int64_t tap_stride = (d.transposed ? d.out_per_group : d.in_per_group) * forward_out_c;
+  const int64_t taps = d.kernel_h * d.kernel_w, lanes_per_tap = d.diagonals() * d.lanes;
   for (int64_t item = begin; item < end; ++item) {
     const int64_t b = item / taps, tap = item % taps, groups = d.groups_in(b);
     float* out = packed + b * d.block_floats() + tap * d.tap_floats();
-    const float* tap_w = w + tap * tap_stride;
-    for (int64_t s = 0; s < S; ++s, out += d.lanes) {
-      for (int64_t l = 0; l < d.lanes; ++l) {
-        // Lane l of vector s: from input j of block group g to output o.
-        const int64_t input = d.per_input ? s * d.lanes + l : l;
-        const int64_t g = input / d.in_per_group, j = input % d.in_per_group;
-        const int64_t o = d.per_input ? 0 : (j + s) % d.out_per_group;
-        if (g >= groups) {
-          out[l] = 0.0f;
-          continue;
-        }
-        const int64_t group_column = (b * d.groups_per_block + g) * forward_out_per_group;
-        out[l] = d.transposed ? tap_w[o * forward_out_c + group_column + j] : tap_w[j * forward_out_c + group_column + o];
-      }
+    const float* block_w = w + tap * d.hwio_tap_floats + b * d.hwio_block_step;
+    for (int64_t i = 0; i < lanes_per_tap; ++i) {
+      const size_t at = static_cast<size_t>(i);
+      out[i] = d.pack_group[at] < groups ? block_w[d.pack_offset[at]] : 0.0f;
     }
   }
 }
