@@ -89,6 +89,24 @@ class LanePicker {
   typename xsimd::batch_bool<float, Arch>::register_type keep_{};
 };
 
+// acc[r][s] += in[r] * diagonals[s*lanes ...] for every r < Rows and s < Diagonals, the inputs
+// kept in registers and each diagonal vector loaded once for all of them.
+template <class Arch, int Rows, int Diagonals>
+[[gnu::always_inline]] inline void multiply_by_diagonals(xsimd::batch<float, Arch> (&acc)[Rows][Diagonals],
+                                                         xsimd::batch<float, Arch> (&in)[Rows], const float* diagonals) {
+  using Batch = xsimd::batch<float, Arch>;
+#pragma GCC unroll 16
+  for (int r = 0; r < Rows; ++r) keep_in_register(in[r]);
+#pragma GCC unroll 8
+  for (int s = 0; s < Diagonals; ++s) {
+    Batch d = Batch::load_unaligned(diagonals + s * int64_t(Batch::size));
+    // Left to itself GCC folds this load into each row's FMA, a load per FMA.
+    keep_in_register(d);
+#pragma GCC unroll 16
+    for (int r = 0; r < Rows; ++r) acc[r][s] = fused_multiply_add(in[r], d, acc[r][s]);
+  }
+}
+
 template <class Arch, int Diagonals, int Pixels, bool Partial, bool PerInput>
 void grouped_conv_tile(const GroupedConvTile& tile) {
   // A local copy: an intrinsic's vector store may alias anything, `tile` included (see
@@ -143,18 +161,8 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
       } else {
         Batch xv[Pixels];
 #pragma GCC unroll 16
-        for (int p = 0; p < Pixels; ++p) {
-          xv[p] = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
-          keep_in_register(xv[p]);
-        }
-#pragma GCC unroll 8
-        for (int s = 0; s < Diagonals; ++s) {
-          Batch wv = Batch::load_unaligned(w + s * lanes);
-          // Left to itself GCC folds this load into each of the pixels' FMAs, a load per FMA.
-          keep_in_register(wv);
-#pragma GCC unroll 16
-          for (int p = 0; p < Pixels; ++p) acc[p][s] = fused_multiply_add(xv[p], wv, acc[p][s]);
-        }
+        for (int p = 0; p < Pixels; ++p) xv[p] = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
+        multiply_by_diagonals<Arch>(acc, xv, w);
       }
     }
   }
@@ -269,17 +277,8 @@ void grouped_weight_grad(const GroupedWeightGradTile& tile) {
       const float* dy = t.dy + r * t.dy_row_stride + c * t.dy_col_stride;
       Batch xv[Taps];
 #pragma GCC unroll 16
-      for (int k = 0; k < Taps; ++k) {
-        xv[k] = grouped_load<Arch, Partial>(x + x_offset[k], t.in_lanes);
-        keep_in_register(xv[k]);
-      }
-#pragma GCC unroll 8
-      for (int s = 0; s < Diagonals; ++s) {
-        Batch d = Batch::load_unaligned(dy + s * lanes);
-        keep_in_register(d);
-#pragma GCC unroll 16
-        for (int k = 0; k < Taps; ++k) acc[k][s] = fused_multiply_add(xv[k], d, acc[k][s]);
-      }
+      for (int k = 0; k < Taps; ++k) xv[k] = grouped_load<Arch, Partial>(x + x_offset[k], t.in_lanes);
+      multiply_by_diagonals<Arch>(acc, xv, dy);
     }
   }
 #pragma GCC unroll 16
