@@ -21,6 +21,7 @@
 #include "backends/direct/dense.hpp"
 #include "backends/direct/depthwise.hpp"
 #include "backends/direct/direct_problem.hpp"
+#include "backends/direct/grouped_conv.hpp"
 #include "backends/direct/dot_backward_data.hpp"
 #include "backends/direct/weight_gradient.hpp"
 
@@ -221,7 +222,9 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
 }  // namespace direct
 
 ConvImpls make_direct_conv(const Conv2dParams& p, const PlanContext& ctx) {
-  return conv_impls(std::make_shared<const direct::DirectConv>(p, ctx));
+  ConvImpls impls = conv_impls(std::make_shared<const direct::DirectConv>(p, ctx));
+  take_grouped_directions(p, ctx, impls);
+  return impls;
 }
 
 }  // namespace convkit::detail
