@@ -37,10 +37,16 @@ class ConvBackend : public BackendIsaTest {
   // The class of the row asked for (magnitudes are computed when it is fast; the rows serving
   // its missing directions are never less strict than it: registry_test).
   Math math() const { return conv_backend_math(backend()); }
-  // magnitudes(), where the comparison on integers reads them: for a fast row only.
+  // magnitudes(), where the comparison on integers reads them: for a fast row only, and for
+  // y and dx the largest among the outputs that may share a transformed tile with each
+  // (docs/design.md, "Accuracy classes").
   OracleResult integer_magnitudes(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor* b,
                                   const Tensor* dy) const {
-    return math() == Math::fast ? magnitudes(p, x, w, b, dy) : OracleResult{};
+    if (math() != Math::fast) return {};
+    OracleResult m = magnitudes(p, x, w, b, dy);
+    m.y = tile_magnitudes(m.y, p.batch, p.out_h(), p.out_w(), p.out_c);
+    m.dx = tile_magnitudes(m.dx, p.batch, p.in_h, p.in_w, p.in_c);
+    return m;
   }
 };
 

@@ -5,7 +5,9 @@
 // conv2d_backend_info(), never from a backend's name.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,34 @@ inline Math conv_backend_math(const std::string& backend) {
 inline double accuracy_bound(Math math, double terms, double magnitude) {
   const double strict = (terms + 2.0) * std::ldexp(1.0, -24) * magnitude;
   return math == Math::fast ? strict + std::ldexp(1.0, -13) * magnitude : strict;
+}
+
+// A fast row's transforms mix the outputs of one tile (Winograd's: up to 6x6 pixels of one
+// channel), so its rounding error at an output scales with the terms of the whole tile, and an
+// output whose own terms are all zero may still carry a neighbour's rounding. Its M is the
+// largest sum of |terms| among the outputs of the same image and channel within
+// kTileReach rows and columns (docs/design.md, "Accuracy classes").
+inline constexpr int64_t kTileReach = 5;
+inline std::vector<double> tile_magnitudes(const std::vector<double>& m, int64_t batch, int64_t h, int64_t w,
+                                           int64_t c) {
+  std::vector<double> spread(m.size(), 0.0);
+  const auto at = [&](int64_t n, int64_t r, int64_t q, int64_t k) { return static_cast<size_t>(((n * h + r) * w + q) * c + k); };
+  for (int64_t n = 0; n < batch; ++n) {
+    for (int64_t r = 0; r < h; ++r) {
+      for (int64_t q = 0; q < w; ++q) {
+        for (int64_t k = 0; k < c; ++k) {
+          double largest = 0.0;
+          for (int64_t rr = std::max<int64_t>(0, r - kTileReach); rr <= std::min(h - 1, r + kTileReach); ++rr) {
+            for (int64_t qq = std::max<int64_t>(0, q - kTileReach); qq <= std::min(w - 1, q + kTileReach); ++qq) {
+              largest = std::max(largest, m[at(n, rr, qq, k)]);
+            }
+          }
+          spread[at(n, r, q, k)] = largest;
+        }
+      }
+    }
+  }
+  return spread;
 }
 
 // Every element within accuracy_bound; the first few outside it are reported.
