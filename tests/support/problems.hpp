@@ -72,7 +72,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic8ih3iw40_oc8_kh3kw3_ph1pw1_g4",                // 2 per group, rows of widest tiles
       "mb1_ic30ih7iw13_oc30_kh3kw3_sh2sw2_ph1pw1_g10",      // 3 per group: idle lanes, stride 2
       "mb2_ic36ih8iw9_oc36_kh3kw3_ph1pw1_g9",               // 4 per group, 9 groups: a partial block
-      "mb1_ic32ih10iw11_oc32_kh3kw3_sh2sw2_ph1pw1_g8",      // 4 per group, stride 2 (backward data's phases)
+      "mb1_ic32ih9iw11_oc32_kh3kw3_sh2sw2_ph1pw1_g8",       // 4 per group, stride 2 (backward data's phases)
       "mb1_ic24ih9iw10_oc24_kh3kw3_dh2dw2_ph2pw2_g6",       // 4 per group, dilation 2
       "mb1_ic40ih5iw7_oc40_kh3kw3_sh2sw1_pt2pb0pl0pr2_g8",  // 5 per group, padding on one side of each axis
       "mb1_ic42ih6iw6_oc42_kh3kw3_ph1pw1_g7",               // 6 per group
@@ -80,7 +80,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic64ih6iw17_oc64_kh3kw3_ph1pw1_g8",              // 8 per group
       "mb1_ic40ih9iw9_oc40_kh1kw1_g5",                      // 8 per group, 1x1
       "mb1_ic48ih7iw7_oc48_kh1kw1_sh2sw2_g16",              // 3 per group, 1x1 stride 2
-      "mb2_ic12ih9iw8_oc24_kh3kw3_sh2sw2_ph1pw1_g12",       // channel multiplier 2, stride 2, batch 2
+      "mb2_ic12ih9iw9_oc24_kh3kw3_sh2sw2_ph1pw1_g12",       // channel multiplier 2, stride 2, batch 2
       "mb1_ic20ih7iw9_oc60_kh1kw1_g20",                     // channel multiplier 3, 1x1
       "mb1_ic17ih5iw6_oc136_kh3kw3_ph1pw1_g17",             // channel multiplier 8, a block and a group
       "mb1_ic6ih4iw30_oc12_kh1kw1_g3",                      // 2 in, 4 out per group
