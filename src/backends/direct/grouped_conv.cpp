@@ -200,7 +200,7 @@ void run_grouped(const GroupedProblem& d, const GroupedConvKernels& k, const flo
     if (unpacked != nullptr) {
       const Share packing = share_of(pack_items(d), thread, team);
       pack_grouped(d, unpacked, pack_target, packing.begin, packing.end);
-#pragma omp barrier
+      team_barrier(team);
     }
     const Share share = share_of(total, thread, team);
     for (int64_t item = share.begin; item < share.end; ++item) {
@@ -372,7 +372,7 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
           }
         }
       }
-#pragma omp barrier
+      team_barrier(team);
       // Each (block, tap): its lanes' sums, added over the segments in order, to their HWIO places.
       const Share scatter = share_of(d.blocks * taps, thread, team);
       for (int64_t item = scatter.begin; item < scatter.end; ++item) {

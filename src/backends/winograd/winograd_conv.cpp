@@ -250,7 +250,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
               for (int64_t i = i0; i < i1; ++i) to[i] = tile[o - o0][i - i0];
             }
           }
-#pragma omp barrier
+          team_barrier(team);
           rows = transposed;
           tap_stride = ocg * icg;
           row_stride = icg;
@@ -271,9 +271,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
             }
           }
         }
-        if (flipped) {
-#pragma omp barrier
-        }
+        if (flipped) team_barrier(team);
       }
     }
   }
@@ -294,7 +292,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
     run_team(threads, [&](int thread, int team) {
       if (hwio != nullptr) {
         pack_share(hwio, flipped, pack_into, transposed.data(), thread, team);
-#pragma omp barrier
+        team_barrier(team);
       }
       fill_out_of_reach(c, bias, relu, res, share_of(c.batch * c.res_h, thread, team));
       const TeamSplit split = split_team(c, gemm_, team);
