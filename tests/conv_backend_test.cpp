@@ -68,6 +68,18 @@ struct Terms {
         weights(double(p.batch * p.out_h() * p.out_w())) {}
 };
 
+// One plan's four results on integers, each checked by the class of the row that ran it.
+void expect_matches_on_integers(const Conv2d& conv, const Tensor& y, const Tensor& dx, const Tensor& dw,
+                                const Tensor& db, const OracleResult& exact, const OracleResult& magnitude,
+                                const Terms& terms) {
+  const Math forward = math_of(conv, Direction::forward), data = math_of(conv, Direction::backward_data),
+             weights = math_of(conv, Direction::backward_weights);
+  EXPECT_TRUE(matches_on_integers(y, exact.y, magnitude.y, terms.forward, forward)) << "y";
+  EXPECT_TRUE(matches_on_integers(dx, exact.dx, magnitude.dx, terms.data, data)) << "dx";
+  EXPECT_TRUE(matches_on_integers(dw, exact.dw, magnitude.dw, terms.weights, weights)) << "dw";
+  EXPECT_TRUE(matches_on_integers(db, exact.db, magnitude.db, terms.weights, weights)) << "db";
+}
+
 // Small integers: every strict backend must reproduce the oracle bit for bit (a fast one stay
 // within its bound), with 1 and 2 threads, from HWIO and from packed weights (forward and
 // backward data), with and without the fused ReLU, and run to run.
@@ -205,15 +217,7 @@ TEST_P(ConvBackend, OddAndExcessThreadCounts) {
       conv.forward(x.data(), w.data(), b.data(), y.data());
       conv.backward_data(dy.data(), w.data(), dx.data());
       conv.backward_weights(x.data(), dy.data(), dw.data(), db.data());
-      EXPECT_TRUE(matches_on_integers(y, exact.y, magnitude.y, terms.forward, math_of(conv, Direction::forward))) << "y";
-      EXPECT_TRUE(matches_on_integers(dx, exact.dx, magnitude.dx, terms.data, math_of(conv, Direction::backward_data)))
-          << "dx";
-      EXPECT_TRUE(matches_on_integers(dw, exact.dw, magnitude.dw, terms.weights,
-                                      math_of(conv, Direction::backward_weights)))
-          << "dw";
-      EXPECT_TRUE(matches_on_integers(db, exact.db, magnitude.db, terms.weights,
-                                      math_of(conv, Direction::backward_weights)))
-          << "db";
+      expect_matches_on_integers(conv, y, dx, dw, db, exact, magnitude, terms);
     }
   });
 }
@@ -237,14 +241,13 @@ TEST_P(ConvBackend, MisalignedPointers) {
     conv.backward_data(mdy.data(), mw.data(), dx.data());
     conv.backward_data(mdy.data(), conv.pack_weights(mw.data(), Direction::backward_data), dx_packed.data());
     conv.backward_weights(mx.data(), mdy.data(), dw.data(), db.data());
-    const Math forward = math_of(conv, Direction::forward), data = math_of(conv, Direction::backward_data),
-               weights = math_of(conv, Direction::backward_weights);
-    EXPECT_TRUE(matches_on_integers(y.values(), exact.y, magnitude.y, terms.forward, forward)) << "y";
-    EXPECT_TRUE(matches_on_integers(y_packed.values(), exact.y, magnitude.y, terms.forward, forward)) << "y, packed";
-    EXPECT_TRUE(matches_on_integers(dx.values(), exact.dx, magnitude.dx, terms.data, data)) << "dx";
-    EXPECT_TRUE(matches_on_integers(dx_packed.values(), exact.dx, magnitude.dx, terms.data, data)) << "dx, packed";
-    EXPECT_TRUE(matches_on_integers(dw.values(), exact.dw, magnitude.dw, terms.weights, weights)) << "dw";
-    EXPECT_TRUE(matches_on_integers(db.values(), exact.db, magnitude.db, terms.weights, weights)) << "db";
+    expect_matches_on_integers(conv, y.values(), dx.values(), dw.values(), db.values(), exact, magnitude, terms);
+    EXPECT_TRUE(matches_on_integers(y_packed.values(), exact.y, magnitude.y, terms.forward,
+                                    math_of(conv, Direction::forward)))
+        << "y, packed";
+    EXPECT_TRUE(matches_on_integers(dx_packed.values(), exact.dx, magnitude.dx, terms.data,
+                                    math_of(conv, Direction::backward_data)))
+        << "dx, packed";
   });
 }
 
@@ -317,13 +320,7 @@ TEST_P(ConvBackend, OneThreadPlansInsideACallersParallelRegion) {
       }
       for (size_t t = 0; t < (every_thread_calls ? 2u : 1u); ++t) {
         SCOPED_TRACE("caller thread " + std::to_string(t));
-        EXPECT_TRUE(matches_on_integers(y[t], exact.y, magnitude.y, terms.forward, math_of(conv, Direction::forward)));
-        EXPECT_TRUE(
-            matches_on_integers(dx[t], exact.dx, magnitude.dx, terms.data, math_of(conv, Direction::backward_data)));
-        EXPECT_TRUE(matches_on_integers(dw[t], exact.dw, magnitude.dw, terms.weights,
-                                        math_of(conv, Direction::backward_weights)));
-        EXPECT_TRUE(matches_on_integers(db[t], exact.db, magnitude.db, terms.weights,
-                                        math_of(conv, Direction::backward_weights)));
+        expect_matches_on_integers(conv, y[t], dx[t], dw[t], db[t], exact, magnitude, terms);
       }
     }
   }
