@@ -40,7 +40,6 @@
 namespace convkit::detail {
 namespace {
 
-
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -69,8 +68,7 @@ Reach reach(int64_t pad, int64_t source, int64_t result) { return {max64(0, pad 
 
 // result(n, r, c, g*N + o) = sum over i, j < 3 and k < K of
 //   source(n, r - pad_top + i, c - pad_left + j, g*K + k) * kernel_g(i, j, k, o),
-// source pixels outside the image being zero.
-// Tiles of m x m results, F(m x m, 3x3).
+// source pixels outside the image being zero, computed in tiles of m x m results by F(m x m, 3x3).
 struct Correlation {
   int64_t batch, src_h, src_w, src_c, res_h, res_w, res_c, groups, pad_top, pad_left;
   int64_t m;
@@ -87,11 +85,11 @@ struct Correlation {
 // F(6x6, 3x3) multiplies 64 times per 36 outputs where F(4x4, 3x3) does 36 per 16 (1.78 against
 // 2.25 per output) for about the same transform work per output, but rounds worse (its
 // coefficients reach 32 and 21/4; both within the fast bound: README). It is taken where it
-// measured faster (README): tiles of 6
-// waste at most 5% more of the image than tiles of 4 (the image rounded up to whole tiles), and
-// one GEMM row block of its transformed tiles (64 positions x mr tiles x a depth block) fits the
-// block budget, so the batched GEMM streams its weights past an L2-resident V. Large images
-// with up to 128 channels qualify (VGG's first layers); ResNet's 56x56 and smaller do not.
+// measured faster (docs/auto_table.md): tiles of 6 waste at most 5% more of the image than
+// tiles of 4 (the image rounded up to whole tiles), and one GEMM row block of its transformed
+// tiles (64 positions x mr tiles x a depth block) fits the block budget, so the batched GEMM
+// streams its weights past an L2-resident V. Large images with up to 128 channels qualify
+// (VGG's first layers); ResNet's 56x56 and smaller do not.
 int64_t output_tile(const Correlation& c, const GemmKernels& kern) {
   const auto area = [&](int64_t m) { return round_up(c.res_h, m) * round_up(c.res_w, m); };
   const bool little_waste = area(6) * 100 <= area(4) * 105;
@@ -228,52 +226,50 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
     const int64_t icg = p_.in_c_per_group(), ocg = p_.out_c / p_.groups;
     const int64_t k = c.k(), n = c.n(), nr = gemm_.nr, depth = gemm_block_depth(k);
     const int64_t padded_n = round_up(n, nr), panel_floats = position_floats(c, gemm_);
-    {
-      for (int64_t g = 0; g < p_.groups; ++g) {
-        const float* rows = w + g * ocg;  // element (tap, p, j) at rows[tap*tap_stride + p*row_stride + j]
-        int64_t tap_stride = icg * p_.out_c, row_stride = p_.out_c;
-        if (flipped) {
-          // 16 x 16 blocks through a stack tile: whole lines read and written on both sides.
-          const int64_t o_blocks = ceil_div(ocg, kLineFloats), i_blocks = ceil_div(icg, kLineFloats);
-          const Share mine = share_of(9 * o_blocks * i_blocks, thread, team);
-          for (int64_t item = mine.begin; item < mine.end; ++item) {
-            const int64_t tap = item / (o_blocks * i_blocks), ob = item / i_blocks % o_blocks, ib = item % i_blocks;
-            const int64_t o0 = ob * kLineFloats, o1 = min64(ocg, o0 + kLineFloats);
-            const int64_t i0 = ib * kLineFloats, i1 = min64(icg, i0 + kLineFloats);
-            float tile[kLineFloats][kLineFloats];
-            for (int64_t i = i0; i < i1; ++i) {
-              const float* from = w + ((8 - tap) * icg + i) * p_.out_c + g * ocg;
-              for (int64_t o = o0; o < o1; ++o) tile[o - o0][i - i0] = from[o];
-            }
-            for (int64_t o = o0; o < o1; ++o) {
-              float* to = transposed + (tap * ocg + o) * icg;
-              for (int64_t i = i0; i < i1; ++i) to[i] = tile[o - o0][i - i0];
-            }
-          }
-#pragma omp barrier
-          rows = transposed;
-          tap_stride = ocg * icg;
-          row_stride = icg;
-        }
-        float* group = packed + g * c.positions() * panel_floats;
-        // Panel by panel, its rows in order: each position's writes run through one panel's
-        // contiguous kc x nr floats instead of touching every panel (a page each) per row.
-        const int64_t panels = ceil_div(n, nr), depth_blocks = ceil_div(k, depth);
-        const Share mine = share_of(panels * depth_blocks, thread, team);
+    for (int64_t g = 0; g < p_.groups; ++g) {
+      const float* rows = w + g * ocg;  // element (tap, p, j) at rows[tap*tap_stride + p*row_stride + j]
+      int64_t tap_stride = icg * p_.out_c, row_stride = p_.out_c;
+      if (flipped) {
+        // 16 x 16 blocks through a stack tile: whole lines read and written on both sides.
+        const int64_t o_blocks = ceil_div(ocg, kLineFloats), i_blocks = ceil_div(icg, kLineFloats);
+        const Share mine = share_of(9 * o_blocks * i_blocks, thread, team);
         for (int64_t item = mine.begin; item < mine.end; ++item) {
-          const int64_t k0 = item / panels * depth, kc = min64(depth, k - k0), j0 = item % panels * nr;
-          const int64_t count = min64(nr, n - j0);
-          for (int64_t row = k0; row < k0 + kc; ++row) {
-            float* panel_row = group + k0 * padded_n + j0 * kc + (row - k0) * nr;
-            f.weights(rows + row * row_stride + j0, tap_stride, count, panel_row, panel_floats);
-            for (int64_t xi = 0; xi < c.positions(); ++xi) {
-              for (int64_t lane = count; lane < nr; ++lane) panel_row[xi * panel_floats + lane] = 0.0f;
-            }
+          const int64_t tap = item / (o_blocks * i_blocks), ob = item / i_blocks % o_blocks, ib = item % i_blocks;
+          const int64_t o0 = ob * kLineFloats, o1 = min64(ocg, o0 + kLineFloats);
+          const int64_t i0 = ib * kLineFloats, i1 = min64(icg, i0 + kLineFloats);
+          float tile[kLineFloats][kLineFloats];
+          for (int64_t i = i0; i < i1; ++i) {
+            const float* from = w + ((8 - tap) * icg + i) * p_.out_c + g * ocg;
+            for (int64_t o = o0; o < o1; ++o) tile[o - o0][i - i0] = from[o];
+          }
+          for (int64_t o = o0; o < o1; ++o) {
+            float* to = transposed + (tap * ocg + o) * icg;
+            for (int64_t i = i0; i < i1; ++i) to[i] = tile[o - o0][i - i0];
           }
         }
-        if (flipped) {
 #pragma omp barrier
+        rows = transposed;
+        tap_stride = ocg * icg;
+        row_stride = icg;
+      }
+      float* group = packed + g * c.positions() * panel_floats;
+      // Panel by panel, its rows in order: each position's writes run through one panel's
+      // contiguous kc x nr floats instead of touching every panel (a page each) per row.
+      const int64_t panels = ceil_div(n, nr), depth_blocks = ceil_div(k, depth);
+      const Share mine = share_of(panels * depth_blocks, thread, team);
+      for (int64_t item = mine.begin; item < mine.end; ++item) {
+        const int64_t k0 = item / panels * depth, kc = min64(depth, k - k0), j0 = item % panels * nr;
+        const int64_t count = min64(nr, n - j0);
+        for (int64_t row = k0; row < k0 + kc; ++row) {
+          float* panel_row = group + k0 * padded_n + j0 * kc + (row - k0) * nr;
+          f.weights(rows + row * row_stride + j0, tap_stride, count, panel_row, panel_floats);
+          for (int64_t xi = 0; xi < c.positions(); ++xi) {
+            for (int64_t lane = count; lane < nr; ++lane) panel_row[xi * panel_floats + lane] = 0.0f;
+          }
         }
+      }
+      if (flipped) {
+#pragma omp barrier
       }
     }
   }
@@ -335,8 +331,8 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
                   const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
                   const int64_t row0 = rows.begin + within / tiles_w * c.m - c.pad_top;
                   const int64_t col0 = cols.begin + within % tiles_w * c.m - c.pad_left;
-                  f.input(src + image * c.src_h * c.src_w * c.src_c + g * k + k0, c.src_h, c.src_w, c.src_c,
-                                    row0, col0, kc, v + t * blk.ldv, v_position);
+                  f.input(src + image * c.src_h * c.src_w * c.src_c + g * k + k0, c.src_h, c.src_w, c.src_c, row0,
+                          col0, kc, v + t * blk.ldv, v_position);
                 }
               }
               gemm_batch_block(gemm_, batch, k0, kc, GemmRange{0, count}, GemmRange{o0, o1}, GemmEpilogue{});
