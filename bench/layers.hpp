@@ -27,6 +27,22 @@ inline const std::vector<Layer>& conv_layers() {
       {"mobilenetv2_dw112", "mb1_ic32ih112iw112_oc32_kh3kw3_ph1pw1_g32"},
       {"mobilenetv2_dw112_s2", "mb1_ic96ih112iw112_oc96_kh3kw3_sh2sw2_ph1pw1_g96"},
       {"resnet50_res2b_3x3_mb8", "mb8_ic64ih56iw56_oc64_kh3kw3_ph1pw1"},
+      // Grouped: ResNeXt-50 (32x4d) stages 2-4 and stage 3's strided first block, RegNetX-style
+      // group widths of 8, 16 and 24 channels, ShuffleNet v1's grouped 1x1 (g3, g8), groups of
+      // 2 and 3 channels, and depthwise with channel multiplier 2 (stride 1 and 2).
+      {"resnext50_s2_3x3_g32", "mb1_ic128ih56iw56_oc128_kh3kw3_ph1pw1_g32"},
+      {"resnext50_s3_3x3_g32", "mb1_ic256ih28iw28_oc256_kh3kw3_ph1pw1_g32"},
+      {"resnext50_s3a_3x3_s2_g32", "mb1_ic256ih56iw56_oc256_kh3kw3_sh2sw2_ph1pw1_g32"},
+      {"resnext50_s4_3x3_g32", "mb1_ic512ih14iw14_oc512_kh3kw3_ph1pw1_g32"},
+      {"regnetx_gw8_3x3", "mb1_ic96ih28iw28_oc96_kh3kw3_ph1pw1_g12"},
+      {"regnetx_gw16_3x3", "mb1_ic160ih28iw28_oc160_kh3kw3_ph1pw1_g10"},
+      {"regnetx_gw24_3x3", "mb1_ic240ih14iw14_oc240_kh3kw3_ph1pw1_g10"},
+      {"shufflenet_g3_1x1", "mb1_ic240ih28iw28_oc240_kh1kw1_g3"},
+      {"shufflenet_g8_1x1", "mb1_ic384ih28iw28_oc384_kh1kw1_g8"},
+      {"grouped_cpg2_3x3", "mb1_ic64ih56iw56_oc64_kh3kw3_ph1pw1_g32"},
+      {"grouped_cpg3_3x3", "mb1_ic48ih56iw56_oc48_kh3kw3_ph1pw1_g16"},
+      {"dw_multiplier2_3x3", "mb1_ic32ih112iw112_oc64_kh3kw3_ph1pw1_g32"},
+      {"dw_multiplier2_3x3_s2", "mb1_ic64ih56iw56_oc128_kh3kw3_sh2sw2_ph1pw1_g64"},
   };
   return layers;
 }

@@ -1,4 +1,4 @@
-// The canonical problem strings (format in ARCHITECTURE.md): printing and parsing.
+// The canonical problem strings (format in include/convkit/params.hpp): printing and parsing.
 #include <cctype>
 #include <cstdint>
 #include <cstdio>

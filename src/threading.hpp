@@ -12,8 +12,10 @@ inline int resolve_threads(int requested) {
 
 // Runs body(thread, team) on each thread of one OpenMP region of `threads` threads (`team`
 // may come out smaller). A team of one runs on the calling thread with no region: libgomp's
-// region of one thread still makes a futex system call, a tenth of a tiny layer's call.
-// `#pragma omp barrier` inside body binds to the region, and is a no-op without one.
+// region of one thread still makes a futex system call, a tenth of a tiny layer's call. So
+// bodies synchronize with team_barrier and split work with share_of, never with orphaned
+// OpenMP constructs: without a region of its own, an orphaned `omp for` or `omp barrier` would
+// bind to a caller's enclosing parallel region (a plan of one thread called from inside one).
 template <class Body>
 void run_team(int threads, Body&& body) {
   if (threads <= 1) {
@@ -22,6 +24,13 @@ void run_team(int threads, Body&& body) {
   }
 #pragma omp parallel num_threads(threads)
   body(omp_get_thread_num(), omp_get_num_threads());
+}
+
+// A barrier among the threads of run_team's region; nothing for a team of one.
+inline void team_barrier(int team) {
+  if (team > 1) {
+#pragma omp barrier
+  }
 }
 
 // The contiguous share [begin, end) of `total` items that thread `thread` of `threads` runs.

@@ -3,12 +3,14 @@
 // counts at, below and just above vector boundaries, under every instruction set this CPU
 // has. Pixel counts larger than the block are the driver's business (conv_backend_test).
 // Data are small integers, so any summation order gives the exact reference; outputs live in
-// sentinel-filled buffers, so a write outside the tile's channels or pixels is caught.
+// guard-filled buffers with a guard tail, so a write outside the tile's channels or pixels is
+// caught, and what an overwriting kernel must write starts as NaN, so reading it first shows.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -30,7 +32,26 @@ std::vector<Isa> isas_here() {
   return isas;
 }
 
-constexpr float kSentinel = -12345.0f;
+constexpr float kSentinel = -12345.0f;  // what a kernel must leave alone
+constexpr int64_t kGuardTail = 4;       // guard floats after the last element a kernel may touch
+
+// `size` elements, then a guard tail: kSentinel everywhere except where `written` holds, there
+// NaN (an overwriting kernel must write those without reading them).
+template <class Written>
+std::vector<float> output_buffer(int64_t size, Written written) {
+  std::vector<float> buffer(size_t(size + kGuardTail), kSentinel);
+  for (int64_t i = 0; i < size; ++i) {
+    if (written(i)) buffer[size_t(i)] = std::numeric_limits<float>::quiet_NaN();
+  }
+  return buffer;
+}
+
+::testing::AssertionResult guard_tail_intact(const std::vector<float>& buffer) {
+  for (size_t i = buffer.size() - size_t(kGuardTail); i < buffer.size(); ++i) {
+    if (buffer[i] != kSentinel) return ::testing::AssertionFailure() << "wrote past the end, at " << i;
+  }
+  return ::testing::AssertionSuccess();
+}
 
 // The tile's sum in double, straight from the header's formula.
 double direct_reference(const DirectConvTile& t, int64_t p, int64_t c) {
@@ -78,7 +99,9 @@ void check_direct(Isa isa, const DirectConvKernels& k, const DirectCase& c) {
     if (i % width >= c.out_channels) w[size_t(i)] = 0.0f;
   }
   const int64_t y_pixel_stride = width + 3;
-  std::vector<float> y(size_t(c.pixels * y_pixel_stride + 4), kSentinel);
+  std::vector<float> y = output_buffer(c.pixels * y_pixel_stride, [&](int64_t i) {
+    return !c.accumulate && i % y_pixel_stride < c.out_channels;
+  });
   const std::vector<float> start = integer_tensor(int64_t(y.size()), 14);
   if (c.accumulate) {
     for (int64_t p = 0; p < c.pixels; ++p) {
@@ -123,6 +146,7 @@ void check_direct(Isa isa, const DirectConvKernels& k, const DirectCase& c) {
       ASSERT_EQ(got, float(expected)) << describe(isa, c) << ": pixel " << p << " channel " << j;
     }
   }
+  ASSERT_TRUE(guard_tail_intact(y)) << describe(isa, c);
 }
 
 TEST(DirectConvTile, EveryShapeEveryIsa) {
@@ -177,7 +201,8 @@ TEST(DirectDotTile, EveryShapeEveryIsa) {
             const std::vector<float> w = integer_tensor((taps > 0 ? taps - 1 : 0) * w_tap_h + w_tap_w +
                                                             (channels - 1) * w_channel_stride + reduce, 22);
             const int64_t y_pixel_stride = channels + 2;
-            std::vector<float> y(size_t(pixels * y_pixel_stride), kSentinel);
+            std::vector<float> y =
+                output_buffer(pixels * y_pixel_stride, [&](int64_t i) { return i % y_pixel_stride < channels; });
             DirectDotTile t{};
             t.x = x.data() + x_origin;
             t.w = w.data();
@@ -214,6 +239,7 @@ TEST(DirectDotTile, EveryShapeEveryIsa) {
                 ASSERT_EQ(got, float(expected)) << what << " pixel " << p << " channel " << c;
               }
             }
+            ASSERT_TRUE(guard_tail_intact(y)) << what;
           }
         }
       }
@@ -230,7 +256,7 @@ TEST(DirectTranspose, EveryEdgeEveryIsa) {
       for (int64_t cols : {1, 4, 6, 8, 13, 17, 24}) {
         const int64_t src_stride = rows + 3, dst_stride = cols + 2;
         const std::vector<float> src = integer_tensor((cols - 1) * src_stride + rows, 51);
-        std::vector<float> dst(size_t(rows * dst_stride), kSentinel);
+        std::vector<float> dst = output_buffer(rows * dst_stride, [&](int64_t i) { return i % dst_stride < cols; });
         k.transpose(src.data(), src_stride, rows, cols, dst.data(), dst_stride);
         for (int64_t r = 0; r < rows; ++r) {
           for (int64_t j = 0; j < dst_stride; ++j) {
@@ -239,6 +265,7 @@ TEST(DirectTranspose, EveryEdgeEveryIsa) {
                 << isa_name(isa) << " rows=" << rows << " cols=" << cols << " at " << r << "," << j;
           }
         }
+        ASSERT_TRUE(guard_tail_intact(dst)) << isa_name(isa) << " rows=" << rows << " cols=" << cols;
       }
     }
   }
@@ -277,7 +304,9 @@ TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
                 if (i % padded >= channels) w[size_t(i)] = 0.0f;
               }
               for (int64_t i = channels; i < padded; ++i) bias[size_t(i)] = 0.0f;
-              std::vector<float> y(size_t(rows * y_row_stride), kSentinel);
+              std::vector<float> y = output_buffer(rows * y_row_stride, [&](int64_t i) {
+                return i % y_row_stride / C < pixels && i % y_row_stride % C < channels;
+              });
               DepthwiseConvTile t{};
               t.x = x.data();
               t.w = w.data();
@@ -324,6 +353,7 @@ TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
                   ASSERT_EQ(got, float(expected)) << what << " row " << r << " pixel " << p << " channel " << c;
                 }
               }
+              ASSERT_TRUE(guard_tail_intact(y)) << what;
             }
           }
         }
@@ -358,7 +388,7 @@ TEST(DepthwiseWeightGrad, EveryChannelAndTapCountEveryIsa) {
                 const auto is_dw = [&](int64_t i) {
                   return i % dw_tap_h < taps * dw_tap_stride && i % dw_tap_h % dw_tap_stride < channels;
                 };
-                std::vector<float> dw(size_t(dw_size), kSentinel);
+                std::vector<float> dw = output_buffer(dw_size, [&](int64_t i) { return !accumulate && is_dw(i); });
                 for (int64_t i = 0; i < dw_size && accumulate; ++i) {
                   if (is_dw(i)) dw[size_t(i)] = start[size_t(i)];
                 }
@@ -399,6 +429,7 @@ TEST(DepthwiseWeightGrad, EveryChannelAndTapCountEveryIsa) {
                                                   << "x" << taps << " rows=" << rows << (sliding ? " stride 1" : "")
                                                   << " tap " << th << "," << tw << " channel " << c;
                 }
+                ASSERT_TRUE(guard_tail_intact(dw)) << isa_name(isa) << " channels=" << channels;
               }
             }
           }
@@ -417,7 +448,7 @@ TEST(DepthwiseBiasGrad, EveryChannelAndPixelCountEveryIsa) {
         const int64_t stride = channels + 2;
         const std::vector<float> dy = integer_tensor(std::max<int64_t>(pixels, 1) * stride, 44);
         const std::vector<float> start = integer_tensor(stride, 45);
-        std::vector<float> db(size_t(stride), kSentinel);
+        std::vector<float> db = output_buffer(stride, [](int64_t) { return false; });
         for (int64_t c = 0; c < channels; ++c) db[size_t(c)] = start[size_t(c)];
         k.bias_grad(dy.data(), pixels, stride, channels, db.data());
         for (int64_t c = 0; c < stride; ++c) {
@@ -430,6 +461,7 @@ TEST(DepthwiseBiasGrad, EveryChannelAndPixelCountEveryIsa) {
           ASSERT_EQ(db[size_t(c)], float(expected)) << isa_name(isa) << " channels=" << channels << " pixels=" << pixels
                                                     << " channel " << c;
         }
+        ASSERT_TRUE(guard_tail_intact(db)) << isa_name(isa) << " channels=" << channels;
       }
     }
   }

@@ -9,6 +9,7 @@
 
 #include "convkit/convkit.hpp"
 #include "support/backend_param.hpp"
+#include "support/concurrency.hpp"
 #include "support/problems.hpp"
 #include "support/tensors.hpp"
 
@@ -80,7 +81,8 @@ TEST_P(PoolBackend, MatchesNaiveOnIntegers) {
     // ceil(window/stride) per axis of them.
     const double window_terms = double(p.window_h * p.window_w);
     const double overlap = double((p.window_h + p.stride_h - 1) / p.stride_h * ((p.window_w + p.stride_w - 1) / p.stride_w));
-    for (int threads : {1, 2}) {
+    // 3 threads split nothing evenly; 7 outnumber the rows of the smaller problems.
+    for (int threads : {1, 2, 3, 7}) {
       const Pool2d pool(p, options(threads));
       Tensor y = nan_tensor(p.output_elements()), dx = nan_tensor(p.input_elements());
       pool.forward(x.data(), y.data());
@@ -119,6 +121,69 @@ TEST_P(PoolBackend, MaxPropagatesNaN) {
     expect_same(y, y_ref, "y");
     expect_same(dx, dx_ref, "dx");
   });
+}
+
+// Every pointer one float off a 16-byte boundary: the same values as aligned buffers.
+TEST_P(PoolBackend, MisalignedPointers) {
+  for_each_problem([&](const Pool2dParams& p) {
+    const Tensor x = integer_tensor(p.input_elements(), 25), dy = integer_tensor(p.output_elements(), 26);
+    const Pool2d pool(p, options(2));
+    Tensor y = nan_tensor(p.output_elements()), dx = nan_tensor(p.input_elements());
+    pool.forward(x.data(), y.data());
+    pool.backward(x.data(), dy.data(), dx.data());
+    Misaligned mx(x), mdy(dy), my = Misaligned::output(p.output_elements()), mdx = Misaligned::output(p.input_elements());
+    pool.forward(mx.data(), my.data());
+    pool.backward(mx.data(), mdy.data(), mdx.data());
+    expect_same(my.values(), y, "y");
+    expect_same(mdx.values(), dx, "dx");
+  });
+}
+
+// Four threads released together run one two-thread plan's calls: each gets the single
+// caller's result bit for bit, every round.
+TEST_P(PoolBackend, ConcurrentCallsOnOnePlan) {
+  for (const char* text : {"mb2_c33ih10iw10_max_kh3kw3_sh2sw2_ceil", "mb2_c37ih6iw11_avg_kh3kw3_sh1sw1_pt1pb1pl1pr1_incl"}) {
+    SCOPED_TRACE(text);
+    const Pool2dParams p = parse_pool2d(text);
+    if (const std::string reason = pool2d_decline_reason(backend(), p); !reason.empty()) GTEST_SKIP() << reason;
+    const Tensor x = uniform_tensor(p.input_elements(), 27), dy = uniform_tensor(p.output_elements(), 28);
+    const Pool2d pool(p, options(2));
+    const auto run = [&](Tensor& y, Tensor& dx) {
+      y = nan_tensor(p.output_elements()), dx = nan_tensor(p.input_elements());
+      pool.forward(x.data(), y.data());
+      pool.backward(x.data(), dy.data(), dx.data());
+    };
+    Tensor y, dx;
+    run(y, dx);
+    constexpr int kThreads = 4, kRounds = 3;
+    std::vector<std::vector<Tensor>> ys(kThreads, std::vector<Tensor>(kRounds)), dxs = ys;
+    run_together(kThreads, [&](int t) {
+      for (int r = 0; r < kRounds; ++r) run(ys[size_t(t)][size_t(r)], dxs[size_t(t)][size_t(r)]);
+    });
+    for (int t = 0; t < kThreads; ++t) {
+      for (int r = 0; r < kRounds; ++r) {
+        EXPECT_TRUE(bitwise_equal(ys[size_t(t)][size_t(r)], y)) << "y, thread " << t << ", round " << r;
+        EXPECT_TRUE(bitwise_equal(dxs[size_t(t)][size_t(r)], dx)) << "dx, thread " << t << ", round " << r;
+      }
+    }
+  }
+}
+
+// The ceil_mode rule that drops a last window starting in the end padding is reached by the
+// sweep (so the backends run it, not only out_h()): some problem has fewer outputs than
+// rounding up alone would give.
+TEST(PoolSweep, CeilModeDropRuleIsReached) {
+  const auto rounded_up = [](int64_t in, int64_t pads, int64_t window, int64_t stride) {
+    return (in + pads - window + stride - 1) / stride + 1;
+  };
+  int dropped = 0;
+  for (const std::string& text : pool_sweep()) {
+    const Pool2dParams p = parse_pool2d(text);
+    if (!p.ceil_mode) continue;
+    dropped += p.out_h() < rounded_up(p.in_h, p.pad_top + p.pad_bottom, p.window_h, p.stride_h);
+    dropped += p.out_w() < rounded_up(p.in_w, p.pad_left + p.pad_right, p.window_w, p.stride_w);
+  }
+  EXPECT_GE(dropped, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Registry, PoolBackend,

@@ -1,5 +1,5 @@
-// Pooling semantics on cases small enough to compute by hand (ARCHITECTURE.md, "Semantics in
-// detail"), run on every pooling backend.
+// Pooling semantics on cases small enough to compute by hand (docs/design.md, "Pooling
+// semantics"), run on every pooling backend.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -80,6 +80,9 @@ TEST_P(PoolSemantics, CeilModeDropsAWindowStartingInEndPadding) {
   auto p = plane(4, 1, 2, 3, PoolMode::max);
   p.window_w = 1, p.stride_w = 1, p.pad_top = p.pad_bottom = 1, p.ceil_mode = true;
   EXPECT_EQ(p.out_h(), 2);
+  // The backend runs the two windows (-1, 0) and (2, 3), and no third.
+  EXPECT_EQ(forward(p, {1, 2, 3, 4}), (std::vector<float>{1, 4}));
+  EXPECT_EQ(backward(p, {1, 2, 3, 4}, {10, 20}), (std::vector<float>{10, 0, 0, 20}));
   auto q = plane(5, 1, 2, 2, PoolMode::max);
   q.window_w = 1, q.stride_w = 1;
   EXPECT_EQ(q.out_h(), 2);

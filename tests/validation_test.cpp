@@ -331,6 +331,43 @@ TEST(CallValidation, PackedWeightsFromAnotherProblem) {
   EXPECT_NO_THROW(batch3.forward(x3.data(), taken, nullptr, y3.data()));
 }
 
+// Weights packed for one plan are refused by a plan that lays them out differently: another
+// backend, another instruction set, or another geometry whose weights have the same size.
+TEST(CallValidation, PackedWeightsFromAnotherBackendIsaOrGeometry) {
+  const Conv2dParams p = valid_conv();
+  // Room for every plan below, so a check that let the weights through would still stay in bounds.
+  std::vector<float> x(4 * p.input_elements()), w(p.weight_elements()), y(4 * p.output_elements());
+  const std::vector<std::string> backends = conv2d_backends();
+  ASSERT_GE(backends.size(), 2u);
+  for (Direction d : {Direction::forward, Direction::backward_data}) {
+    const auto use = [&](const Conv2d& conv, const PackedWeights& packed) {
+      if (d == Direction::forward) {
+        conv.forward(x.data(), packed, nullptr, y.data());
+      } else {
+        conv.backward_data(y.data(), packed, x.data());
+      }
+    };
+    // Another backend.
+    const Conv2d first(p, Options{backends[0], 1, Activation::none}), second(p, Options{backends[1], 1, Activation::none});
+    const PackedWeights packed_first = first.pack_weights(w.data(), d);
+    EXPECT_NO_THROW(use(first, packed_first));
+    expect_error([&] { use(second, packed_first); }, {"packed for another problem, backend or instruction set"});
+    // Same weight size, other geometry: stride, padding, input size.
+    for (const char* other : {"mb2_ic8ih10iw10_oc16_kh3kw3_sh2sw2_ph1pw1_g2", "mb2_ic8ih10iw10_oc16_kh3kw3_g2",
+                              "mb2_ic8ih12iw9_oc16_kh3kw3_ph1pw1_g2"}) {
+      const Conv2d same_size(parse_conv2d(other), Options{backends[0], 1, Activation::none});
+      ASSERT_EQ(same_size.params().weight_elements(), p.weight_elements());
+      expect_error([&] { use(same_size, packed_first); }, {"another problem"});
+    }
+    // Another instruction set, where the CPU has two.
+    if (simd_arch() == "sse2") continue;
+    const PackedWeights packed_here = second.pack_weights(w.data(), d);
+    ScopedEnv cap("CONVKIT_ARCH", "sse2");
+    const Conv2d capped(p, Options{backends[1], 1, Activation::none});
+    expect_error([&] { use(capped, packed_here); }, {"instruction set"});
+  }
+}
+
 TEST(CallValidation, PackedWeightsForAnotherDirection) {
   const Conv2d conv(valid_conv());
   const Conv2dParams& p = conv.params();
@@ -385,25 +422,34 @@ TEST(ProblemString, RejectsMalformedText) {
   expect_error([] { parse_pool2d("ih10_max"); }, {"lacks the field \"c\""});
 }
 
-// Random bytes and random mutations of valid strings: every outcome is a parse or an Error.
-TEST(ProblemString, FuzzNeverCrashes) {
+// Random bytes and random mutations of valid strings: every outcome is a parse or an Error, and
+// what parses prints back to text that parses to the same problem.
+TEST(ProblemString, FuzzNeverCrashesAndRoundTrips) {
   std::mt19937 rng(7);
   const std::string alphabet = "mbicohwkspltrdgaxvnce_0123456789*- \x01\xff";
   const std::string seeds[] = {to_string(valid_conv()), to_string(valid_pool())};
+  int conv_parsed = 0, pool_parsed = 0;
   for (int i = 0; i < 20000; ++i) {
     std::string s = seeds[i % 2];
     const int edits = 1 + int(rng() % 4);
     for (int e = 0; e < edits && !s.empty(); ++e) s[rng() % s.size()] = alphabet[rng() % alphabet.size()];
     if (i % 5 == 0) s = std::string(rng() % 24, '\0'), std::generate(s.begin(), s.end(), [&] { return char(rng()); });
     try {
-      (void)parse_conv2d(s);
+      const Conv2dParams p = parse_conv2d(s);
+      EXPECT_EQ(parse_conv2d(to_string(p)), p) << s << " -> " << to_string(p);
+      ++conv_parsed;
     } catch (const Error&) {
     }
     try {
-      (void)parse_pool2d(s);
+      const Pool2dParams p = parse_pool2d(s);
+      EXPECT_EQ(parse_pool2d(to_string(p)), p) << s << " -> " << to_string(p);
+      ++pool_parsed;
     } catch (const Error&) {
     }
   }
+  // Enough mutations parse for the round trip to have been exercised.
+  EXPECT_GT(conv_parsed, 100);
+  EXPECT_GT(pool_parsed, 100);
 }
 
 }  // namespace

@@ -239,12 +239,9 @@ void depthwise_conv_row(const DepthwiseConvTile& t) {
   if (c < t.channels) depthwise_vectors<Arch, Pixels, 1, true>(t, c, t.channels - c);
 }
 
-// The widest two-row tile. On MobileNetV2's 112x112 layers (two threads, ratio to oneDNN in
-// the same process, medians of 5 runs at stride 2 and 3 at stride 1), tiles of 2-4 pixels ran
-// 1.19-1.26x oneDNN at stride 2 and 4 the fastest at stride 1 (1.43x, 3 pixels 1.39x); 6 and 8
-// ran 1.07-1.31x. In L1 (convkit-kernel-bench) 2x4 tiles reach 107-112 GFLOP/s of the 116
-// one-thread peak at stride 1 and 2, where one-row tiles of 8 pixels run 63-90. Only AVX-512
-// has the registers: 2*4 accumulators, 9 weights and the input.
+// The widest two-row tile: 4 pixels measured fastest on MobileNetV2's 112x112 layers, near the
+// one-thread peak in L1 (docs/results/decisions.md, "depthwise kernel: two-row tile width"). Only AVX-512 has the registers: 2*4
+// accumulators, 9 weights and the input.
 constexpr int kDepthwisePairPixels = 4;
 
 template <class Arch>
@@ -402,8 +399,8 @@ inline void depthwise_grad_vectors(const DepthwiseWeightGradTile& t, int64_t c, 
 }
 
 // AVX-512's 32 registers hold the sums of three kernel rows of three taps for two vectors,
-// so every dy load feeds 18 FMAs. With 16 registers, sums for nine taps of one vector ran
-// 10% slower (AVX2, MobileNet's 32-channel layer) than three taps of two vectors, kept there.
+// so every dy load feeds 18 FMAs. With 16 registers, three taps of two vectors stay: sums for
+// nine taps of one vector measured slower (docs/results/decisions.md, "depthwise kernel: weight-gradient registers").
 template <class Arch>
 void depthwise_weight_grad(const DepthwiseWeightGradTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;

@@ -172,8 +172,8 @@ void fill_dot_tiles(DirectConvKernels& k) {
 
 #ifdef __AVX__
 // Columns [0, cols - cols % 8) in 8x8 blocks through AVX registers: 24 shuffles per 64 floats
-// against 32 for the same floats in 4x4 SSE blocks, and half the loads and stores. res4b's
-// (256 channels at 14x14) backward data spent 6% of its call packing with 4x4 blocks alone.
+// against 32 for the same floats in 4x4 SSE blocks, and half the loads and stores
+// (docs/results/decisions.md, "direct kernel: 8x8 transpose blocks").
 // Returns the first column left to do.
 inline int64_t transpose_8x8_blocks(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
                                     int64_t dst_stride) {

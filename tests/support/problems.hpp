@@ -3,7 +3,9 @@
 // a benchmark filter or `parse_conv2d` to reproduce a failure). Each line says which edge it
 // reaches: 1x1 to 7x7, strides above and beyond the kernel, asymmetric and oversized padding,
 // dilation, groups and depthwise, channel counts around SIMD widths and primes, batch 1 and >1,
-// output widths that no register block divides.
+// output widths that no register block divides. Every non-zero pad is read by some window
+// (conv_backend_test checks it), so a backend that mishandles a pad cannot pass by never
+// reaching it.
 #include <string>
 #include <vector>
 
@@ -14,7 +16,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic1ih1iw1_oc1_kh1kw1",                           // the smallest problem
       "mb2_ic3ih5iw7_oc4_kh3kw3_ph1pw1",                    // tiny, batch 2, non-square input
       "mb1_ic16ih8iw8_oc16_kh1kw1",                         // 1x1 on one AVX-512 vector
-      "mb1_ic17ih9iw11_oc33_kh3kw3_sh2sw2_pt1pb0pl0pr1",    // vector + 1 channels, asymmetric pad, stride 2
+      "mb1_ic17ih9iw10_oc33_kh3kw3_sh2sw2_pt1pb0pl0pr1",    // vector + 1 channels, asymmetric pad, stride 2
       "mb2_ic15ih13iw13_oc31_kh5kw5_ph2pw2",                // 5x5, channels just under vectors
       "mb1_ic3ih17iw17_oc16_kh7kw7_sh2sw2_ph3pw3",          // ResNet stem shape, small
       "mb1_ic8ih10iw10_oc8_kh3kw3_dh2dw2_ph2pw2",           // dilation 2
@@ -42,13 +44,13 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb2_ic12ih9iw9_oc20_kh3kw3_sh2sw2_ph1pw1_g2",        // groups with stride
       "mb1_ic600ih5iw6_oc70_kh3kw3_ph1pw1",                 // in_c in two cache chunks (AVX-512, 1 MB L2), 5 vectors out (4 + 1)
       "mb2_ic5ih13iw41_oc40_kh3kw3_sh3sw3_dh2dw2_ph3pw5",   // stride 3 with dilation 2, wide rows
-      "mb1_ic8ih13iw14_oc9_kh3kw3_sh2sw2_dh2dw2_ph2pw1",    // stride and dilation sharing a factor
+      "mb1_ic8ih13iw13_oc9_kh3kw3_sh2sw2_dh2dw2_ph2pw1",    // stride and dilation sharing a factor
       "mb2_ic34ih7iw30_oc66_kh3kw3_ph1pw1_g2",              // groups of 17 in, 33 out, long rows
       "mb1_ic3ih4iw4_oc5_kh2kw2_sh3sw3_ph4pw4",             // padding wider than the kernel, stride 3
       "mb1_ic70ih6iw21_oc70_kh5kw5_ph3pw3_g70",             // depthwise 5x5, several channel blocks, pad > half
-      "mb2_ic33ih9iw10_oc33_kh3kw3_sh2sw3_dh2dw1_ph2pw2_g33",  // depthwise, strides 2/3, dilation
+      "mb2_ic33ih9iw9_oc33_kh3kw3_sh2sw3_dh2dw1_ph2pw2_g33",   // depthwise, strides 2/3, dilation
       "mb3_ic17ih6iw35_oc19_kh1kw1",                        // 1x1 over several images, odd channels
-      "mb5_ic7ih6iw5_oc12_kh3kw3_sh2sw1_ph1pw0",            // several whole images in one thread's share
+      "mb5_ic7ih7iw5_oc12_kh3kw3_sh2sw1_ph1pw0",            // several whole images in one thread's share
       "mb2_ic45ih9iw7_oc64_kh1kw1",                         // 1x1 read in place by im2col's weight gradient
       "mb1_ic40ih8iw8_oc64_kh1kw1_g2",                      // ... grouped, 20 rows of x^T per group
       "mb2_ic24ih10iw13_oc136_kh1kw1",                      // 1x1, pixel segments outermost over 3 blocks
@@ -58,6 +60,34 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic512ih17iw64_oc16_kh3kw1_ph1",                  // weight gradient in bands of rows (x rows over 1 MB)
       "mb2_ic24ih5iw11_oc20_kh3kw5_sh2sw2_dh1dw2_pt1pb1pl3pr2",  // one-row border runs in tap strips; taps
                                                                 // 2 and 3 of 5 read every column
+      "mb1_ic17ih10iw10_oc20_kh3kw3_sh2sw2_pt0pb1pl0pr1",   // TensorFlow's SAME at stride 2: padding at the end only
+      "mb2_ic9ih11iw12_oc10_kh3kw3_sh2sw2_dh2dw2_pt0pb2pl0pr3",  // ... dilated, end pads the last window reaches
+      "mb1_ic5ih7iw6_oc6_kh3kw2_dh2dw3_pt0pb4pl0pr3",       // ... stride 1, dilated taps landing in the end pads
+      "mb1_ic24ih10iw10_oc24_kh3kw3_sh2sw2_pt0pb1pl0pr1_g24",  // ... depthwise (MobileNet's downsampling)
+      "mb1_ic16ih8iw8_oc24_kh1kw1_sh2sw2_pt0pb1pl0pr1",     // ... 1x1: the last row and column are bias only
+      // Groups of a few channels, vectorized across groups (backends/direct/grouped_conv.cpp):
+      // channels per group 2 to 8 on AVX-512 (4 on AVX2, 2 on SSE2), partial last blocks,
+      // channel multipliers, then the dense per-group path above them.
+      "mb2_ic16ih9iw11_oc16_kh3kw3_ph1pw1_g8",              // 2 per group, batch 2
+      "mb1_ic8ih3iw40_oc8_kh3kw3_ph1pw1_g4",                // 2 per group, rows of widest tiles
+      "mb1_ic30ih7iw13_oc30_kh3kw3_sh2sw2_ph1pw1_g10",      // 3 per group: idle lanes, stride 2
+      "mb2_ic36ih8iw9_oc36_kh3kw3_ph1pw1_g9",               // 4 per group, 9 groups: a partial block
+      "mb1_ic32ih10iw11_oc32_kh3kw3_sh2sw2_ph1pw1_g8",      // 4 per group, stride 2 (backward data's phases)
+      "mb1_ic24ih9iw10_oc24_kh3kw3_dh2dw2_ph2pw2_g6",       // 4 per group, dilation 2
+      "mb1_ic40ih5iw7_oc40_kh3kw3_sh2sw1_pt2pb0pl0pr2_g8",  // 5 per group, padding on one side of each axis
+      "mb1_ic42ih6iw6_oc42_kh3kw3_ph1pw1_g7",               // 6 per group
+      "mb1_ic14ih5iw8_oc14_kh3kw3_ph1pw1_g2",               // 7 per group, one block
+      "mb1_ic64ih6iw17_oc64_kh3kw3_ph1pw1_g8",              // 8 per group
+      "mb1_ic40ih9iw9_oc40_kh1kw1_g5",                      // 8 per group, 1x1
+      "mb1_ic48ih7iw7_oc48_kh1kw1_sh2sw2_g16",              // 3 per group, 1x1 stride 2
+      "mb2_ic12ih9iw8_oc24_kh3kw3_sh2sw2_ph1pw1_g12",       // channel multiplier 2, stride 2, batch 2
+      "mb1_ic20ih7iw9_oc60_kh1kw1_g20",                     // channel multiplier 3, 1x1
+      "mb1_ic17ih5iw6_oc136_kh3kw3_ph1pw1_g17",             // channel multiplier 8, a block and a group
+      "mb1_ic6ih4iw30_oc12_kh1kw1_g3",                      // 2 in, 4 out per group
+      "mb1_ic8ih6iw6_oc32_kh3kw3_ph1pw1_g4",                // 2 in, 8 out per group
+      "mb1_ic48ih6iw7_oc48_kh3kw3_ph1pw1_g3",               // 16 per group
+      "mb1_ic72ih5iw6_oc72_kh3kw3_pt1pb0pl0pr1_g3",         // 24 per group, end-only padding
+      "mb1_ic64ih5iw5_oc64_kh3kw3_ph1pw1_g2",               // 32 per group
   };
   return sweep;
 }
@@ -89,6 +119,9 @@ inline const std::vector<std::string>& pool_sweep() {
       "mb2_c37ih6iw11_avg_kh3kw3_sh1sw1_pt1pb1pl1pr1_incl",  // 3-wide windows one column apart: column
                                                              // sums shared; 2x16 + 4 + 1 channels
       "mb1_c20ih5iw4_avg_kh3kw3_sh1sw1_pt1pb0pl0pr1",   // ... two such windows, the third clipped
+      "mb2_c17ih5iw5_max_kh2kw2_sh2sw2_pt1pb1pl1pr1_ceil",  // ceil_mode's extra window would start in the end
+                                                            // padding: the drop rule removes it, both axes
+      "mb1_c20ih4iw7_avg_kh2kw3_sh3sw2_pt1pb1pl1pr1_incl_ceil",  // ... rows only, average with its clipped divisor
   };
   return sweep;
 }

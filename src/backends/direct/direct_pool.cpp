@@ -23,16 +23,16 @@
 #include <vector>
 
 #include "aligned_buffer.hpp"
+#include "conv/integer.hpp"
 #include "kernels/pool.hpp"
 #include "threading.hpp"
 
 namespace convkit::detail {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Per output index along one axis, the in-bounds input span of its window and its divisor
-// factor (ARCHITECTURE.md's rule: with count_include_pad, the window clipped to the padded input).
+// factor (docs/design.md, "Pooling semantics": with count_include_pad, the window clipped to the
+// padded input).
 std::vector<PoolSpan> window_spans(int64_t out, int64_t in, int64_t window, int64_t stride, int64_t pad_begin,
                                    int64_t pad_end, bool count_include_pad) {
   std::vector<PoolSpan> spans(static_cast<size_t>(out));

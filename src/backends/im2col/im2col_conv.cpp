@@ -29,256 +29,33 @@
 //                             or, when several chunks reuse it, T * 16 KB + the packed W^T
 //   backward_weights          T * (16 KB + 512 KB of packed dy block)
 //
-// Threading: one parallel region per call. gemm_share splits each GEMM into disjoint pieces of
+// Threading: one run_team region per call (none for a team of one). gemm_share splits each GEMM into disjoint pieces of
 // its output over groups x pixel (or tap) blocks x channel blocks, so batch 1 uses every thread.
 // Each output element is summed by one thread in an order fixed by the shape alone (the depth
 // blocks, the dcol chunks, the kernel positions), so results are bitwise the same run to run and
 // for any thread count.
-#include <omp.h>
-
+#include <algorithm>
 #include <memory>
 
 #include "backends/im2col/im2col.hpp"
+#include "backends/im2col/lowering.hpp"
+#include "conv/integer.hpp"
+#include "conv/tap_geometry.hpp"
 #include "gemm/gemm.hpp"
 #include "kernels/gemm.hpp"
+#include "threading.hpp"
 
 namespace convkit::detail {
+namespace im2col {
 namespace {
 
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-// Rounded division for a numerator of either sign and a positive divisor.
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -(-a / b); }
 // Floats rounded up to whole 64-byte lines.
 size_t cache_lines(int64_t floats) { return static_cast<size_t>((floats + 15) / 16 * 16); }
 
 // The floats of dcol backward_data keeps at once (shared by all threads); a chunk is never
 // smaller than one mr block of pixels, whatever this budget says.
 constexpr int64_t kColumnChunkFloats = int64_t{1} << 18;
-
-// The shape facts every part of the backend uses.
-struct Geometry {
-  explicit Geometry(const Conv2dParams& p)
-      : p(p),
-        out_h(p.out_h()),
-        out_w(p.out_w()),
-        icg(p.in_c_per_group()),
-        ocg(p.out_c_per_group()),
-        taps(p.kernel_h * p.kernel_w * p.in_c_per_group()),
-        pixels(p.batch * p.out_h() * p.out_w()) {}
-
-  // The NHWC input element of `pixel` (over the batch) at kernel position (kh, kw), channel
-  // `channel` of the whole input; null where the window lies in padding.
-  const float* input_at(const float* x, int64_t n, int64_t oh, int64_t ow, int64_t kh, int64_t kw,
-                        int64_t channel) const {
-    const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dilation_h;
-    const int64_t iw = ow * p.stride_w - p.pad_left + kw * p.dilation_w;
-    if (ih < 0 || ih >= p.in_h || iw < 0 || iw >= p.in_w) return nullptr;
-    return x + ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + channel;
-  }
-
-  Conv2dParams p;
-  int64_t out_h, out_w, icg, ocg, taps, pixels;
-
-};
-
-// `count` floats from `source`, or zeros where it is null (padding): short runs (a few
-// channels, as in a network's first layer) inline, long ones through the per-ISA vector copy.
-void copy_run(const GemmKernels& kern, const float* source, int64_t count, float* out) {
-  if (count >= 32) {
-    kern.pack_vectors(&source, count, 1, count, out);
-  } else if (source == nullptr) {
-    for (int64_t j = 0; j < count; ++j) out[j] = 0.0f;
-  } else {
-    for (int64_t j = 0; j < count; ++j) out[j] = source[j];
-  }
-}
-
-// Output pixels in order over the batch, without a division per step.
-struct PixelWalk {
-  PixelWalk(const Geometry& geo, int64_t q)
-      : geo(geo), n(q / (geo.out_h * geo.out_w)), oh(q / geo.out_w % geo.out_h), ow(q % geo.out_w) {}
-  void next() {
-    if (++ow < geo.out_w) return;
-    ow = 0;
-    if (++oh == geo.out_h) oh = 0, ++n;
-  }
-  const Geometry& geo;
-  int64_t n, oh, ow;
-};
-
-// How a range of taps [first, end) of every window splits into runs the input holds
-// contiguously, worked out once per panel so that copying a pixel's window divides nothing.
-// Runs within one kernel column always are; where a window lies inside the input, has no
-// dilation and spans all channels (one group), whole kernel rows are too.
-class WindowRuns {
- public:
-  WindowRuns(const Geometry& geo, int64_t group, int64_t first, int64_t end) : geo_(geo), group_(group) {
-    const Conv2dParams& p = geo.p;
-    const int64_t kernel_row = p.kernel_w * geo.icg;
-    rows_contiguous_ = p.dilation_w == 1 && geo.icg == p.in_c;
-    for (int64_t t = first; t < end;) {
-      const int64_t kh = t / kernel_row, within = t - kh * kernel_row, kw = within / geo.icg;
-      const int64_t len = min64(end, t + geo.icg - (within - kw * geo.icg)) - t;
-      const bool new_row = row_count_ == 0 || row_runs_[row_count_ - 1].kh != kh;
-      if (new_row) row_runs_[row_count_++] = Run{t, 0, kh, 0, within};
-      row_runs_[row_count_ - 1].len += len;
-      column_runs_[column_count_++] = Run{t, len, kh, kw * p.dilation_w, within - kw * geo.icg};
-      t += len;
-    }
-  }
-
-  // Copies the window of `pixel` to out[first, end), zeros where it lies in padding.
-  void copy(const GemmKernels& kern, const float* x, const PixelWalk& pixel, float* out) const {
-    const Conv2dParams& p = geo_.p;
-    const int64_t ih0 = pixel.oh * p.stride_h - p.pad_top, iw0 = pixel.ow * p.stride_w - p.pad_left;
-    const float* image = x + pixel.n * p.in_h * p.in_w * p.in_c + group_ * geo_.icg;
-    if (rows_contiguous_ && iw0 >= 0 && iw0 + p.kernel_w <= p.in_w) {
-      for (int64_t r = 0; r < row_count_; ++r) {
-        const Run& run = row_runs_[r];
-        const int64_t ih = ih0 + run.kh * p.dilation_h;
-        const bool inside = ih >= 0 && ih < p.in_h;
-        copy_run(kern, inside ? image + (ih * p.in_w + iw0) * p.in_c + run.channel : nullptr, run.len, out + run.t);
-      }
-      return;
-    }
-    for (int64_t r = 0; r < column_count_; ++r) {
-      const Run& run = column_runs_[r];
-      const int64_t ih = ih0 + run.kh * p.dilation_h, iw = iw0 + run.column_offset;
-      const bool inside = ih >= 0 && ih < p.in_h && iw >= 0 && iw < p.in_w;
-      copy_run(kern, inside ? image + (ih * p.in_w + iw) * p.in_c + run.channel : nullptr, run.len, out + run.t);
-    }
-  }
-
- private:
-  struct Run {
-    int64_t t, len, kh, column_offset;  // column_offset = kw * dilation_w (column runs)
-    int64_t channel;                    // first float of the run within the pixel's group (row runs: within the row)
-  };
-  const Geometry& geo_;
-  int64_t group_;
-  bool rows_contiguous_ = false;
-  Run row_runs_[kGemmMaxKC], column_runs_[kGemmMaxKC];
-  int64_t row_count_ = 0, column_count_ = 0;
-};
-
-// col_g as the GEMM's A for forward: A(pixel, tap) with tap = (kh, kw, ci), ci fastest, packed by
-// rows: each row is one pixel's window, copied in contiguous runs.
-class LoweredPixelsA final : public GemmSourceA {
- public:
-  LoweredPixelsA(const Geometry& geo, const float* x, int64_t group) : geo_(geo), x_(x), group_(group) {}
-  APanelLayout layout() const override { return APanelLayout::rows; }
-
-  void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
-    const WindowRuns runs(geo_, group_, k0, k0 + kc);
-    PixelWalk pixel(geo_, row);
-    for (int64_t i = 0; i < rows; ++i, pixel.next()) runs.copy(kern, x_, pixel, panel + i * kGemmPanelDepth - k0);
-  }
-
- private:
-  const Geometry& geo_;
-  const float* x_;
-  int64_t group_;
-};
-
-// col_g^T as the GEMM's A for backward_weights: A(tap, pixel), packed interleaved: each depth
-// step is one pixel's run of mr taps. With few channels per group a run crosses kernel positions
-// and is copied pixel by pixel like forward's rows. Otherwise the GEMM asks for panels depth
-// block by depth block, tap rows in order, so the pixels' input addresses for one kernel
-// position are worked out once and reused by every panel of that position's channels. One
-// object serves one thread.
-class LoweredTapsA final : public GemmSourceA {
- public:
-  LoweredTapsA(const Geometry& geo, const float* x, int64_t group) : geo_(geo), x_(x), group_(group) {}
-  APanelLayout layout() const override { return APanelLayout::interleaved; }
-
-  void pack(const GemmKernels& kern, int64_t row, int64_t rows, int64_t k0, int64_t kc, float* panel) const override {
-    if (geo_.icg < kern.mr) {  // a panel's taps cross kernel positions: copy pixel by pixel
-      const WindowRuns runs(geo_, group_, row, row + rows);
-      PixelWalk pixel(geo_, k0);
-      for (int64_t p = 0; p < kc; ++p, pixel.next()) runs.copy(kern, x_, pixel, panel + p * kern.mr - row);
-      return;
-    }
-    const float* starts[kGemmMaxKC];
-    // One run of contiguous input channels per kernel position the tap rows cross.
-    for (int64_t t = row; t < row + rows;) {
-      const int64_t tap = t / geo_.icg, ci = t % geo_.icg, len = min64(geo_.icg - ci, row + rows - t);
-      const float* const* pixels = pixel_starts(k0, kc, tap);
-      for (int64_t p = 0; p < kc; ++p) starts[p] = pixels[p] != nullptr ? pixels[p] + ci : nullptr;
-      kern.pack_vectors(starts, len, kc, kern.mr, panel + (t - row));
-      t += len;
-    }
-  }
-
- private:
-  // The group's first input channel at kernel position `tap` of pixels [k0, k0 + kc), null in padding.
-  const float* const* pixel_starts(int64_t k0, int64_t kc, int64_t tap) const {
-    if (k0 == cached_k0_ && kc == cached_kc_ && tap == cached_tap_) return cached_;
-    const int64_t plane = geo_.out_h * geo_.out_w;
-    const int64_t kh = tap / geo_.p.kernel_w, kw = tap % geo_.p.kernel_w;
-    int64_t n = k0 / plane, oh = k0 % plane / geo_.out_w, ow = k0 % geo_.out_w;
-    for (int64_t p = 0; p < kc; ++p) {
-      cached_[p] = geo_.input_at(x_, n, oh, ow, kh, kw, group_ * geo_.icg);
-      if (++ow == geo_.out_w) {
-        ow = 0;
-        if (++oh == geo_.out_h) oh = 0, ++n;
-      }
-    }
-    cached_k0_ = k0, cached_kc_ = kc, cached_tap_ = tap;
-    return cached_;
-  }
-
-  const Geometry& geo_;
-  const float* x_;
-  int64_t group_;
-  mutable const float* cached_[kGemmMaxKC];
-  mutable int64_t cached_k0_ = -1, cached_kc_ = -1, cached_tap_ = -1;
-};
-
-// The transposed problem of a stride-1 convolution: the forward convolution dx = dy (*) W'
-// with W' the kernel flipped in space and its input and output channels swapped, and padding
-// (k-1)*d - pad on each side; or nothing when a side's padding exceeds (k-1)*d (the transposed
-// problem would need negative padding) or the stride is not 1.
-bool has_flipped_form(const Conv2dParams& p) {
-  const int64_t reach_h = (p.kernel_h - 1) * p.dilation_h, reach_w = (p.kernel_w - 1) * p.dilation_w;
-  return p.stride_h == 1 && p.stride_w == 1 && p.pad_top <= reach_h && p.pad_bottom <= reach_h &&
-         p.pad_left <= reach_w && p.pad_right <= reach_w;
-}
-
-Conv2dParams flipped_problem(const Conv2dParams& p) {
-  Conv2dParams t = p;
-  t.in_h = p.out_h(), t.in_w = p.out_w(), t.in_c = p.out_c, t.out_c = p.in_c;
-  t.pad_top = (p.kernel_h - 1) * p.dilation_h - p.pad_top;
-  t.pad_bottom = (p.kernel_h - 1) * p.dilation_h - p.pad_bottom;
-  t.pad_left = (p.kernel_w - 1) * p.dilation_w - p.pad_left;
-  t.pad_right = (p.kernel_w - 1) * p.dilation_w - p.pad_right;
-  return t;
-}
-
-// W'_g of the flipped problem (geometry `geo`) as the GEMM's B, read from the original HWIO w:
-// row (tap', c) and column j of W'_g is w[kh*kw - 1 - tap'][j][g*geo.icg + c] (kernel position,
-// input channel within the group, output channel), so per kernel position W'_g is a transposed
-// block of w whose columns are contiguous runs.
-class FlippedWeightsB final : public GemmSourceB {
- public:
-  FlippedWeightsB(const Geometry& geo, const float* w, int64_t group) : geo_(geo), w_(w), group_(group) {}
-
-  void pack(const GemmKernels& kern, int64_t k0, int64_t kc, int64_t col, int64_t cols, float* panel) const override {
-    const int64_t positions = geo_.p.kernel_h * geo_.p.kernel_w, ld = geo_.p.in_c;
-    for (int64_t k = k0; k < k0 + kc;) {
-      const int64_t tap = k / geo_.icg, c = k % geo_.icg, len = min64(geo_.icg - c, k0 + kc - k);
-      const float* block = w_ + (positions - 1 - tap) * geo_.ocg * ld + group_ * geo_.icg;
-      MatrixSourceB(MatrixView{block, ld, true}).pack(kern, c, len, col, cols, panel + (k - k0) * kern.nr);
-      k += len;
-    }
-  }
-
- private:
-  const Geometry& geo_;
-  const float* w_;
-  int64_t group_;
-};
 
 class Im2colConv final : public ConvForward, public ConvBackwardData, public ConvBackwardWeights {
  public:
@@ -290,20 +67,17 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
         flipped_weights_(flipped_weights),
         kern_(kernels<GemmKernels>(context.isa)),
         relu_(context.activation == Activation::relu),
-        pointwise_(p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
-                   p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0),
+        pointwise_(is_pointwise(p)),
         weights_per_group_(packed_b_floats(kern_, geo_.taps, geo_.ocg)),
         transposed_per_group_(packed_b_floats(kern_, geo_.ocg, geo_.taps)),
         chunk_pixels_(chunk_pixels()),
         in_place_depth_(in_place_depth()) {
     // Backward data of a stride-1 convolution as the forward GEMM of its flipped form, depth
     // kh*kw*out_c, straight into dx; dcol's depth is only out_c per group, and its col2im pass
-    // and barriers cost res2b 3x3 over a quarter of the call (154 -> 211 GFLOP/s). 1x1 layers
-    // write dcol = dx already. The flipped GEMM is in_c/groups wide, so it needs at least a
-    // tile's width of input channels: with 3 (an RGB layer) it ran 5x slower than dcol. And it
-    // packs the flipped weights with transposing reads every call, which on images of 128
-    // pixels or fewer costs more than col2im saves (res5b 3x3 at 7x7: 135-147 GFLOP/s flipped,
-    // 152-169 with dcol).
+    // and barriers cost a quarter of a 3x3 layer's call. 1x1 layers write dcol = dx already.
+    // The flipped GEMM is in_c/groups wide, so it needs at least a tile's width of input
+    // channels. And it packs the flipped weights with transposing reads every call, which on
+    // images of 128 pixels or fewer costs more than col2im saves (docs/results/decisions.md, "im2col: backward data as the flipped forward").
     const bool enough_pixels = p.batch * p.in_h * p.in_w > 128;
     if (!flipped_weights && !pointwise_ && has_flipped_form(p) && geo_.icg >= kern_.nr && enough_pixels) {
       flipped_ = std::make_unique<Im2colConv>(flipped_problem(p), PlanContext{Activation::none, context.isa}, true);
@@ -323,8 +97,9 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
     const size_t per_thread = gemm_workspace_floats(kern_, true);
     auto workspace = scratch_.acquire(per_thread * static_cast<size_t>(threads));
-#pragma omp parallel num_threads(threads)
-    forward_share(x, packed_w, nullptr, b, y, workspace.data() + per_thread * static_cast<size_t>(omp_get_thread_num()));
+    run_team(threads, [&](int thread, int team) {
+      forward_share(x, packed_w, nullptr, b, y, workspace.data() + per_thread * static_cast<size_t>(thread), thread, team);
+    });
   }
 
   // From HWIO weights, each thread packs the blocks of W it needs as it goes, while they are
@@ -332,8 +107,9 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
     const size_t per_thread = gemm_workspace_floats(kern_, false);
     auto workspace = scratch_.acquire(per_thread * static_cast<size_t>(threads));
-#pragma omp parallel num_threads(threads)
-    forward_share(x, nullptr, w, b, y, workspace.data() + per_thread * static_cast<size_t>(omp_get_thread_num()));
+    run_team(threads, [&](int thread, int team) {
+      forward_share(x, nullptr, w, b, y, workspace.data() + per_thread * static_cast<size_t>(thread), thread, team);
+    });
   }
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
@@ -355,13 +131,11 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
     float* transposed = workspace.data();
     float* columns = transposed + transposed_size;
     const int64_t panels_per_group = packed_b_panels(kern_, geo_.ocg, geo_.taps);
-#pragma omp parallel num_threads(threads)
-    {
-      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+    run_team(threads, [&](int thread, int team) {
       float* mine = columns + column_size + per_thread * static_cast<size_t>(thread);
       if (prepack) {
-#pragma omp for schedule(static) nowait
-        for (int64_t panel = 0; panel < p.groups * panels_per_group; ++panel) {
+        const Share panels = share_of(p.groups * panels_per_group, thread, team);
+        for (int64_t panel = panels.begin; panel < panels.end; ++panel) {
           const int64_t g = panel / panels_per_group, first = panel % panels_per_group;
           pack_b(kern_, transposed_weights(w, g), geo_.ocg, geo_.taps, transposed + g * transposed_per_group_, first,
                  first + 1);
@@ -371,27 +145,26 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
         multiply_by_transposed_weights(dy, w, prepack ? transposed : nullptr, 0, geo_.pixels, dx, p.in_c, geo_.icg,
                                        team, thread, mine);
       } else {
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < p.input_elements(); ++i) dx[i] = 0.0f;
+        const Share zeroed = share_of(p.input_elements(), thread, team);
+        std::fill(dx + zeroed.begin, dx + zeroed.end, 0.0f);
+        team_barrier(team);  // dx zeroed and W^T packed
         for (int64_t first = 0; first < geo_.pixels; first += chunk_pixels_) {
           const int64_t end = min64(first + chunk_pixels_, geo_.pixels);
           multiply_by_transposed_weights(dy, w, prepack ? transposed : nullptr, first, end, columns, geo_.taps,
                                          chunk_pixels_ * geo_.taps, team, thread, mine);
-#pragma omp barrier
+          team_barrier(team);
           add_columns_to_input(columns, first, end, dx, team, thread);
-#pragma omp barrier
+          team_barrier(team);
         }
       }
-    }
+    });
   }
 
   void backward_weights(const float* x, const float* dy, float* dw, float* db, int threads) const override {
     const Conv2dParams& p = geo_.p;
     const size_t per_thread = gemm_workspace_floats(kern_, false);
     auto workspace = scratch_.acquire(in_place_depth_ > 0 ? 0 : per_thread * static_cast<size_t>(threads));
-#pragma omp parallel num_threads(threads)
-    {
-      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+    run_team(threads, [&](int thread, int team) {
       if (in_place_depth_ > 0) {
         pointwise_weight_grad(x, dy, dw, thread, team);
       } else {
@@ -403,8 +176,8 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
                      mine);
         });
       }
-      if (db != nullptr) bias_gradient(dy, db);
-    }
+      if (db != nullptr) bias_gradient(dy, db, thread, team);
+    });
   }
 
  private:
@@ -419,12 +192,12 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
     const Conv2dParams& p = geo_.p;
     const int64_t m_blocks = ceil_div(geo_.icg, kern_.mr), n_blocks = geo_.ocg / kern_.nr;
     const int64_t tiles = p.groups * m_blocks * n_blocks;
-    const int64_t first = tiles * thread / team, end = tiles * (thread + 1) / team;
+    const Share mine = share_of(tiles, thread, team);
     GemmTileEpilogue epilogue;
     for (int64_t p0 = 0; p0 < geo_.pixels; p0 += in_place_depth_) {
       const int64_t depth = min64(in_place_depth_, geo_.pixels - p0);
       epilogue.accumulate = p0 > 0;
-      for (int64_t tile = first; tile < end; ++tile) {
+      for (int64_t tile = mine.begin; tile < mine.end; ++tile) {
         const int64_t nb = tile % n_blocks, mb = tile / n_blocks % m_blocks, g = tile / (n_blocks * m_blocks);
         const int64_t ci = g * geo_.icg + mb * kern_.mr, oc = g * geo_.ocg + nb * kern_.nr;
         kern_.tile_in_place(depth, x + p0 * p.in_c + ci, p.in_c, dy + p0 * p.out_c + oc, p.out_c,
@@ -435,9 +208,9 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
   }
 
   // The depth block of pointwise_weight_grad (x and dy rows of a block within 256 KB), or 0
-  // where packing pays: when channels outnumber pixels (ResNet-50's 14x14 and 7x7 1x1 layers of
-  // 1024 and more channels ran 5-10% faster packed), each packed element feeds many more
-  // multiplies than it costs, and the in-place tile's strided rows cost more than the packing.
+  // where packing pays: when channels outnumber pixels, each packed element feeds many more
+  // multiplies than it costs, and the in-place tile's strided rows cost more than the packing
+  // (docs/results/decisions.md, "im2col: weight gradient in place or packed").
   int64_t in_place_depth() const {
     if (!pointwise_ || geo_.ocg % kern_.nr != 0 || geo_.pixels < max64(geo_.icg, geo_.ocg)) return 0;
     const int64_t row_bytes = (geo_.p.in_c + geo_.p.out_c) * int64_t{sizeof(float)};
@@ -451,14 +224,14 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
     return min64(budget_rows, (geo_.pixels + kern_.mr - 1) / kern_.mr * kern_.mr);
   }
 
-  // This thread's pieces of y = col * W (+ bias, ReLU), called inside the parallel region, with
-  // W packed (packed_w) or as HWIO (w) when packed_w is null.
+  // Thread `thread` of `team`'s pieces of y = col * W (+ bias, ReLU), with W packed (packed_w)
+  // or as HWIO (w) when packed_w is null.
   void forward_share(const float* x, const float* packed_w, const float* w, const float* b, float* y,
-                     float* workspace) const {
+                     float* workspace, int thread, int team) const {
     const Conv2dParams& p = geo_.p;
     GemmEpilogue epilogue;
     epilogue.relu = relu_;
-    gemm_share(kern_, p.groups, geo_.pixels, geo_.ocg, omp_get_num_threads(), omp_get_thread_num(),
+    gemm_share(kern_, p.groups, geo_.pixels, geo_.ocg, team, thread,
                [&](int64_t g, GemmRange rows, GemmRange cols) {
                  epilogue.bias = b != nullptr ? b + g * geo_.ocg : nullptr;
                  float* y_g = y + g * geo_.ocg;
@@ -521,9 +294,10 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
     const int64_t row_end = n_last * p.in_h + min64(p.in_h, max64(0, bottom));
     if (row_end <= row_begin) return;
     const int64_t rows = row_end - row_begin;
-    const int64_t mine_begin = row_begin + rows * thread / team, mine_end = row_begin + rows * (thread + 1) / team;
+    const Share mine = share_of(rows, thread, team);
     const int64_t group_stride = chunk_pixels_ * geo_.taps;
-    for (int64_t r = mine_begin; r < mine_end; ++r) {
+    const ConvAxis width_axis = column_axis(p);
+    for (int64_t r = row_begin + mine.begin; r < row_begin + mine.end; ++r) {
       const int64_t n = r / p.in_h, ih = r % p.in_h;
       float* dx_row = dx + r * p.in_w * p.in_c;
       for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
@@ -534,8 +308,8 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
         const int64_t chunk_lo = max64(0, first - row_start), chunk_hi = min64(geo_.out_w, end - row_start);
         for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
           const int64_t offset = kw * p.dilation_w - p.pad_left;  // iw = ow * stride_w + offset
-          const int64_t ow_lo = max64(chunk_lo, ceil_div(-offset, p.stride_w));
-          const int64_t ow_hi = min64(chunk_hi, floor_div(p.in_w - 1 - offset, p.stride_w) + 1);
+          const OutputRange reading = outputs_reading_tap(width_axis, kw);
+          const int64_t ow_lo = max64(chunk_lo, reading.lo), ow_hi = min64(chunk_hi, reading.hi);
           const float* source = columns + (kh * p.kernel_w + kw) * geo_.icg;
           for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
             const float* s = source + (row_start + ow - first) * geo_.taps;
@@ -553,11 +327,11 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
 
   // db[oc] = sum over every output pixel of dy, in pixel order, in double; each thread owns
   // whole blocks of channels (a block's row of dy is a few cache lines, its sums fit in registers).
-  void bias_gradient(const float* dy, float* db) const {
+  void bias_gradient(const float* dy, float* db, int thread, int team) const {
     constexpr int64_t kBlock = 32;
     const int64_t out_c = geo_.p.out_c, blocks = (out_c + kBlock - 1) / kBlock;
-#pragma omp for schedule(static) nowait
-    for (int64_t block = 0; block < blocks; ++block) {
+    const Share mine = share_of(blocks, thread, team);
+    for (int64_t block = mine.begin; block < mine.end; ++block) {
       const int64_t oc0 = block * kBlock, count = min64(kBlock, out_c - oc0);
       double sum[kBlock] = {};
       if (count == kBlock) {
@@ -585,9 +359,10 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
 };
 
 }  // namespace
+}  // namespace im2col
 
 ConvImpls make_im2col_conv(const Conv2dParams& p, const PlanContext& context) {
-  return conv_impls(std::make_shared<const Im2colConv>(p, context));
+  return conv_impls(std::make_shared<const im2col::Im2colConv>(p, context));
 }
 
 }  // namespace convkit::detail

@@ -1,4 +1,4 @@
-// Reference pooling, following ARCHITECTURE.md's semantics literally: padding never wins a
+// Reference pooling, following docs/design.md's pooling semantics literally: padding never wins a
 // max, a NaN makes the max NaN, the first maximum in row-major window order takes the
 // gradient, and the average divides by the clipped window (count_include_pad) or by its
 // in-bounds part. Sums are in double.

@@ -1,5 +1,6 @@
 #pragma once
-// Which taps each output pixel of a direct convolution sums, one spatial axis at a time.
+// Convolution geometry shared by the backends (docs/design.md, "Shared layer"): which taps each
+// output pixel sums, one spatial axis at a time, and the shape classes backends branch on.
 //
 // Forward, output o reads input o*stride - pad + k*dilation for the taps k that land inside
 // the input: a contiguous range of k. Backward data is the transposed problem: input i (now
@@ -12,6 +13,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <vector>
+
+#include "conv/integer.hpp"
+#include "convkit/params.hpp"
 
 namespace convkit::detail {
 
@@ -26,12 +30,44 @@ struct TapRange {
   }
 };
 
+// The transposed problem of a stride-1 convolution: the forward convolution dx = dy (*) W'
+// with W' the kernel flipped in space and its input and output channels swapped, and padding
+// (k-1)*d - pad on each side; or nothing when a side's padding exceeds (k-1)*d (the transposed
+// problem would need negative padding) or the stride is not 1.
+inline bool has_flipped_form(const Conv2dParams& p) {
+  const int64_t reach_h = (p.kernel_h - 1) * p.dilation_h, reach_w = (p.kernel_w - 1) * p.dilation_w;
+  return p.stride_h == 1 && p.stride_w == 1 && p.pad_top <= reach_h && p.pad_bottom <= reach_h &&
+         p.pad_left <= reach_w && p.pad_right <= reach_w;
+}
+
+inline Conv2dParams flipped_problem(const Conv2dParams& p) {
+  Conv2dParams t = p;
+  t.in_h = p.out_h(), t.in_w = p.out_w(), t.in_c = p.out_c, t.out_c = p.in_c;
+  t.pad_top = (p.kernel_h - 1) * p.dilation_h - p.pad_top;
+  t.pad_bottom = (p.kernel_h - 1) * p.dilation_h - p.pad_bottom;
+  t.pad_left = (p.kernel_w - 1) * p.dilation_w - p.pad_left;
+  t.pad_right = (p.kernel_w - 1) * p.dilation_w - p.pad_right;
+  return t;
+}
+
 // One spatial axis of a convolution as the forward pass sees it.
 struct ConvAxis {
   int64_t in_size, out_size, kernel, stride, pad, dilation;
 };
+inline ConvAxis row_axis(const Conv2dParams& p) {
+  return {p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_top, p.dilation_h};
+}
+inline ConvAxis column_axis(const Conv2dParams& p) {
+  return {p.in_w, p.out_w(), p.kernel_w, p.stride_w, p.pad_left, p.dilation_w};
+}
 
-inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+// A 1x1 kernel with no padding: every output pixel reads one input pixel (any stride).
+inline bool is_unpadded_1x1(const Conv2dParams& p) {
+  return p.kernel_h == 1 && p.kernel_w == 1 && p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 &&
+         p.pad_right == 0;
+}
+// ...at stride 1 too: NHWC input already is the [pixels x in_c] matrix, in every direction.
+inline bool is_pointwise(const Conv2dParams& p) { return is_unpadded_1x1(p) && p.stride_h == 1 && p.stride_w == 1; }
 
 // The taps of forward output o.
 inline TapRange forward_taps(const ConvAxis& a, int64_t o) {

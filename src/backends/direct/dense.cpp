@@ -1,0 +1,82 @@
+// The dense driver's rows (dense.hpp): rectangles of identical taps cut into register tiles.
+#include "backends/direct/dense.hpp"
+
+namespace convkit::detail::direct {
+
+void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
+               const float* bias, float* y, int64_t n, int64_t images, int64_t g, int64_t b, int64_t line_begin,
+               int64_t line_end, int64_t r0, int64_t rc, bool relu) {
+  const ChannelBlocking& cb = d.blocking;
+  const int64_t vectors = cb.vectors_of(b), width = vectors * cb.lanes;
+  const int64_t max_pixels = k.max_pixels[vectors - 1];
+  const DirectConvTileFn* tiles = k.tile[vectors - 1];
+  const float* block_w = packed + d.packed_block_offset(g, b);
+
+  DirectConvTile t{};
+  t.bias = bias != nullptr ? bias + g * cb.group_lanes() + cb.first_channel(b) : nullptr;
+  t.out_channels = std::min(width, d.out_per_group - cb.first_channel(b));
+  t.reduce = rc;
+  t.x_reduce_stride = 1;
+  t.w_reduce_stride = width;
+  const bool last_chunk = r0 + rc == d.reduce_per_group;
+  const int64_t x_channel = g * d.reduce_per_group + r0;
+  const int64_t y_channel = g * d.out_per_group + cb.first_channel(b);
+
+  if (d.pointwise) {
+    const int64_t pixels = d.batch * d.out_h * d.out_w;
+    t.taps_h = t.taps_w = 1;
+    t.x_pixel_stride = d.in_c;
+    t.y_pixel_stride = d.out_c;
+    t.w = block_w + r0 * width;
+    t.accumulate = r0 > 0;
+    t.relu = relu && last_chunk;
+    for (int64_t line = line_begin; line < line_end; ++line) {
+      const int64_t end = std::min(pixels, (line + 1) * d.segment);
+      const int64_t begin = line * d.segment;
+      const EvenTiles split(end - begin, max_pixels);
+      for (int64_t i = 0; i < split.count; ++i) {
+        const int64_t p = begin + split.start(i);
+        t.pixels = split.size(i);
+        t.x = x + p * d.in_c + x_channel;
+        t.y = y + p * d.out_c + y_channel;
+        tiles[t.pixels - 1](t);
+      }
+    }
+    return;
+  }
+
+  for_each_rectangle(d, n, line_begin, line_end, Tiling{max_pixels, true}, [&](const Rectangle& r) {
+    t.taps_h = r.rows.taps;
+    t.taps_w = r.cols.taps;
+    t.x_tap_h = r.rows.input_step * d.in_w * d.in_c;
+    t.x_tap_w = r.cols.input_step * d.in_c;
+    t.w_tap_h = r.rows.tap_step * d.kernel_w * d.reduce_per_group * width;
+    t.w_tap_w = r.cols.tap_step * d.reduce_per_group * width;
+    // Taps along a row that read adjacent pixels of every channel continue one reduction in x
+    // and in the packed weights alike: one run of taps_w * rc, summed in the same order, in
+    // place of taps_w runs of rc, which short channel counts (an RGB stem) run much faster
+    // (docs/results/decisions.md, "direct: taps along a row merged into one reduction").
+    t.reduce = rc;
+    if (t.x_tap_w == rc && t.w_tap_w == rc * width) {
+      t.reduce = rc * t.taps_w;
+      t.taps_w = 1;
+    }
+    t.w = block_w + ((r.rows.first_tap * d.kernel_w + r.cols.first_tap) * d.reduce_per_group + r0) * width;
+    t.x_pixel_stride = r.x_pixel_step;
+    t.y_pixel_stride = r.y_pixel_step;
+    t.accumulate = r0 > 0 || r.adds;
+    t.relu = relu && last_chunk && !r.partial;
+    if (r.adds && !r.reads_input && !t.relu) return;  // a strip line's finishing run, with nothing to do
+    for_each_even_tile(
+        r,
+        [&](int64_t x_offset, int64_t y_offset, int64_t pixels) {
+          t.pixels = pixels;
+          t.x = r.reads_input ? x + x_channel + x_offset : x;
+          t.y = y + y_channel + y_offset;
+          tiles[pixels - 1](t);
+        },
+        images, d.in_h * d.in_w * d.in_c, d.out_h * d.out_w * d.out_c);
+  });
+}
+
+}  // namespace convkit::detail::direct

@@ -1,0 +1,65 @@
+#pragma once
+// The direct backend's dense driver: forward, and backward data as the transposed problem, on
+// packed weights and the register tiles of kernels/direct_conv.hpp, threaded over (image, group,
+// channel block, output row) items (docs/design.md, "The direct backend").
+#include <algorithm>
+#include <cstddef>
+#include <type_traits>
+
+#include "backends/direct/direct_problem.hpp"
+#include "threading.hpp"
+
+namespace convkit::detail::direct {
+
+// Runs rows (or pointwise segments) [line_begin, line_end) of image n, group g, block b, for the
+// reduced channels [r0, r0 + rc); with images > 1, all rows of images [n, n + images), each
+// rectangle set up once for all of them (dense.cpp).
+void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
+               const float* bias, float* y, int64_t n, int64_t images, int64_t g, int64_t b, int64_t line_begin,
+               int64_t line_end, int64_t r0, int64_t rc, bool relu);
+
+// `pack(begin, end)`, when given, first packs items [begin, end) of pack_items(d) into `packed`
+// within the same region.
+template <class Pack>
+void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
+                const float* bias, float* y, bool relu, int threads, Pack pack) {
+  const int64_t lines = d.lines(), blocks = d.blocking.blocks;
+  const int64_t total = d.line_batches() * d.groups * blocks * lines;
+  // Whole images in a row of a share, with one channel block and one pass over the reduction,
+  // run together: their geometry is the same (small layers at batch > 1 spent most of a call
+  // redoing it per image).
+  const bool images_together = d.groups * blocks == 1 && d.reduce_chunk == d.reduce_per_group && !d.pointwise;
+  run_team(threads, [&](int thread, int team) {
+    if constexpr (!std::is_same_v<Pack, std::nullptr_t>) {
+      const Share packing = share_of(pack_items(d), thread, team);
+      pack(packing.begin, packing.end);
+      team_barrier(team);
+    }
+    const Share share = share_of(total, thread, team);
+    if (d.segments_outer) {
+      const int64_t per_line = d.groups * blocks;
+      for (int64_t item = share.begin; item < share.end; ++item) {
+        const int64_t line = item / per_line, b = item % blocks, g = (item % per_line) / blocks;
+        for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
+          const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
+          run_lines(d, k, x, packed, bias, y, 0, 1, g, b, line, line + 1, r0, rc, relu);
+        }
+      }
+      return;
+    }
+    for (int64_t item = share.begin; item < share.end;) {
+      const int64_t line = item % lines, block_index = item / lines;
+      const int64_t b = block_index % blocks, g = (block_index / blocks) % d.groups;
+      const int64_t n = block_index / (blocks * d.groups);
+      const int64_t line_end = std::min(lines, line + (share.end - item));
+      const int64_t images = images_together && line == 0 ? std::max<int64_t>(1, (share.end - item) / lines) : 1;
+      for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
+        const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
+        run_lines(d, k, x, packed, bias, y, n, images, g, b, line, line_end, r0, rc, relu);
+      }
+      item += images > 1 ? images * lines : line_end - line;
+    }
+  });
+}
+
+}  // namespace convkit::detail::direct

@@ -1,0 +1,224 @@
+// The direct backend's depthwise convolution (depthwise.hpp).
+#include "backends/direct/depthwise.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "threading.hpp"
+
+namespace convkit::detail::direct {
+namespace {
+
+// Channels one weight-gradient item covers: up to 16 vectors, in the fewest blocks, as even as
+// whole vectors allow, so that threads splitting the blocks get equal work.
+constexpr int64_t kDepthwiseBlockVectors = 16;
+
+// Channels per block when `channels` go in `blocks` blocks of whole vectors, as even as possible.
+int64_t even_block(int64_t channels, int64_t lanes, int64_t blocks) {
+  return ceil_div(ceil_div(channels, lanes), blocks) * lanes;
+}
+
+// Channels one forward (or backward-data) item covers: whole pixels unless the rows alone
+// split badly among the threads. Threads splitting a pixel's channels slow each other: the L2
+// prefetchers of one fetch the other's lines, outputs included, and at as many blocks as
+// threads they walk the same rows in step, even where the rows split unevenly
+// (docs/results/decisions.md, "direct: depthwise channel blocks"). Fewer rows (1, 3 or 5 for two threads) are cut into the
+// fewest even blocks of at least 4 vectors that even the items out, never as many as threads.
+constexpr double kDepthwiseRowBalance = 0.85;
+
+int64_t depthwise_rows_block(int64_t channels, int64_t lanes, int64_t rows, int threads) {
+  const int64_t vectors = ceil_div(channels, lanes);
+  const auto efficiency = [&](int64_t blocks) {
+    const int64_t items = rows * blocks, per_thread = ceil_div(items, threads);
+    return double(items) / double(per_thread * threads);
+  };
+  if (efficiency(1) >= kDepthwiseRowBalance) return vectors * lanes;
+  int64_t best = 1;
+  for (int64_t blocks = 2; blocks <= std::max<int64_t>(1, vectors / 4); ++blocks) {
+    if (blocks != threads && efficiency(blocks) > efficiency(best) + 1e-9) best = blocks;
+    if (efficiency(best) >= 0.95) break;
+  }
+  return even_block(channels, lanes, best);
+}
+
+// Turns one tap axis of a tile that walks its input backwards (backward data through dy) into
+// the same products walked forwards, summed in the other order: from the axis's last input
+// and last weight, with both steps negated.
+void walk_taps_forwards(int64_t taps, int64_t& x_tap, int64_t& w_tap, const float*& w, int64_t& x_shift) {
+  x_shift += (taps - 1) * x_tap;
+  w += (taps - 1) * w_tap;
+  x_tap = -x_tap;
+  w_tap = -w_tap;
+}
+
+// Rows [oh_begin, oh_end) of image n for channels [c0, c0 + channels). Weights are packed
+// [kh][kw][padded channels].
+void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
+                        const float* bias, float* y, int64_t n, int64_t oh_begin, int64_t oh_end, int64_t c0,
+                        int64_t channels, bool relu) {
+  const int64_t C = d.in_c, padded = ceil_div(C, k.lanes) * k.lanes;
+  DepthwiseConvTile t{};
+  t.bias = bias != nullptr ? bias + c0 : nullptr;
+  t.channels = channels;
+  t.relu = relu;
+  for_each_rectangle(d, n, oh_begin, oh_end, Tiling{kMaxDepthwisePixels, false}, [&](const Rectangle& r) {
+    t.taps_h = r.rows.taps;
+    t.taps_w = r.cols.taps;
+    t.x_tap_h = r.rows.input_step * d.in_w * C;
+    t.x_tap_w = r.cols.input_step * C;
+    t.w_tap_h = r.rows.tap_step * d.kernel_w * padded;
+    t.w_tap_w = r.cols.tap_step * padded;
+    int64_t x_shift = c0;
+    t.w = packed + (r.rows.first_tap * d.kernel_w + r.cols.first_tap) * padded + c0;
+    // Backward data walks the taps backwards through dy. Walking a row's taps forwards instead
+    // lets the row-reuse path of the tile take stride-1 rows; walking the kernel rows forwards
+    // lets the two-row path pair them, and is done only for that: otherwise it measured slower
+    // (docs/results/decisions.md, "direct: depthwise kernel rows walked forwards").
+    if (r.reads_input && t.x_tap_w < 0) walk_taps_forwards(t.taps_w, t.x_tap_w, t.w_tap_w, t.w, x_shift);
+    t.x_pixel_stride = r.x_pixel_step;
+    t.y_pixel_stride = r.y_pixel_step;
+    t.x_row_stride = r.x_line_step;
+    t.y_row_stride = r.y_line_step;
+    t.rows = 2;
+    bool pairs = k.pair_pixels > 0 && depthwise_pairs_rows(t);
+    if (k.pair_pixels > 0 && r.reads_input && t.x_tap_h < 0) {
+      DepthwiseConvTile forwards = t;
+      int64_t forwards_shift = x_shift;
+      walk_taps_forwards(t.taps_h, forwards.x_tap_h, forwards.w_tap_h, forwards.w, forwards_shift);
+      if (depthwise_pairs_rows(forwards)) {
+        t = forwards;
+        x_shift = forwards_shift;
+        pairs = true;
+      }
+    }
+    int64_t line = 0;
+    if (pairs) {
+      const EvenTiles split(r.length, k.pair_pixels);
+      for (; line + 2 <= r.lines; line += 2) {
+        for (int64_t i = 0; i < split.count; ++i) {
+          t.pixels = split.size(i);
+          t.x = x + x_shift + r.x_at(line, split.start(i));
+          t.y = y + c0 + r.y_at(line, split.start(i));
+          k.tile[t.pixels - 1](t);
+        }
+      }
+    }
+    t.rows = 1;
+    for (; line < r.lines; ++line) {
+      for (int64_t j = 0; j < r.length; j += kMaxDepthwisePixels) {
+        t.pixels = std::min<int64_t>(kMaxDepthwisePixels, r.length - j);
+        t.x = r.reads_input ? x + x_shift + r.x_at(line, j) : x;
+        t.y = y + c0 + r.y_at(line, j);
+        k.tile[t.pixels - 1](t);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+int64_t depthwise_block(int64_t channels, int64_t lanes) {
+  return even_block(channels, lanes, ceil_div(ceil_div(channels, lanes), kDepthwiseBlockVectors));
+}
+
+void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t begin, int64_t end) {
+  const int64_t C = d.in_c, padded = ceil_div(C, lanes) * lanes;
+  for (int64_t tap = begin; tap < end; ++tap) {
+    std::memcpy(packed + tap * padded, w + tap * C, static_cast<size_t>(C) * sizeof(float));
+    for (int64_t c = C; c < padded; ++c) packed[tap * padded + c] = 0.0f;
+  }
+}
+
+void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
+                   const float* bias, float* y, bool relu, int threads, const float* unpacked,
+                   float* pack_target) {
+  const int64_t C = d.in_c, rows = d.out_h;
+  const int64_t block = depthwise_rows_block(C, k.lanes, d.batch * rows, threads);
+  const int64_t blocks = ceil_div(C, block);
+  const int64_t total = d.batch * blocks * rows;
+  run_team(threads, [&](int thread, int team) {
+    if (unpacked != nullptr) {
+      const Share packing = share_of(d.kernel_h * d.kernel_w, thread, team);
+      pack_depthwise(d, k.lanes, unpacked, pack_target, packing.begin, packing.end);
+      team_barrier(team);
+    }
+    const Share share = share_of(total, thread, team);
+    for (int64_t item = share.begin; item < share.end;) {
+      const int64_t oh = item % rows, cb = (item / rows) % blocks, n = item / (rows * blocks);
+      const int64_t oh_end = std::min(rows, oh + (share.end - item));
+      const int64_t c0 = cb * block;
+      run_depthwise_rows(d, k, x, packed, bias, y, n, oh, oh_end, c0, std::min(block, C - c0), relu);
+      item += oh_end - oh;
+    }
+  });
+}
+
+void DepthwiseWeightGradient::run(const float* x, const float* dy, float* dw, float* db, int threads, int team_size,
+                                  WorkspacePool& scratch) const {
+  const Conv2dParams& p = p_;
+  const int64_t C = p.in_c, OH = p.out_h(), OW = p.out_w(), taps = p.kernel_h * p.kernel_w;
+  const int64_t block = depthwise_block(C, dk_.lanes), blocks = ceil_div(C, block);
+  const int64_t segments = threads, rows = p.batch * OH;
+  const int64_t sums_per_segment = db != nullptr ? taps + 1 : taps;  // row `taps` holds db
+  auto lease = scratch.acquire(static_cast<size_t>(segments * sums_per_segment * C));
+  float* partial = lease.data();  // [segment][tap, then db][C]
+  run_team(team_size, [&](int thread, int team) {
+    const Share share = share_of(segments * blocks, thread, team);
+    DepthwiseWeightGradTile t{};
+    t.dy_row_stride = OW * C;
+    t.dw_tap_h = p.kernel_w * C;
+    t.dw_tap_stride = C;
+    t.accumulate = true;
+    for (int64_t item = share.begin; item < share.end; ++item) {
+      const int64_t segment = item / blocks, c0 = (item % blocks) * block;
+      const Share seg = share_of(rows, static_cast<int>(segment), static_cast<int>(segments));
+      float* sums = partial + segment * sums_per_segment * C + c0;
+      t.channels = std::min(block, C - c0);
+      for (int64_t s = 0; s < sums_per_segment; ++s) std::fill_n(sums + s * C, t.channels, 0.0f);
+      // Forward's row runs, a stretch of output rows reading the same kernel rows each: all of
+      // those kernel rows at once, so that each dy load feeds all their taps, and all of the
+      // stretch's rows in one call, so that the tile's sums stay in registers across them.
+      for (int64_t n = seg.begin / OH; n * OH < seg.end; ++n) {
+        const int64_t oh_begin = std::max<int64_t>(seg.begin - n * OH, 0), oh_end = std::min(seg.end - n * OH, OH);
+        for (const AxisRun& rows_run : fwd_.row_runs) {
+          const RunSlice rows = slice(rows_run, oh_begin, oh_end);
+          if (rows.count == 0) continue;
+          const int64_t row = n * OH + rows_run.out_begin + rows.first;
+          t.rows = rows.count;
+          t.taps_h = rows_run.taps.taps;
+          t.x_row_stride = rows_run.in_step * p.in_w * C;
+          t.x_tap_h = rows_run.taps.input_step * p.in_w * C;
+          const int64_t ih = rows_run.in_begin + rows.first * rows_run.in_step;
+          // The forward column runs: each a stretch of output columns reading the same taps
+          // (none where the row run's rows read only padding).
+          for (const AxisRun& run : fwd_.columns) {
+            if (t.taps_h == 0 || run.taps.taps == 0) continue;
+            t.x = x + ((n * p.in_h + ih) * p.in_w + run.in_begin) * C + c0;
+            t.dy = dy + (row * OW + run.out_begin) * C + c0;
+            t.dw = sums + (rows_run.taps.first_tap * p.kernel_w + run.taps.first_tap) * C;
+            t.cols = run.pixels;
+            t.taps_w = run.taps.taps;
+            t.x_col_stride = run.in_step * C;
+            t.x_tap_w = run.taps.input_step * C;
+            t.dy_col_stride = run.out_step * C;
+            dk_.weight_grad(t);
+          }
+          if (db != nullptr) dk_.bias_grad(dy + row * OW * C + c0, rows.count * OW, C, t.channels, sums + taps * C);
+        }
+      }
+    }
+    team_barrier(team);
+    const Share reduce = share_of(sums_per_segment * blocks, thread, team);
+    for (int64_t item = reduce.begin; item < reduce.end; ++item) {
+      const int64_t s = item / blocks, c0 = (item % blocks) * block, width = std::min(block, C - c0);
+      float* out = s < taps ? dw + s * C + c0 : db + c0;
+      std::copy_n(partial + s * C + c0, width, out);
+      for (int64_t segment = 1; segment < segments; ++segment) {
+        const float* in = partial + (segment * sums_per_segment + s) * C + c0;
+        for (int64_t c = 0; c < width; ++c) out[c] += in[c];
+      }
+    }
+  });
+}
+
+}  // namespace convkit::detail::direct

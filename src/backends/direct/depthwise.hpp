@@ -1,0 +1,50 @@
+#pragma once
+// The direct backend's depthwise convolution (groups == in_c == out_c): vectors along the
+// channels, forward and backward data on the tiles of kernels/depthwise_conv.hpp, and the
+// weight and bias gradients (docs/design.md, "The direct backend").
+#include <cstdint>
+
+#include "aligned_buffer.hpp"
+#include "backends/direct/direct_problem.hpp"
+#include "kernels/depthwise_conv.hpp"
+
+namespace convkit::detail::direct {
+
+// Channels one weight-gradient item covers (depthwise.cpp).
+int64_t depthwise_block(int64_t channels, int64_t lanes);
+
+// Packs depthwise HWIO weights ([kh][kw][1][C]) to [kh][kw][padded C], taps [begin, end).
+void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t begin, int64_t end);
+
+// One region: when `unpacked` is not null, first pack it into `pack_target` (which `packed`
+// then names), then run the (image, channel block, row) items of forward (or of the transposed
+// problem, backward data).
+void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
+                   const float* bias, float* y, bool relu, int threads, const float* unpacked = nullptr,
+                   float* pack_target = nullptr);
+
+// Depthwise dw[kh,kw,c] = sum_{n,oh,ow} x[n, ih, iw, c] * dy[n, oh, ow, c], vectorized over c.
+// The output rows are cut into `threads` segments (a fixed partition for a given thread
+// count); each (segment, channel block) item walks its rows once, adding every tap's
+// products for a row while that row's inputs are in cache, into partial sums of its own.
+// db's partial sums come from the same pass, each dy row summed while it is in cache: a
+// separate pass split by channels left one thread summing every pixel of a 32-channel
+// layer alone, which took as long as the whole weight gradient. The segments' partial sums
+// are then added in segment order.
+class DepthwiseWeightGradient {
+ public:
+  // `forward` is the plan's forward problem, whose row and column runs the gradient walks; it
+  // must outlive this object.
+  DepthwiseWeightGradient(const Conv2dParams& p, const DirectProblem& forward, const DepthwiseConvKernels& dk)
+      : p_(p), fwd_(forward), dk_(dk) {}
+  // `threads` segments of the rows, summed by a region of `team_size` threads.
+  void run(const float* x, const float* dy, float* dw, float* db, int threads, int team_size,
+           WorkspacePool& scratch) const;
+
+ private:
+  Conv2dParams p_;
+  const DirectProblem& fwd_;
+  const DepthwiseConvKernels& dk_;
+};
+
+}  // namespace convkit::detail::direct

@@ -1,0 +1,137 @@
+// The direct backend's dense weight and bias gradients (weight_gradient.hpp).
+#include "backends/direct/weight_gradient.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "conv/cache_sizes.hpp"
+#include "threading.hpp"
+
+namespace convkit::detail::direct {
+
+DenseWeightGradient::DenseWeightGradient(const Conv2dParams& p, const ChannelBlocking& blocking,
+                                         const DirectConvKernels& k, const DepthwiseConvKernels& dk)
+    : p_(p), blocking_(blocking), k_(k), dk_(dk) {
+  for (int64_t kh = 0; kh < p.kernel_h; ++kh) rows_of_kh_.push_back(outputs_reading_tap(row_axis(p), kh));
+  for (int64_t kw = 0; kw < p.kernel_w; ++kw) cols_of_kw_.push_back(outputs_reading_tap(column_axis(p), kw));
+}
+
+void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float* db, int threads,
+                              WorkspacePool& scratch) const {
+  const Conv2dParams& p = p_;
+  const ChannelBlocking& cb = blocking_;
+  const int64_t OH = p.out_h(), OW = p.out_w(), ICG = p.in_c_per_group(), OCG = p.out_c_per_group();
+  const int64_t pixels = p.batch * OH * OW;
+  // When every block is whole vectors, the tile reads dy where it lies (a pixel's channels
+  // are out_c floats apart); packing it only pays for zero-padding a partial last vector.
+  // The copy cost a sixth of res2a's 1x1 weight gradient.
+  const bool dy_in_place = OCG % cb.lanes == 0;
+  const int64_t packed_floats = dy_in_place ? 0 : p.groups * cb.group_lanes() * pixels, segments = threads;
+  auto lease = scratch.acquire(static_cast<size_t>(packed_floats + (db != nullptr ? segments * p.out_c : 0)));
+  float* packed_dy = lease.data();
+  float* db_partial = packed_dy + packed_floats;  // [segment][out_c]
+  const auto block_base = [&](int64_t g, int64_t b) { return (g * cb.group_lanes() + cb.first_channel(b)) * pixels; };
+  const int64_t ci_tile = k_.max_pixels[cb.block_vectors - 1];
+  const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
+  const int64_t pack_total = dy_in_place ? 0 : p.groups * cb.blocks * p.batch * OH;
+  const int64_t grad_total = p.groups * cb.blocks * taps * ci_tiles;
+  const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * cb.block_vectors * cb.lanes;
+  const int64_t row_bytes = row_floats * int64_t(sizeof(float));
+  const int64_t band = std::max<int64_t>(1, l2_bytes() / row_bytes);
+  run_team(threads, [&](int thread, int team) {
+    const Share packing = share_of(pack_total, thread, team);
+    for (int64_t item = packing.begin; item < packing.end; ++item) {
+      const int64_t row = item % (p.batch * OH), b = (item / (p.batch * OH)) % cb.blocks;
+      const int64_t g = item / (p.batch * OH * cb.blocks);
+      const int64_t width = cb.vectors_of(b) * cb.lanes, valid = std::min(width, OCG - cb.first_channel(b));
+      float* out = packed_dy + block_base(g, b) + row * OW * width;
+      const float* in = dy + row * OW * p.out_c + g * OCG + cb.first_channel(b);
+      for (int64_t ow = 0; ow < OW; ++ow, out += width, in += p.out_c) {
+        std::memcpy(out, in, static_cast<size_t>(valid) * sizeof(float));
+        for (int64_t j = valid; j < width; ++j) out[j] = 0.0f;
+      }
+    }
+    if (db != nullptr) bias_grad_segments(dy, db_partial, segments, thread, team);
+    team_barrier(team);
+    // Items are (group, block, tap, input-channel tile), tiles innermost: what depends on the
+    // tap is set up once per run of its tiles.
+    const Share share = share_of(grad_total, thread, team);
+    DirectConvTile t{};
+    t.x_pixel_stride = 1;
+    t.y_pixel_stride = p.out_c;
+    t.taps_w = 1;
+    t.x_tap_h = p.stride_h * p.in_w * p.in_c;
+    t.x_reduce_stride = p.stride_w * p.in_c;
+    for (int64_t n = 0; n < p.batch; ++n) {
+      for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {
+        const int64_t oh1 = std::min(OH, oh0 + band);
+        t.accumulate = n > 0 || oh0 > 0;
+        int64_t current_tap_item = -1, vectors = 0, x_first = 0, dy_first = 0, dw_first = 0;
+        bool reads = false;
+        for (int64_t item = share.begin; item < share.end; ++item) {
+          const int64_t tap_item = item / ci_tiles, ci0 = (item - tap_item * ci_tiles) * ci_tile;
+          if (tap_item != current_tap_item) {
+            current_tap_item = tap_item;
+            const int64_t tap = tap_item % taps, b = (tap_item / taps) % cb.blocks, g = tap_item / (taps * cb.blocks);
+            const int64_t kh = tap / p.kernel_w, kw = tap % p.kernel_w;
+            vectors = cb.vectors_of(b);
+            const int64_t width = vectors * cb.lanes;
+            const OutputRange& all_rows = rows_of_kh_[static_cast<size_t>(kh)];
+            const OutputRange rows{std::max(all_rows.lo, oh0), std::min(all_rows.hi, oh1)};
+            const OutputRange& cols = cols_of_kw_[static_cast<size_t>(kw)];
+            t.taps_h = rows.count();
+            t.reduce = cols.count();
+            const int64_t dy_step = dy_in_place ? p.out_c : width;
+            t.w_tap_h = OW * dy_step;
+            t.w_reduce_stride = dy_step;
+            t.out_channels = std::min(width, OCG - cb.first_channel(b));
+            reads = t.taps_h > 0 && t.reduce > 0;
+            const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
+            const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
+            x_first = reads ? ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG : 0;
+            const int64_t dy_pixel_index = (n * OH + rows.lo) * OW + cols.lo;
+            dy_first = !reads      ? 0
+                       : dy_in_place ? dy_pixel_index * p.out_c + g * OCG + cb.first_channel(b)
+                                     : block_base(g, b) + dy_pixel_index * width;
+            dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
+          }
+          t.pixels = std::min(ci_tile, ICG - ci0);
+          t.y = dw + dw_first + ci0 * p.out_c;
+          t.x = reads ? x + x_first + ci0 : x;
+          const float* dy_source = dy_in_place ? dy : packed_dy;
+          t.w = reads ? dy_source + dy_first : dy_source;
+          k_.tile[vectors - 1][t.pixels - 1](t);
+        }
+      }
+    }
+    if (db != nullptr) {
+      // The partial sums were complete at the barrier above.
+      const Share channels = share_of(p.out_c, thread, team);
+      const int64_t width = channels.end - channels.begin;
+      if (width > 0) {
+        std::copy_n(db_partial + channels.begin, width, db + channels.begin);
+        for (int64_t segment = 1; segment < segments; ++segment) {
+          const float* in = db_partial + segment * p.out_c + channels.begin;
+          for (int64_t c = 0; c < width; ++c) db[channels.begin + c] += in[c];
+        }
+      }
+    }
+  });
+}
+
+void DenseWeightGradient::bias_grad_segments(const float* dy, float* partial, int64_t segments, int thread, int team) const {
+  const int64_t OC = p_.out_c, pixels = p_.batch * p_.out_h() * p_.out_w();
+  constexpr int64_t kChunkBytes = 16 * 1024;
+  const int64_t chunk = std::max<int64_t>(1, kChunkBytes / (OC * int64_t(sizeof(float))));
+  const Share mine = share_of(segments, thread, team);
+  for (int64_t segment = mine.begin; segment < mine.end; ++segment) {
+    const Share seg = share_of(pixels, static_cast<int>(segment), static_cast<int>(segments));
+    float* sums = partial + segment * OC;
+    std::fill_n(sums, OC, 0.0f);
+    for (int64_t i = seg.begin; i < seg.end; i += chunk) {
+      dk_.bias_grad(dy + i * OC, std::min(chunk, seg.end - i), OC, OC, sums);
+    }
+  }
+}
+
+}  // namespace convkit::detail::direct

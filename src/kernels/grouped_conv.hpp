@@ -1,0 +1,99 @@
+#pragma once
+// The grouped-convolution micro-kernel family, for groups of a few channels (in_per_group <=
+// out_per_group <= kMaxGroupedDiagonals, at least two groups per vector): one vector holds the
+// input channels of several neighbouring groups as NHWC keeps them, and every FMA uses all its
+// lanes. The products lane (g, j) of an input vector owes to output channels (g, o) are split
+// into "diagonals": diagonal s pairs input lane (g, j) with output (g, (j + s) mod out_per_group),
+// so each diagonal is a full-width multiply of the unpermuted input by a packed weight vector
+// and sums into an accumulator of its own; the lanes move to their output channels only once
+// per pixel, in the epilogue, by one permute per diagonal and output vector. A dense tile on
+// each group (DirectConvKernels) fills out_per_group of its lanes; a block-diagonal dense tile
+// fills the same fraction. Portable: no SIMD types here.
+#include <cstdint>
+
+#include "isa.hpp"
+
+namespace convkit::detail {
+
+inline constexpr int kMaxGroupedDiagonals = 8;
+inline constexpr int kMaxGroupedPixels = 14;
+
+// One call's work over `pixels` output pixels of one block of groups. Accumulators
+//   acc[p][s][l] = sum_{th < taps_h, tw < taps_w} x[p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + e*lanes + l]
+//                                               * w[th*w_tap_h + tw*w_tap_w + s*lanes + l]
+// for l < lanes, summed in (th, tw) order, where e = 0 for `tile` (every diagonal multiplies the
+// same input vector) and e = s for `tile_per_input` (accumulator s multiplies input vector s:
+// the transpose of a channel multiplier, whose group's several inputs sum into one output); x is
+// read only at e*lanes + l < in_lanes, the others taken as 0. Then output channel q of the
+// block (q < out_channels, out_vectors = ceil(out_channels / lanes) vectors) gets
+//   y[p*y_pixel_stride + q] = (bias[q] or 0) + sum_{s < diagonals, t < terms, source[v][s][t][l] >= 0} acc[p][s][source[v][s][t][l]]
+// with v = q / lanes, l = q % lanes, added in (s, t) order, then v < 0 ? 0 : v when relu.
+// `source` is [out_vectors][diagonals][terms][lanes] lane indices (-1: no term). x need not be
+// dereferenceable when a tap count is 0; bias (when not null) is read at its first
+// out_channels floats only.
+struct GroupedConvTile {
+  const float* x;
+  const float* w;
+  const float* bias;
+  float* y;
+  const int32_t* source;
+  int64_t terms;
+  int64_t pixels;
+  int64_t x_pixel_stride, y_pixel_stride;
+  int64_t taps_h, taps_w;
+  int64_t x_tap_h, x_tap_w, w_tap_h, w_tap_w;
+  int64_t in_lanes, out_channels;
+  bool relu;
+};
+
+using GroupedConvTileFn = void (*)(const GroupedConvTile&);
+
+// Backward weights, step one, for each of `pixels` pixels: dy's lane arrangements, one per diagonal
+//   out[p*diagonals*lanes + s*lanes + l] = sum_{v < out_vectors, source[v][s][l] >= 0} dy[p*dy_pixel_stride + v*lanes + source[v][s][l]]
+// (`source` is [vectors][diagonals][lanes], out_vectors = ceil(out_channels / lanes) of them
+// read), dy read only at its first out_channels floats; and, when bias_sums is not null,
+//   bias_sums[q] += sum_p dy[p*dy_pixel_stride + q] for q < out_channels, in pixel order.
+struct GroupedSpread {
+  const float* dy;
+  float* out;
+  float* bias_sums;
+  const int32_t* source;
+  int64_t pixels, dy_pixel_stride, out_channels;
+};
+
+inline constexpr int kMaxGroupedGradTaps = 9;
+
+// Backward weights, step two: the products of a rectangle of pixels for `taps` taps at once,
+// each input load feeding every diagonal of its tap and each diagonal load every tap:
+//   sums[sum_offset[t] + s*lanes + l] += sum_{r < rows, c < cols}
+//       x[r*x_row_stride + c*x_col_stride + x_offset[t] + l] * dy[r*dy_row_stride + c*dy_col_stride + s*lanes + l]
+// for t < taps, s < Diagonals and l < lanes, x read only at l < in_lanes (the others taken as
+// 0), summed in (r, c) order.
+struct GroupedWeightGradTile {
+  const float* x;
+  const float* dy;
+  float* sums;
+  const int64_t* x_offset;
+  const int64_t* sum_offset;
+  int64_t rows, cols;
+  int64_t x_row_stride, x_col_stride, dy_row_stride, dy_col_stride;
+  int64_t in_lanes;
+};
+
+using GroupedWeightGradFn = void (*)(const GroupedWeightGradTile&);
+
+struct GroupedConvKernels {
+  int lanes;
+  // The widest tile of s+1 diagonals whose accumulators and operands stay in the register
+  // file; tile[s][p-1] exists for 1 <= p <= max_pixels[s] (diagonals >= 2).
+  int max_pixels[kMaxGroupedDiagonals];
+  GroupedConvTileFn tile[kMaxGroupedDiagonals][kMaxGroupedPixels];
+  GroupedConvTileFn tile_per_input[kMaxGroupedDiagonals][kMaxGroupedPixels];
+  void (*spread[kMaxGroupedDiagonals])(const GroupedSpread&);  // spread[s] for s+1 diagonals (>= 2)
+  // The most taps of s+1 diagonals one weight-gradient call sums in registers;
+  // weight_grad[s][t-1] exists for 1 <= t <= max_taps[s] (diagonals >= 2).
+  int max_taps[kMaxGroupedDiagonals];
+  GroupedWeightGradFn weight_grad[kMaxGroupedDiagonals][kMaxGroupedGradTaps];
+};
+
+}  // namespace convkit::detail

@@ -1,0 +1,338 @@
+#pragma once
+// The grouped tiles (grouped_conv.hpp) on xsimd batches, compiled once per instruction set;
+// internal linkage for the same reason as direct_conv_impl.hpp.
+//
+// Register budget: Pixels x Diagonals accumulators plus the operands of one tap. Either the
+// tap's Diagonals weight vectors stay in registers while each pixel's input vector is loaded
+// once (Pixels*Diagonals + Diagonals + 1 registers), or the Pixels input vectors stay while
+// each weight vector is loaded once (Pixels*Diagonals + Pixels + 1); a tile takes whichever
+// order allows more pixels, since every pixel shares the tap's weight loads and every diagonal
+// its input loads. The epilogue's permutes run once per pixel, not per tap.
+#include <immintrin.h>
+#include <xsimd/xsimd.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/fused_multiply_add.hpp"
+#include "kernels/grouped_conv.hpp"
+#include "kernels/keep_in_register.hpp"
+#include "kernels/partial_vector.hpp"
+
+namespace convkit::detail {
+namespace {
+
+template <class Arch>
+constexpr int grouped_vector_registers() {
+  return std::is_same_v<Arch, xsimd::avx512f> ? 32 : 16;
+}
+
+// Whether a tile of Diagonals keeps the tap's weights in registers (else its input vectors),
+// and how many pixels it then holds: see the opening comment.
+template <class Arch>
+constexpr bool grouped_holds_weights(int diagonals) {
+  const int free = grouped_vector_registers<Arch>() - 1;
+  return (free - diagonals) / diagonals >= free / (diagonals + 1);
+}
+template <class Arch>
+constexpr int grouped_max_pixels(int diagonals) {
+  const int free = grouped_vector_registers<Arch>() - 1;
+  const int pixels = grouped_holds_weights<Arch>(diagonals) ? (free - diagonals) / diagonals : free / (diagonals + 1);
+  return std::clamp(pixels, 1, kMaxGroupedPixels);
+}
+
+template <class Arch, bool Partial>
+[[gnu::always_inline]] inline xsimd::batch<float, Arch> grouped_load(const float* src, int64_t count) {
+  if constexpr (Partial) return load_partial<Arch>(src, count);
+  (void)count;
+  return xsimd::batch<float, Arch>::load_unaligned(src);
+}
+
+// Moves lanes: pick(a) has lane l = a[source[l]], or 0 where source[l] < 0. The table is read
+// once, when made, and serves every pixel of a tile.
+template <class Arch>
+class LanePicker {
+  using Batch = xsimd::batch<float, Arch>;
+  static constexpr bool kAvx512 = std::is_same_v<Arch, xsimd::avx512f>;
+  static constexpr bool kAvx2 = std::is_base_of_v<xsimd::avx2, Arch>;
+
+ public:
+  [[gnu::always_inline]] explicit LanePicker(const int32_t* source) : source_(source) {
+    if constexpr (kAvx512) {
+      index_ = _mm512_loadu_si512(source);
+      keep_ = _mm512_cmpge_epi32_mask(index_, _mm512_setzero_si512());
+    } else if constexpr (kAvx2) {
+      index_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(source));
+      keep_ = _mm256_castsi256_ps(_mm256_cmpgt_epi32(index_, _mm256_set1_epi32(-1)));
+    }
+  }
+  [[gnu::always_inline]] Batch operator()(const Batch& a) const {
+    if constexpr (kAvx512) {
+      return Batch(_mm512_maskz_permutexvar_ps(keep_, index_, a));
+    } else if constexpr (kAvx2) {
+      return Batch(_mm256_and_ps(_mm256_permutevar8x32_ps(a, index_), keep_));
+    } else {
+      // SSE2 has no variable permute: through memory.
+      constexpr int lanes = static_cast<int>(Batch::size);
+      alignas(64) float in[lanes];
+      alignas(64) float out[lanes];
+      a.store_aligned(in);
+      for (int l = 0; l < lanes; ++l) out[l] = source_[l] >= 0 ? in[source_[l]] : 0.0f;
+      return Batch::load_aligned(out);
+    }
+  }
+
+ private:
+  const int32_t* source_;
+  typename xsimd::batch<int32_t, Arch>::register_type index_{};
+  typename xsimd::batch_bool<float, Arch>::register_type keep_{};
+};
+
+// acc[r][s] += in[r] * diagonals[s*lanes ...] for every r < Rows and s < Diagonals, the inputs
+// kept in registers and each diagonal vector loaded once for all of them.
+template <class Arch, int Rows, int Diagonals>
+[[gnu::always_inline]] inline void multiply_by_diagonals(xsimd::batch<float, Arch> (&acc)[Rows][Diagonals],
+                                                         xsimd::batch<float, Arch> (&in)[Rows], const float* diagonals) {
+  using Batch = xsimd::batch<float, Arch>;
+#pragma GCC unroll 16
+  for (int r = 0; r < Rows; ++r) keep_in_register(in[r]);
+#pragma GCC unroll 8
+  for (int s = 0; s < Diagonals; ++s) {
+    Batch d = Batch::load_unaligned(diagonals + s * int64_t(Batch::size));
+    // Left to itself GCC folds this load into each row's FMA, a load per FMA.
+    keep_in_register(d);
+#pragma GCC unroll 16
+    for (int r = 0; r < Rows; ++r) acc[r][s] = fused_multiply_add(in[r], d, acc[r][s]);
+  }
+}
+
+template <class Arch, int Diagonals, int Pixels, bool Partial, bool PerInput>
+void grouped_conv_tile(const GroupedConvTile& tile) {
+  // A local copy: an intrinsic's vector store may alias anything, `tile` included (see
+  // depthwise_conv_impl.hpp).
+  const GroupedConvTile t = tile;
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  // The input lanes vector s may read: all of them, or (PerInput) those of input vector s.
+  int64_t in_lanes[PerInput ? Diagonals : 1];
+#pragma GCC unroll 8
+  for (int s = 0; s < (PerInput ? Diagonals : 1); ++s) in_lanes[s] = std::clamp<int64_t>(t.in_lanes - s * lanes, 0, lanes);
+  Batch acc[Pixels][Diagonals];
+#pragma GCC unroll 16
+  for (int p = 0; p < Pixels; ++p) {
+#pragma GCC unroll 8
+    for (int s = 0; s < Diagonals; ++s) acc[p][s] = Batch(0.0f);
+  }
+  for (int64_t th = 0; th < t.taps_h; ++th) {
+    for (int64_t tw = 0; tw < t.taps_w; ++tw) {
+      const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w;
+      const float* w = t.w + th * t.w_tap_h + tw * t.w_tap_w;
+      if constexpr (PerInput) {
+        // Each input load feeds one FMA; the weights stay for every pixel.
+        Batch wv[Diagonals];
+#pragma GCC unroll 8
+        for (int s = 0; s < Diagonals; ++s) {
+          wv[s] = Batch::load_unaligned(w + s * lanes);
+          keep_in_register(wv[s]);
+        }
+#pragma GCC unroll 16
+        for (int p = 0; p < Pixels; ++p) {
+#pragma GCC unroll 8
+          for (int s = 0; s < Diagonals; ++s) {
+            const Batch xv = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride + s * lanes, in_lanes[s]);
+            acc[p][s] = fused_multiply_add(xv, wv[s], acc[p][s]);
+          }
+        }
+      } else if constexpr (grouped_holds_weights<Arch>(Diagonals)) {
+        Batch wv[Diagonals];
+#pragma GCC unroll 8
+        for (int s = 0; s < Diagonals; ++s) {
+          wv[s] = Batch::load_unaligned(w + s * lanes);
+          keep_in_register(wv[s]);
+        }
+#pragma GCC unroll 16
+        for (int p = 0; p < Pixels; ++p) {
+          Batch xv = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
+          keep_in_register(xv);
+#pragma GCC unroll 8
+          for (int s = 0; s < Diagonals; ++s) acc[p][s] = fused_multiply_add(xv, wv[s], acc[p][s]);
+        }
+      } else {
+        Batch xv[Pixels];
+#pragma GCC unroll 16
+        for (int p = 0; p < Pixels; ++p) xv[p] = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
+        multiply_by_diagonals<Arch>(acc, xv, w);
+      }
+    }
+  }
+  const Batch zero(0.0f);
+  for (int64_t v = 0; v * lanes < t.out_channels; ++v) {
+    const int64_t count = std::min(lanes, t.out_channels - v * lanes);
+    const Batch start = t.bias == nullptr ? zero
+                        : count == lanes  ? Batch::load_unaligned(t.bias + v * lanes)
+                                          : load_partial<Arch>(t.bias + v * lanes, count);
+    Batch out[Pixels];
+#pragma GCC unroll 16
+    for (int p = 0; p < Pixels; ++p) out[p] = start;
+#pragma GCC unroll 8
+    for (int s = 0; s < Diagonals; ++s) {
+      for (int64_t term = 0; term < t.terms; ++term) {
+        const LanePicker<Arch> pick(t.source + ((v * Diagonals + s) * t.terms + term) * lanes);
+#pragma GCC unroll 16
+        for (int p = 0; p < Pixels; ++p) out[p] += pick(acc[p][s]);
+      }
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < Pixels; ++p) {
+      // v < 0 ? 0 : v, as the reference writes ReLU (keeps NaN and -0).
+      const Batch sum = t.relu ? xsimd::select(out[p] < zero, zero, out[p]) : out[p];
+      float* dst = t.y + p * t.y_pixel_stride + v * lanes;
+      if (count == lanes) {
+        sum.store_unaligned(dst);
+      } else {
+        store_partial<Arch>(dst, sum, count);
+      }
+    }
+  }
+}
+
+template <class Arch, int Diagonals, int Pixels, bool PerInput>
+void grouped_conv_tile_any_lanes(const GroupedConvTile& t) {
+  if (t.in_lanes < (PerInput ? Diagonals : 1) * int64_t(xsimd::batch<float, Arch>::size)) {
+    grouped_conv_tile<Arch, Diagonals, Pixels, true, PerInput>(t);
+  } else {
+    grouped_conv_tile<Arch, Diagonals, Pixels, false, PerInput>(t);
+  }
+}
+
+// One vector of outputs (Ci == Co, and multipliers within a vector) moves its lanes by
+// tables read once per call; more run the general loop, a table read per pixel and vector.
+template <class Arch, int Diagonals>
+void grouped_spread(const GroupedSpread& spread) {
+  const GroupedSpread g = spread;  // a local copy, as in grouped_conv_tile
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  const int64_t out_vectors = (g.out_channels + lanes - 1) / lanes, tail = g.out_channels - (out_vectors - 1) * lanes;
+  const auto load = [&](const float* src, int64_t v) {
+    return v == out_vectors - 1 && tail < lanes ? load_partial<Arch>(src, tail) : Batch::load_unaligned(src);
+  };
+  const auto add_bias = [&](const Batch& dy, int64_t v) {
+    const Batch total = load(g.bias_sums + v * lanes, v) + dy;
+    if (v == out_vectors - 1 && tail < lanes) {
+      store_partial<Arch>(g.bias_sums + v * lanes, total, tail);
+    } else {
+      total.store_unaligned(g.bias_sums + v * lanes);
+    }
+  };
+  if (out_vectors == 1) {
+    for (int64_t p = 0; p < g.pixels; ++p) {
+      const Batch dy = load(g.dy + p * g.dy_pixel_stride, 0);
+      float* out = g.out + p * Diagonals * lanes;
+#pragma GCC unroll 8
+      for (int s = 0; s < Diagonals; ++s) LanePicker<Arch>(g.source + s * lanes)(dy).store_unaligned(out + s * lanes);
+      if (g.bias_sums != nullptr) add_bias(dy, 0);
+    }
+    return;
+  }
+  Batch dy[kMaxGroupedDiagonals];
+  for (int64_t p = 0; p < g.pixels; ++p) {
+    const float* in = g.dy + p * g.dy_pixel_stride;
+    float* out = g.out + p * Diagonals * lanes;
+    for (int64_t v = 0; v < out_vectors; ++v) dy[v] = load(in + v * lanes, v);
+    for (int s = 0; s < Diagonals; ++s) {
+      Batch sum(0.0f);
+      for (int64_t v = 0; v < out_vectors; ++v) sum += LanePicker<Arch>(g.source + (v * Diagonals + s) * lanes)(dy[v]);
+      sum.store_unaligned(out + s * lanes);
+    }
+    if (g.bias_sums == nullptr) continue;
+    for (int64_t v = 0; v < out_vectors; ++v) add_bias(dy[v], v);
+  }
+}
+
+// Register budget as the forward tile's: Taps x Diagonals accumulators, the pixel's Taps
+// input vectors, and one diagonal of dy at a time.
+template <class Arch>
+constexpr int grouped_max_taps(int diagonals) {
+  const int taps = (grouped_vector_registers<Arch>() - 1) / (diagonals + 1);
+  return std::clamp(taps, 1, kMaxGroupedGradTaps);
+}
+
+template <class Arch, int Diagonals, int Taps, bool Partial>
+void grouped_weight_grad(const GroupedWeightGradTile& tile) {
+  const GroupedWeightGradTile t = tile;  // a local copy, as in grouped_conv_tile
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  int64_t x_offset[Taps];
+  Batch acc[Taps][Diagonals];
+#pragma GCC unroll 16
+  for (int k = 0; k < Taps; ++k) {
+    x_offset[k] = t.x_offset[k];
+#pragma GCC unroll 8
+    for (int s = 0; s < Diagonals; ++s) acc[k][s] = Batch::load_unaligned(t.sums + t.sum_offset[k] + s * lanes);
+  }
+  for (int64_t r = 0; r < t.rows; ++r) {
+    for (int64_t c = 0; c < t.cols; ++c) {
+      const float* x = t.x + r * t.x_row_stride + c * t.x_col_stride;
+      const float* dy = t.dy + r * t.dy_row_stride + c * t.dy_col_stride;
+      Batch xv[Taps];
+#pragma GCC unroll 16
+      for (int k = 0; k < Taps; ++k) xv[k] = grouped_load<Arch, Partial>(x + x_offset[k], t.in_lanes);
+      multiply_by_diagonals<Arch>(acc, xv, dy);
+    }
+  }
+#pragma GCC unroll 16
+  for (int k = 0; k < Taps; ++k) {
+#pragma GCC unroll 8
+    for (int s = 0; s < Diagonals; ++s) acc[k][s].store_unaligned(t.sums + t.sum_offset[k] + s * lanes);
+  }
+}
+
+template <class Arch, int Diagonals, int Taps>
+void grouped_weight_grad_any_lanes(const GroupedWeightGradTile& t) {
+  if (t.in_lanes < int64_t(xsimd::batch<float, Arch>::size)) {
+    grouped_weight_grad<Arch, Diagonals, Taps, true>(t);
+  } else {
+    grouped_weight_grad<Arch, Diagonals, Taps, false>(t);
+  }
+}
+
+template <class Arch, int Diagonals, int Taps>
+void fill_grouped_weight_grads(GroupedConvKernels& k) {
+  if constexpr (Taps <= grouped_max_taps<Arch>(Diagonals)) {
+    k.weight_grad[Diagonals - 1][Taps - 1] = &grouped_weight_grad_any_lanes<Arch, Diagonals, Taps>;
+    fill_grouped_weight_grads<Arch, Diagonals, Taps + 1>(k);
+  }
+}
+
+template <class Arch, int Diagonals, int Pixels>
+void fill_grouped_tiles(GroupedConvKernels& k) {
+  if constexpr (Pixels <= grouped_max_pixels<Arch>(Diagonals)) {
+    k.tile[Diagonals - 1][Pixels - 1] = &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, false>;
+    k.tile_per_input[Diagonals - 1][Pixels - 1] = &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, true>;
+    fill_grouped_tiles<Arch, Diagonals, Pixels + 1>(k);
+  }
+}
+
+template <class Arch, int Diagonals>
+void fill_grouped_diagonals(GroupedConvKernels& k) {
+  if constexpr (Diagonals <= kMaxGroupedDiagonals) {
+    k.max_pixels[Diagonals - 1] = grouped_max_pixels<Arch>(Diagonals);
+    fill_grouped_tiles<Arch, Diagonals, 1>(k);
+    k.max_taps[Diagonals - 1] = grouped_max_taps<Arch>(Diagonals);
+    k.spread[Diagonals - 1] = &grouped_spread<Arch, Diagonals>;
+    fill_grouped_weight_grads<Arch, Diagonals, 1>(k);
+    fill_grouped_diagonals<Arch, Diagonals + 1>(k);
+  }
+}
+
+template <class Arch>
+GroupedConvKernels make_grouped_conv_kernels() {
+  GroupedConvKernels k{};
+  k.lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
+  fill_grouped_diagonals<Arch, 2>(k);
+  return k;
+}
+
+}  // namespace
+}  // namespace convkit::detail

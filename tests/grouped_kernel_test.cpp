@@ -1,0 +1,310 @@
+// The grouped micro-kernels (kernels/grouped_conv.hpp) on their own: every diagonal count and
+// pixel (or, backward weights, tap) count the register budget allows, under every instruction set this CPU has, checked
+// against the header's formula with random lane tables (lanes with no term included), input
+// lanes past in_lanes holding NaN (they must read as 0), and outputs in sentinel-filled
+// buffers (a write past out_channels or between pixels is caught). Small integers make every
+// summation order exact.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "isa.hpp"
+#include "kernels/grouped_conv.hpp"
+#include "support/tensors.hpp"
+
+namespace convkit::detail {
+namespace {
+
+using test::integer_tensor;
+
+constexpr float kSentinel = -12345.0f;
+
+std::vector<Isa> isas_here() {
+  std::vector<Isa> isas;
+  for (Isa isa : kAllIsas) {
+    if (isa <= cpu_isa()) isas.push_back(isa);
+  }
+  return isas;
+}
+
+struct GroupedCase {
+  int diagonals, pixels;
+  int64_t in_lanes, out_channels, taps_h, taps_w;
+  bool relu, bias;
+  bool per_input = false;  // tile_per_input, its input vector s for accumulator s
+  int64_t terms = 1;
+};
+
+std::string describe(Isa isa, const GroupedCase& c) {
+  return std::string(isa_name(isa)) + " diagonals=" + std::to_string(c.diagonals) +
+         " pixels=" + std::to_string(c.pixels) + " in_lanes=" + std::to_string(c.in_lanes) +
+         " out_channels=" + std::to_string(c.out_channels) + " taps=" + std::to_string(c.taps_h) + "x" +
+         std::to_string(c.taps_w) + (c.relu ? " relu" : "") + (c.bias ? " bias" : "") +
+         (c.per_input ? " per-input" : "") + " terms=" + std::to_string(c.terms);
+}
+
+// x has pixels, and taps (walked backwards down the rows, as backward data does) at distinct
+// strides, with NaN in every lane at or past in_lanes; the last vector read ends at x's end.
+void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, uint32_t seed) {
+  const int64_t lanes = k.lanes, S = c.diagonals, inputs = c.per_input ? S : 1;
+  const int64_t out_vectors = (c.out_channels + lanes - 1) / lanes;
+  // A pixel's kernel rows lie below its first (x_tap_h < 0) and pixels follow one another, no
+  // two taps' input vectors overlapping, so marking one's unread lanes touches no other's.
+  const int64_t x_tap_w = inputs * lanes + 3, x_tap_h = -(c.taps_w * x_tap_w + 5);
+  const int64_t x_pixel_stride = std::max<int64_t>(c.taps_h, 1) * -x_tap_h + 2;
+  const int64_t x_origin = c.taps_h > 0 ? (c.taps_h - 1) * -x_tap_h : 0;
+  const int64_t x_size =
+      x_origin + (c.pixels - 1) * x_pixel_stride + (c.taps_w > 0 ? (c.taps_w - 1) * x_tap_w : 0) + inputs * lanes;
+  std::vector<float> x = integer_tensor(x_size, seed);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // Mark the lanes no tap may read: each (pixel, th, tw) vector's lanes >= in_lanes.
+  for (int64_t p = 0; p < c.pixels; ++p) {
+    for (int64_t th = 0; th < c.taps_h; ++th) {
+      for (int64_t tw = 0; tw < c.taps_w; ++tw) {
+        const int64_t at = x_origin + p * x_pixel_stride + th * x_tap_h + tw * x_tap_w;
+        for (int64_t l = c.in_lanes; l < inputs * lanes; ++l) x[size_t(at + l)] = nan;
+      }
+    }
+  }
+  const int64_t w_tap_w = S * lanes + lanes, w_tap_h = c.taps_w * w_tap_w + 1;
+  const std::vector<float> w = integer_tensor(c.taps_h * w_tap_h + w_tap_w, seed + 1);
+  const std::vector<float> bias = integer_tensor(c.out_channels, seed + 2);
+  std::mt19937 rng(seed + 3);
+  std::uniform_int_distribution<int32_t> lane(-1, int32_t(lanes) - 1);
+  std::vector<int32_t> source(size_t(out_vectors * S * c.terms * lanes));
+  for (int32_t& s : source) s = lane(rng);
+  const int64_t y_pixel_stride = out_vectors * lanes + 3;
+  std::vector<float> y(size_t(c.pixels * y_pixel_stride), kSentinel);
+
+  GroupedConvTile t{};
+  t.x = x.data() + x_origin;
+  t.w = w.data();
+  t.bias = c.bias ? bias.data() : nullptr;
+  t.y = y.data();
+  t.source = source.data();
+  t.terms = c.terms;
+  t.pixels = c.pixels;
+  t.x_pixel_stride = x_pixel_stride;
+  t.y_pixel_stride = y_pixel_stride;
+  t.taps_h = c.taps_h;
+  t.taps_w = c.taps_w;
+  t.x_tap_h = x_tap_h;
+  t.x_tap_w = x_tap_w;
+  t.w_tap_h = w_tap_h;
+  t.w_tap_w = w_tap_w;
+  t.in_lanes = c.in_lanes;
+  t.out_channels = c.out_channels;
+  t.relu = c.relu;
+  (c.per_input ? k.tile_per_input : k.tile)[S - 1][c.pixels - 1](t);
+
+  // acc[p][s][l] from the header's formula, in double.
+  const auto acc = [&](int64_t p, int64_t s, int64_t l) {
+    const int64_t e = c.per_input ? s : 0;
+    if (e * lanes + l >= c.in_lanes) return 0.0;
+    double sum = 0.0;
+    for (int64_t th = 0; th < c.taps_h; ++th) {
+      for (int64_t tw = 0; tw < c.taps_w; ++tw) {
+        sum += double(t.x[p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + e * lanes + l]) *
+               w[size_t(th * w_tap_h + tw * w_tap_w + s * lanes + l)];
+      }
+    }
+    return sum;
+  };
+  for (int64_t p = 0; p < c.pixels; ++p) {
+    for (int64_t q = 0; q < y_pixel_stride; ++q) {
+      const float got = y[size_t(p * y_pixel_stride + q)];
+      if (q >= c.out_channels) {
+        ASSERT_EQ(got, kSentinel) << describe(isa, c) << ": wrote pixel " << p << " channel " << q;
+        continue;
+      }
+      double expected = c.bias ? bias[size_t(q)] : 0.0;
+      const int64_t v = q / lanes, l = q % lanes;
+      for (int64_t s = 0; s < S; ++s) {
+        for (int64_t term = 0; term < c.terms; ++term) {
+          const int32_t from = source[size_t(((v * S + s) * c.terms + term) * lanes + l)];
+          if (from >= 0) expected += acc(p, s, from);
+        }
+      }
+      if (c.relu && expected < 0.0) expected = 0.0;
+      ASSERT_EQ(got, float(expected)) << describe(isa, c) << ": pixel " << p << " channel " << q;
+    }
+  }
+}
+
+TEST(GroupedConvTile, EveryShapeEveryIsa) {
+  uint32_t seed = 1;
+  for (Isa isa : isas_here()) {
+    const GroupedConvKernels& k = kernels<GroupedConvKernels>(isa);
+    const int64_t lanes = k.lanes;
+    for (int diagonals = 2; diagonals <= kMaxGroupedDiagonals; ++diagonals) {
+      const int widest = k.max_pixels[diagonals - 1];
+      ASSERT_GE(widest, 1);
+      ASSERT_LE(widest, kMaxGroupedPixels);
+      for (int pixels = 1; pixels <= widest; ++pixels) {
+        ASSERT_NE(k.tile[diagonals - 1][pixels - 1], nullptr) << isa_name(isa) << " " << diagonals << "x" << pixels;
+        // Full and partial input vectors; one, several and partial output vectors.
+        check_grouped(isa, k, {diagonals, pixels, lanes, lanes, 3, 3, false, true}, seed++);
+        check_grouped(isa, k, {diagonals, pixels, lanes - 1, 2 * lanes - 3, 1, 2, true, true}, seed++);
+        // Per input vector: all of them full, the last partial, the last ones unread.
+        check_grouped(isa, k, {diagonals, pixels, diagonals * lanes, lanes, 3, 3, false, true, true, diagonals}, seed++);
+        check_grouped(isa, k, {diagonals, pixels, diagonals * lanes - 1, lanes - 2, 2, 1, true, true, true, 2}, seed++);
+        check_grouped(isa, k, {diagonals, pixels, lanes + 1, lanes, 1, 3, false, false, true, 3}, seed++);
+      }
+      // Around the register block: the widest tile and one under it, empty tap windows
+      // (padding only: bias alone), no bias, single lanes.
+      for (int pixels : {widest, widest > 1 ? widest - 1 : 1}) {
+        check_grouped(isa, k, {diagonals, pixels, 1, 3 * lanes, 3, 1, true, false}, seed++);
+        check_grouped(isa, k, {diagonals, pixels, lanes / 2, 1, 2, 3, false, true}, seed++);
+        check_grouped(isa, k, {diagonals, pixels, lanes, lanes + 1, 0, 3, true, true}, seed++);
+        check_grouped(isa, k, {diagonals, pixels, lanes, lanes, 3, 0, false, true}, seed++);
+      }
+    }
+  }
+}
+
+// Backward weights' first step: dy's diagonals from random lane tables over one to several
+// vectors (the last partial, its lanes past out_channels NaN: they must read as 0), with and
+// without the bias sums.
+TEST(GroupedSpread, EveryVectorCountEveryIsa) {
+  uint32_t seed = 100;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (Isa isa : isas_here()) {
+    const GroupedConvKernels& k = kernels<GroupedConvKernels>(isa);
+    const int64_t lanes = k.lanes;
+    for (int diagonals = 2; diagonals <= kMaxGroupedDiagonals; ++diagonals) {
+      for (int64_t out_channels : {lanes, lanes - 1, 2 * lanes + 1, 3 * lanes}) {
+        for (bool bias : {false, true}) {
+          const std::string what = std::string(isa_name(isa)) + " diagonals=" + std::to_string(diagonals) +
+                                   " out_channels=" + std::to_string(out_channels) + (bias ? " bias" : "");
+          const int64_t vectors = (out_channels + lanes - 1) / lanes, pixels = 5, stride = vectors * lanes + 2;
+          std::vector<float> dy = integer_tensor((pixels - 1) * stride + vectors * lanes, seed++);
+          for (int64_t p = 0; p < pixels; ++p) {
+            for (int64_t q = out_channels; q < vectors * lanes; ++q) dy[size_t(p * stride + q)] = nan;
+          }
+          std::mt19937 rng(seed++);
+          std::uniform_int_distribution<int32_t> lane(-1, int32_t(lanes) - 1);
+          std::vector<int32_t> source(size_t(vectors * diagonals * lanes));
+          for (int32_t& s : source) s = lane(rng);
+          std::vector<float> out(size_t(pixels * diagonals * lanes), kSentinel);
+          const std::vector<float> start = integer_tensor(out_channels, seed++);
+          std::vector<float> bias_sums = start;
+          bias_sums.push_back(kSentinel);
+          GroupedSpread g{};
+          g.dy = dy.data();
+          g.out = out.data();
+          g.bias_sums = bias ? bias_sums.data() : nullptr;
+          g.source = source.data();
+          g.pixels = pixels;
+          g.dy_pixel_stride = stride;
+          g.out_channels = out_channels;
+          k.spread[diagonals - 1](g);
+          for (int64_t p = 0; p < pixels; ++p) {
+            for (int64_t s = 0; s < diagonals; ++s) {
+              for (int64_t l = 0; l < lanes; ++l) {
+                double expected = 0.0;
+                for (int64_t v = 0; v < vectors; ++v) {
+                  const int32_t from = source[size_t((v * diagonals + s) * lanes + l)];
+                  if (from >= 0 && v * lanes + from < out_channels) expected += dy[size_t(p * stride + v * lanes + from)];
+                }
+                ASSERT_EQ(out[size_t((p * diagonals + s) * lanes + l)], float(expected))
+                    << what << ": pixel " << p << " diagonal " << s << " lane " << l;
+              }
+            }
+          }
+          if (!bias) continue;
+          for (int64_t q = 0; q < out_channels; ++q) {
+            double expected = start[size_t(q)];
+            for (int64_t p = 0; p < pixels; ++p) expected += dy[size_t(p * stride + q)];
+            ASSERT_EQ(bias_sums[size_t(q)], float(expected)) << what << ": bias " << q;
+          }
+          ASSERT_EQ(bias_sums.back(), kSentinel) << what << ": wrote past the bias sums";
+        }
+      }
+    }
+  }
+}
+
+// Backward weights' second step: every diagonal and tap count, taps at scattered offsets, a
+// rectangle of pixels walked with distinct strides, sums accumulated onto what they held, and
+// input lanes past in_lanes NaN.
+TEST(GroupedWeightGrad, EveryShapeEveryIsa) {
+  uint32_t seed = 200;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (Isa isa : isas_here()) {
+    const GroupedConvKernels& k = kernels<GroupedConvKernels>(isa);
+    const int64_t lanes = k.lanes;
+    for (int diagonals = 2; diagonals <= kMaxGroupedDiagonals; ++diagonals) {
+      ASSERT_GE(k.max_taps[diagonals - 1], 1);
+      ASSERT_LE(k.max_taps[diagonals - 1], kMaxGroupedGradTaps);
+      for (int taps = 1; taps <= k.max_taps[diagonals - 1]; ++taps) {
+        ASSERT_NE(k.weight_grad[diagonals - 1][taps - 1], nullptr) << isa_name(isa) << " " << diagonals << "x" << taps;
+        for (int64_t in_lanes : {lanes, lanes - 1}) {
+          const std::string what = std::string(isa_name(isa)) + " diagonals=" + std::to_string(diagonals) +
+                                   " taps=" + std::to_string(taps) + " in_lanes=" + std::to_string(in_lanes);
+          const int64_t rows = 3, cols = 4;
+          // Each pixel's taps lie in a slot of their own: tap t at t*(lanes+1), a pixel's slot
+          // taps*(lanes+1)+3 wide, pixels along a row, rows after rows.
+          const int64_t tap_step = lanes + 1, x_col_stride = taps * tap_step + 3, x_row_stride = cols * x_col_stride + 1;
+          std::vector<float> x = integer_tensor(rows * x_row_stride, seed++);
+          std::vector<int64_t> x_offset, sum_offset;
+          for (int64_t t = 0; t < taps; ++t) {
+            x_offset.push_back(t * tap_step);
+            sum_offset.push_back((taps - 1 - t) * (diagonals * lanes + 2));  // reversed, with gaps
+          }
+          for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t c = 0; c < cols; ++c) {
+              for (int64_t t = 0; t < taps; ++t) {
+                for (int64_t l = in_lanes; l < lanes; ++l) x[size_t(r * x_row_stride + c * x_col_stride + x_offset[size_t(t)] + l)] = nan;
+              }
+            }
+          }
+          const int64_t dy_col_stride = diagonals * lanes + 1, dy_row_stride = cols * dy_col_stride + 2;
+          const std::vector<float> dy = integer_tensor(rows * dy_row_stride, seed++);
+          const std::vector<float> start = integer_tensor(taps * (diagonals * lanes + 2), seed++);
+          std::vector<float> sums = start;
+          GroupedWeightGradTile t{};
+          t.x = x.data();
+          t.dy = dy.data();
+          t.sums = sums.data();
+          t.x_offset = x_offset.data();
+          t.sum_offset = sum_offset.data();
+          t.rows = rows;
+          t.cols = cols;
+          t.x_row_stride = x_row_stride;
+          t.x_col_stride = x_col_stride;
+          t.dy_row_stride = dy_row_stride;
+          t.dy_col_stride = dy_col_stride;
+          t.in_lanes = in_lanes;
+          k.weight_grad[diagonals - 1][taps - 1](t);
+          for (int64_t tap = 0; tap < taps; ++tap) {
+            for (int64_t s = 0; s < diagonals; ++s) {
+              for (int64_t l = 0; l < lanes; ++l) {
+                const int64_t at = sum_offset[size_t(tap)] + s * lanes + l;
+                double expected = start[size_t(at)];
+                for (int64_t r = 0; r < rows && l < in_lanes; ++r) {
+                  for (int64_t c = 0; c < cols; ++c) {
+                    expected += double(x[size_t(r * x_row_stride + c * x_col_stride + x_offset[size_t(tap)] + l)]) *
+                                dy[size_t(r * dy_row_stride + c * dy_col_stride + s * lanes + l)];
+                  }
+                }
+                ASSERT_EQ(sums[size_t(at)], float(expected)) << what << ": tap " << tap << " diagonal " << s << " lane " << l;
+              }
+            }
+            // The gap after each tap's sums is left alone.
+            const int64_t gap = sum_offset[size_t(tap)] + diagonals * lanes;
+            ASSERT_EQ(sums[size_t(gap)], start[size_t(gap)]) << what;
+            ASSERT_EQ(sums[size_t(gap + 1)], start[size_t(gap + 1)]) << what;
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace convkit::detail
