@@ -32,6 +32,8 @@
 #include <memory>
 #include <string>
 
+#include "conv/cache_sizes.hpp"
+#include "conv/integer.hpp"
 #include "gemm/gemm.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/winograd_transform.hpp"
@@ -42,12 +44,10 @@ namespace {
 
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t v, int64_t multiple) { return ceil_div(v, multiple) * multiple; }
 
-// The transformed tiles and products of one thread's block, V and M together, sized for the
-// L2 of the Zen 4 convkit is tuned on (1 MB): the rest of it streams the weight panels.
-constexpr int64_t kBlockBytes = int64_t{512} << 10;
+// The transformed tiles and products of one thread's block, V and M together: half the L2, the
+// other half streaming the weight panels past them.
+int64_t block_bytes() { return l2_bytes() / 2; }
 // Tiles per block at most: beyond this the GEMM gains nothing and the workspace only grows.
 constexpr int64_t kMaxTiles = 64;
 // Fewer channels per group than an AVX-512 vector leave the transforms on partial vectors and
@@ -94,7 +94,7 @@ int64_t output_tile(const Correlation& c, const GemmKernels& kern) {
   const auto area = [&](int64_t m) { return round_up(c.res_h, m) * round_up(c.res_w, m); };
   const bool little_waste = area(6) * 100 <= area(4) * 105;
   const bool block_fits = 64 * kern.mr * round_up(gemm_block_depth(c.k()), kLineFloats) * int64_t{sizeof(float)} <=
-                          kBlockBytes;
+                          block_bytes();
   return little_waste && block_fits ? 6 : 4;
 }
 
@@ -122,17 +122,17 @@ struct Blocking {
   int64_t m_floats() const { return positions * tiles * ldm; }
 };
 
-// V takes up to 5/8 of kBlockBytes, M the rest, each at least one GEMM tile's worth: mr tiles
+// V takes up to 5/8 of the block budget, M the rest, each at least one GEMM tile's worth: mr tiles
 // of V (so a thread's V is at most positions * mr * 256 floats, the deepest depth block) and
 // one column step of M for every tile (tiles are capped so that this stays within 3/8). So a
-// thread's workspace is at most max(kBlockBytes, positions*mr*256*4 bytes + 3/8 kBlockBytes):
-// 708 KB for F(4x4) with AVX-512's mr of 14 (F(6x6) is taken only where its mr tiles fit).
+// thread's workspace is at most max(budget, positions*mr*256*4 bytes + 3/8 budget): 708 KB for
+// F(4x4) with AVX-512's mr of 14 and a 1 MB L2 (F(6x6) is taken only where its mr tiles fit).
 Blocking choose_blocking(const Correlation& c, const GemmKernels& kern) {
   Blocking b;
   b.positions = c.positions();
   b.depth = gemm_block_depth(c.k());
   b.ldv = round_up(max64(b.depth, 1), kLineFloats);
-  const int64_t floats = kBlockBytes / int64_t{sizeof(float)};
+  const int64_t floats = block_bytes() / int64_t{sizeof(float)};
   const int64_t column_step = max64(kern.nr, kLineFloats);  // both powers of two: a multiple of each
   const int64_t tiles_by_v = floats * 5 / 8 / (b.positions * b.ldv);
   const int64_t tiles_by_m = floats * 3 / 8 / (b.positions * column_step);
