@@ -155,14 +155,6 @@ int64_t packed_floats(const Correlation& c, const GemmKernels& kern) {
   return c.groups * c.positions() * position_floats(c, kern);
 }
 
-// Waits for the rest of the team. A team of one runs with no region of its own, perhaps inside
-// a caller's: a barrier there would bind to the caller's region, so it has none.
-void barrier(int team) {
-  if (team > 1) {
-#pragma omp barrier
-  }
-}
-
 // How a team of threads splits the work: `tile_parts` contiguous shares of the tiles times
 // `column_parts` shares of each group's result channels (in nr blocks).
 struct TeamSplit {
@@ -255,7 +247,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
             for (int64_t i = i0; i < i1; ++i) to[i] = tile[o - o0][i - i0];
           }
         }
-        barrier(team);
+        team_barrier(team);
         rows = transposed;
         tap_stride = ocg * icg;
         row_stride = icg;
@@ -276,7 +268,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
           }
         }
       }
-      if (flipped) barrier(team);
+      if (flipped) team_barrier(team);
     }
   }
 
@@ -296,7 +288,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
     run_team(threads, [&](int thread, int team) {
       if (hwio != nullptr) {
         pack_share(hwio, flipped, pack_into, transposed.data(), thread, team);
-        barrier(team);
+        team_barrier(team);
       }
       fill_out_of_reach(c, bias, relu, res, share_of(c.batch * c.res_h, thread, team));
       const TeamSplit split = split_team(c, gemm_, team);
