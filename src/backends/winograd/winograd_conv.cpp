@@ -151,8 +151,67 @@ int64_t position_floats(const Correlation& c, const GemmKernels& kern) {
   return round_up(packed_b_floats(kern, c.k(), c.n()), kLineFloats) + kLineFloats;
 }
 
+// The kernels themselves, D[g][tap][k][n] (n contiguous), kept after the transformed ones for
+// the outputs few_tap_sums computes directly.
+int64_t kernel_floats(const Correlation& c) { return c.groups * 9 * c.k() * c.n(); }
+
 int64_t packed_floats(const Correlation& c, const GemmKernels& kern) {
-  return c.groups * c.positions() * position_floats(c, kern);
+  return c.groups * c.positions() * position_floats(c, kern) + kernel_floats(c);
+}
+
+// The source rows (or columns) of result row r's window that lie in the source.
+int64_t taps_inside(int64_t r, int64_t pad, int64_t source) {
+  return max64(0, min64(source, r - pad + 3) - max64(0, r - pad));
+}
+
+// An output's rounding error in a tile follows its tile's inputs, not its own terms; where its
+// window keeps at most 3 taps (padding of 2 or more, as backward data of an unpadded layer has)
+// its own terms can be far smaller than its neighbours', even all zero, so the fast bound per
+// output would not hold: those outputs are summed directly instead (few_tap_sums).
+constexpr int64_t kFewTaps = 3;
+bool has_few_tap_outputs(const Correlation& c) {
+  const Reach rows = c.rows(), cols = c.cols();
+  const int64_t row_taps = min64(taps_inside(rows.begin, c.pad_top, c.src_h), taps_inside(rows.end - 1, c.pad_top, c.src_h));
+  const int64_t col_taps =
+      min64(taps_inside(cols.begin, c.pad_left, c.src_w), taps_inside(cols.end - 1, c.pad_left, c.src_w));
+  return row_taps * col_taps <= kFewTaps;
+}
+
+// The outputs of at most kFewTaps taps in result rows [share.begin, share.end) over the batch,
+// as plain sums of products over the kernels as they are (D[g][tap][k][n]), bias, then ReLU.
+void few_tap_sums(const Correlation& c, const float* kernels, const float* src, const float* bias, bool relu,
+                  float* res, Share share) {
+  const Reach rows = c.rows(), cols = c.cols();
+  const int64_t k = c.k(), n = c.n();
+  for (int64_t row = share.begin; row < share.end; ++row) {
+    const int64_t image = row / c.res_h, r = row % c.res_h;
+    if (r < rows.begin || r >= rows.end) continue;
+    const int64_t row_taps = taps_inside(r, c.pad_top, c.src_h);
+    for (int64_t col = cols.begin; col < cols.end; ++col) {
+      if (row_taps * taps_inside(col, c.pad_left, c.src_w) > kFewTaps) continue;
+      float* out = res + (row * c.res_w + col) * c.res_c;
+      for (int64_t o = 0; o < c.res_c; ++o) out[o] = bias != nullptr ? bias[o] : 0.0f;
+      for (int64_t i = 0; i < 3; ++i) {
+        const int64_t sr = r - c.pad_top + i;
+        if (sr < 0 || sr >= c.src_h) continue;
+        for (int64_t j = 0; j < 3; ++j) {
+          const int64_t sc = col - c.pad_left + j;
+          if (sc < 0 || sc >= c.src_w) continue;
+          const float* pixel = src + ((image * c.src_h + sr) * c.src_w + sc) * c.src_c;
+          for (int64_t g = 0; g < c.groups; ++g) {
+            const float* tap = kernels + (g * 9 + 3 * i + j) * k * n;
+            for (int64_t p = 0; p < k; ++p) {
+              const float value = pixel[g * k + p];
+              for (int64_t o = 0; o < n; ++o) out[g * n + o] += value * tap[p * n + o];
+            }
+          }
+        }
+      }
+      if (relu) {
+        for (int64_t o = 0; o < c.res_c; ++o) out[o] = out[o] < 0.0f ? 0.0f : out[o];
+      }
+    }
+  }
 }
 
 // How a team of threads splits the work: `tile_parts` contiguous shares of the tiles times
@@ -252,6 +311,13 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
         tap_stride = ocg * icg;
         row_stride = icg;
       }
+      // D: the rows the transform reads, as they are (tap, p, j).
+      float* kernels = packed + c.groups * c.positions() * panel_floats + g * 9 * k * n;
+      const Share my_rows = share_of(9 * k, thread, team);
+      for (int64_t row = my_rows.begin; row < my_rows.end; ++row) {
+        const float* from = rows + row / k * tap_stride + row % k * row_stride;
+        for (int64_t j = 0; j < n; ++j) kernels[row * n + j] = from[j];
+      }
       float* group = packed + g * c.positions() * panel_floats;
       // Panel by panel, its rows in order: each position's writes run through one panel's
       // contiguous kc x nr floats instead of touching every panel (a page each) per row.
@@ -292,58 +358,64 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
       }
       fill_out_of_reach(c, bias, relu, res, share_of(c.batch * c.res_h, thread, team));
       const TeamSplit split = split_team(c, gemm_, team);
-      if (thread >= split.tile_parts * split.column_parts) return;
-      const Share my_tiles = share_of(tiles, thread / split.column_parts, split.tile_parts);
-      const Share my_column_blocks = share_of(ceil_div(n, gemm_.nr), thread % split.column_parts, split.column_parts);
-      const int64_t first_column = my_column_blocks.begin * gemm_.nr;
-      const int64_t end_column = min64(n, my_column_blocks.end * gemm_.nr);
-      float* v = workspace.data() + per_thread * thread;
-      float* m = v + blk.v_floats();
-      const int64_t v_position = blk.tiles * blk.ldv, m_position = blk.tiles * blk.ldm;
+      if (thread < split.tile_parts * split.column_parts) {
+        const Share my_tiles = share_of(tiles, thread / split.column_parts, split.tile_parts);
+        const Share my_column_blocks = share_of(ceil_div(n, gemm_.nr), thread % split.column_parts, split.column_parts);
+        const int64_t first_column = my_column_blocks.begin * gemm_.nr;
+        const int64_t end_column = min64(n, my_column_blocks.end * gemm_.nr);
+        float* v = workspace.data() + per_thread * thread;
+        float* m = v + blk.v_floats();
+        const int64_t v_position = blk.tiles * blk.ldv, m_position = blk.tiles * blk.ldm;
 
-      // Blocks of equal size (16 tiles as 8 + 8, not 14 + 2): a GEMM of few rows is slow.
-      const int64_t share = my_tiles.end - my_tiles.begin, blocks = ceil_div(share, blk.tiles);
-      for (int64_t block = 0; block < blocks; ++block) {
-        const int64_t t0 = my_tiles.begin + share * block / blocks;
-        const int64_t count = my_tiles.begin + share * (block + 1) / blocks - t0;
-        for (int64_t g = 0; g < c.groups; ++g) {
-          GemmBatch batch;
-          batch.count = c.positions();
-          batch.k = k;
-          batch.n = n;
-          batch.a = v;
-          batch.a_stride = v_position;
-          batch.a_row_distance = blk.ldv;
-          batch.b = packed_u + g * c.positions() * panel_floats;
-          batch.b_stride = panel_floats;
-          batch.c = m;
-          batch.c_stride = m_position;
-          batch.ldc = blk.ldm;
-          for (int64_t o0 = first_column; o0 < end_column; o0 += blk.columns) {
-            const int64_t o1 = min64(end_column, o0 + blk.columns);
-            batch.c_first_column = o0;
-            for (int64_t q = 0; q < depth_blocks; ++q) {
-              const int64_t k0 = q * blk.depth, kc = min64(blk.depth, k - k0);
-              if (depth_blocks > 1 || o0 == first_column) {
-                for (int64_t t = 0; t < count; ++t) {
-                  const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
-                  const int64_t row0 = rows.begin + within / tiles_w * c.m - c.pad_top;
-                  const int64_t col0 = cols.begin + within % tiles_w * c.m - c.pad_left;
-                  f.input(src + image * c.src_h * c.src_w * c.src_c + g * k + k0, c.src_h, c.src_w, c.src_c, row0,
-                          col0, kc, v + t * blk.ldv, v_position);
+        // Blocks of equal size (16 tiles as 8 + 8, not 14 + 2): a GEMM of few rows is slow.
+        const int64_t share = my_tiles.end - my_tiles.begin, blocks = ceil_div(share, blk.tiles);
+        for (int64_t block = 0; block < blocks; ++block) {
+          const int64_t t0 = my_tiles.begin + share * block / blocks;
+          const int64_t count = my_tiles.begin + share * (block + 1) / blocks - t0;
+          for (int64_t g = 0; g < c.groups; ++g) {
+            GemmBatch batch;
+            batch.count = c.positions();
+            batch.k = k;
+            batch.n = n;
+            batch.a = v;
+            batch.a_stride = v_position;
+            batch.a_row_distance = blk.ldv;
+            batch.b = packed_u + g * c.positions() * panel_floats;
+            batch.b_stride = panel_floats;
+            batch.c = m;
+            batch.c_stride = m_position;
+            batch.ldc = blk.ldm;
+            for (int64_t o0 = first_column; o0 < end_column; o0 += blk.columns) {
+              const int64_t o1 = min64(end_column, o0 + blk.columns);
+              batch.c_first_column = o0;
+              for (int64_t q = 0; q < depth_blocks; ++q) {
+                const int64_t k0 = q * blk.depth, kc = min64(blk.depth, k - k0);
+                if (depth_blocks > 1 || o0 == first_column) {
+                  for (int64_t t = 0; t < count; ++t) {
+                    const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
+                    const int64_t row0 = rows.begin + within / tiles_w * c.m - c.pad_top;
+                    const int64_t col0 = cols.begin + within % tiles_w * c.m - c.pad_left;
+                    f.input(src + image * c.src_h * c.src_w * c.src_c + g * k + k0, c.src_h, c.src_w, c.src_c, row0,
+                            col0, kc, v + t * blk.ldv, v_position);
+                  }
                 }
+                gemm_batch_block(gemm_, batch, k0, kc, GemmRange{0, count}, GemmRange{o0, o1}, GemmEpilogue{});
               }
-              gemm_batch_block(gemm_, batch, k0, kc, GemmRange{0, count}, GemmRange{o0, o1}, GemmEpilogue{});
-            }
-            for (int64_t t = 0; t < count; ++t) {
-              const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
-              const int64_t r0 = rows.begin + within / tiles_w * c.m, c0 = cols.begin + within % tiles_w * c.m;
-              float* y = res + ((image * c.res_h + r0) * c.res_w + c0) * c.res_c + g * n + o0;
-              f.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr,
-                                 relu, y, c.res_c, c.res_w * c.res_c, min64(c.m, rows.end - r0), min64(c.m, cols.end - c0));
+              for (int64_t t = 0; t < count; ++t) {
+                const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
+                const int64_t r0 = rows.begin + within / tiles_w * c.m, c0 = cols.begin + within % tiles_w * c.m;
+                float* y = res + ((image * c.res_h + r0) * c.res_w + c0) * c.res_c + g * n + o0;
+                f.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr,
+                                   relu, y, c.res_c, c.res_w * c.res_c, min64(c.m, rows.end - r0), min64(c.m, cols.end - c0));
+              }
             }
           }
         }
+      }
+      if (has_few_tap_outputs(c)) {
+        team_barrier(team);  // the tiles wrote these outputs too: overwrite them after
+        few_tap_sums(c, packed_u + c.groups * c.positions() * panel_floats, src, bias, relu, res,
+                     share_of(c.batch * c.res_h, thread, team));
       }
     });
   }
