@@ -151,14 +151,6 @@ int64_t position_floats(const Correlation& c, const GemmKernels& kern) {
   return round_up(packed_b_floats(kern, c.k(), c.n()), kLineFloats) + kLineFloats;
 }
 
-// The kernels themselves, D[g][tap][k][n] (n contiguous), kept after the transformed ones for
-// the outputs few_tap_sums computes directly.
-int64_t kernel_floats(const Correlation& c) { return c.groups * 9 * c.k() * c.n(); }
-
-int64_t packed_floats(const Correlation& c, const GemmKernels& kern) {
-  return c.groups * c.positions() * position_floats(c, kern) + kernel_floats(c);
-}
-
 // The source rows (or columns) of result row r's window that lie in the source.
 int64_t taps_inside(int64_t r, int64_t pad, int64_t source) {
   return max64(0, min64(source, r - pad + 3) - max64(0, r - pad));
@@ -175,6 +167,14 @@ bool has_few_tap_outputs(const Correlation& c) {
   const int64_t col_taps =
       min64(taps_inside(cols.begin, c.pad_left, c.src_w), taps_inside(cols.end - 1, c.pad_left, c.src_w));
   return row_taps * col_taps <= kFewTaps;
+}
+
+// The kernels themselves, D[g][tap][k][n] (n contiguous), kept after the transformed ones for
+// the outputs few_tap_sums computes directly, where there are any.
+int64_t kernel_floats(const Correlation& c) { return has_few_tap_outputs(c) ? c.groups * 9 * c.k() * c.n() : 0; }
+
+int64_t packed_floats(const Correlation& c, const GemmKernels& kern) {
+  return c.groups * c.positions() * position_floats(c, kern) + kernel_floats(c);
 }
 
 // The outputs of at most kFewTaps taps in result rows [share.begin, share.end) over the batch,
@@ -313,7 +313,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
       }
       // D: the rows the transform reads, as they are (tap, p, j).
       float* kernels = packed + c.groups * c.positions() * panel_floats + g * 9 * k * n;
-      const Share my_rows = share_of(9 * k, thread, team);
+      const Share my_rows = share_of(kernel_floats(c) > 0 ? 9 * k : 0, thread, team);
       for (int64_t row = my_rows.begin; row < my_rows.end; ++row) {
         const float* from = rows + row / k * tap_stride + row % k * row_stride;
         for (int64_t j = 0; j < n; ++j) kernels[row * n + j] = from[j];
