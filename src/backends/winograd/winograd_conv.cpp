@@ -16,11 +16,12 @@
 // K (source channels) is taken in the GEMM's depth blocks; when there are several, V holds
 // one block and the GEMMs accumulate into M. N (result channels) is taken in blocks of
 // `columns`; with one depth block V is transformed once per tile block and serves every column
-// block. Outputs whose window lies wholly in padding stay out of the tiles (Reach).
+// block. Outputs whose window lies wholly in padding stay out of the tiles (Reach); those whose
+// window keeps at most 3 taps are summed directly afterwards (few_tap_sums).
 //
 // Workspace per thread: V and M of one block, bounded whatever the layer (choose_blocking).
 // Packed weights: P * groups * K x N floats (N rounded up to the GEMM tile's nr), 4x the HWIO
-// weights for F(4x4), 7.1x for F(6x6).
+// weights for F(4x4), 7.1x for F(6x6), plus the kernels as they are where few_tap_sums needs them.
 //
 // Threads: tiles are split in contiguous shares; when there are too few tiles for that to keep
 // every thread busy (a small image at batch 1), threads split the result channels too, each
