@@ -16,11 +16,12 @@
 // K (source channels) is taken in the GEMM's depth blocks; when there are several, V holds
 // one block and the GEMMs accumulate into M. N (result channels) is taken in blocks of
 // `columns`; with one depth block V is transformed once per tile block and serves every column
-// block. Outputs whose window lies wholly in padding stay out of the tiles (Reach).
+// block. Outputs whose window lies wholly in padding stay out of the tiles (Reach); those whose
+// window keeps at most 3 taps are summed directly afterwards (few_tap_sums).
 //
 // Workspace per thread: V and M of one block, bounded whatever the layer (choose_blocking).
 // Packed weights: P * groups * K x N floats (N rounded up to the GEMM tile's nr), 4x the HWIO
-// weights for F(4x4), 7.1x for F(6x6).
+// weights for F(4x4), 7.1x for F(6x6), plus the kernels as they are where few_tap_sums needs them.
 //
 // Threads: tiles are split in contiguous shares; when there are too few tiles for that to keep
 // every thread busy (a small image at batch 1), threads split the result channels too, each
@@ -32,6 +33,8 @@
 #include <memory>
 #include <string>
 
+#include "conv/cache_sizes.hpp"
+#include "conv/integer.hpp"
 #include "gemm/gemm.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/winograd_transform.hpp"
@@ -40,15 +43,12 @@
 namespace convkit::detail {
 namespace {
 
-
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t v, int64_t multiple) { return ceil_div(v, multiple) * multiple; }
 
-// The transformed tiles and products of one thread's block, V and M together, sized for the
-// L2 of the Zen 4 convkit is tuned on (1 MB): the rest of it streams the weight panels.
-constexpr int64_t kBlockBytes = int64_t{512} << 10;
+// The transformed tiles and products of one thread's block, V and M together: half the L2, the
+// other half streaming the weight panels past them.
+int64_t block_bytes() { return l2_bytes() / 2; }
 // Tiles per block at most: beyond this the GEMM gains nothing and the workspace only grows.
 constexpr int64_t kMaxTiles = 64;
 // Fewer channels per group than an AVX-512 vector leave the transforms on partial vectors and
@@ -69,8 +69,7 @@ Reach reach(int64_t pad, int64_t source, int64_t result) { return {max64(0, pad 
 
 // result(n, r, c, g*N + o) = sum over i, j < 3 and k < K of
 //   source(n, r - pad_top + i, c - pad_left + j, g*K + k) * kernel_g(i, j, k, o),
-// source pixels outside the image being zero.
-// Tiles of m x m results, F(m x m, 3x3).
+// source pixels outside the image being zero, computed in tiles of m x m results by F(m x m, 3x3).
 struct Correlation {
   int64_t batch, src_h, src_w, src_c, res_h, res_w, res_c, groups, pad_top, pad_left;
   int64_t m;
@@ -87,16 +86,16 @@ struct Correlation {
 // F(6x6, 3x3) multiplies 64 times per 36 outputs where F(4x4, 3x3) does 36 per 16 (1.78 against
 // 2.25 per output) for about the same transform work per output, but rounds worse (its
 // coefficients reach 32 and 21/4; both within the fast bound: README). It is taken where it
-// measured faster (README): tiles of 6
-// waste at most 5% more of the image than tiles of 4 (the image rounded up to whole tiles), and
-// one GEMM row block of its transformed tiles (64 positions x mr tiles x a depth block) fits the
-// block budget, so the batched GEMM streams its weights past an L2-resident V. Large images
-// with up to 128 channels qualify (VGG's first layers); ResNet's 56x56 and smaller do not.
+// measured faster (docs/auto_table.md): tiles of 6 waste at most 5% more of the image than
+// tiles of 4 (the image rounded up to whole tiles), and one GEMM row block of its transformed
+// tiles (64 positions x mr tiles x a depth block) fits the block budget, so the batched GEMM
+// streams its weights past an L2-resident V. Large images with up to 128 channels qualify
+// (VGG's first layers); ResNet's 56x56 and smaller do not.
 int64_t output_tile(const Correlation& c, const GemmKernels& kern) {
   const auto area = [&](int64_t m) { return round_up(c.res_h, m) * round_up(c.res_w, m); };
   const bool little_waste = area(6) * 100 <= area(4) * 105;
   const bool block_fits = 64 * kern.mr * round_up(gemm_block_depth(c.k()), kLineFloats) * int64_t{sizeof(float)} <=
-                          kBlockBytes;
+                          block_bytes();
   return little_waste && block_fits ? 6 : 4;
 }
 
@@ -124,17 +123,17 @@ struct Blocking {
   int64_t m_floats() const { return positions * tiles * ldm; }
 };
 
-// V takes up to 5/8 of kBlockBytes, M the rest, each at least one GEMM tile's worth: mr tiles
+// V takes up to 5/8 of the block budget, M the rest, each at least one GEMM tile's worth: mr tiles
 // of V (so a thread's V is at most positions * mr * 256 floats, the deepest depth block) and
 // one column step of M for every tile (tiles are capped so that this stays within 3/8). So a
-// thread's workspace is at most max(kBlockBytes, positions*mr*256*4 bytes + 3/8 kBlockBytes):
-// 708 KB for F(4x4) with AVX-512's mr of 14 (F(6x6) is taken only where its mr tiles fit).
+// thread's workspace is at most max(budget, positions*mr*256*4 bytes + 3/8 budget): 708 KB for
+// F(4x4) with AVX-512's mr of 14 and a 1 MB L2 (F(6x6) is taken only where its mr tiles fit).
 Blocking choose_blocking(const Correlation& c, const GemmKernels& kern) {
   Blocking b;
   b.positions = c.positions();
   b.depth = gemm_block_depth(c.k());
   b.ldv = round_up(max64(b.depth, 1), kLineFloats);
-  const int64_t floats = kBlockBytes / int64_t{sizeof(float)};
+  const int64_t floats = block_bytes() / int64_t{sizeof(float)};
   const int64_t column_step = max64(kern.nr, kLineFloats);  // both powers of two: a multiple of each
   const int64_t tiles_by_v = floats * 5 / 8 / (b.positions * b.ldv);
   const int64_t tiles_by_m = floats * 3 / 8 / (b.positions * column_step);
@@ -153,8 +152,67 @@ int64_t position_floats(const Correlation& c, const GemmKernels& kern) {
   return round_up(packed_b_floats(kern, c.k(), c.n()), kLineFloats) + kLineFloats;
 }
 
+// The source rows (or columns) of result row r's window that lie in the source.
+int64_t taps_inside(int64_t r, int64_t pad, int64_t source) {
+  return max64(0, min64(source, r - pad + 3) - max64(0, r - pad));
+}
+
+// An output's rounding error in a tile follows its tile's inputs, not its own terms; where its
+// window keeps at most 3 taps (padding of 2 or more, as backward data of an unpadded layer has)
+// its own terms can be far smaller than its neighbours', even all zero, so the fast bound per
+// output would not hold: those outputs are summed directly instead (few_tap_sums).
+constexpr int64_t kFewTaps = 3;
+bool has_few_tap_outputs(const Correlation& c) {
+  const Reach rows = c.rows(), cols = c.cols();
+  const int64_t row_taps = min64(taps_inside(rows.begin, c.pad_top, c.src_h), taps_inside(rows.end - 1, c.pad_top, c.src_h));
+  const int64_t col_taps =
+      min64(taps_inside(cols.begin, c.pad_left, c.src_w), taps_inside(cols.end - 1, c.pad_left, c.src_w));
+  return row_taps * col_taps <= kFewTaps;
+}
+
+// The kernels themselves, D[g][tap][k][n] (n contiguous), kept after the transformed ones for
+// the outputs few_tap_sums computes directly, where there are any.
+int64_t kernel_floats(const Correlation& c) { return has_few_tap_outputs(c) ? c.groups * 9 * c.k() * c.n() : 0; }
+
 int64_t packed_floats(const Correlation& c, const GemmKernels& kern) {
-  return c.groups * c.positions() * position_floats(c, kern);
+  return c.groups * c.positions() * position_floats(c, kern) + kernel_floats(c);
+}
+
+// The outputs of at most kFewTaps taps in result rows [share.begin, share.end) over the batch,
+// as plain sums of products over the kernels as they are (D[g][tap][k][n]), bias, then ReLU.
+void few_tap_sums(const Correlation& c, const float* kernels, const float* src, const float* bias, bool relu,
+                  float* res, Share share) {
+  const Reach rows = c.rows(), cols = c.cols();
+  const int64_t k = c.k(), n = c.n();
+  for (int64_t row = share.begin; row < share.end; ++row) {
+    const int64_t image = row / c.res_h, r = row % c.res_h;
+    if (r < rows.begin || r >= rows.end) continue;
+    const int64_t row_taps = taps_inside(r, c.pad_top, c.src_h);
+    for (int64_t col = cols.begin; col < cols.end; ++col) {
+      if (row_taps * taps_inside(col, c.pad_left, c.src_w) > kFewTaps) continue;
+      float* out = res + (row * c.res_w + col) * c.res_c;
+      for (int64_t o = 0; o < c.res_c; ++o) out[o] = bias != nullptr ? bias[o] : 0.0f;
+      for (int64_t i = 0; i < 3; ++i) {
+        const int64_t sr = r - c.pad_top + i;
+        if (sr < 0 || sr >= c.src_h) continue;
+        for (int64_t j = 0; j < 3; ++j) {
+          const int64_t sc = col - c.pad_left + j;
+          if (sc < 0 || sc >= c.src_w) continue;
+          const float* pixel = src + ((image * c.src_h + sr) * c.src_w + sc) * c.src_c;
+          for (int64_t g = 0; g < c.groups; ++g) {
+            const float* tap = kernels + (g * 9 + 3 * i + j) * k * n;
+            for (int64_t p = 0; p < k; ++p) {
+              const float value = pixel[g * k + p];
+              for (int64_t o = 0; o < n; ++o) out[g * n + o] += value * tap[p * n + o];
+            }
+          }
+        }
+      }
+      if (relu) {
+        for (int64_t o = 0; o < c.res_c; ++o) out[o] = out[o] < 0.0f ? 0.0f : out[o];
+      }
+    }
+  }
 }
 
 // How a team of threads splits the work: `tile_parts` contiguous shares of the tiles times
@@ -228,51 +286,56 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
     const int64_t icg = p_.in_c_per_group(), ocg = p_.out_c / p_.groups;
     const int64_t k = c.k(), n = c.n(), nr = gemm_.nr, depth = gemm_block_depth(k);
     const int64_t padded_n = round_up(n, nr), panel_floats = position_floats(c, gemm_);
-    {
-      for (int64_t g = 0; g < p_.groups; ++g) {
-        const float* rows = w + g * ocg;  // element (tap, p, j) at rows[tap*tap_stride + p*row_stride + j]
-        int64_t tap_stride = icg * p_.out_c, row_stride = p_.out_c;
-        if (flipped) {
-          // 16 x 16 blocks through a stack tile: whole lines read and written on both sides.
-          const int64_t o_blocks = ceil_div(ocg, kLineFloats), i_blocks = ceil_div(icg, kLineFloats);
-          const Share mine = share_of(9 * o_blocks * i_blocks, thread, team);
-          for (int64_t item = mine.begin; item < mine.end; ++item) {
-            const int64_t tap = item / (o_blocks * i_blocks), ob = item / i_blocks % o_blocks, ib = item % i_blocks;
-            const int64_t o0 = ob * kLineFloats, o1 = min64(ocg, o0 + kLineFloats);
-            const int64_t i0 = ib * kLineFloats, i1 = min64(icg, i0 + kLineFloats);
-            float tile[kLineFloats][kLineFloats];
-            for (int64_t i = i0; i < i1; ++i) {
-              const float* from = w + ((8 - tap) * icg + i) * p_.out_c + g * ocg;
-              for (int64_t o = o0; o < o1; ++o) tile[o - o0][i - i0] = from[o];
-            }
-            for (int64_t o = o0; o < o1; ++o) {
-              float* to = transposed + (tap * ocg + o) * icg;
-              for (int64_t i = i0; i < i1; ++i) to[i] = tile[o - o0][i - i0];
-            }
-          }
-          team_barrier(team);
-          rows = transposed;
-          tap_stride = ocg * icg;
-          row_stride = icg;
-        }
-        float* group = packed + g * c.positions() * panel_floats;
-        // Panel by panel, its rows in order: each position's writes run through one panel's
-        // contiguous kc x nr floats instead of touching every panel (a page each) per row.
-        const int64_t panels = ceil_div(n, nr), depth_blocks = ceil_div(k, depth);
-        const Share mine = share_of(panels * depth_blocks, thread, team);
+    for (int64_t g = 0; g < p_.groups; ++g) {
+      const float* rows = w + g * ocg;  // element (tap, p, j) at rows[tap*tap_stride + p*row_stride + j]
+      int64_t tap_stride = icg * p_.out_c, row_stride = p_.out_c;
+      if (flipped) {
+        // 16 x 16 blocks through a stack tile: whole lines read and written on both sides.
+        const int64_t o_blocks = ceil_div(ocg, kLineFloats), i_blocks = ceil_div(icg, kLineFloats);
+        const Share mine = share_of(9 * o_blocks * i_blocks, thread, team);
         for (int64_t item = mine.begin; item < mine.end; ++item) {
-          const int64_t k0 = item / panels * depth, kc = min64(depth, k - k0), j0 = item % panels * nr;
-          const int64_t count = min64(nr, n - j0);
-          for (int64_t row = k0; row < k0 + kc; ++row) {
-            float* panel_row = group + k0 * padded_n + j0 * kc + (row - k0) * nr;
-            f.weights(rows + row * row_stride + j0, tap_stride, count, panel_row, panel_floats);
-            for (int64_t xi = 0; xi < c.positions(); ++xi) {
-              for (int64_t lane = count; lane < nr; ++lane) panel_row[xi * panel_floats + lane] = 0.0f;
-            }
+          const int64_t tap = item / (o_blocks * i_blocks), ob = item / i_blocks % o_blocks, ib = item % i_blocks;
+          const int64_t o0 = ob * kLineFloats, o1 = min64(ocg, o0 + kLineFloats);
+          const int64_t i0 = ib * kLineFloats, i1 = min64(icg, i0 + kLineFloats);
+          float tile[kLineFloats][kLineFloats];
+          for (int64_t i = i0; i < i1; ++i) {
+            const float* from = w + ((8 - tap) * icg + i) * p_.out_c + g * ocg;
+            for (int64_t o = o0; o < o1; ++o) tile[o - o0][i - i0] = from[o];
+          }
+          for (int64_t o = o0; o < o1; ++o) {
+            float* to = transposed + (tap * ocg + o) * icg;
+            for (int64_t i = i0; i < i1; ++i) to[i] = tile[o - o0][i - i0];
           }
         }
-        if (flipped) team_barrier(team);
+        team_barrier(team);
+        rows = transposed;
+        tap_stride = ocg * icg;
+        row_stride = icg;
       }
+      // D: the rows the transform reads, as they are (tap, p, j).
+      float* kernels = packed + c.groups * c.positions() * panel_floats + g * 9 * k * n;
+      const Share my_rows = share_of(kernel_floats(c) > 0 ? 9 * k : 0, thread, team);
+      for (int64_t row = my_rows.begin; row < my_rows.end; ++row) {
+        const float* from = rows + row / k * tap_stride + row % k * row_stride;
+        for (int64_t j = 0; j < n; ++j) kernels[row * n + j] = from[j];
+      }
+      float* group = packed + g * c.positions() * panel_floats;
+      // Panel by panel, its rows in order: each position's writes run through one panel's
+      // contiguous kc x nr floats instead of touching every panel (a page each) per row.
+      const int64_t panels = ceil_div(n, nr), depth_blocks = ceil_div(k, depth);
+      const Share mine = share_of(panels * depth_blocks, thread, team);
+      for (int64_t item = mine.begin; item < mine.end; ++item) {
+        const int64_t k0 = item / panels * depth, kc = min64(depth, k - k0), j0 = item % panels * nr;
+        const int64_t count = min64(nr, n - j0);
+        for (int64_t row = k0; row < k0 + kc; ++row) {
+          float* panel_row = group + k0 * padded_n + j0 * kc + (row - k0) * nr;
+          f.weights(rows + row * row_stride + j0, tap_stride, count, panel_row, panel_floats);
+          for (int64_t xi = 0; xi < c.positions(); ++xi) {
+            for (int64_t lane = count; lane < nr; ++lane) panel_row[xi * panel_floats + lane] = 0.0f;
+          }
+        }
+      }
+      if (flipped) team_barrier(team);
     }
   }
 
@@ -296,58 +359,64 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
       }
       fill_out_of_reach(c, bias, relu, res, share_of(c.batch * c.res_h, thread, team));
       const TeamSplit split = split_team(c, gemm_, team);
-      if (thread >= split.tile_parts * split.column_parts) return;
-      const Share my_tiles = share_of(tiles, thread / split.column_parts, split.tile_parts);
-      const Share my_column_blocks = share_of(ceil_div(n, gemm_.nr), thread % split.column_parts, split.column_parts);
-      const int64_t first_column = my_column_blocks.begin * gemm_.nr;
-      const int64_t end_column = min64(n, my_column_blocks.end * gemm_.nr);
-      float* v = workspace.data() + per_thread * thread;
-      float* m = v + blk.v_floats();
-      const int64_t v_position = blk.tiles * blk.ldv, m_position = blk.tiles * blk.ldm;
+      if (thread < split.tile_parts * split.column_parts) {
+        const Share my_tiles = share_of(tiles, thread / split.column_parts, split.tile_parts);
+        const Share my_column_blocks = share_of(ceil_div(n, gemm_.nr), thread % split.column_parts, split.column_parts);
+        const int64_t first_column = my_column_blocks.begin * gemm_.nr;
+        const int64_t end_column = min64(n, my_column_blocks.end * gemm_.nr);
+        float* v = workspace.data() + per_thread * thread;
+        float* m = v + blk.v_floats();
+        const int64_t v_position = blk.tiles * blk.ldv, m_position = blk.tiles * blk.ldm;
 
-      // Blocks of equal size (16 tiles as 8 + 8, not 14 + 2): a GEMM of few rows is slow.
-      const int64_t share = my_tiles.end - my_tiles.begin, blocks = ceil_div(share, blk.tiles);
-      for (int64_t block = 0; block < blocks; ++block) {
-        const int64_t t0 = my_tiles.begin + share * block / blocks;
-        const int64_t count = my_tiles.begin + share * (block + 1) / blocks - t0;
-        for (int64_t g = 0; g < c.groups; ++g) {
-          GemmBatch batch;
-          batch.count = c.positions();
-          batch.k = k;
-          batch.n = n;
-          batch.a = v;
-          batch.a_stride = v_position;
-          batch.a_row_distance = blk.ldv;
-          batch.b = packed_u + g * c.positions() * panel_floats;
-          batch.b_stride = panel_floats;
-          batch.c = m;
-          batch.c_stride = m_position;
-          batch.ldc = blk.ldm;
-          for (int64_t o0 = first_column; o0 < end_column; o0 += blk.columns) {
-            const int64_t o1 = min64(end_column, o0 + blk.columns);
-            batch.c_first_column = o0;
-            for (int64_t q = 0; q < depth_blocks; ++q) {
-              const int64_t k0 = q * blk.depth, kc = min64(blk.depth, k - k0);
-              if (depth_blocks > 1 || o0 == first_column) {
-                for (int64_t t = 0; t < count; ++t) {
-                  const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
-                  const int64_t row0 = rows.begin + within / tiles_w * c.m - c.pad_top;
-                  const int64_t col0 = cols.begin + within % tiles_w * c.m - c.pad_left;
-                  f.input(src + image * c.src_h * c.src_w * c.src_c + g * k + k0, c.src_h, c.src_w, c.src_c,
-                                    row0, col0, kc, v + t * blk.ldv, v_position);
+        // Blocks of equal size (16 tiles as 8 + 8, not 14 + 2): a GEMM of few rows is slow.
+        const int64_t share = my_tiles.end - my_tiles.begin, blocks = ceil_div(share, blk.tiles);
+        for (int64_t block = 0; block < blocks; ++block) {
+          const int64_t t0 = my_tiles.begin + share * block / blocks;
+          const int64_t count = my_tiles.begin + share * (block + 1) / blocks - t0;
+          for (int64_t g = 0; g < c.groups; ++g) {
+            GemmBatch batch;
+            batch.count = c.positions();
+            batch.k = k;
+            batch.n = n;
+            batch.a = v;
+            batch.a_stride = v_position;
+            batch.a_row_distance = blk.ldv;
+            batch.b = packed_u + g * c.positions() * panel_floats;
+            batch.b_stride = panel_floats;
+            batch.c = m;
+            batch.c_stride = m_position;
+            batch.ldc = blk.ldm;
+            for (int64_t o0 = first_column; o0 < end_column; o0 += blk.columns) {
+              const int64_t o1 = min64(end_column, o0 + blk.columns);
+              batch.c_first_column = o0;
+              for (int64_t q = 0; q < depth_blocks; ++q) {
+                const int64_t k0 = q * blk.depth, kc = min64(blk.depth, k - k0);
+                if (depth_blocks > 1 || o0 == first_column) {
+                  for (int64_t t = 0; t < count; ++t) {
+                    const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
+                    const int64_t row0 = rows.begin + within / tiles_w * c.m - c.pad_top;
+                    const int64_t col0 = cols.begin + within % tiles_w * c.m - c.pad_left;
+                    f.input(src + image * c.src_h * c.src_w * c.src_c + g * k + k0, c.src_h, c.src_w, c.src_c, row0,
+                            col0, kc, v + t * blk.ldv, v_position);
+                  }
                 }
+                gemm_batch_block(gemm_, batch, k0, kc, GemmRange{0, count}, GemmRange{o0, o1}, GemmEpilogue{});
               }
-              gemm_batch_block(gemm_, batch, k0, kc, GemmRange{0, count}, GemmRange{o0, o1}, GemmEpilogue{});
-            }
-            for (int64_t t = 0; t < count; ++t) {
-              const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
-              const int64_t r0 = rows.begin + within / tiles_w * c.m, c0 = cols.begin + within % tiles_w * c.m;
-              float* y = res + ((image * c.res_h + r0) * c.res_w + c0) * c.res_c + g * n + o0;
-              f.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr,
-                                 relu, y, c.res_c, c.res_w * c.res_c, min64(c.m, rows.end - r0), min64(c.m, cols.end - c0));
+              for (int64_t t = 0; t < count; ++t) {
+                const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
+                const int64_t r0 = rows.begin + within / tiles_w * c.m, c0 = cols.begin + within % tiles_w * c.m;
+                float* y = res + ((image * c.res_h + r0) * c.res_w + c0) * c.res_c + g * n + o0;
+                f.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr,
+                                   relu, y, c.res_c, c.res_w * c.res_c, min64(c.m, rows.end - r0), min64(c.m, cols.end - c0));
+              }
             }
           }
         }
+      }
+      if (has_few_tap_outputs(c)) {
+        team_barrier(team);  // the tiles wrote these outputs too: overwrite them after
+        few_tap_sums(c, packed_u + c.groups * c.positions() * panel_floats, src, bias, relu, res,
+                     share_of(c.batch * c.res_h, thread, team));
       }
     });
   }
