@@ -1,8 +1,8 @@
 #pragma once
 // The grouped-convolution micro-kernel family, for groups of a few channels (in_per_group <=
-// out_per_group <= kMaxGroupedDiagonals, at least two groups per vector): one vector holds the
-// input channels of several neighbouring groups as NHWC keeps them, and every FMA uses all its
-// lanes. The products lane (g, j) of an input vector owes to output channels (g, o) are split
+// out_per_group <= kMaxGroupedDiagonals, at least two groups per vector; tile_per_input takes
+// the transpose of a channel multiplier, one output per group): one vector holds the input
+// channels of several neighbouring groups as NHWC keeps them, and every FMA uses all its lanes. The products lane (g, j) of an input vector owes to output channels (g, o) are split
 // into "diagonals": diagonal s pairs input lane (g, j) with output (g, (j + s) mod out_per_group),
 // so each diagonal is a full-width multiply of the unpermuted input by a packed weight vector
 // and sums into an accumulator of its own; the lanes move to their output channels only once

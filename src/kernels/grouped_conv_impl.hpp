@@ -175,10 +175,13 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
     Batch out[Pixels];
 #pragma GCC unroll 16
     for (int p = 0; p < Pixels; ++p) out[p] = start;
+    // One term per accumulator unless PerInput: a constant the compiler folds, where a loop
+    // bound read from the tile slowed the shared-input epilogue.
+    const int64_t terms = PerInput ? t.terms : 1;
 #pragma GCC unroll 8
     for (int s = 0; s < Diagonals; ++s) {
-      for (int64_t term = 0; term < t.terms; ++term) {
-        const LanePicker<Arch> pick(t.source + ((v * Diagonals + s) * t.terms + term) * lanes);
+      for (int64_t term = 0; term < terms; ++term) {
+        const LanePicker<Arch> pick(t.source + ((v * Diagonals + s) * terms + term) * lanes);
 #pragma GCC unroll 16
         for (int p = 0; p < Pixels; ++p) out[p] += pick(acc[p][s]);
       }
