@@ -16,19 +16,16 @@
 //   channels.
 // - backward weights: `im2col` for 1x1 layers with 2048 or more input channels.
 // - under Math::fast, forward and backward data: `winograd` (the minimal-filtering row) on the
-//   3x3 stride-1 layers it takes (16+ channels per group) wherever the layer has enough 4x4
-//   tiles of the direction's result per call to repay its transformed weights (36 floats per
-//   weight pair, 4x the weights); the measurements are docs/auto_table.md's last table.
-//   Forward reads them packed once: winograd unless the layer has fewer than 16 tiles and its
-//   transformed weights outgrow half the L3 (ResNet-50's res5b, 7x7x512 at batch 1, ties).
-//   Backward data transforms them on every call: winograd from 16 tiles up, or from 48 when
-//   the transformed weights outgrow half the L3 and their transform runs at memory speed.
+//   ungrouped 3x3 stride-1 layers it takes. Forward reads transformed weights packed once and
+//   wins on every such layer measured at two threads, 7x7x512 included; backward data
+//   transforms them on every call, which the GEMM repays only over 128 or more 4x4 tiles of dx
+//   (49 tiles lost at 128 and 512 channels). Grouped layers (16-32 channels per group) lost in
+//   both directions. The measurements are docs/auto_table.md's last table.
 // The figures behind each line: docs/results/decisions.md, "auto: the measurements behind the
 // rule".
 #include <cstdint>
 
 #include "backend.hpp"
-#include "conv/cache_sizes.hpp"
 #include "conv/tap_geometry.hpp"
 
 namespace convkit::detail {
@@ -45,12 +42,10 @@ const ConvBackend& first_candidate(const std::vector<ConvBackend>& table, const 
 
 // Whether minimal filtering repays its transforms for direction d (see the rule above).
 bool minimal_filtering_pays(const Conv2dParams& p, Direction d) {
-  const bool forward = d == Direction::forward;
-  const int64_t rows = forward ? p.out_h() : p.in_h, cols = forward ? p.out_w() : p.in_w;
-  const int64_t tiles = p.batch * ((rows + 3) / 4) * ((cols + 3) / 4);
-  const bool weights_outgrow_l3 = 36 * p.in_c_per_group() * p.out_c * int64_t{sizeof(float)} > l3_bytes() / 2;
-  if (forward) return tiles >= 16 || !weights_outgrow_l3;
-  return tiles >= (weights_outgrow_l3 ? 48 : 16);
+  if (p.groups != 1) return false;
+  if (d == Direction::forward) return true;
+  const int64_t dx_tiles = p.batch * ((p.in_h + 3) / 4) * ((p.in_w + 3) / 4);
+  return dx_tiles >= 128;
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <fstream>
 
 namespace convkit::detail {
 
@@ -17,18 +16,6 @@ inline int64_t l2_bytes() {
     if (reported > 0) return static_cast<int64_t>(reported);
 #endif
     return int64_t(1) << 20;
-  }();
-  return bytes;
-}
-
-// This CPU's L3 as Linux's sysfs reports it (glibc's sysconf can report a whole socket's under
-// a virtual machine: 320 MB on the 32 MB machine the rule was measured on), else those 32 MB.
-inline int64_t l3_bytes() {
-  static const int64_t bytes = [] {
-    std::ifstream file("/sys/devices/system/cpu/cpu0/cache/index3/size");
-    int64_t kilobytes = 0;
-    if (file >> kilobytes && kilobytes > 0 && file.get() == 'K') return kilobytes << 10;
-    return int64_t{32} << 20;
   }();
   return bytes;
 }
