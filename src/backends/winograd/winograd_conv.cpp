@@ -16,12 +16,13 @@
 // K (source channels) is taken in the GEMM's depth blocks; when there are several, V holds
 // one block and the GEMMs accumulate into M. N (result channels) is taken in blocks of
 // `columns`; with one depth block V is transformed once per tile block and serves every column
-// block. Outputs whose window lies wholly in padding stay out of the tiles (Reach); those whose
-// window keeps at most 3 taps are summed directly afterwards (few_tap_sums).
+// block. Outputs whose window lies wholly in padding stay out of the tiles (Reach). A tile's
+// rounding follows all its inputs, so the fast bound's M is taken over the tile
+// (docs/design.md, "Accuracy classes").
 //
 // Workspace per thread: V and M of one block, bounded whatever the layer (choose_blocking).
 // Packed weights: P * groups * K x N floats (N rounded up to the GEMM tile's nr), 4x the HWIO
-// weights for F(4x4), 7.1x for F(6x6), plus the kernels as they are where few_tap_sums needs them.
+// weights for F(4x4), 7.1x for F(6x6).
 //
 // Threads: tiles are split in contiguous shares; when there are too few tiles for that to keep
 // every thread busy (a small image at batch 1), threads split the result channels too, each
@@ -52,9 +53,8 @@ int64_t block_bytes() { return l2_bytes() / 2; }
 // Tiles per block at most: beyond this the GEMM gains nothing and the workspace only grows.
 constexpr int64_t kMaxTiles = 64;
 // Fewer channels per group than an AVX-512 vector leave the transforms on partial vectors and
-// the channel-wise GEMMs too shallow to pay for them (measured slower than direct: README), and
-// let an output's few terms be outweighed by the rounding of its tile's neighbours (the fast
-// bound is per output).
+// the channel-wise GEMMs too shallow to pay for them (measured slower than direct:
+// docs/auto_table.md).
 constexpr int64_t kWinogradMinGroupChannels = 16;
 // Row distances of V and M are whole 64-byte lines, so a position's rows stay aligned.
 constexpr int64_t kLineFloats = 16;
@@ -152,67 +152,8 @@ int64_t position_floats(const Correlation& c, const GemmKernels& kern) {
   return round_up(packed_b_floats(kern, c.k(), c.n()), kLineFloats) + kLineFloats;
 }
 
-// The source rows (or columns) of result row r's window that lie in the source.
-int64_t taps_inside(int64_t r, int64_t pad, int64_t source) {
-  return max64(0, min64(source, r - pad + 3) - max64(0, r - pad));
-}
-
-// An output's rounding error in a tile follows its tile's inputs, not its own terms; where its
-// window keeps at most 3 taps (padding of 2 or more, as backward data of an unpadded layer has)
-// its own terms can be far smaller than its neighbours', even all zero, so the fast bound per
-// output would not hold: those outputs are summed directly instead (few_tap_sums).
-constexpr int64_t kFewTaps = 3;
-bool has_few_tap_outputs(const Correlation& c) {
-  const Reach rows = c.rows(), cols = c.cols();
-  const int64_t row_taps = min64(taps_inside(rows.begin, c.pad_top, c.src_h), taps_inside(rows.end - 1, c.pad_top, c.src_h));
-  const int64_t col_taps =
-      min64(taps_inside(cols.begin, c.pad_left, c.src_w), taps_inside(cols.end - 1, c.pad_left, c.src_w));
-  return row_taps * col_taps <= kFewTaps;
-}
-
-// The kernels themselves, D[g][tap][k][n] (n contiguous), kept after the transformed ones for
-// the outputs few_tap_sums computes directly, where there are any.
-int64_t kernel_floats(const Correlation& c) { return has_few_tap_outputs(c) ? c.groups * 9 * c.k() * c.n() : 0; }
-
 int64_t packed_floats(const Correlation& c, const GemmKernels& kern) {
-  return c.groups * c.positions() * position_floats(c, kern) + kernel_floats(c);
-}
-
-// The outputs of at most kFewTaps taps in result rows [share.begin, share.end) over the batch,
-// as plain sums of products over the kernels as they are (D[g][tap][k][n]), bias, then ReLU.
-void few_tap_sums(const Correlation& c, const float* kernels, const float* src, const float* bias, bool relu,
-                  float* res, Share share) {
-  const Reach rows = c.rows(), cols = c.cols();
-  const int64_t k = c.k(), n = c.n();
-  for (int64_t row = share.begin; row < share.end; ++row) {
-    const int64_t image = row / c.res_h, r = row % c.res_h;
-    if (r < rows.begin || r >= rows.end) continue;
-    const int64_t row_taps = taps_inside(r, c.pad_top, c.src_h);
-    for (int64_t col = cols.begin; col < cols.end; ++col) {
-      if (row_taps * taps_inside(col, c.pad_left, c.src_w) > kFewTaps) continue;
-      float* out = res + (row * c.res_w + col) * c.res_c;
-      for (int64_t o = 0; o < c.res_c; ++o) out[o] = bias != nullptr ? bias[o] : 0.0f;
-      for (int64_t i = 0; i < 3; ++i) {
-        const int64_t sr = r - c.pad_top + i;
-        if (sr < 0 || sr >= c.src_h) continue;
-        for (int64_t j = 0; j < 3; ++j) {
-          const int64_t sc = col - c.pad_left + j;
-          if (sc < 0 || sc >= c.src_w) continue;
-          const float* pixel = src + ((image * c.src_h + sr) * c.src_w + sc) * c.src_c;
-          for (int64_t g = 0; g < c.groups; ++g) {
-            const float* tap = kernels + (g * 9 + 3 * i + j) * k * n;
-            for (int64_t p = 0; p < k; ++p) {
-              const float value = pixel[g * k + p];
-              for (int64_t o = 0; o < n; ++o) out[g * n + o] += value * tap[p * n + o];
-            }
-          }
-        }
-      }
-      if (relu) {
-        for (int64_t o = 0; o < c.res_c; ++o) out[o] = out[o] < 0.0f ? 0.0f : out[o];
-      }
-    }
-  }
+  return c.groups * c.positions() * position_floats(c, kern);
 }
 
 // How a team of threads splits the work: `tile_parts` contiguous shares of the tiles times
@@ -312,13 +253,6 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
         tap_stride = ocg * icg;
         row_stride = icg;
       }
-      // D: the rows the transform reads, as they are (tap, p, j).
-      float* kernels = packed + c.groups * c.positions() * panel_floats + g * 9 * k * n;
-      const Share my_rows = share_of(kernel_floats(c) > 0 ? 9 * k : 0, thread, team);
-      for (int64_t row = my_rows.begin; row < my_rows.end; ++row) {
-        const float* from = rows + row / k * tap_stride + row % k * row_stride;
-        for (int64_t j = 0; j < n; ++j) kernels[row * n + j] = from[j];
-      }
       float* group = packed + g * c.positions() * panel_floats;
       // Panel by panel, its rows in order: each position's writes run through one panel's
       // contiguous kc x nr floats instead of touching every panel (a page each) per row.
@@ -412,11 +346,6 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
             }
           }
         }
-      }
-      if (has_few_tap_outputs(c)) {
-        team_barrier(team);  // the tiles wrote these outputs too: overwrite them after
-        few_tap_sums(c, packed_u + c.groups * c.positions() * panel_floats, src, bias, relu, res,
-                     share_of(c.batch * c.res_h, thread, team));
       }
     });
   }
