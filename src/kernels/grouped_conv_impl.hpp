@@ -107,6 +107,16 @@ template <class Arch, int Rows, int Diagonals>
   }
 }
 
+// The diagonals' weight vectors of one tap, loaded once and kept in registers for every pixel.
+template <class Arch, int Diagonals>
+void hold_diagonals(xsimd::batch<float, Arch> (&wv)[Diagonals], const float* w) {
+#pragma GCC unroll 8
+  for (int s = 0; s < Diagonals; ++s) {
+    wv[s] = xsimd::batch<float, Arch>::load_unaligned(w + s * int64_t(xsimd::batch<float, Arch>::size));
+    keep_in_register(wv[s]);
+  }
+}
+
 template <class Arch, int Diagonals, int Pixels, bool Partial, bool PerInput>
 void grouped_conv_tile(const GroupedConvTile& tile) {
   // A local copy: an intrinsic's vector store may alias anything, `tile` included (see
@@ -131,11 +141,7 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
       if constexpr (PerInput) {
         // Each input load feeds one FMA; the weights stay for every pixel.
         Batch wv[Diagonals];
-#pragma GCC unroll 8
-        for (int s = 0; s < Diagonals; ++s) {
-          wv[s] = Batch::load_unaligned(w + s * lanes);
-          keep_in_register(wv[s]);
-        }
+        hold_diagonals<Arch>(wv, w);
 #pragma GCC unroll 16
         for (int p = 0; p < Pixels; ++p) {
 #pragma GCC unroll 8
@@ -146,11 +152,7 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
         }
       } else if constexpr (grouped_holds_weights<Arch>(Diagonals)) {
         Batch wv[Diagonals];
-#pragma GCC unroll 8
-        for (int s = 0; s < Diagonals; ++s) {
-          wv[s] = Batch::load_unaligned(w + s * lanes);
-          keep_in_register(wv[s]);
-        }
+        hold_diagonals<Arch>(wv, w);
 #pragma GCC unroll 16
         for (int p = 0; p < Pixels; ++p) {
           Batch xv = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
