@@ -18,9 +18,9 @@
 // - under Math::fast, forward and backward data: `winograd` (the minimal-filtering row) on the
 //   ungrouped 3x3 stride-1 layers it takes. Forward reads transformed weights packed once and
 //   wins on every such layer measured at two threads, 7x7x512 included; backward data
-//   transforms them on every call, which the GEMM repays only over 128 or more 4x4 tiles of dx
-//   (49 tiles lost at 128 and 512 channels). Grouped layers (16-32 channels per group) lost in
-//   both directions. The measurements are docs/auto_table.md's last table.
+//   transforms the weights on every call (4x their size), which the GEMMs repay only over 24 or
+//   more 4x4 tiles of dx (a 20x20 image at batch 1 wins, a 14x14 one does not at 256 channels and
+//   more). Grouped layers (16-32 channels per group) lost in both directions.
 // The figures behind each line: docs/results/decisions.md, "auto: the measurements behind the
 // rule".
 #include <cstdint>
@@ -45,7 +45,7 @@ bool minimal_filtering_pays(const Conv2dParams& p, Direction d) {
   if (p.groups != 1) return false;
   if (d == Direction::forward) return true;
   const int64_t dx_tiles = p.batch * ((p.in_h + 3) / 4) * ((p.in_w + 3) / 4);
-  return dx_tiles >= 128;
+  return dx_tiles >= 24;
 }
 
 }  // namespace

@@ -145,6 +145,14 @@ Blocking choose_blocking(const Correlation& c, const GemmKernels& kern) {
   return b;
 }
 
+// Weights given as HWIO are transformed on every call. Where one thread computes all the tiles
+// of its result channels, it transforms them a panel at a time into a buffer of its own, right
+// before the panel's GEMMs, so the transformed weights (4x the weights) pass through its caches
+// instead of out to memory and back. The depth blocks stay the packed weights' own
+// (gemm_block_depth), so both ways sum in the same order and give the same bits.
+// A streamed panel: one depth block of nr columns, at every position these floats apart.
+int64_t streamed_panel_floats(const Blocking& b, const GemmKernels& kern) { return b.depth * kern.nr + kLineFloats; }
+
 // The distance between consecutive positions' packed B: one line more than whole lines, so the
 // 36 rows the weight transform writes at once (and the 36 panels the GEMM batch walks) do not
 // all fall in the same cache sets when a B's size is a power of two.
@@ -187,20 +195,20 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
   void pack_weights(const float* w, float* packed) const override { pack(w, false, packed, 1); }
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
     auto packed = scratch_.acquire(packed_weights_size());
-    run(forward_, forward_blocking_, x, packed.data(), b, relu_, y, threads, w, packed.data());
+    run(forward_, forward_blocking_, x, packed.data(), b, relu_, y, threads, Hwio{w, packed.data()});
   }
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
-    run(forward_, forward_blocking_, x, packed_w, b, relu_, y, threads);
+    run(forward_, forward_blocking_, x, packed_w, b, relu_, y, threads, Hwio{});
   }
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     auto packed = scratch_.acquire(backward_data_packed_size());
-    run(backward_, backward_blocking_, dy, packed.data(), nullptr, false, dx, threads, w, packed.data());
+    run(backward_, backward_blocking_, dy, packed.data(), nullptr, false, dx, threads, Hwio{w, packed.data()});
   }
   size_t backward_data_packed_size() const override { return static_cast<size_t>(packed_floats(backward_, gemm_)); }
   void pack_backward_data_weights(const float* w, float* packed) const override { pack(w, true, packed, 1); }
   void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
-    run(backward_, backward_blocking_, dy, packed_w, nullptr, false, dx, threads);
+    run(backward_, backward_blocking_, dy, packed_w, nullptr, false, dx, threads, Hwio{});
   }
 
  private:
@@ -212,94 +220,138 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
   // first transposed per tap (flipped on the way) so the columns, input channels, are contiguous.
   void pack(const float* w, bool flipped, float* packed, int threads) const {
     auto transposed = scratch_.acquire(transposed_floats(flipped));
-    run_team(threads, [&](int thread, int team) { pack_share(w, flipped, packed, transposed.data(), thread, team); });
-  }
-
-  // The floats backward data's per-tap transpose of the weights takes.
-  size_t transposed_floats(bool flipped) const {
-    return flipped ? static_cast<size_t>(9 * p_.in_c_per_group() * (p_.out_c / p_.groups)) : 0;
-  }
-
-  // Thread `thread`'s share of pack(); every thread of the team must call it (it has barriers).
-  void pack_share(const float* w, bool flipped, float* packed, float* transposed, int thread, int team) const {
     const Correlation& c = flipped ? backward_ : forward_;
-    const WinogradTileTransforms& f = tile_transforms(c);
+    run_team(threads, [&](int thread, int team) {
+      const WeightRows rows = weight_rows(w, flipped, transposed.data(), thread, team);
+      const int64_t items = panel_items(c);
+      for (int64_t g = 0; g < c.groups; ++g) {
+        const Share mine = share_of(items, thread, team);
+        pack_panels(c, rows, g, mine.begin, mine.end, packed);
+      }
+    });
+  }
+
+  // The floats backward data's per-tap transpose of the weights takes (every group's).
+  size_t transposed_floats(bool flipped) const { return flipped ? static_cast<size_t>(p_.weight_elements()) : 0; }
+
+  // Where the weight transform reads group g's B: element (tap, row, column) at
+  // data[g*group_stride + tap*tap_stride + row*row_stride + column].
+  struct WeightRows {
+    const float* data;
+    int64_t group_stride, tap_stride, row_stride;
+  };
+
+  // HWIO as it lies forward; backward, its per-tap transpose, flipped, which this call makes
+  // with the team (every thread of which must call it: it ends on a barrier).
+  WeightRows weight_rows(const float* w, bool flipped, float* transposed, int thread, int team) const {
     const int64_t icg = p_.in_c_per_group(), ocg = p_.out_c / p_.groups;
+    if (!flipped) return {w, ocg, icg * p_.out_c, p_.out_c};
+    // 16 x 16 blocks through a stack tile: whole lines read and written on both sides.
+    const int64_t o_blocks = ceil_div(ocg, kLineFloats), i_blocks = ceil_div(icg, kLineFloats);
+    const Share mine = share_of(p_.groups * 9 * o_blocks * i_blocks, thread, team);
+    for (int64_t item = mine.begin; item < mine.end; ++item) {
+      const int64_t g = item / (9 * o_blocks * i_blocks), tap = item / (o_blocks * i_blocks) % 9;
+      const int64_t ob = item / i_blocks % o_blocks, ib = item % i_blocks;
+      const int64_t o0 = ob * kLineFloats, o1 = min64(ocg, o0 + kLineFloats);
+      const int64_t i0 = ib * kLineFloats, i1 = min64(icg, i0 + kLineFloats);
+      float tile[kLineFloats][kLineFloats];
+      for (int64_t i = i0; i < i1; ++i) {
+        const float* from = w + ((8 - tap) * icg + i) * p_.out_c + g * ocg;
+        for (int64_t o = o0; o < o1; ++o) tile[o - o0][i - i0] = from[o];
+      }
+      for (int64_t o = o0; o < o1; ++o) {
+        float* to = transposed + ((g * 9 + tap) * ocg + o) * icg;
+        for (int64_t i = i0; i < i1; ++i) to[i] = tile[o - o0][i - i0];
+      }
+    }
+    team_barrier(team);
+    return {transposed, 9 * ocg * icg, ocg * icg, icg};
+  }
+
+  // A group's packed U is written in items of one nr-wide panel of one depth block, all its
+  // positions: item = depth block * panels + panel.
+  int64_t panel_items(const Correlation& c) const {
+    return ceil_div(c.n(), gemm_.nr) * ceil_div(c.k(), gemm_block_depth(c.k()));
+  }
+
+  // Items [first, end) of group g's packed U, panel by panel, its rows in order: each
+  // position's writes run through one panel's contiguous kc x nr floats instead of touching
+  // every panel (a page each) per row.
+  void pack_panels(const Correlation& c, const WeightRows& w, int64_t g, int64_t first, int64_t end,
+                   float* packed) const {
     const int64_t k = c.k(), n = c.n(), nr = gemm_.nr, depth = gemm_block_depth(k);
-    const int64_t padded_n = round_up(n, nr), panel_floats = position_floats(c, gemm_);
-    for (int64_t g = 0; g < p_.groups; ++g) {
-      const float* rows = w + g * ocg;  // element (tap, p, j) at rows[tap*tap_stride + p*row_stride + j]
-      int64_t tap_stride = icg * p_.out_c, row_stride = p_.out_c;
-      if (flipped) {
-        // 16 x 16 blocks through a stack tile: whole lines read and written on both sides.
-        const int64_t o_blocks = ceil_div(ocg, kLineFloats), i_blocks = ceil_div(icg, kLineFloats);
-        const Share mine = share_of(9 * o_blocks * i_blocks, thread, team);
-        for (int64_t item = mine.begin; item < mine.end; ++item) {
-          const int64_t tap = item / (o_blocks * i_blocks), ob = item / i_blocks % o_blocks, ib = item % i_blocks;
-          const int64_t o0 = ob * kLineFloats, o1 = min64(ocg, o0 + kLineFloats);
-          const int64_t i0 = ib * kLineFloats, i1 = min64(icg, i0 + kLineFloats);
-          float tile[kLineFloats][kLineFloats];
-          for (int64_t i = i0; i < i1; ++i) {
-            const float* from = w + ((8 - tap) * icg + i) * p_.out_c + g * ocg;
-            for (int64_t o = o0; o < o1; ++o) tile[o - o0][i - i0] = from[o];
-          }
-          for (int64_t o = o0; o < o1; ++o) {
-            float* to = transposed + (tap * ocg + o) * icg;
-            for (int64_t i = i0; i < i1; ++i) to[i] = tile[o - o0][i - i0];
-          }
-        }
-        team_barrier(team);
-        rows = transposed;
-        tap_stride = ocg * icg;
-        row_stride = icg;
-      }
-      float* group = packed + g * c.positions() * panel_floats;
-      // Panel by panel, its rows in order: each position's writes run through one panel's
-      // contiguous kc x nr floats instead of touching every panel (a page each) per row.
-      const int64_t panels = ceil_div(n, nr), depth_blocks = ceil_div(k, depth);
-      const Share mine = share_of(panels * depth_blocks, thread, team);
-      for (int64_t item = mine.begin; item < mine.end; ++item) {
-        const int64_t k0 = item / panels * depth, kc = min64(depth, k - k0), j0 = item % panels * nr;
-        const int64_t count = min64(nr, n - j0);
-        for (int64_t row = k0; row < k0 + kc; ++row) {
-          float* panel_row = group + k0 * padded_n + j0 * kc + (row - k0) * nr;
-          f.weights(rows + row * row_stride + j0, tap_stride, count, panel_row, panel_floats);
-          for (int64_t xi = 0; xi < c.positions(); ++xi) {
-            for (int64_t lane = count; lane < nr; ++lane) panel_row[xi * panel_floats + lane] = 0.0f;
-          }
-        }
-      }
-      if (flipped) team_barrier(team);
+    const int64_t panels = ceil_div(n, nr), panel_floats = position_floats(c, gemm_);
+    float* group = packed + g * c.positions() * panel_floats;
+    for (int64_t item = first; item < end; ++item) {
+      const int64_t k0 = item / panels * depth, j0 = item % panels * nr;
+      transform_rows(c, w, g, k0, min64(depth, k - k0), j0, min64(nr, n - j0), group + k0 * round_up(n, nr) + j0 * min64(depth, k - k0),
+                     panel_floats);
     }
   }
 
-  // The correlation from packed weights; with `hwio` (HWIO weights) the same parallel region
-  // first packs them into `pack_into`, which packed_u then is.
-  void run(const Correlation& c, const Blocking& blk, const float* src, const float* packed_u, const float* bias,
-           bool relu, float* res, int threads, const float* hwio = nullptr, float* pack_into = nullptr) const {
-    const bool flipped = &c == &backward_;
-    auto transposed = scratch_.acquire(hwio != nullptr ? transposed_floats(flipped) : 0);
+  // Rows [k0, k0 + kc) and columns [j0, j0 + width) (width <= nr) of group g's B at every
+  // position, as one nr-wide panel per position (row r at panel[r * nr], positions
+  // position_stride apart), lanes past `width` zero.
+  void transform_rows(const Correlation& c, const WeightRows& w, int64_t g, int64_t k0, int64_t kc, int64_t j0,
+                      int64_t width, float* panel, int64_t position_stride) const {
     const WinogradTileTransforms& f = tile_transforms(c);
-    const int64_t per_thread = round_up(blk.v_floats() + blk.m_floats(), kLineFloats);
+    const int64_t nr = gemm_.nr;
+    const float* rows = w.data + g * w.group_stride;
+    for (int64_t row = k0; row < k0 + kc; ++row) {
+      float* panel_row = panel + (row - k0) * nr;
+      f.weights(rows + row * w.row_stride + j0, w.tap_stride, width, panel_row, position_stride);
+      for (int64_t xi = 0; xi < c.positions(); ++xi) {
+        for (int64_t lane = width; lane < nr; ++lane) panel_row[xi * position_stride + lane] = 0.0f;
+      }
+    }
+  }
+
+  // HWIO weights for run(): transformed into `pack_into` by the team before the GEMMs, or
+  // streamed, panel by panel as they are used (streamed_panel_floats above).
+  struct Hwio {
+    const float* w;
+    float* pack_into;
+  };
+
+  // The correlation from packed weights `packed_u`, or from HWIO weights (then packed_u is
+  // hwio.pack_into).
+  void run(const Correlation& c, const Blocking& blk, const float* src, const float* packed_u,
+           const float* bias, bool relu, float* res, int threads, const Hwio& hwio) const {
+    const bool flipped = &c == &backward_;
+    auto transposed = scratch_.acquire(hwio.w != nullptr ? transposed_floats(flipped) : 0);
+    const WinogradTileTransforms& f = tile_transforms(c);
+    const int64_t streamed_panel = hwio.w != nullptr ? streamed_panel_floats(blk, gemm_) : 0;
+    const int64_t per_thread = round_up(blk.v_floats() + blk.m_floats() + blk.positions * streamed_panel, kLineFloats);
     auto workspace = scratch_.acquire(static_cast<size_t>(per_thread * threads));
     const int64_t tiles = c.tiles(), tiles_w = c.tiles_w(), tiles_per_image = c.tiles_h() * tiles_w;
-    const int64_t k = c.k(), n = c.n(), depth_blocks = ceil_div(k, blk.depth);
+    const int64_t k = c.k(), n = c.n(), nr = gemm_.nr, depth_blocks = ceil_div(k, blk.depth);
     const int64_t panel_floats = position_floats(c, gemm_);
     const Reach rows = c.rows(), cols = c.cols();
     run_team(threads, [&](int thread, int team) {
-      if (hwio != nullptr) {
-        pack_share(hwio, flipped, pack_into, transposed.data(), thread, team);
-        team_barrier(team);
+      const TeamSplit split = split_team(c, gemm_, team);
+      // Streamed when each thread computes every tile of its result channels in one block, so
+      // each transformed panel is used once; otherwise the team transforms all of U first.
+      const bool streamed = hwio.w != nullptr && split.tile_parts == 1 && tiles <= blk.tiles;
+      WeightRows weights{};
+      if (hwio.w != nullptr) {
+        weights = weight_rows(hwio.w, flipped, transposed.data(), thread, team);
+        if (!streamed) {
+          for (int64_t g = 0; g < c.groups; ++g) {
+            const Share mine = share_of(panel_items(c), thread, team);
+            pack_panels(c, weights, g, mine.begin, mine.end, hwio.pack_into);
+          }
+          team_barrier(team);
+        }
       }
       fill_out_of_reach(c, bias, relu, res, share_of(c.batch * c.res_h, thread, team));
-      const TeamSplit split = split_team(c, gemm_, team);
       if (thread < split.tile_parts * split.column_parts) {
         const Share my_tiles = share_of(tiles, thread / split.column_parts, split.tile_parts);
-        const Share my_column_blocks = share_of(ceil_div(n, gemm_.nr), thread % split.column_parts, split.column_parts);
-        const int64_t first_column = my_column_blocks.begin * gemm_.nr;
-        const int64_t end_column = min64(n, my_column_blocks.end * gemm_.nr);
+        const Share my_column_blocks = share_of(ceil_div(n, nr), thread % split.column_parts, split.column_parts);
+        const int64_t first_column = my_column_blocks.begin * nr;
+        const int64_t end_column = min64(n, my_column_blocks.end * nr);
         float* v = workspace.data() + per_thread * thread;
         float* m = v + blk.v_floats();
+        float* panel = m + blk.m_floats();  // the streamed panel of every position
         const int64_t v_position = blk.tiles * blk.ldv, m_position = blk.tiles * blk.ldm;
 
         // Blocks of equal size (16 tiles as 8 + 8, not 14 + 2): a GEMM of few rows is slow.
@@ -334,14 +386,32 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
                             col0, kc, v + t * blk.ldv, v_position);
                   }
                 }
-                gemm_batch_block(gemm_, batch, k0, kc, GemmRange{0, count}, GemmRange{o0, o1}, GemmEpilogue{});
+                if (!streamed) {
+                  gemm_batch_block(gemm_, batch, k0, kc, GemmRange{0, count}, GemmRange{o0, o1}, GemmEpilogue{});
+                  continue;
+                }
+                // One panel of depth kc, as its own packed B (one depth block, nr columns).
+                for (int64_t j = o0; j < o1; j += nr) {
+                  const int64_t width = min64(nr, o1 - j);
+                  transform_rows(c, weights, g, k0, kc, j, width, panel, streamed_panel);
+                  GemmBatch one = batch;
+                  one.k = kc;
+                  one.n = width;
+                  one.b = panel;
+                  one.b_stride = streamed_panel;
+                  one.c = m + (j - o0);
+                  one.c_first_column = 0;
+                  GemmEpilogue sum;
+                  sum.accumulate = q > 0;
+                  gemm_batch_block(gemm_, one, 0, kc, GemmRange{0, count}, GemmRange{0, width}, sum);
+                }
               }
               for (int64_t t = 0; t < count; ++t) {
                 const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
                 const int64_t r0 = rows.begin + within / tiles_w * c.m, c0 = cols.begin + within % tiles_w * c.m;
                 float* y = res + ((image * c.res_h + r0) * c.res_w + c0) * c.res_c + g * n + o0;
-                f.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr,
-                                   relu, y, c.res_c, c.res_w * c.res_c, min64(c.m, rows.end - r0), min64(c.m, cols.end - c0));
+                f.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr, relu, y,
+                         c.res_c, c.res_w * c.res_c, min64(c.m, rows.end - r0), min64(c.m, cols.end - c0));
               }
             }
           }
