@@ -61,19 +61,22 @@ def _check_float32_cpu(t, name):
         raise ValueError(f"convkit.torch computes in float32 on the CPU; {name} is {t.dtype} on {t.device}")
 
 
+def _forward(x, weight, bias, layer, w_hwio):
+    """The convolution alone: (y as (N, C, H, W) in channels_last memory, x as NHWC, w as HWIO)."""
+    x_nhwc = _nhwc(x)
+    if w_hwio is None:
+        w_hwio = _hwio(weight)
+    y = layer.forward(x_nhwc.numpy(), w_hwio.numpy(), None if bias is None else bias.detach().numpy())
+    return torch.from_numpy(y).permute(0, 3, 1, 2), x_nhwc, w_hwio
+
+
 class _Conv2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, layer, w_hwio):
-        x_nhwc = _nhwc(x)
-        if w_hwio is None:
-            w_hwio = _hwio(weight)
-        n, h, w, _ = x_nhwc.shape
-        p = layer.params((n, h, w, layer.in_channels))
-        y = torch.empty((n, p.out_h, p.out_w, layer.out_channels), dtype=torch.float32)
-        layer.forward(x_nhwc.numpy(), w_hwio.numpy(), None if bias is None else bias.detach().numpy(), out=y.numpy())
+        y, x_nhwc, w_hwio = _forward(x, weight, bias, layer, w_hwio)
         ctx.save_for_backward(x_nhwc, w_hwio)
         ctx.layer = layer
-        return y.permute(0, 3, 1, 2)
+        return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -117,7 +120,11 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, backend, thr
     pads = _padding(padding, kernel, stride, dilation)
     layer = _layer(input.shape[1], weight.shape[0], kernel, stride, pads, dilation, groups, backend,
                    torch.get_num_threads() if threads is None else threads, math)
-    return _Conv2dFunction.apply(input, weight, bias, layer, w_hwio)
+    if torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad or
+                                    (bias is not None and bias.requires_grad)):
+        return _Conv2dFunction.apply(input, weight, bias, layer, w_hwio)
+    # Nothing to differentiate (inference, torch.no_grad()): no autograd node, nothing saved.
+    return _forward(input, weight, bias, layer, w_hwio)[0]
 
 
 class Conv2d(torch.nn.Conv2d):

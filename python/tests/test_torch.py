@@ -110,14 +110,15 @@ def test_only_the_gradients_asked_for():
 
 
 class RecordingLayer:
-    """Wraps a convkit.Conv2d and keeps the arrays forward received."""
+    """Wraps a convkit.Conv2d and keeps the input forward received and the output it wrote."""
 
     def __init__(self, layer):
         self.layer, self.calls = layer, []
 
     def forward(self, x, w, b=None, out=None):
-        self.calls.append((x, out))
-        return self.layer.forward(x, w, b, out=out)
+        y = self.layer.forward(x, w, b, out=out)
+        self.calls.append((x, y))
+        return y
 
     def __getattr__(self, name):
         return getattr(self.layer, name)
