@@ -37,6 +37,7 @@
 #include "conv/cache_sizes.hpp"
 #include "conv/integer.hpp"
 #include "gemm/gemm.hpp"
+#include "kernels/direct_conv.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/winograd_transform.hpp"
 #include "threading.hpp"
@@ -186,6 +187,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
         relu_(ctx.activation == Activation::relu),
         gemm_(kernels<GemmKernels>(ctx.isa)),
         transforms_(kernels<WinogradTransforms>(ctx.isa)),
+        transpose_(kernels<DirectConvKernels>(ctx.isa).transpose),
         forward_(forward_correlation(p, gemm_)),
         backward_(backward_data_correlation(p, gemm_)),
         forward_blocking_(choose_blocking(forward_, gemm_)),
@@ -242,27 +244,19 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
   };
 
   // HWIO as it lies forward; backward, its per-tap transpose, flipped, which this call makes
-  // with the team (every thread of which must call it: it ends on a barrier).
+  // with the team (every thread of which must call it: it ends on a barrier) by direct's
+  // vectorized transpose, in items of one tap's rows of kLineFloats * 4 output channels.
   WeightRows weight_rows(const float* w, bool flipped, float* transposed, int thread, int team) const {
     const int64_t icg = p_.in_c_per_group(), ocg = p_.out_c / p_.groups;
     if (!flipped) return {w, ocg, icg * p_.out_c, p_.out_c};
-    // 16 x 16 blocks through a stack tile: whole lines read and written on both sides.
-    const int64_t o_blocks = ceil_div(ocg, kLineFloats), i_blocks = ceil_div(icg, kLineFloats);
-    const Share mine = share_of(p_.groups * 9 * o_blocks * i_blocks, thread, team);
+    constexpr int64_t kRowsPerItem = kLineFloats * 4;
+    const int64_t o_blocks = ceil_div(ocg, kRowsPerItem);
+    const Share mine = share_of(p_.groups * 9 * o_blocks, thread, team);
     for (int64_t item = mine.begin; item < mine.end; ++item) {
-      const int64_t g = item / (9 * o_blocks * i_blocks), tap = item / (o_blocks * i_blocks) % 9;
-      const int64_t ob = item / i_blocks % o_blocks, ib = item % i_blocks;
-      const int64_t o0 = ob * kLineFloats, o1 = min64(ocg, o0 + kLineFloats);
-      const int64_t i0 = ib * kLineFloats, i1 = min64(icg, i0 + kLineFloats);
-      float tile[kLineFloats][kLineFloats];
-      for (int64_t i = i0; i < i1; ++i) {
-        const float* from = w + ((8 - tap) * icg + i) * p_.out_c + g * ocg;
-        for (int64_t o = o0; o < o1; ++o) tile[o - o0][i - i0] = from[o];
-      }
-      for (int64_t o = o0; o < o1; ++o) {
-        float* to = transposed + ((g * 9 + tap) * ocg + o) * icg;
-        for (int64_t i = i0; i < i1; ++i) to[i] = tile[o - o0][i - i0];
-      }
+      const int64_t g = item / (9 * o_blocks), tap = item / o_blocks % 9, o0 = item % o_blocks * kRowsPerItem;
+      // transposed(g, tap, o, i) = w(8 - tap, i, g*ocg + o)
+      transpose_(w + (8 - tap) * icg * p_.out_c + g * ocg + o0, p_.out_c, min64(kRowsPerItem, ocg - o0), icg,
+                 transposed + ((g * 9 + tap) * ocg + o0) * icg, icg);
     }
     team_barrier(team);
     return {transposed, 9 * ocg * icg, ocg * icg, icg};
@@ -448,6 +442,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
   bool relu_;
   const GemmKernels& gemm_;
   const WinogradTransforms& transforms_;
+  decltype(DirectConvKernels::transpose) transpose_;
   Correlation forward_, backward_;
   Blocking forward_blocking_, backward_blocking_;
   mutable WorkspacePool scratch_;  // per-call buffers, reused across calls
