@@ -18,14 +18,16 @@
 // - under Math::fast, forward and backward data: `winograd` (the minimal-filtering row) on the
 //   ungrouped 3x3 stride-1 layers it takes. Forward reads transformed weights packed once and
 //   wins on every such layer measured at two threads, 7x7x512 included; backward data
-//   transforms the weights on every call (4x their size), which the GEMMs repay only over 24 or
-//   more 4x4 tiles of dx (a 20x20 image at batch 1 wins, a 14x14 one does not at 256 channels and
-//   more). Grouped layers (16-32 channels per group) lost in both directions.
+//   transforms the weights on every call (4x their size), which the GEMMs repay over 9 or more
+//   4x4 tiles of dx, and, once the transformed weights outgrow the caches, only with at least
+//   one tile per 1.5 L2 of them (14x14 images win at 256 channels, lose at 512).
+//   Grouped layers (16-32 channels per group) lost in both directions.
 // The figures behind each line: docs/results/decisions.md, "auto: the measurements behind the
 // rule".
 #include <cstdint>
 
 #include "backend.hpp"
+#include "conv/cache_sizes.hpp"
 #include "conv/tap_geometry.hpp"
 
 namespace convkit::detail {
@@ -45,7 +47,8 @@ bool minimal_filtering_pays(const Conv2dParams& p, Direction d) {
   if (p.groups != 1) return false;
   if (d == Direction::forward) return true;
   const int64_t dx_tiles = p.batch * ((p.in_h + 3) / 4) * ((p.in_w + 3) / 4);
-  return dx_tiles >= 24;
+  const int64_t transformed_bytes = 36 * p.in_c * p.out_c * int64_t{sizeof(float)};
+  return dx_tiles >= 9 && dx_tiles * (3 * l2_bytes() / 2) >= transformed_bytes;
 }
 
 }  // namespace

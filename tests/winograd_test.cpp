@@ -400,7 +400,8 @@ std::string auto_choice(const char* problem, Math math, Direction d) {
 
 // auto's rule (src/auto_select.cpp): winograd only under Math::fast, only for the directions it
 // implements, and only where its transforms pay: forward on every ungrouped layer it takes,
-// backward data from 24 tiles of dx, never on grouped layers.
+// backward data from 9 tiles of dx and one tile per 1.5 L2 of transformed weights, never on
+// grouped layers.
 TEST(WinogradAuto, TakenUnderFastWhereItPays) {
   const char* res2b = "mb1_ic64ih56iw56_oc64_kh3kw3_ph1pw1";
   for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights}) {
@@ -412,8 +413,10 @@ TEST(WinogradAuto, TakenUnderFastWhereItPays) {
   EXPECT_NE(auto_choice("mb1_ic64ih7iw7_oc64_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
   EXPECT_EQ(auto_choice("mb1_ic512ih7iw7_oc512_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
   EXPECT_EQ(auto_choice("mb1_ic128ih28iw28_oc128_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
-  EXPECT_NE(auto_choice("mb1_ic256ih14iw14_oc256_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
-  EXPECT_EQ(auto_choice("mb2_ic256ih14iw14_oc256_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
+  EXPECT_EQ(auto_choice("mb1_ic256ih14iw14_oc256_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
+  EXPECT_NE(auto_choice("mb1_ic1024ih10iw10_oc1024_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
+  EXPECT_EQ(auto_choice("mb1_ic512ih28iw28_oc512_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
+  EXPECT_NE(auto_choice("mb1_ic512ih7iw7_oc512_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
   EXPECT_EQ(auto_choice("mb1_ic256ih56iw56_oc256_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
   EXPECT_NE(auto_choice("mb1_ic512ih14iw14_oc512_kh3kw3_ph1pw1_g32", Math::fast, Direction::forward), "winograd");
   EXPECT_NE(auto_choice("mb1_ic128ih56iw56_oc128_kh3kw3_ph1pw1_g4", Math::fast, Direction::backward_data), "winograd");
