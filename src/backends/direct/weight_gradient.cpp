@@ -2,7 +2,6 @@
 #include "backends/direct/weight_gradient.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "conv/cache_sizes.hpp"
 #include "threading.hpp"
@@ -22,33 +21,30 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   const ChannelBlocking& cb = blocking_;
   const int64_t OH = p.out_h(), OW = p.out_w(), ICG = p.in_c_per_group(), OCG = p.out_c_per_group();
   const int64_t pixels = p.batch * OH * OW;
-  // When every block is whole vectors, the tile reads dy where it lies (a pixel's channels
-  // are out_c floats apart); packing it only pays for zero-padding a partial last vector.
-  // The copy cost a sixth of res2a's 1x1 weight gradient.
-  const bool dy_in_place = OCG % cb.lanes == 0;
-  const int64_t packed_floats = dy_in_place ? 0 : p.groups * cb.group_lanes() * pixels, segments = threads;
-  auto lease = scratch.acquire(static_cast<size_t>(packed_floats + (db != nullptr ? segments * p.out_c : 0)));
-  float* packed_dy = lease.data();
-  float* db_partial = packed_dy + packed_floats;  // [segment][out_c]
-  const auto block_base = [&](int64_t g, int64_t b) { return (g * cb.group_lanes() + cb.first_channel(b)) * pixels; };
+  // The tile reads dy where it lies, a pixel's channels out_c floats apart: a block's partial
+  // last vector reads the next pixel's first channels into lanes that are never stored (lanes
+  // do not mix). Past dy's last pixel that would read beyond the tensor, so the last block of
+  // the last group reads the last output row from `last_row`, a copy zero-padded to whole
+  // vectors (packing all of dy instead cost more than the tile at two threads).
+  const int64_t last_block = cb.blocks - 1, last_width = cb.vectors_of(last_block) * cb.lanes;
+  const int64_t last_valid = std::min(last_width, OCG - cb.first_channel(last_block));
+  const bool overruns = last_valid < last_width;
+  const int64_t last_row_floats = overruns ? OW * last_width : 0, segments = threads;
+  auto lease = scratch.acquire(static_cast<size_t>(last_row_floats + (db != nullptr ? segments * p.out_c : 0)));
+  float* last_row = lease.data();
+  float* db_partial = last_row + last_row_floats;  // [segment][out_c]
   const int64_t ci_tile = k_.max_pixels[cb.block_vectors - 1];
   const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
-  const int64_t pack_total = dy_in_place ? 0 : p.groups * cb.blocks * p.batch * OH;
   const int64_t grad_total = p.groups * cb.blocks * taps * ci_tiles;
   const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * cb.block_vectors * cb.lanes;
   const int64_t row_bytes = row_floats * int64_t(sizeof(float));
   const int64_t band = std::max<int64_t>(1, l2_bytes() / row_bytes);
   run_team(threads, [&](int thread, int team) {
-    const Share packing = share_of(pack_total, thread, team);
-    for (int64_t item = packing.begin; item < packing.end; ++item) {
-      const int64_t row = item % (p.batch * OH), b = (item / (p.batch * OH)) % cb.blocks;
-      const int64_t g = item / (p.batch * OH * cb.blocks);
-      const int64_t width = cb.vectors_of(b) * cb.lanes, valid = std::min(width, OCG - cb.first_channel(b));
-      float* out = packed_dy + block_base(g, b) + row * OW * width;
-      const float* in = dy + row * OW * p.out_c + g * OCG + cb.first_channel(b);
-      for (int64_t ow = 0; ow < OW; ++ow, out += width, in += p.out_c) {
-        std::memcpy(out, in, static_cast<size_t>(valid) * sizeof(float));
-        for (int64_t j = valid; j < width; ++j) out[j] = 0.0f;
+    if (overruns && thread == 0) {
+      const float* in = dy + (pixels - OW) * p.out_c + (p.groups - 1) * OCG + cb.first_channel(last_block);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        std::copy_n(in + ow * p.out_c, last_valid, last_row + ow * last_width);
+        std::fill(last_row + ow * last_width + last_valid, last_row + (ow + 1) * last_width, 0.0f);
       }
     }
     if (db != nullptr) bias_grad_segments(dy, db_partial, segments, thread, team);
@@ -57,6 +53,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
     // tap is set up once per run of its tiles.
     const Share share = share_of(grad_total, thread, team);
     DirectConvTile t{};
+    t.w_reduce_stride = p.out_c;
     t.x_pixel_stride = 1;
     t.y_pixel_stride = p.out_c;
     t.taps_w = 1;
@@ -66,8 +63,8 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
       for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {
         const int64_t oh1 = std::min(OH, oh0 + band);
         t.accumulate = n > 0 || oh0 > 0;
-        int64_t current_tap_item = -1, vectors = 0, x_first = 0, dy_first = 0, dw_first = 0;
-        bool reads = false;
+        int64_t current_tap_item = -1, vectors = 0, x_first = 0, dy_first = 0, dw_first = 0, cols_lo = 0;
+        bool reads = false, split_last_row = false;
         for (int64_t item = share.begin; item < share.end; ++item) {
           const int64_t tap_item = item / ci_tiles, ci0 = (item - tap_item * ci_tiles) * ci_tile;
           if (tap_item != current_tap_item) {
@@ -81,26 +78,38 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
             const OutputRange& cols = cols_of_kw_[static_cast<size_t>(kw)];
             t.taps_h = rows.count();
             t.reduce = cols.count();
-            const int64_t dy_step = dy_in_place ? p.out_c : width;
-            t.w_tap_h = OW * dy_step;
-            t.w_reduce_stride = dy_step;
+            t.w_tap_h = OW * p.out_c;
             t.out_channels = std::min(width, OCG - cb.first_channel(b));
             reads = t.taps_h > 0 && t.reduce > 0;
+            split_last_row = reads && overruns && g == p.groups - 1 && b == last_block && n == p.batch - 1 &&
+                             rows.hi == OH && cols.hi == OW;
+            cols_lo = cols.lo;
             const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
             const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
             x_first = reads ? ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG : 0;
             const int64_t dy_pixel_index = (n * OH + rows.lo) * OW + cols.lo;
-            dy_first = !reads      ? 0
-                       : dy_in_place ? dy_pixel_index * p.out_c + g * OCG + cb.first_channel(b)
-                                     : block_base(g, b) + dy_pixel_index * width;
+            dy_first = reads ? dy_pixel_index * p.out_c + g * OCG + cb.first_channel(b) : 0;
             dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
           }
           t.pixels = std::min(ci_tile, ICG - ci0);
           t.y = dw + dw_first + ci0 * p.out_c;
           t.x = reads ? x + x_first + ci0 : x;
-          const float* dy_source = dy_in_place ? dy : packed_dy;
-          t.w = reads ? dy_source + dy_first : dy_source;
-          k_.tile[vectors - 1][t.pixels - 1](t);
+          t.w = dy + dy_first;
+          if (!split_last_row) {
+            k_.tile[vectors - 1][t.pixels - 1](t);
+            continue;
+          }
+          // Every row but the last in place, then the last from its padded copy.
+          DirectConvTile last = t;
+          t.taps_h -= 1;
+          if (t.taps_h > 0) k_.tile[vectors - 1][t.pixels - 1](t);
+          t.taps_h += 1;
+          last.taps_h = 1;
+          last.accumulate = t.accumulate || t.taps_h > 1;
+          last.x = t.x + (t.taps_h - 1) * t.x_tap_h;
+          last.w = last_row + cols_lo * last_width;
+          last.w_reduce_stride = last_width;
+          k_.tile[vectors - 1][t.pixels - 1](last);
         }
       }
     }
