@@ -11,9 +11,9 @@ namespace convkit::detail::direct {
 
 // dw[kh,kw,ci,oc] = sum_{n,oh,ow} x[n, oh*sh-pt+kh*dh, ow*sw-pl+kw*dw, g*ICG+ci] * dy[n,oh,ow,g*OCG+oc]:
 // for each tap, a tile of input channels (the tile's "pixels") by output-channel vectors, the
-// reduction running over the output pixels that tap reads in bounds. dy is first packed per
-// block ([group][block][n][oh][ow][block lanes], zero-padded) so the tile reads it as it
-// reads packed weights. The output rows go in bands whose x rows and one block's dy rows (what
+// reduction running over the output pixels that tap reads in bounds. The tile reads dy where
+// it lies, as it reads packed weights (weight_gradient.cpp says how a partial last vector stays
+// inside the tensor). The output rows go in bands whose x rows and one block's dy rows (what
 // a thread rereads from one item to the next) fit in the L2 (l2_bytes), every item summing its
 // band into dw (the first band overwrites); a thread owns the same items in every band, so
 // bands need no barrier and each sum runs in image and row order. Every band rereads and

@@ -20,7 +20,9 @@
 // rounding follows all its inputs, so the fast bound's M is taken over the tile
 // (docs/design.md, "Accuracy classes").
 //
-// Workspace per thread: V and M of one block, bounded whatever the layer (choose_blocking).
+// Workspace per thread: V and M of one block, bounded whatever the layer (choose_blocking), and
+// with HWIO weights on few tiles one streamed panel per position (streamed_panel_floats: at most
+// 36 x 256 x nr floats for F(4x4), 1.2 MB with AVX-512's nr of 32).
 // Packed weights: P * groups * K x N floats (N rounded up to the GEMM tile's nr), 4x the HWIO
 // weights for F(4x4), 7.1x for F(6x6).
 //
@@ -314,10 +316,11 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
     const bool flipped = &c == &backward_;
     auto transposed = scratch_.acquire(hwio.w != nullptr ? transposed_floats(flipped) : 0);
     const WinogradTileTransforms& f = tile_transforms(c);
-    const int64_t streamed_panel = hwio.w != nullptr ? streamed_panel_floats(blk, gemm_) : 0;
+    const int64_t tiles = c.tiles(), tiles_w = c.tiles_w(), tiles_per_image = c.tiles_h() * tiles_w;
+    const bool may_stream = hwio.w != nullptr && tiles <= blk.tiles;
+    const int64_t streamed_panel = may_stream ? streamed_panel_floats(blk, gemm_) : 0;
     const int64_t per_thread = round_up(blk.v_floats() + blk.m_floats() + blk.positions * streamed_panel, kLineFloats);
     auto workspace = scratch_.acquire(static_cast<size_t>(per_thread * threads));
-    const int64_t tiles = c.tiles(), tiles_w = c.tiles_w(), tiles_per_image = c.tiles_h() * tiles_w;
     const int64_t k = c.k(), n = c.n(), nr = gemm_.nr, depth_blocks = ceil_div(k, blk.depth);
     const int64_t panel_floats = position_floats(c, gemm_);
     const Reach rows = c.rows(), cols = c.cols();
@@ -325,7 +328,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
       const TeamSplit split = split_team(c, gemm_, team);
       // Streamed when each thread computes every tile of its result channels in one block, so
       // each transformed panel is used once; otherwise the team transforms all of U first.
-      const bool streamed = hwio.w != nullptr && split.tile_parts == 1 && tiles <= blk.tiles;
+      const bool streamed = may_stream && split.tile_parts == 1;
       WeightRows weights{};
       if (hwio.w != nullptr) {
         weights = weight_rows(hwio.w, flipped, transposed.data(), thread, team);
