@@ -40,6 +40,9 @@ namespace convkit::bench {
 namespace {
 
 constexpr double kSlowRatio = 0.9;
+// Rounds of calls a layer runs at least, however long they take: Google Benchmark stops at one
+// iteration when that one outlasts min_time, as it does when the process was stopped meanwhile.
+constexpr int kMinRounds = 10;
 constexpr const char* kBaseline = "onednn";
 
 // The networks named in `list` (comma-separated), all of them when it is empty.
@@ -85,8 +88,9 @@ class Side {
   std::vector<double> seconds_;
 };
 
-// One layer: every side's forward call in turn, each iteration, after a call of each to warm
-// up (first touches of its buffers); reports each side's GFLOP/s in its fastest call.
+// One layer: every side's forward call in turn, each iteration and for at least kMinRounds
+// rounds, after a call of each to warm up (first touches of its buffers); reports each side's
+// GFLOP/s in its fastest call.
 void network_layer(benchmark::State& state, const std::string& problem, const std::string& networks,
                    const std::vector<Contender>& contenders) {
   const Conv2dParams p = parse_conv2d(problem);
@@ -116,9 +120,14 @@ void network_layer(benchmark::State& state, const std::string& problem, const st
   }
 #endif
   for (Side& side : sides) side.warm_up();
+  int rounds = 0;
   for (auto _ : state) {
     for (Side& side : sides) side.time();
     benchmark::ClobberMemory();
+    ++rounds;
+  }
+  for (; rounds < kMinRounds; ++rounds) {
+    for (Side& side : sides) side.time();
   }
   for (Side& side : sides) state.counters[side.series()] = p.flops() * 1e-9 / side.fastest_seconds();
   state.SetLabel(label + " " + simd_arch() + " " + std::to_string(omp_get_max_threads()) + "t");
