@@ -69,6 +69,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic20ih9iw7_oc96_kh3kw3_ph1pw1",                  // 96 outputs: blocks of 4 and 2 vectors (AVX-512)
       "mb1_ic420ih6iw9_oc80_kh1kw1",                        // 1x1, blocks of 4 and 1 vectors, segments inside blocks
       "mb2_ic80ih5iw6_oc12_kh3kw3_ph1pw1",                  // batch 2; backward data's 80 channels as 4 + 1 vectors
+      "mb1_ic96ih7iw7_oc160_kh1kw1",                        // 1x1, 49 pixels in even segments, segments outermost
       // Groups of a few channels, vectorized across groups (backends/direct/grouped_conv.cpp):
       // channels per group 2 to 8 on AVX-512 (4 on AVX2, 2 on SSE2), partial last blocks,
       // channel multipliers, then the dense per-group path above them.
