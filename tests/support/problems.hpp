@@ -65,6 +65,11 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic5ih7iw6_oc6_kh3kw2_dh2dw3_pt0pb4pl0pr3",       // ... stride 1, dilated taps landing in the end pads
       "mb1_ic24ih10iw10_oc24_kh3kw3_sh2sw2_pt0pb1pl0pr1_g24",  // ... depthwise (MobileNet's downsampling)
       "mb1_ic16ih8iw8_oc24_kh1kw1_sh2sw2_pt0pb1pl0pr1",     // ... 1x1: the last row and column are bias only
+      // Channel blocks of unequal width, shared among threads by work (backends/direct/dense.hpp):
+      "mb1_ic20ih9iw7_oc96_kh3kw3_ph1pw1",                  // 96 outputs: blocks of 4 and 2 vectors (AVX-512)
+      "mb1_ic420ih6iw9_oc80_kh1kw1",                        // 1x1, blocks of 4 and 1 vectors, segments inside blocks
+      "mb2_ic80ih5iw6_oc12_kh3kw3_ph1pw1",                  // batch 2; backward data's 80 channels as 4 + 1 vectors
+      "mb1_ic96ih7iw7_oc160_kh1kw1",                        // 1x1, 49 pixels in even segments, segments outermost
       // Groups of a few channels, vectorized across groups (backends/direct/grouped_conv.cpp):
       // channels per group 2 to 8 on AVX-512 (4 on AVX2, 2 on SSE2), partial last blocks,
       // channel multipliers, then the dense per-group path above them.

@@ -30,10 +30,12 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     t.w = block_w + r0 * width;
     t.accumulate = r0 > 0;
     t.relu = relu && last_chunk;
+    // Segments as even as tiles are: 49 pixels in segments of at most 48 run as 25 + 24, not 48
+    // + 1, which left a thread with a lone pixel while the other ran the rest.
+    const EvenTiles segments(pixels, d.segment);
     for (int64_t line = line_begin; line < line_end; ++line) {
-      const int64_t end = std::min(pixels, (line + 1) * d.segment);
-      const int64_t begin = line * d.segment;
-      const EvenTiles split(end - begin, max_pixels);
+      const int64_t begin = segments.start(line);
+      const EvenTiles split(segments.size(line), max_pixels);
       for (int64_t i = 0; i < split.count; ++i) {
         const int64_t p = begin + split.start(i);
         t.pixels = split.size(i);

@@ -18,6 +18,25 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
                const float* bias, float* y, int64_t n, int64_t images, int64_t g, int64_t b, int64_t line_begin,
                int64_t line_end, int64_t r0, int64_t rc, bool relu);
 
+// Thread `thread`'s share of the (image, group, block, line) items of run_direct, of equal work
+// rather than equal count: a line of a block costs about its vectors, and a last block narrower
+// than the others (96 channels on AVX-512 are blocks of 4 and 2 vectors) left to one thread by
+// an even count made the other wait for it (docs/results/decisions.md, "direct: shares of
+// equal work").
+inline Share work_share(const DirectProblem& d, int thread, int team) {
+  const ChannelBlocking& cb = d.blocking;
+  const int64_t lines = d.lines(), block_work = cb.block_vectors * lines, cycle_work = cb.vectors_per_group * lines;
+  // The first item whose work starts at or after `work`.
+  const auto item_at = [&](int64_t work) {
+    const int64_t cycle = work / cycle_work, rest = work % cycle_work;
+    const int64_t b = std::min(rest / block_work, cb.blocks - 1);
+    const int64_t line = ceil_div(rest - b * block_work, cb.vectors_of(b));
+    return (cycle * cb.blocks + b) * lines + line;
+  };
+  const Share work = share_of(d.line_batches() * d.groups * cycle_work, thread, team);
+  return {item_at(work.begin), item_at(work.end)};
+}
+
 // `pack(begin, end)`, when given, first packs items [begin, end) of pack_items(d) into `packed`
 // within the same region.
 template <class Pack>
@@ -35,7 +54,7 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
       pack(packing.begin, packing.end);
       team_barrier(team);
     }
-    const Share share = share_of(total, thread, team);
+    const Share share = d.segments_outer ? share_of(total, thread, team) : work_share(d, thread, team);
     if (d.segments_outer) {
       const int64_t per_line = d.groups * blocks;
       for (int64_t item = share.begin; item < share.end; ++item) {

@@ -91,7 +91,7 @@ struct DirectProblem {
   int64_t reduce_chunk = 0;
   bool transposed = false;
   // 1x1, stride 1, no padding: the input is the matrix, so all batch*height*width pixels form
-  // one row, cut into segments of whole tiles for threading.
+  // one row, cut into even segments of at most `segment` pixels for threading.
   bool pointwise = false;
   int64_t segment = 0;
   // Pointwise items in (segment, group, block) order rather than (group, block, segment), so
