@@ -68,6 +68,8 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic64ih30iw30_oc64_kh3kw3_sh2sw2_pt0pb1pl0pr1_g64",  // ... depthwise, rows of several paired tiles
       "mb1_ic33ih15iw17_oc33_kh5kw5_sh2sw2_pt1pb2pl1pr2_g33",  // ... depthwise 5x5 (one pad before, two after)
       "mb1_ic20ih12iw12_oc20_kh5kw5_sh2sw2_pt0pb3pl0pr3_g20",  // ... depthwise 5x5, end pads only
+      "mb1_ic512ih6iw5_oc512_kh3kw3_sh2sw2_pt0pb1pl0pr2_g512",  // ... depthwise, 2 KB pixels: rows not paired
+      "mb2_ic512ih5iw4_oc512_kh3kw3_ph1pw1_g512",           // depthwise, 2 KB pixels at stride 1 (backward data too)
       "mb1_ic16ih8iw8_oc24_kh1kw1_sh2sw2_pt0pb1pl0pr1",     // ... 1x1: the last row and column are bias only
       // Groups of a few channels, vectorized across groups (backends/direct/grouped_conv.cpp):
       // channels per group 2 to 8 on AVX-512 (4 on AVX2, 2 on SSE2), partial last blocks,
