@@ -41,10 +41,10 @@ int64_t depthwise_rows_block(int64_t channels, int64_t lanes, int64_t rows, int 
   return even_block(channels, lanes, best);
 }
 
-// Channels at which pixels lie a multiple of 2 KB apart, so that all the pixels a tile reads
-// for one channel vector fall in the same two sets of a 32 KB 8-way L1. Two-row tiles, which
-// read more of them per vector than one-row tiles, then ran slower than one-row tiles do
-// (docs/results/decisions.md, "direct: depthwise row pairs at 512 channels").
+// Channels at which pixels lie a multiple of 2 KB apart, so that every pixel a tile reads for
+// one channel vector falls in the same two sets of a 32 KB 8-way L1; there two-row tiles ran
+// slower than one-row tiles (docs/results/decisions.md, "direct: depthwise row pairs at 512
+// channels").
 constexpr int64_t kAliasingChannels = 512;
 
 // Turns one tap axis of a tile that walks its input backwards (backward data through dy) into
