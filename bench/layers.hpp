@@ -43,6 +43,13 @@ inline const std::vector<Layer>& conv_layers() {
       {"grouped_cpg3_3x3", "mb1_ic48ih56iw56_oc48_kh3kw3_ph1pw1_g16"},
       {"dw_multiplier2_3x3", "mb1_ic32ih112iw112_oc64_kh3kw3_ph1pw1_g32"},
       {"dw_multiplier2_3x3_s2", "mb1_ic64ih56iw56_oc128_kh3kw3_sh2sw2_ph1pw1_g64"},
+      // Depthwise with TensorFlow's SAME padding at stride 2, padded only at the end (5x5: one
+      // row and column before, two after), as models exported from TensorFlow run it: MobileNet
+      // v1's 28x28 and 14x14 blocks, an EfficientDet 64x64 block and EfficientNet's 5x5.
+      {"mobilenetv1_dw28_s2_same", "mb1_ic256ih28iw28_oc256_kh3kw3_sh2sw2_pt0pb1pl0pr1_g256"},
+      {"mobilenetv1_dw14_s2_same", "mb1_ic512ih14iw14_oc512_kh3kw3_sh2sw2_pt0pb1pl0pr1_g512"},
+      {"efficientdet_dw64_s2_same", "mb1_ic240ih64iw64_oc240_kh3kw3_sh2sw2_pt0pb1pl0pr1_g240"},
+      {"efficientnet_dw56_5x5_s2_same", "mb1_ic144ih56iw56_oc144_kh5kw5_sh2sw2_pt1pb2pl1pr2_g144"},
   };
   return layers;
 }

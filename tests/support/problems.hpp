@@ -64,6 +64,12 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb2_ic9ih11iw12_oc10_kh3kw3_sh2sw2_dh2dw2_pt0pb2pl0pr3",  // ... dilated, end pads the last window reaches
       "mb1_ic5ih7iw6_oc6_kh3kw2_dh2dw3_pt0pb4pl0pr3",       // ... stride 1, dilated taps landing in the end pads
       "mb1_ic24ih10iw10_oc24_kh3kw3_sh2sw2_pt0pb1pl0pr1_g24",  // ... depthwise (MobileNet's downsampling)
+      "mb2_ic47ih14iw13_oc47_kh3kw3_sh2sw2_pt0pb1pl0pr2_g47",  // ... depthwise, odd width, channel tail, batch 2
+      "mb1_ic64ih30iw30_oc64_kh3kw3_sh2sw2_pt0pb1pl0pr1_g64",  // ... depthwise, rows of several paired tiles
+      "mb1_ic33ih15iw17_oc33_kh5kw5_sh2sw2_pt1pb2pl1pr2_g33",  // ... depthwise 5x5 (one pad before, two after)
+      "mb1_ic20ih12iw12_oc20_kh5kw5_sh2sw2_pt0pb3pl0pr3_g20",  // ... depthwise 5x5, end pads only
+      "mb1_ic512ih6iw5_oc512_kh3kw3_sh2sw2_pt0pb1pl0pr2_g512",  // ... depthwise, 2 KB pixels: rows not paired
+      "mb2_ic512ih5iw4_oc512_kh3kw3_ph1pw1_g512",           // depthwise, 2 KB pixels at stride 1 (backward data too)
       "mb1_ic16ih8iw8_oc24_kh1kw1_sh2sw2_pt0pb1pl0pr1",     // ... 1x1: the last row and column are bias only
       // Channel blocks of unequal width, shared among threads by work (backends/direct/dense.hpp):
       "mb1_ic20ih9iw7_oc96_kh3kw3_ph1pw1",                  // 96 outputs: blocks of 4 and 2 vectors (AVX-512)

@@ -41,6 +41,12 @@ int64_t depthwise_rows_block(int64_t channels, int64_t lanes, int64_t rows, int 
   return even_block(channels, lanes, best);
 }
 
+// Channels at which pixels lie a multiple of 2 KB apart, so that every pixel a tile reads for
+// one channel vector falls in the same two sets of a 32 KB 8-way L1; there two-row tiles ran
+// slower than one-row tiles (docs/results/decisions.md, "direct: depthwise row pairs at 512
+// channels").
+constexpr int64_t kAliasingChannels = 512;
+
 // Turns one tap axis of a tile that walks its input backwards (backward data through dy) into
 // the same products walked forwards, summed in the other order: from the axis's last input
 // and last weight, with both steps negated.
@@ -80,8 +86,9 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
     t.x_row_stride = r.x_line_step;
     t.y_row_stride = r.y_line_step;
     t.rows = 2;
-    bool pairs = k.pair_pixels > 0 && depthwise_pairs_rows(t);
-    if (k.pair_pixels > 0 && r.reads_input && t.x_tap_h < 0) {
+    const bool may_pair = k.pair_pixels > 0 && C % kAliasingChannels != 0;
+    bool pairs = may_pair && depthwise_pairs_rows(t);
+    if (may_pair && r.reads_input && t.x_tap_h < 0) {
       DepthwiseConvTile forwards = t;
       int64_t forwards_shift = x_shift;
       walk_taps_forwards(t.taps_h, forwards.x_tap_h, forwards.w_tap_h, forwards.w, forwards_shift);
