@@ -93,7 +93,7 @@ void check_direct(Isa isa, const DirectConvKernels& k, const DirectCase& c) {
   const int64_t w_tap_w = c.reduce * width, w_tap_h = c.taps_w * w_tap_w;
   const std::vector<float> x = integer_tensor(x_size, 11);
   std::vector<float> w = integer_tensor(c.taps_h * w_tap_h + width, 12);
-  std::vector<float> bias = integer_tensor(width, 13);
+  const std::vector<float> bias = integer_tensor(c.out_channels, 13);  // exactly the block's channels: no padding read
   // The packed layout's promise: lanes past out_channels hold zeros.
   for (int64_t i = 0; i < static_cast<int64_t>(w.size()); ++i) {
     if (i % width >= c.out_channels) w[size_t(i)] = 0.0f;
@@ -130,7 +130,7 @@ void check_direct(Isa isa, const DirectConvKernels& k, const DirectCase& c) {
   t.w_reduce_stride = width;
   t.out_channels = c.out_channels;
   t.accumulate = c.accumulate;
-  t.relu = c.relu;
+  t.activation = c.relu ? Activation::relu : Activation::none;
   k.tile[c.vectors - 1][c.pixels - 1](t);
 
   for (int64_t p = 0; p < c.pixels; ++p) {
@@ -299,11 +299,10 @@ TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
               const int64_t y_row_stride = pixels * C + 2;  // a gap that must stay untouched
               const std::vector<float> x = integer_tensor((rows - 1) * x_row_stride + x_tap_h * taps_h, 31);
               std::vector<float> w = integer_tensor(taps_h * taps_w * padded, 32);
-              std::vector<float> bias = integer_tensor(padded, 33);
+              const std::vector<float> bias = integer_tensor(channels, 33);  // unpadded: the tail is masked
               for (int64_t i = 0; i < static_cast<int64_t>(w.size()); ++i) {
                 if (i % padded >= channels) w[size_t(i)] = 0.0f;
               }
-              for (int64_t i = channels; i < padded; ++i) bias[size_t(i)] = 0.0f;
               std::vector<float> y = output_buffer(rows * y_row_stride, [&](int64_t i) {
                 return i % y_row_stride / C < pixels && i % y_row_stride % C < channels;
               });
@@ -325,7 +324,7 @@ TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
               t.w_tap_h = taps_w * padded;
               t.w_tap_w = padded;
               t.channels = channels;
-              t.relu = relu;
+              t.activation = relu ? Activation::relu : Activation::none;
               k.tile[pixels - 1](t);
               const std::string what = std::string(isa_name(isa)) + " rows=" + std::to_string(rows) +
                                        " pixels=" + std::to_string(pixels) + " channels=" + std::to_string(channels) +

@@ -99,7 +99,7 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
   t.w_tap_w = w_tap_w;
   t.in_lanes = c.in_lanes;
   t.out_channels = c.out_channels;
-  t.relu = c.relu;
+  t.activation = c.relu ? Activation::relu : Activation::none;
   (c.per_input ? k.tile_per_input : k.tile)[S - 1][c.pixels - 1](t);
 
   // acc[p][s][l] from the header's formula, in double.

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/epilogue.hpp"
 #include "kernels/fused_multiply_add.hpp"
 #include "kernels/grouped_conv.hpp"
 #include "kernels/keep_in_register.hpp"
@@ -168,12 +169,9 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
       }
     }
   }
-  const Batch zero(0.0f);
   for (int64_t v = 0; v * lanes < t.out_channels; ++v) {
     const int64_t count = std::min(lanes, t.out_channels - v * lanes);
-    const Batch start = t.bias == nullptr ? zero
-                        : count == lanes  ? Batch::load_unaligned(t.bias + v * lanes)
-                                          : load_partial<Arch>(t.bias + v * lanes, count);
+    const Batch start = bias_vector<Arch>(t.bias, v * lanes, count);
     Batch out[Pixels];
 #pragma GCC unroll 16
     for (int p = 0; p < Pixels; ++p) out[p] = start;
@@ -190,14 +188,7 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
     }
 #pragma GCC unroll 16
     for (int p = 0; p < Pixels; ++p) {
-      // v < 0 ? 0 : v, as the reference writes ReLU (keeps NaN and -0).
-      const Batch sum = t.relu ? xsimd::select(out[p] < zero, zero, out[p]) : out[p];
-      float* dst = t.y + p * t.y_pixel_stride + v * lanes;
-      if (count == lanes) {
-        sum.store_unaligned(dst);
-      } else {
-        store_partial<Arch>(dst, sum, count);
-      }
+      store_channels<Arch>(t.y + p * t.y_pixel_stride + v * lanes, activate<Arch>(out[p], t.activation), count);
     }
   }
 }

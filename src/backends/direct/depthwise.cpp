@@ -55,12 +55,12 @@ void walk_taps_forwards(int64_t taps, int64_t& x_tap, int64_t& w_tap, const floa
 // [kh][kw][padded channels].
 void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
                         const float* bias, float* y, int64_t n, int64_t oh_begin, int64_t oh_end, int64_t c0,
-                        int64_t channels, bool relu) {
+                        int64_t channels, Activation activation) {
   const int64_t C = d.in_c, padded = ceil_div(C, k.lanes) * k.lanes;
   DepthwiseConvTile t{};
   t.bias = bias != nullptr ? bias + c0 : nullptr;
   t.channels = channels;
-  t.relu = relu;
+  t.activation = activation;
   for_each_rectangle(d, n, oh_begin, oh_end, Tiling{kMaxDepthwisePixels, false}, [&](const Rectangle& r) {
     t.taps_h = r.rows.taps;
     t.taps_w = r.cols.taps;
@@ -130,7 +130,7 @@ void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float
 }
 
 void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
-                   const float* bias, float* y, bool relu, int threads, const float* unpacked,
+                   const float* bias, float* y, Activation activation, int threads, const float* unpacked,
                    float* pack_target) {
   const int64_t C = d.in_c, rows = d.out_h;
   const int64_t block = depthwise_rows_block(C, k.lanes, d.batch * rows, threads);
@@ -147,7 +147,7 @@ void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const 
       const int64_t oh = item % rows, cb = (item / rows) % blocks, n = item / (rows * blocks);
       const int64_t oh_end = std::min(rows, oh + (share.end - item));
       const int64_t c0 = cb * block;
-      run_depthwise_rows(d, k, x, packed, bias, y, n, oh, oh_end, c0, std::min(block, C - c0), relu);
+      run_depthwise_rows(d, k, x, packed, bias, y, n, oh, oh_end, c0, std::min(block, C - c0), activation);
       item += oh_end - oh;
     }
   });

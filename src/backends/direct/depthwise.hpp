@@ -20,7 +20,7 @@ void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float
 // then names), then run the (image, channel block, row) items of forward (or of the transposed
 // problem, backward data).
 void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
-                   const float* bias, float* y, bool relu, int threads, const float* unpacked = nullptr,
+                   const float* bias, float* y, Activation activation, int threads, const float* unpacked = nullptr,
                    float* pack_target = nullptr);
 
 // Depthwise dw[kh,kw,c] = sum_{n,oh,ow} x[n, ih, iw, c] * dy[n, oh, ow, c], vectorized over c.

@@ -154,14 +154,14 @@ int64_t pack_items(const GroupedProblem& d) { return d.blocks * d.kernel_h * d.k
 
 // Output row oh of image n for one block.
 void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const float* x, const float* packed,
-                     const float* bias, float* y, bool relu, int64_t n, int64_t oh, int64_t b) {
+                     const float* bias, float* y, Activation activation, int64_t n, int64_t oh, int64_t b) {
   const TapRange& rows = d.row_taps[static_cast<size_t>(oh)];
   const int64_t S = d.diagonals(), groups = d.groups_in(b), widest = k.max_pixels[S - 1];
   GroupedConvTile t{};
   t.bias = bias != nullptr ? bias + b * d.groups_per_block * d.out_per_group : nullptr;
   t.source = d.source.data();
   t.terms = d.terms();
-  t.relu = relu;
+  t.activation = activation;
   t.in_lanes = groups * d.in_per_group;
   t.out_channels = groups * d.out_per_group;
   t.taps_h = rows.taps;
@@ -193,7 +193,7 @@ void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const
 // One region: when `unpacked` is not null, first pack it into `pack_target` (which `packed`
 // then names), then run the (image, row, block) items.
 void run_grouped(const GroupedProblem& d, const GroupedConvKernels& k, const float* x, const float* packed,
-                 const float* bias, float* y, bool relu, int threads, const float* unpacked = nullptr,
+                 const float* bias, float* y, Activation activation, int threads, const float* unpacked = nullptr,
                  float* pack_target = nullptr) {
   const int64_t total = d.batch * d.out_h * d.blocks;
   run_team(threads, [&](int thread, int team) {
@@ -205,7 +205,7 @@ void run_grouped(const GroupedProblem& d, const GroupedConvKernels& k, const flo
     const Share share = share_of(total, thread, team);
     for (int64_t item = share.begin; item < share.end; ++item) {
       const int64_t b = item % d.blocks, oh = (item / d.blocks) % d.out_h, n = item / (d.blocks * d.out_h);
-      run_grouped_row(d, k, x, packed, bias, y, relu, n, oh, b);
+      run_grouped_row(d, k, x, packed, bias, y, activation, n, oh, b);
     }
   });
 }
@@ -217,7 +217,7 @@ class GroupedForward final : public ConvForward {
  public:
   GroupedForward(const Conv2dParams& p, const PlanContext& ctx)
       : p_(p),
-        relu_(ctx.activation == Activation::relu),
+        activation_(ctx.activation),
         k_(kernels<GroupedConvKernels>(ctx.isa)),
         d_(grouped_problem(p, k_.lanes, false)) {}
 
@@ -226,16 +226,16 @@ class GroupedForward final : public ConvForward {
     pack_grouped(d_, w, packed, 0, pack_items(d_));
   }
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
-    run_grouped(d_, k_, x, packed_w, b, y, relu_, team_for(p_, threads));
+    run_grouped(d_, k_, x, packed_w, b, y, activation_, team_for(p_, threads));
   }
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
     auto lease = scratch_.acquire(packed_weights_size());
-    run_grouped(d_, k_, x, lease.data(), b, y, relu_, team_for(p_, threads), w, lease.data());
+    run_grouped(d_, k_, x, lease.data(), b, y, activation_, team_for(p_, threads), w, lease.data());
   }
 
  private:
   Conv2dParams p_;
-  bool relu_;
+  Activation activation_;
   const GroupedConvKernels& k_;
   GroupedProblem d_;
   mutable WorkspacePool scratch_;
@@ -248,14 +248,14 @@ class GroupedBackwardData final : public ConvBackwardData {
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     auto lease = scratch_.acquire(backward_data_packed_size());
-    run_grouped(d_, k_, dy, lease.data(), nullptr, dx, false, team_for(p_, threads), w, lease.data());
+    run_grouped(d_, k_, dy, lease.data(), nullptr, dx, Activation::none, team_for(p_, threads), w, lease.data());
   }
   size_t backward_data_packed_size() const override { return static_cast<size_t>(d_.packed_floats()); }
   void pack_backward_data_weights(const float* w, float* packed) const override {
     pack_grouped(d_, w, packed, 0, pack_items(d_));
   }
   void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
-    run_grouped(d_, k_, dy, packed_w, nullptr, dx, false, team_for(p_, threads));
+    run_grouped(d_, k_, dy, packed_w, nullptr, dx, Activation::none, team_for(p_, threads));
   }
 
  private:

@@ -66,7 +66,7 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
         geo_(p),
         flipped_weights_(flipped_weights),
         kern_(kernels<GemmKernels>(context.isa)),
-        relu_(context.activation == Activation::relu),
+        activation_(context.activation),
         pointwise_(is_pointwise(p)),
         weights_per_group_(packed_b_floats(kern_, geo_.taps, geo_.ocg)),
         transposed_per_group_(packed_b_floats(kern_, geo_.ocg, geo_.taps)),
@@ -230,7 +230,7 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
                      float* workspace, int thread, int team) const {
     const Conv2dParams& p = geo_.p;
     GemmEpilogue epilogue;
-    epilogue.relu = relu_;
+    epilogue.activation = activation_;
     gemm_share(kern_, p.groups, geo_.pixels, geo_.ocg, team, thread,
                [&](int64_t g, GemmRange rows, GemmRange cols) {
                  epilogue.bias = b != nullptr ? b + g * geo_.ocg : nullptr;
@@ -352,7 +352,8 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
   Geometry geo_;
   bool flipped_weights_;
   const GemmKernels& kern_;
-  bool relu_, pointwise_;
+  Activation activation_;
+  bool pointwise_;
   int64_t weights_per_group_, transposed_per_group_, chunk_pixels_, in_place_depth_;
   std::unique_ptr<Im2colConv> flipped_;  // the flipped form backward data runs, when there is one
   mutable WorkspacePool scratch_;        // per-call buffers, reused across calls
