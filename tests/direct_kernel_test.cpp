@@ -438,33 +438,5 @@ TEST(DepthwiseWeightGrad, EveryChannelAndTapCountEveryIsa) {
   }
 }
 
-TEST(DepthwiseBiasGrad, EveryChannelAndPixelCountEveryIsa) {
-  for (Isa isa : isas_here()) {
-    const DepthwiseConvKernels& k = kernels<DepthwiseConvKernels>(isa);
-    const int64_t L = k.lanes;
-    for (int64_t channels : {int64_t(1), L - 1, L, L + 1, 2 * L, 5 * L + 3}) {
-      for (int64_t pixels : {0, 1, 3, 4, 7, 9}) {
-        const int64_t stride = channels + 2;
-        const std::vector<float> dy = integer_tensor(std::max<int64_t>(pixels, 1) * stride, 44);
-        const std::vector<float> start = integer_tensor(stride, 45);
-        std::vector<float> db = output_buffer(stride, [](int64_t) { return false; });
-        for (int64_t c = 0; c < channels; ++c) db[size_t(c)] = start[size_t(c)];
-        k.bias_grad(dy.data(), pixels, stride, channels, db.data());
-        for (int64_t c = 0; c < stride; ++c) {
-          if (c >= channels) {
-            ASSERT_EQ(db[size_t(c)], kSentinel);
-            continue;
-          }
-          double expected = start[size_t(c)];
-          for (int64_t q = 0; q < pixels; ++q) expected += dy[size_t(q * stride + c)];
-          ASSERT_EQ(db[size_t(c)], float(expected)) << isa_name(isa) << " channels=" << channels << " pixels=" << pixels
-                                                    << " channel " << c;
-        }
-        ASSERT_TRUE(guard_tail_intact(db)) << isa_name(isa) << " channels=" << channels;
-      }
-    }
-  }
-}
-
 }  // namespace
 }  // namespace convkit::detail

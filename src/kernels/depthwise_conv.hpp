@@ -48,13 +48,6 @@ struct DepthwiseWeightGradTile {
   bool accumulate;
 };
 
-// The bias gradient of a run of pixels: db[c] += sum_{p < pixels} dy[p*pixel_stride + c] for
-// 0 <= c < channels, the pixels summed in four interleaved chains (p mod 4, each in pixel
-// order) that are then added as (chain 0 + chain 1) + (chain 2 + chain 3): one chain would
-// wait on the add latency at every pixel.
-using DepthwiseBiasGrad = void (*)(const float* dy, int64_t pixels, int64_t pixel_stride, int64_t channels,
-                                   float* db);
-
 // Whether a tile of two rows computes both in one pass: a 3x3 kernel at stride 1 or 2 along
 // each axis, without dilation, where the rows share input rows (one of five at stride 2, two of
 // four at stride 1) and load them once. Other tiles of two rows run as two tiles of one.
@@ -71,7 +64,6 @@ struct DepthwiseConvKernels {
   int pair_pixels;
   void (*tile[kMaxDepthwisePixels])(const DepthwiseConvTile&);  // tile[p-1] for p pixels
   void (*weight_grad)(const DepthwiseWeightGradTile&);
-  DepthwiseBiasGrad bias_grad;
 };
 
 }  // namespace convkit::detail

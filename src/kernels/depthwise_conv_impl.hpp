@@ -412,60 +412,6 @@ void depthwise_weight_grad(const DepthwiseWeightGradTile& t) {
   if (c < t.channels) depthwise_grad_vectors<Arch, 1, rows_at_once, true>(t, c, t.channels - c);
 }
 
-// Vectors of channels [c, c + Vectors*lanes) of the bias gradient, the last `tail` lanes wide.
-template <class Arch, int Vectors, bool Partial>
-inline void depthwise_bias_grad_vectors(const float* dy, int64_t pixels, int64_t pixel_stride, float* db, int64_t c,
-                                        int64_t tail) {
-  using Batch = xsimd::batch<float, Arch>;
-  constexpr int64_t lanes = Batch::size;
-  constexpr int kChains = 4;
-  const auto load = [&](const float* src, int v) {
-    return Partial && v == Vectors - 1 ? depthwise_load<Arch, true>(src + v * lanes, tail)
-                                       : Batch::load_unaligned(src + v * lanes);
-  };
-  Batch chain[kChains][Vectors];
-#pragma GCC unroll 4
-  for (int k = 0; k < kChains; ++k) {
-#pragma GCC unroll 4
-    for (int v = 0; v < Vectors; ++v) chain[k][v] = Batch(0.0f);
-  }
-  const float* row = dy + c;
-  int64_t p = 0;
-  for (; p + kChains <= pixels; p += kChains, row += kChains * pixel_stride) {
-#pragma GCC unroll 4
-    for (int k = 0; k < kChains; ++k) {
-#pragma GCC unroll 4
-      for (int v = 0; v < Vectors; ++v) chain[k][v] += load(row + k * pixel_stride, v);
-    }
-  }
-  for (int k = 0; p < pixels; ++p, ++k, row += pixel_stride) {
-#pragma GCC unroll 4
-    for (int v = 0; v < Vectors; ++v) chain[k][v] += load(row, v);
-  }
-#pragma GCC unroll 4
-  for (int v = 0; v < Vectors; ++v) {
-    const Batch sum = load(db + c, v) + ((chain[0][v] + chain[1][v]) + (chain[2][v] + chain[3][v]));
-    if (Partial && v == Vectors - 1) {
-      depthwise_store<Arch, true>(db + c + v * lanes, sum, tail);
-    } else {
-      sum.store_unaligned(db + c + v * lanes);
-    }
-  }
-}
-
-template <class Arch>
-void depthwise_bias_grad(const float* dy, int64_t pixels, int64_t pixel_stride, int64_t channels, float* db) {
-  constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
-  int64_t c = 0;
-  for (; c + 2 * lanes <= channels; c += 2 * lanes) {
-    depthwise_bias_grad_vectors<Arch, 2, false>(dy, pixels, pixel_stride, db, c, lanes);
-  }
-  for (; c + lanes <= channels; c += lanes) {
-    depthwise_bias_grad_vectors<Arch, 1, false>(dy, pixels, pixel_stride, db, c, lanes);
-  }
-  if (c < channels) depthwise_bias_grad_vectors<Arch, 1, true>(dy, pixels, pixel_stride, db, c, channels - c);
-}
-
 template <class Arch, int Pixels>
 void fill_depthwise_tiles(DepthwiseConvKernels& k) {
   if constexpr (Pixels <= kMaxDepthwisePixels) {
@@ -481,7 +427,6 @@ DepthwiseConvKernels make_depthwise_conv_kernels() {
   k.pair_pixels = depthwise_pair_pixels<Arch>();
   fill_depthwise_tiles<Arch, 1>(k);
   k.weight_grad = &depthwise_weight_grad<Arch>;
-  k.bias_grad = &depthwise_bias_grad<Arch>;
   return k;
 }
 

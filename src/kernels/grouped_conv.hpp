@@ -52,12 +52,10 @@ using GroupedConvTileFn = void (*)(const GroupedConvTile&);
 // Backward weights, step one, for each of `pixels` pixels: dy's lane arrangements, one per diagonal
 //   out[p*diagonals*lanes + s*lanes + l] = sum_{v < out_vectors, source[v][s][l] >= 0} dy[p*dy_pixel_stride + v*lanes + source[v][s][l]]
 // (`source` is [vectors][diagonals][lanes], out_vectors = ceil(out_channels / lanes) of them
-// read), dy read only at its first out_channels floats; and, when bias_sums is not null,
-//   bias_sums[q] += sum_p dy[p*dy_pixel_stride + q] for q < out_channels, in pixel order.
+// read), dy read only at its first out_channels floats.
 struct GroupedSpread {
   const float* dy;
   float* out;
-  float* bias_sums;
   const int32_t* source;
   int64_t pixels, dy_pixel_stride, out_channels;
 };

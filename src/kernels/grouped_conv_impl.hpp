@@ -213,21 +213,12 @@ void grouped_spread(const GroupedSpread& spread) {
   const auto load = [&](const float* src, int64_t v) {
     return v == out_vectors - 1 && tail < lanes ? load_partial<Arch>(src, tail) : Batch::load_unaligned(src);
   };
-  const auto add_bias = [&](const Batch& dy, int64_t v) {
-    const Batch total = load(g.bias_sums + v * lanes, v) + dy;
-    if (v == out_vectors - 1 && tail < lanes) {
-      store_partial<Arch>(g.bias_sums + v * lanes, total, tail);
-    } else {
-      total.store_unaligned(g.bias_sums + v * lanes);
-    }
-  };
   if (out_vectors == 1) {
     for (int64_t p = 0; p < g.pixels; ++p) {
       const Batch dy = load(g.dy + p * g.dy_pixel_stride, 0);
       float* out = g.out + p * Diagonals * lanes;
 #pragma GCC unroll 8
       for (int s = 0; s < Diagonals; ++s) LanePicker<Arch>(g.source + s * lanes)(dy).store_unaligned(out + s * lanes);
-      if (g.bias_sums != nullptr) add_bias(dy, 0);
     }
     return;
   }
@@ -241,8 +232,6 @@ void grouped_spread(const GroupedSpread& spread) {
       for (int64_t v = 0; v < out_vectors; ++v) sum += LanePicker<Arch>(g.source + (v * Diagonals + s) * lanes)(dy[v]);
       sum.store_unaligned(out + s * lanes);
     }
-    if (g.bias_sums == nullptr) continue;
-    for (int64_t v = 0; v < out_vectors; ++v) add_bias(dy[v], v);
   }
 }
 

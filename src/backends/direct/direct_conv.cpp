@@ -12,8 +12,8 @@
 // (batch x group x channel block x output row, in that nesting, so one image still feeds both
 // threads; pointwise layers with little weight put their pixel segments outermost). No output
 // element is summed by more than one thread and every sum runs in a fixed order, so results
-// are bitwise identical for any thread count; the one exception is the depthwise weight and
-// bias gradients, whose fixed partition of the rows follows Options.threads.
+// are bitwise identical for any thread count; the one exception is the depthwise weight
+// gradient, whose fixed partition of the rows follows Options.threads.
 #include "backends/direct/direct.hpp"
 
 #include <memory>
@@ -40,8 +40,8 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
         depthwise_(p.groups == p.in_c && p.out_c == p.in_c && p.groups > 1),
         fwd_(forward_problem(p, k_)),
         bwd_(backward_data_problem(p, k_)),
-        dense_gradient_(p, fwd_.blocking, k_, dk_),
-        depthwise_gradient_(p, fwd_, dk_) {
+        dense_gradient_(p, fwd_.blocking, k_, ctx.isa),
+        depthwise_gradient_(p, fwd_, dk_, ctx.isa) {
     choose_blocking(fwd_, k_);
     choose_blocking(bwd_, k_);
     // A strip's tiles sum rc channels per tap, where a whole row of taps otherwise merges into

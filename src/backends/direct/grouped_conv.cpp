@@ -21,6 +21,7 @@
 
 #include "threading.hpp"
 
+#include "conv/bias_gradient.hpp"
 #include "conv/tap_geometry.hpp"
 #include "kernels/grouped_conv.hpp"
 
@@ -272,11 +273,15 @@ class GroupedBackwardData final : public ConvBackwardData {
 // column runs) sums its taps' products, as many taps per call as the registers hold. Items are
 // (segment of output rows, block); when the blocks do not split evenly over the threads, every
 // block is also cut into `threads` segments of rows, whose partial sums are added in segment
-// order at the end (so then, as for depthwise, the rounding follows Options.threads).
+// order at the end (so then, as for depthwise, the rounding follows Options.threads). db is the
+// shared BiasGradient's, in the same region.
 class GroupedBackwardWeights final : public ConvBackwardWeights {
  public:
   GroupedBackwardWeights(const Conv2dParams& p, const PlanContext& ctx)
-      : p_(p), k_(kernels<GroupedConvKernels>(ctx.isa)), d_(grouped_problem(p, k_.lanes, false)) {
+      : p_(p),
+        k_(kernels<GroupedConvKernels>(ctx.isa)),
+        d_(grouped_problem(p, k_.lanes, false)),
+        bias_(p.batch * p.out_h() * p.out_w(), p.out_c, ctx.isa) {
     const ConvAxis rows{p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_top, p.dilation_h};
     row_runs_ = axis_runs(rows, false);
     const int64_t S = d_.diagonals(), L = d_.lanes, Ci = d_.in_per_group, Co = d_.out_per_group;
@@ -304,24 +309,23 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
     const GroupedProblem& d = d_;
     const int team_size = team_for(p_, threads);
     const int64_t S = d.diagonals(), L = d.lanes, taps = d.kernel_h * d.kernel_w;
-    const int64_t sum_floats = taps * S * L, bias_floats = out_vectors_ * L;
+    const int64_t sum_floats = taps * S * L;
     const int64_t segments = d.blocks % team_size == 0 ? 1 : team_size;
     const int64_t band_floats = std::min(band_rows_, d.out_h) * d.out_w * S * L;
-    const int64_t partial_floats = segments * d.blocks * (sum_floats + bias_floats);
-    auto lease = scratch_.acquire(static_cast<size_t>(partial_floats + team_size * band_floats));
-    float* partial = lease.data();  // [segment][block][taps][S][L], then [segment][block][bias]
-    float* bias_partial = partial + segments * d.blocks * sum_floats;
+    const int64_t partial_floats = segments * d.blocks * sum_floats;
+    const int64_t bias_floats = db != nullptr ? bias_.workspace_floats() : 0;
+    auto lease = scratch_.acquire(static_cast<size_t>(partial_floats + bias_floats + team_size * band_floats));
+    float* partial = lease.data();  // [segment][block][taps][S][L]
+    float* bias_partial = partial + partial_floats;
     const int64_t max_taps = k_.max_taps[S - 1];
     run_team(team_size, [&](int thread, int team) {
-      float* band = partial + partial_floats + thread * band_floats;
+      float* band = bias_partial + bias_floats + thread * band_floats;
       std::vector<int64_t> x_offset, sum_offset;
       const Share share = share_of(segments * d.blocks, thread, team);
       for (int64_t item = share.begin; item < share.end; ++item) {
         const int64_t segment = item / d.blocks, b = item % d.blocks;
         float* sums = partial + item * sum_floats;
-        float* bias_sums = bias_partial + item * bias_floats;
         std::fill_n(sums, sum_floats, 0.0f);
-        std::fill_n(bias_sums, bias_floats, 0.0f);
         const Share rows = share_of(d.batch * d.out_h, static_cast<int>(segment), static_cast<int>(segments));
         for (int64_t row = rows.begin; row < rows.end;) {
           const int64_t n = row / d.out_h, oh0 = row % d.out_h;
@@ -330,7 +334,6 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
           GroupedSpread spread{};
           spread.dy = dy + (n * d.out_h + oh0) * d.out_w * d.out_c + b * d.groups_per_block * d.out_per_group;
           spread.out = band;
-          spread.bias_sums = db != nullptr ? bias_sums : nullptr;
           spread.source = spread_source_.data();
           spread.pixels = (oh1 - oh0) * d.out_w;
           spread.dy_pixel_stride = d.out_c;
@@ -372,7 +375,9 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
           }
         }
       }
+      if (db != nullptr) bias_.sum_segments(dy, bias_partial, thread, team);
       team_barrier(team);
+      if (db != nullptr) bias_.add_segments(bias_partial, db, thread, team);
       // Each (block, tap): its lanes' sums, added over the segments in order, to their HWIO places.
       const Share scatter = share_of(d.blocks * taps, thread, team);
       for (int64_t item = scatter.begin; item < scatter.end; ++item) {
@@ -387,15 +392,6 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
           }
         }
       }
-      if (db == nullptr) return;
-      const Share bias_share = share_of(d.blocks, thread, team);
-      for (int64_t b = bias_share.begin; b < bias_share.end; ++b) {
-        for (int64_t q = 0; q < d.groups_in(b) * d.out_per_group; ++q) {
-          float sum = bias_partial[b * bias_floats + q];
-          for (int64_t segment = 1; segment < segments; ++segment) sum += bias_partial[(segment * d.blocks + b) * bias_floats + q];
-          db[b * d.groups_per_block * d.out_per_group + q] = sum;
-        }
-      }
     });
   }
 
@@ -403,6 +399,7 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
   Conv2dParams p_;
   const GroupedConvKernels& k_;
   GroupedProblem d_;
+  BiasGradient bias_;
   std::vector<AxisRun> row_runs_;
   int64_t out_vectors_ = 0, band_rows_ = 1;
   std::vector<int32_t> spread_source_;  // GroupedSpread's `source`: [out_vectors][diagonals][lanes]
