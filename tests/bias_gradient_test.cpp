@@ -15,25 +15,19 @@
 #include "convkit/convkit.hpp"
 #include "isa.hpp"
 #include "kernels/bias_gradient.hpp"
+#include "support/kernel_isas.hpp"
 #include "support/tensors.hpp"
 
 namespace convkit::detail {
 namespace {
 
 using test::integer_tensor;
+using test::isas_here;
+using test::kSentinel;
 using test::nan_tensor;
 using test::uniform_tensor;
 
-constexpr float kSentinel = -12345.0f;
 constexpr int kThreadCounts[] = {1, 2, 3, 5};
-
-std::vector<Isa> isas_here() {
-  std::vector<Isa> isas;
-  for (Isa isa : kAllIsas) {
-    if (isa <= cpu_isa()) isas.push_back(isa);
-  }
-  return isas;
-}
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;

@@ -17,22 +17,16 @@
 #include "isa.hpp"
 #include "kernels/depthwise_conv.hpp"
 #include "kernels/direct_conv.hpp"
+#include "support/kernel_isas.hpp"
 #include "support/tensors.hpp"
 
 namespace convkit::detail {
 namespace {
 
 using test::integer_tensor;
+using test::isas_here;
+using test::kSentinel;
 
-std::vector<Isa> isas_here() {
-  std::vector<Isa> isas;
-  for (Isa isa : kAllIsas) {
-    if (isa <= cpu_isa()) isas.push_back(isa);
-  }
-  return isas;
-}
-
-constexpr float kSentinel = -12345.0f;  // what a kernel must leave alone
 constexpr int64_t kGuardTail = 4;       // guard floats after the last element a kernel may touch
 
 // `size` elements, then a guard tail: kSentinel everywhere except where `written` holds, there

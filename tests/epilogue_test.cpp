@@ -14,22 +14,15 @@
 
 #include "isa.hpp"
 #include "support/epilogue_probe.hpp"
+#include "support/kernel_isas.hpp"
 #include "support/tensors.hpp"
 
 namespace convkit::detail {
 namespace {
 
 using test::integer_tensor;
-
-constexpr float kSentinel = -12345.0f;
-
-std::vector<Isa> isas_here() {
-  std::vector<Isa> isas;
-  for (Isa isa : kAllIsas) {
-    if (isa <= cpu_isa()) isas.push_back(isa);
-  }
-  return isas;
-}
+using test::isas_here;
+using test::kSentinel;
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 
