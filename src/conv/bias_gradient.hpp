@@ -16,7 +16,6 @@ class BiasGradient {
  public:
   BiasGradient(int64_t pixels, int64_t channels, Isa isa);
 
-  int64_t segments() const { return segments_; }
   // The floats of the segment sums a call needs: [segment][channel].
   int64_t workspace_floats() const { return segments_ * channels_; }
 
@@ -26,7 +25,7 @@ class BiasGradient {
   void sum_segments(const float* dy, float* partial, int thread, int team) const;
   void add_segments(const float* partial, float* db, int thread, int team) const;
 
-  // Both steps in a region of `threads` threads of its own.
+  // Both steps in a region of `threads` threads of its own, for callers not already in one.
   void run(const float* dy, float* db, float* partial, int threads) const;
 
  private:
