@@ -92,7 +92,7 @@ GemmEpilogue epilogue_of(const Case& c, const Operands& in) {
   GemmEpilogue e;
   e.accumulate = c.accumulate;
   e.bias = c.bias ? in.bias.data() : nullptr;
-  e.relu = c.relu;
+  e.activation = c.relu ? Activation::relu : Activation::none;
   return e;
 }
 
@@ -341,7 +341,7 @@ void check_batch(Isa isa, int64_t count, int64_t m, int64_t n, int64_t k, bool r
   batch.ldc = ldc;
   GemmEpilogue epilogue;
   epilogue.bias = bias.data();
-  epilogue.relu = relu;
+  epilogue.activation = relu ? Activation::relu : Activation::none;
   std::vector<int> seen(static_cast<size_t>(m * n), 0);
   std::vector<int64_t> incomplete(static_cast<size_t>(threads), 0);
   gemm_batch(kern, batch, m, epilogue, threads, [&](GemmRange rows, GemmRange cols, int thread) {

@@ -15,22 +15,15 @@
 
 #include "isa.hpp"
 #include "kernels/grouped_conv.hpp"
+#include "support/kernel_isas.hpp"
 #include "support/tensors.hpp"
 
 namespace convkit::detail {
 namespace {
 
 using test::integer_tensor;
-
-constexpr float kSentinel = -12345.0f;
-
-std::vector<Isa> isas_here() {
-  std::vector<Isa> isas;
-  for (Isa isa : kAllIsas) {
-    if (isa <= cpu_isa()) isas.push_back(isa);
-  }
-  return isas;
-}
+using test::isas_here;
+using test::kSentinel;
 
 struct GroupedCase {
   int diagonals, pixels;
@@ -99,7 +92,7 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
   t.w_tap_w = w_tap_w;
   t.in_lanes = c.in_lanes;
   t.out_channels = c.out_channels;
-  t.relu = c.relu;
+  t.activation = c.relu ? Activation::relu : Activation::none;
   (c.per_input ? k.tile_per_input : k.tile)[S - 1][c.pixels - 1](t);
 
   // acc[p][s][l] from the header's formula, in double.
@@ -168,8 +161,7 @@ TEST(GroupedConvTile, EveryShapeEveryIsa) {
 }
 
 // Backward weights' first step: dy's diagonals from random lane tables over one to several
-// vectors (the last partial, its lanes past out_channels NaN: they must read as 0), with and
-// without the bias sums.
+// vectors (the last partial, its lanes past out_channels NaN: they must read as 0).
 TEST(GroupedSpread, EveryVectorCountEveryIsa) {
   uint32_t seed = 100;
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -178,51 +170,38 @@ TEST(GroupedSpread, EveryVectorCountEveryIsa) {
     const int64_t lanes = k.lanes;
     for (int diagonals = 2; diagonals <= kMaxGroupedDiagonals; ++diagonals) {
       for (int64_t out_channels : {lanes, lanes - 1, 2 * lanes + 1, 3 * lanes}) {
-        for (bool bias : {false, true}) {
-          const std::string what = std::string(isa_name(isa)) + " diagonals=" + std::to_string(diagonals) +
-                                   " out_channels=" + std::to_string(out_channels) + (bias ? " bias" : "");
-          const int64_t vectors = (out_channels + lanes - 1) / lanes, pixels = 5, stride = vectors * lanes + 2;
-          std::vector<float> dy = integer_tensor((pixels - 1) * stride + vectors * lanes, seed++);
-          for (int64_t p = 0; p < pixels; ++p) {
-            for (int64_t q = out_channels; q < vectors * lanes; ++q) dy[size_t(p * stride + q)] = nan;
-          }
-          std::mt19937 rng(seed++);
-          std::uniform_int_distribution<int32_t> lane(-1, int32_t(lanes) - 1);
-          std::vector<int32_t> source(size_t(vectors * diagonals * lanes));
-          for (int32_t& s : source) s = lane(rng);
-          std::vector<float> out(size_t(pixels * diagonals * lanes), kSentinel);
-          const std::vector<float> start = integer_tensor(out_channels, seed++);
-          std::vector<float> bias_sums = start;
-          bias_sums.push_back(kSentinel);
-          GroupedSpread g{};
-          g.dy = dy.data();
-          g.out = out.data();
-          g.bias_sums = bias ? bias_sums.data() : nullptr;
-          g.source = source.data();
-          g.pixels = pixels;
-          g.dy_pixel_stride = stride;
-          g.out_channels = out_channels;
-          k.spread[diagonals - 1](g);
-          for (int64_t p = 0; p < pixels; ++p) {
-            for (int64_t s = 0; s < diagonals; ++s) {
-              for (int64_t l = 0; l < lanes; ++l) {
-                double expected = 0.0;
-                for (int64_t v = 0; v < vectors; ++v) {
-                  const int32_t from = source[size_t((v * diagonals + s) * lanes + l)];
-                  if (from >= 0 && v * lanes + from < out_channels) expected += dy[size_t(p * stride + v * lanes + from)];
-                }
-                ASSERT_EQ(out[size_t((p * diagonals + s) * lanes + l)], float(expected))
-                    << what << ": pixel " << p << " diagonal " << s << " lane " << l;
+        const std::string what = std::string(isa_name(isa)) + " diagonals=" + std::to_string(diagonals) +
+                                 " out_channels=" + std::to_string(out_channels);
+        const int64_t vectors = (out_channels + lanes - 1) / lanes, pixels = 5, stride = vectors * lanes + 2;
+        std::vector<float> dy = integer_tensor((pixels - 1) * stride + vectors * lanes, seed++);
+        for (int64_t p = 0; p < pixels; ++p) {
+          for (int64_t q = out_channels; q < vectors * lanes; ++q) dy[size_t(p * stride + q)] = nan;
+        }
+        std::mt19937 rng(seed++);
+        std::uniform_int_distribution<int32_t> lane(-1, int32_t(lanes) - 1);
+        std::vector<int32_t> source(size_t(vectors * diagonals * lanes));
+        for (int32_t& s : source) s = lane(rng);
+        std::vector<float> out(size_t(pixels * diagonals * lanes), kSentinel);
+        GroupedSpread g{};
+        g.dy = dy.data();
+        g.out = out.data();
+        g.source = source.data();
+        g.pixels = pixels;
+        g.dy_pixel_stride = stride;
+        g.out_channels = out_channels;
+        k.spread[diagonals - 1](g);
+        for (int64_t p = 0; p < pixels; ++p) {
+          for (int64_t s = 0; s < diagonals; ++s) {
+            for (int64_t l = 0; l < lanes; ++l) {
+              double expected = 0.0;
+              for (int64_t v = 0; v < vectors; ++v) {
+                const int32_t from = source[size_t((v * diagonals + s) * lanes + l)];
+                if (from >= 0 && v * lanes + from < out_channels) expected += dy[size_t(p * stride + v * lanes + from)];
               }
+              ASSERT_EQ(out[size_t((p * diagonals + s) * lanes + l)], float(expected))
+                  << what << ": pixel " << p << " diagonal " << s << " lane " << l;
             }
           }
-          if (!bias) continue;
-          for (int64_t q = 0; q < out_channels; ++q) {
-            double expected = start[size_t(q)];
-            for (int64_t p = 0; p < pixels; ++p) expected += dy[size_t(p * stride + q)];
-            ASSERT_EQ(bias_sums[size_t(q)], float(expected)) << what << ": bias " << q;
-          }
-          ASSERT_EQ(bias_sums.back(), kSentinel) << what << ": wrote past the bias sums";
         }
       }
     }

@@ -194,7 +194,7 @@ TEST(WinogradTransforms, OutputTransformPartialTilesBiasRelu) {
         for (int64_t rows = 1; rows <= f.out; ++rows) {
           for (int64_t cols = 1; cols <= f.out; ++cols) {
             Tensor y = nan_tensor(y_floats);
-            f.of(isa).output(e.data(), position_stride, channels, bias.data(), relu, y.data(), pixel_stride,
+            f.of(isa).output(e.data(), position_stride, channels, bias.data(), relu ? Activation::relu : Activation::none, y.data(), pixel_stride,
                              row_stride, rows, cols);
             for (int64_t k = 0; k < channels; ++k) {
               std::vector<double> ee(static_cast<size_t>(f.in * f.in));

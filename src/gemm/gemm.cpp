@@ -51,7 +51,7 @@ void blocked_loops(const GemmKernels& kern, int64_t k, const GemmSourceA& a, Blo
       const float* block = b.prepare(kern, k0, kc, jc, nc);
       GemmTileEpilogue tile_epilogue;
       tile_epilogue.accumulate = epilogue.accumulate || k0 > 0;
-      tile_epilogue.relu = last && epilogue.relu;
+      tile_epilogue.activation = last ? epilogue.activation : Activation::none;
       for (int64_t ir = rows.begin; ir < rows.end; ir += kern.mr) {
         const int64_t mr = min64(kern.mr, rows.end - ir);
         a.pack(kern, ir, mr, k0, kc, a_panel);
@@ -158,7 +158,7 @@ void gemm_batch_block(const GemmKernels& kern, const GemmBatch& batch, int64_t k
   const bool last = k0 + kc >= batch.k;
   GemmTileEpilogue tile_epilogue;
   tile_epilogue.accumulate = epilogue.accumulate || k0 > 0;
-  tile_epilogue.relu = last && epilogue.relu;
+  tile_epilogue.activation = last ? epilogue.activation : Activation::none;
   for (int64_t product = 0; product < batch.count; ++product) {
     const float* a = batch.a + product * batch.a_stride;
     const PackedB b{batch.b + product * batch.b_stride, batch.k, batch.n};

@@ -101,7 +101,7 @@ void pack_b(const GemmKernels&, const GemmSourceB&, int64_t k, int64_t n, float*
 struct GemmEpilogue {
   bool accumulate = false;      // C += A*B; otherwise C = A*B and C is never read
   const float* bias = nullptr;  // [n], added to every row, or null
-  bool relu = false;            // after the bias
+  Activation activation = Activation::none;  // after the bias
 };
 
 // A half-open range of rows or columns.

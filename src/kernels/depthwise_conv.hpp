@@ -4,6 +4,7 @@
 // taps are the only reduction. Portable: no SIMD types here.
 #include <cstdint>
 
+#include "convkit/conv2d.hpp"
 #include "isa.hpp"
 
 namespace convkit::detail {
@@ -14,9 +15,9 @@ inline constexpr int kMaxDepthwisePixels = 8;
 //   y[r*y_row_stride + p*y_pixel_stride + c] = (bias[c] or 0)
 //       + sum_{th < taps_h, tw < taps_w} x[r*x_row_stride + p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + c]
 //                                      * w[th*w_tap_h + tw*w_tap_w + c]
-// then v < 0 ? 0 : v when relu, the taps summed in (th, tw) order. x and y are read and written
-// only at their first `channels` channels; w and bias (when not null) are zero-padded to whole
-// vectors.
+// then the activation (kernels/epilogue.hpp), the taps summed in (th, tw) order. x, y and bias
+// (when not null) are read and written only at their first `channels` channels; w is
+// zero-padded to whole vectors.
 struct DepthwiseConvTile {
   const float* x;
   const float* w;
@@ -27,7 +28,7 @@ struct DepthwiseConvTile {
   int64_t taps_h, taps_w;
   int64_t x_tap_h, x_tap_w, w_tap_h, w_tap_w;
   int64_t channels;
-  bool relu;
+  Activation activation;
 };
 
 // The weight gradient of a rectangle of taps (taps_h kernel rows of taps_w taps), over a
@@ -47,13 +48,6 @@ struct DepthwiseWeightGradTile {
   bool accumulate;
 };
 
-// The bias gradient of a run of pixels: db[c] += sum_{p < pixels} dy[p*pixel_stride + c] for
-// 0 <= c < channels, the pixels summed in four interleaved chains (p mod 4, each in pixel
-// order) that are then added as (chain 0 + chain 1) + (chain 2 + chain 3): one chain would
-// wait on the add latency at every pixel.
-using DepthwiseBiasGrad = void (*)(const float* dy, int64_t pixels, int64_t pixel_stride, int64_t channels,
-                                   float* db);
-
 // Whether a tile of two rows computes both in one pass: a 3x3 kernel at stride 1 or 2 along
 // each axis, without dilation, where the rows share input rows (one of five at stride 2, two of
 // four at stride 1) and load them once. Other tiles of two rows run as two tiles of one.
@@ -70,7 +64,6 @@ struct DepthwiseConvKernels {
   int pair_pixels;
   void (*tile[kMaxDepthwisePixels])(const DepthwiseConvTile&);  // tile[p-1] for p pixels
   void (*weight_grad)(const DepthwiseWeightGradTile&);
-  DepthwiseBiasGrad bias_grad;
 };
 
 }  // namespace convkit::detail

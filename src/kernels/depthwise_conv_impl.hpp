@@ -4,6 +4,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/depthwise_conv.hpp"
+#include "kernels/epilogue.hpp"
 #include "kernels/fused_multiply_add.hpp"
 #include "kernels/keep_in_register.hpp"
 #include "kernels/partial_vector.hpp"
@@ -30,17 +31,17 @@ template <class Arch, bool Partial>
   }
 }
 
-// `Vectors` vectors of channels starting at c for all the tile's pixels; the last has `count`
-// valid lanes (all of them unless Partial).
-// Every pixel's accumulators for the channel vectors starting at c begin at the bias (or 0).
+// Every pixel's accumulators for the `Vectors` channel vectors starting at c begin at the bias
+// (or 0); the last vector has `count` valid lanes (all of them unless the tile's tail).
 // Always inlined: GCC 12 keeps an array of batches in memory across a call it does not inline.
 template <class Arch, int Pixels, int Vectors>
 [[gnu::always_inline]] inline void start_from_bias(xsimd::batch<float, Arch> (&acc)[Pixels][Vectors], const float* bias,
-                                                   int64_t c) {
+                                                   int64_t c, int64_t count) {
   using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
 #pragma GCC unroll 4
   for (int v = 0; v < Vectors; ++v) {
-    const Batch start = bias != nullptr ? Batch::load_unaligned(bias + c + v * int64_t(Batch::size)) : Batch(0.0f);
+    const Batch start = bias_vector<Arch>(bias, c + v * lanes, v == Vectors - 1 ? count : lanes);
     // Unrolled for up to 16 accumulators: a loop left here keeps the whole array in memory.
 #pragma GCC unroll 16
     for (int p = 0; p < Pixels; ++p) acc[p][v] = start;
@@ -49,18 +50,18 @@ template <class Arch, int Pixels, int Vectors>
 
 // Stores the sums of Rows rows of Pixels pixels (acc[r * Pixels + p]) at
 // y + r*row_stride + p*pixel_stride + v*lanes, the last vector `count` lanes wide when Partial,
-// after ReLU as the reference writes it, v < 0 ? 0 : v, which keeps NaN and -0.
+// after the activation.
 template <class Arch, int Rows, int Pixels, int Vectors, bool Partial>
 [[gnu::always_inline]] inline void store_sums(xsimd::batch<float, Arch> (&acc)[Rows * Pixels][Vectors], float* y,
-                                              int64_t row_stride, int64_t pixel_stride, bool relu, int64_t count) {
+                                              int64_t row_stride, int64_t pixel_stride, Activation activation,
+                                              int64_t count) {
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
-  const Batch zero(0.0f);
 #pragma GCC unroll 16
   for (int i = 0; i < Rows * Pixels; ++i) {
 #pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) {
-      const Batch sum = relu ? xsimd::select(acc[i][v] < zero, zero, acc[i][v]) : acc[i][v];
+      const Batch sum = activate<Arch>(acc[i][v], activation);
       float* dst = y + (i / Pixels) * row_stride + (i % Pixels) * pixel_stride + v * lanes;
       if (v == Vectors - 1) {
         depthwise_store<Arch, Partial>(dst, sum, count);
@@ -74,14 +75,14 @@ template <class Arch, int Rows, int Pixels, int Vectors, bool Partial>
 template <class Arch, int Pixels, int Vectors, bool Partial>
 inline void depthwise_vectors(const DepthwiseConvTile& tile, int64_t c, int64_t count) {
   // A local copy: an intrinsic's vector store may alias anything, `tile` included, and GCC 12
-  // reloaded y, its pixel stride and the ReLU flag around every store of the epilogue. With the
+  // reloaded y, its pixel stride and the activation around every store of the epilogue. With the
   // copy, 8-pixel tiles of backward data's stride-2 phases (96 channels) took 45-65 ns against
   // 50-82, and of MobileNet's 32-channel 3x3 layer 47 against 55 (convkit-kernel-bench).
   const DepthwiseConvTile t = tile;
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
   Batch acc[Pixels][Vectors];
-  start_from_bias<Arch, Pixels, Vectors>(acc, t.bias, c);
+  start_from_bias<Arch, Pixels, Vectors>(acc, t.bias, c, count);
   for (int64_t th = 0; th < t.taps_h; ++th) {
     for (int64_t tw = 0; tw < t.taps_w; ++tw) {
       const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w + c;
@@ -100,7 +101,7 @@ inline void depthwise_vectors(const DepthwiseConvTile& tile, int64_t c, int64_t 
       }
     }
   }
-  store_sums<Arch, 1, Pixels, Vectors, Partial>(acc, t.y + c, 0, t.y_pixel_stride, t.relu, count);
+  store_sums<Arch, 1, Pixels, Vectors, Partial>(acc, t.y + c, 0, t.y_pixel_stride, t.activation, count);
 }
 
 // A row of TapsW taps whose input steps by 1/Stride of a pixel per tap (stride 1 or 2, no
@@ -115,7 +116,7 @@ inline void depthwise_row_vectors(const DepthwiseConvTile& tile, int64_t c) {
   constexpr int64_t lanes = Batch::size;
   constexpr int inputs = (Pixels - 1) * Stride + TapsW;
   Batch acc[Pixels][Vectors];
-  start_from_bias<Arch, Pixels, Vectors>(acc, t.bias, c);
+  start_from_bias<Arch, Pixels, Vectors>(acc, t.bias, c, lanes);
   for (int64_t th = 0; th < t.taps_h; ++th) {
     const float* x = t.x + th * t.x_tap_h + c;
     const float* w = t.w + th * t.w_tap_h + c;
@@ -143,7 +144,7 @@ inline void depthwise_row_vectors(const DepthwiseConvTile& tile, int64_t c) {
       }
     }
   }
-  store_sums<Arch, 1, Pixels, Vectors, false>(acc, t.y + c, 0, t.y_pixel_stride, t.relu, lanes);
+  store_sums<Arch, 1, Pixels, Vectors, false>(acc, t.y + c, 0, t.y_pixel_stride, t.activation, lanes);
 }
 
 // Two output rows of a 3x3 kernel in one pass, at stride StrideH down and StrideW along, for
@@ -164,7 +165,7 @@ inline void depthwise_row_pair_vector(const DepthwiseConvTile& tile, int64_t c) 
     for (int tw = 0; tw < taps; ++tw) wv[th][tw] = Batch::load_unaligned(t.w + th * t.w_tap_h + tw * t.w_tap_w + c);
   }
   Batch acc[2 * Pixels][1];  // row r, pixel p at acc[r * Pixels + p]
-  start_from_bias<Arch, 2 * Pixels, 1>(acc, t.bias, c);
+  start_from_bias<Arch, 2 * Pixels, 1>(acc, t.bias, c, Batch::size);
 #pragma GCC unroll 5
   for (int i = 0; i < input_rows; ++i) {
     const float* x = t.x + i * t.x_tap_h + c;
@@ -187,7 +188,7 @@ inline void depthwise_row_pair_vector(const DepthwiseConvTile& tile, int64_t c) 
       }
     }
   }
-  store_sums<Arch, 2, Pixels, 1, false>(acc, t.y + c, t.y_row_stride, t.y_pixel_stride, t.relu, Batch::size);
+  store_sums<Arch, 2, Pixels, 1, false>(acc, t.y + c, t.y_row_stride, t.y_pixel_stride, t.activation, Batch::size);
 }
 
 template <class Arch, int Pixels, int StrideH, int StrideW>
@@ -411,60 +412,6 @@ void depthwise_weight_grad(const DepthwiseWeightGradTile& t) {
   if (c < t.channels) depthwise_grad_vectors<Arch, 1, rows_at_once, true>(t, c, t.channels - c);
 }
 
-// Vectors of channels [c, c + Vectors*lanes) of the bias gradient, the last `tail` lanes wide.
-template <class Arch, int Vectors, bool Partial>
-inline void depthwise_bias_grad_vectors(const float* dy, int64_t pixels, int64_t pixel_stride, float* db, int64_t c,
-                                        int64_t tail) {
-  using Batch = xsimd::batch<float, Arch>;
-  constexpr int64_t lanes = Batch::size;
-  constexpr int kChains = 4;
-  const auto load = [&](const float* src, int v) {
-    return Partial && v == Vectors - 1 ? depthwise_load<Arch, true>(src + v * lanes, tail)
-                                       : Batch::load_unaligned(src + v * lanes);
-  };
-  Batch chain[kChains][Vectors];
-#pragma GCC unroll 4
-  for (int k = 0; k < kChains; ++k) {
-#pragma GCC unroll 4
-    for (int v = 0; v < Vectors; ++v) chain[k][v] = Batch(0.0f);
-  }
-  const float* row = dy + c;
-  int64_t p = 0;
-  for (; p + kChains <= pixels; p += kChains, row += kChains * pixel_stride) {
-#pragma GCC unroll 4
-    for (int k = 0; k < kChains; ++k) {
-#pragma GCC unroll 4
-      for (int v = 0; v < Vectors; ++v) chain[k][v] += load(row + k * pixel_stride, v);
-    }
-  }
-  for (int k = 0; p < pixels; ++p, ++k, row += pixel_stride) {
-#pragma GCC unroll 4
-    for (int v = 0; v < Vectors; ++v) chain[k][v] += load(row, v);
-  }
-#pragma GCC unroll 4
-  for (int v = 0; v < Vectors; ++v) {
-    const Batch sum = load(db + c, v) + ((chain[0][v] + chain[1][v]) + (chain[2][v] + chain[3][v]));
-    if (Partial && v == Vectors - 1) {
-      depthwise_store<Arch, true>(db + c + v * lanes, sum, tail);
-    } else {
-      sum.store_unaligned(db + c + v * lanes);
-    }
-  }
-}
-
-template <class Arch>
-void depthwise_bias_grad(const float* dy, int64_t pixels, int64_t pixel_stride, int64_t channels, float* db) {
-  constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
-  int64_t c = 0;
-  for (; c + 2 * lanes <= channels; c += 2 * lanes) {
-    depthwise_bias_grad_vectors<Arch, 2, false>(dy, pixels, pixel_stride, db, c, lanes);
-  }
-  for (; c + lanes <= channels; c += lanes) {
-    depthwise_bias_grad_vectors<Arch, 1, false>(dy, pixels, pixel_stride, db, c, lanes);
-  }
-  if (c < channels) depthwise_bias_grad_vectors<Arch, 1, true>(dy, pixels, pixel_stride, db, c, channels - c);
-}
-
 template <class Arch, int Pixels>
 void fill_depthwise_tiles(DepthwiseConvKernels& k) {
   if constexpr (Pixels <= kMaxDepthwisePixels) {
@@ -480,7 +427,6 @@ DepthwiseConvKernels make_depthwise_conv_kernels() {
   k.pair_pixels = depthwise_pair_pixels<Arch>();
   fill_depthwise_tiles<Arch, 1>(k);
   k.weight_grad = &depthwise_weight_grad<Arch>;
-  k.bias_grad = &depthwise_bias_grad<Arch>;
   return k;
 }
 

@@ -7,6 +7,7 @@
 // drive the same code. Portable: no SIMD types here.
 #include <cstdint>
 
+#include "convkit/conv2d.hpp"
 #include "isa.hpp"
 
 namespace convkit::detail {
@@ -19,10 +20,10 @@ inline constexpr int kMaxTilePixels = 14;
 //       + sum_{th < taps_h, tw < taps_w, k < reduce}
 //           x[p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + k*x_reduce_stride]
 //         * w[th*w_tap_h + tw*w_tap_w + k*w_reduce_stride + c]
-// then v < 0 ? 0 : v when relu. Strides are in floats and may be negative; every address the sum
-// names must lie inside the caller's arrays (x need not be dereferenceable when a tap count is 0).
-// w (and bias when not null) hold whole vectors: the block's channels zero-padded to
-// vectors*lanes. Only the first out_channels channels of y are read or written.
+// then the activation (kernels/epilogue.hpp). Strides are in floats and may be negative; every
+// address the sum names must lie inside the caller's arrays (x need not be dereferenceable when
+// a tap count is 0). w holds whole vectors: the block's channels zero-padded to vectors*lanes.
+// Only the first out_channels channels of y and of bias (when not null) are read or written.
 struct DirectConvTile {
   const float* x;
   const float* w;
@@ -35,7 +36,7 @@ struct DirectConvTile {
   int64_t reduce, x_reduce_stride, w_reduce_stride;
   int64_t out_channels;
   bool accumulate;
-  bool relu;
+  Activation activation;
 };
 
 using DirectConvTileFn = void (*)(const DirectConvTile&);

@@ -5,6 +5,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/direct_conv.hpp"
+#include "kernels/epilogue.hpp"
 #include "kernels/fused_multiply_add.hpp"
 #include "kernels/keep_in_register.hpp"
 #include "kernels/partial_vector.hpp"
@@ -54,7 +55,7 @@ void direct_conv_tile(const DirectConvTile& t) {
   } else {
 #pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) {
-      const Batch start = t.bias != nullptr ? Batch::load_unaligned(t.bias + v * lanes) : Batch(0.0f);
+      const Batch start = bias_vector<Arch>(t.bias, v * lanes, t.out_channels - v * lanes);
 #pragma GCC unroll 16
       for (int p = 0; p < Pixels; ++p) acc[p][v] = start;
     }
@@ -83,20 +84,12 @@ void direct_conv_tile(const DirectConvTile& t) {
     }
   }
 
-  // ReLU as the reference writes it, v < 0 ? 0 : v, which keeps NaN and -0.
-  const Batch zero(0.0f);
 #pragma GCC unroll 16
   for (int p = 0; p < Pixels; ++p) {
     float* yp = t.y + p * t.y_pixel_stride;
 #pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) {
-      const Batch out = t.relu ? xsimd::select(acc[p][v] < zero, zero, acc[p][v]) : acc[p][v];
-      const int64_t left = t.out_channels - v * lanes;
-      if (left >= lanes) {
-        out.store_unaligned(yp + v * lanes);
-      } else if (left > 0) {
-        store_partial<Arch>(yp + v * lanes, out, left);
-      }
+      store_channels<Arch>(yp + v * lanes, activate<Arch>(acc[p][v], t.activation), t.out_channels - v * lanes);
     }
   }
 }

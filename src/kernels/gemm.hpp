@@ -13,6 +13,8 @@
 // transpose.
 #include <cstdint>
 
+#include "convkit/conv2d.hpp"
+
 namespace convkit::detail {
 
 inline constexpr int64_t kGemmPanelDepth = 256;  // the deepest panel (KC); the row distance of packed A by rows
@@ -23,13 +25,13 @@ enum class APanelLayout { interleaved, rows };
 struct GemmTileEpilogue {
   bool accumulate = false;      // C += A*B (C is read); otherwise C = A*B and C is never read
   const float* bias = nullptr;  // per-column bias for the tile's first column, or null
-  bool relu = false;            // clamp negatives to zero (NaN passes through)
+  Activation activation = Activation::none;  // after the bias (kernels/epilogue.hpp)
 };
 
 struct GemmKernels {
   int64_t mr = 0, nr = 0;  // register tile: rows of A, columns of B per micro-kernel call
 
-  // C[0:m, 0:n] (row stride ldc) = (accumulate ? C : 0) + A_panel * B_panel, then bias, relu.
+  // C[0:m, 0:n] (row stride ldc) = (accumulate ? C : 0) + A_panel * B_panel, then bias, activation.
   // 1 <= m <= mr and 1 <= n <= nr: only those elements of C are read or written. k may be 0.
   using Tile = void (*)(int64_t k, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int64_t m,
                         int64_t n, const GemmTileEpilogue& epilogue);

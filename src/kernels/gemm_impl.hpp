@@ -15,8 +15,9 @@
 #include <utility>
 
 #include "isa.hpp"
-#include "kernels/gemm.hpp"
+#include "kernels/epilogue.hpp"
 #include "kernels/fused_multiply_add.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/keep_in_register.hpp"
 #include "kernels/partial_vector.hpp"
 
@@ -38,33 +39,16 @@ struct GemmTileShape<xsimd::sse2> {
   static constexpr int rows = 4, vectors = 2;
 };
 
-// acc + C (when accumulating) + bias, then ReLU: the order every store path follows.
-template <class V>
-V finish(V value, const float* c, const float* bias, const GemmTileEpilogue& e) {
-  if (e.accumulate) value += V::load_unaligned(c);
-  if (bias != nullptr) value += V::load_unaligned(bias);
-  if (e.relu) value = xsimd::select(value < V(0.0f), V(0.0f), value);
-  return value;
-}
-
-inline float finish_scalar(float value, const float* c, const float* bias, const GemmTileEpilogue& e) {
-  if (e.accumulate) value += *c;
-  if (bias != nullptr) value += *bias;
-  if (e.relu && value < 0.0f) value = 0.0f;
-  return value;
-}
-
-// One vector of a row of C: whole, or its first `cols` lanes (cols may be <= 0: nothing).
-template <class V>
-void store_vector(V value, float* c, int64_t cols, const float* bias, const GemmTileEpilogue& e) {
-  constexpr int64_t W = V::size;
-  if (cols >= W) {
-    finish(value, c, bias, e).store_unaligned(c);
-  } else if (cols > 0) {
-    alignas(64) float lanes[W];
-    value.store_aligned(lanes);
-    for (int64_t j = 0; j < cols; ++j) c[j] = finish_scalar(lanes[j], c + j, bias != nullptr ? bias + j : nullptr, e);
-  }
+// One vector of a row of C, the tile's columns [first, first + cols), whole or its first `cols`
+// lanes (cols may be <= 0: nothing): the sums, plus C when accumulating, then the bias and
+// activation.
+template <class Arch>
+[[gnu::always_inline]] inline void store_vector(xsimd::batch<float, Arch> value, float* c, int64_t first, int64_t cols,
+                                                const GemmTileEpilogue& e) {
+  using V = xsimd::batch<float, Arch>;
+  if (cols <= 0) return;
+  if (e.accumulate) value += cols >= int64_t(V::size) ? V::load_unaligned(c) : load_partial<Arch>(c, cols);
+  store_channels<Arch>(c, add_bias_and_activate<Arch>(value, e.bias, first, cols, e.activation), cols);
 }
 
 // Rows x (NV vectors) of C; element (i, p) of A is a[i*row_step + p*a_step] and row p of B
@@ -117,23 +101,20 @@ void gemm_tile_rows(int64_t k, const float* a, int64_t row_step, int64_t a_step,
     b += b_step;
   }
 
+  // Whole tiles apart, so that their stores take no tail test.
+  const auto store_rows = [&](auto columns_of_vector) {
+#pragma GCC unroll 16
+    for (int i = 0; i < Rows; ++i) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        store_vector<Arch>(acc[i][v], c + i * ldc + v * W, v * W, columns_of_vector(v), e);
+      }
+    }
+  };
   if (n == NR) {
-#pragma GCC unroll 16
-    for (int i = 0; i < Rows; ++i) {
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
-        float* cv = c + i * ldc + v * W;
-        finish(acc[i][v], cv, e.bias != nullptr ? e.bias + v * W : nullptr, e).store_unaligned(cv);
-      }
-    }
+    store_rows([](int) { return W; });
   } else {
-#pragma GCC unroll 16
-    for (int i = 0; i < Rows; ++i) {
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
-        store_vector(acc[i][v], c + i * ldc + v * W, n - v * W, e.bias != nullptr ? e.bias + v * W : nullptr, e);
-      }
-    }
+    store_rows([n](int v) { return n - v * W; });
   }
 }
 

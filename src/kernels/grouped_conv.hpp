@@ -11,6 +11,7 @@
 // fills the same fraction. Portable: no SIMD types here.
 #include <cstdint>
 
+#include "convkit/conv2d.hpp"
 #include "isa.hpp"
 
 namespace convkit::detail {
@@ -27,7 +28,7 @@ inline constexpr int kMaxGroupedPixels = 14;
 // read only at e*lanes + l < in_lanes, the others taken as 0. Then output channel q of the
 // block (q < out_channels, out_vectors = ceil(out_channels / lanes) vectors) gets
 //   y[p*y_pixel_stride + q] = (bias[q] or 0) + sum_{s < diagonals, t < terms, source[v][s][t][l] >= 0} acc[p][s][source[v][s][t][l]]
-// with v = q / lanes, l = q % lanes, added in (s, t) order, then v < 0 ? 0 : v when relu.
+// with v = q / lanes, l = q % lanes, added in (s, t) order, then the activation (kernels/epilogue.hpp).
 // `source` is [out_vectors][diagonals][terms][lanes] lane indices (-1: no term). x need not be
 // dereferenceable when a tap count is 0; bias (when not null) is read at its first
 // out_channels floats only.
@@ -43,7 +44,7 @@ struct GroupedConvTile {
   int64_t taps_h, taps_w;
   int64_t x_tap_h, x_tap_w, w_tap_h, w_tap_w;
   int64_t in_lanes, out_channels;
-  bool relu;
+  Activation activation;
 };
 
 using GroupedConvTileFn = void (*)(const GroupedConvTile&);
@@ -51,12 +52,10 @@ using GroupedConvTileFn = void (*)(const GroupedConvTile&);
 // Backward weights, step one, for each of `pixels` pixels: dy's lane arrangements, one per diagonal
 //   out[p*diagonals*lanes + s*lanes + l] = sum_{v < out_vectors, source[v][s][l] >= 0} dy[p*dy_pixel_stride + v*lanes + source[v][s][l]]
 // (`source` is [vectors][diagonals][lanes], out_vectors = ceil(out_channels / lanes) of them
-// read), dy read only at its first out_channels floats; and, when bias_sums is not null,
-//   bias_sums[q] += sum_p dy[p*dy_pixel_stride + q] for q < out_channels, in pixel order.
+// read), dy read only at its first out_channels floats.
 struct GroupedSpread {
   const float* dy;
   float* out;
-  float* bias_sums;
   const int32_t* source;
   int64_t pixels, dy_pixel_stride, out_channels;
 };

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/epilogue.hpp"
 #include "kernels/fused_multiply_add.hpp"
 #include "kernels/grouped_conv.hpp"
 #include "kernels/keep_in_register.hpp"
@@ -168,12 +169,9 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
       }
     }
   }
-  const Batch zero(0.0f);
   for (int64_t v = 0; v * lanes < t.out_channels; ++v) {
     const int64_t count = std::min(lanes, t.out_channels - v * lanes);
-    const Batch start = t.bias == nullptr ? zero
-                        : count == lanes  ? Batch::load_unaligned(t.bias + v * lanes)
-                                          : load_partial<Arch>(t.bias + v * lanes, count);
+    const Batch start = bias_vector<Arch>(t.bias, v * lanes, count);
     Batch out[Pixels];
 #pragma GCC unroll 16
     for (int p = 0; p < Pixels; ++p) out[p] = start;
@@ -190,14 +188,7 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
     }
 #pragma GCC unroll 16
     for (int p = 0; p < Pixels; ++p) {
-      // v < 0 ? 0 : v, as the reference writes ReLU (keeps NaN and -0).
-      const Batch sum = t.relu ? xsimd::select(out[p] < zero, zero, out[p]) : out[p];
-      float* dst = t.y + p * t.y_pixel_stride + v * lanes;
-      if (count == lanes) {
-        sum.store_unaligned(dst);
-      } else {
-        store_partial<Arch>(dst, sum, count);
-      }
+      store_channels<Arch>(t.y + p * t.y_pixel_stride + v * lanes, activate<Arch>(out[p], t.activation), count);
     }
   }
 }
@@ -222,21 +213,12 @@ void grouped_spread(const GroupedSpread& spread) {
   const auto load = [&](const float* src, int64_t v) {
     return v == out_vectors - 1 && tail < lanes ? load_partial<Arch>(src, tail) : Batch::load_unaligned(src);
   };
-  const auto add_bias = [&](const Batch& dy, int64_t v) {
-    const Batch total = load(g.bias_sums + v * lanes, v) + dy;
-    if (v == out_vectors - 1 && tail < lanes) {
-      store_partial<Arch>(g.bias_sums + v * lanes, total, tail);
-    } else {
-      total.store_unaligned(g.bias_sums + v * lanes);
-    }
-  };
   if (out_vectors == 1) {
     for (int64_t p = 0; p < g.pixels; ++p) {
       const Batch dy = load(g.dy + p * g.dy_pixel_stride, 0);
       float* out = g.out + p * Diagonals * lanes;
 #pragma GCC unroll 8
       for (int s = 0; s < Diagonals; ++s) LanePicker<Arch>(g.source + s * lanes)(dy).store_unaligned(out + s * lanes);
-      if (g.bias_sums != nullptr) add_bias(dy, 0);
     }
     return;
   }
@@ -250,8 +232,6 @@ void grouped_spread(const GroupedSpread& spread) {
       for (int64_t v = 0; v < out_vectors; ++v) sum += LanePicker<Arch>(g.source + (v * Diagonals + s) * lanes)(dy[v]);
       sum.store_unaligned(out + s * lanes);
     }
-    if (g.bias_sums == nullptr) continue;
-    for (int64_t v = 0; v < out_vectors; ++v) add_bias(dy[v], v);
   }
 }
 

@@ -9,6 +9,8 @@
 // caller (src/backends/winograd) chooses tiles, channels and where the results go.
 #include <cstdint>
 
+#include "convkit/conv2d.hpp"
+
 namespace convkit::detail {
 
 inline constexpr int64_t kWinogradMaxPositions = 64;  // (6 + 2)^2
@@ -28,9 +30,9 @@ struct WinogradTileTransforms {
                 int64_t channels, float* v, int64_t position_stride);
   // One output tile: reads channels [0, channels) of position xi at e[xi*position_stride]
   // (rounded up to whole vectors, whose extra lanes may hold anything), adds bias[k] (bias may
-  // be null), applies ReLU when asked, and writes the first `rows` x `cols` (<= m x m) outputs,
+  // be null), applies the activation (kernels/epilogue.hpp), and writes the first `rows` x `cols` (<= m x m) outputs,
   // output (r, c) channel k at y[r*row_stride + c*pixel_stride + k].
-  void (*output)(const float* e, int64_t position_stride, int64_t channels, const float* bias, bool relu, float* y,
+  void (*output)(const float* e, int64_t position_stride, int64_t channels, const float* bias, Activation activation, float* y,
                  int64_t pixel_stride, int64_t row_stride, int64_t rows, int64_t cols);
   // The weight transform of `count` kernels: kernel j's tap (kh, kw) at w[(3*kh + kw)*tap_stride + j];
   // writes kernel j's position xi to u[xi*position_stride + j].

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "isa.hpp"
+#include "kernels/epilogue.hpp"
 #include "kernels/fused_multiply_add.hpp"
 #include "kernels/partial_vector.hpp"
 #include "kernels/winograd_transform.hpp"
@@ -191,7 +192,7 @@ void input_tile(const float* image, int64_t rows, int64_t cols, int64_t pixel_st
 }
 
 template <class Arch, class F>
-void output_tile(const float* e, int64_t position_stride, int64_t channels, const float* bias, bool relu, float* y,
+void output_tile(const float* e, int64_t position_stride, int64_t channels, const float* bias, Activation activation, float* y,
                  int64_t pixel_stride, int64_t row_stride, int64_t rows, int64_t cols) {
   using V = xsimd::batch<float, Arch>;
   constexpr int64_t W = V::size;
@@ -206,7 +207,7 @@ void output_tile(const float* e, int64_t position_stride, int64_t channels, cons
       for (int q = 0; q < N; ++q) row[q] = V::load_unaligned(e + (r * N + q) * position_stride + c);
       F::output_1d(row, s[r]);
     }
-    const V b = bias == nullptr ? V(0.0f) : count == W ? V::load_unaligned(bias + c) : load_partial<Arch>(bias + c, count);
+    const V b = bias_vector<Arch>(bias, c, count);  // loaded once for the tile's outputs
 #pragma GCC unroll 6
     for (int q = 0; q < M; ++q) {
       if (q >= cols) break;
@@ -217,14 +218,8 @@ void output_tile(const float* e, int64_t position_stride, int64_t channels, cons
 #pragma GCC unroll 6
       for (int r = 0; r < M; ++r) {
         if (r >= rows) break;
-        V value = out[r] + b;
-        if (relu) value = xsimd::select(value < V(0.0f), V(0.0f), value);
-        float* dst = y + r * row_stride + q * pixel_stride + c;
-        if (count == W) {
-          value.store_unaligned(dst);
-        } else {
-          store_partial<Arch>(dst, value, count);
-        }
+        store_channels<Arch>(y + r * row_stride + q * pixel_stride + c,
+                             activate<Arch>(out[r] + b, activation), count);
       }
     }
   }

@@ -5,7 +5,7 @@ namespace convkit::detail::direct {
 
 void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
                const float* bias, float* y, int64_t n, int64_t images, int64_t g, int64_t b, int64_t line_begin,
-               int64_t line_end, int64_t r0, int64_t rc, bool relu) {
+               int64_t line_end, int64_t r0, int64_t rc, Activation activation) {
   const ChannelBlocking& cb = d.blocking;
   const int64_t vectors = cb.vectors_of(b), width = vectors * cb.lanes;
   const int64_t max_pixels = k.max_pixels[vectors - 1];
@@ -13,7 +13,7 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
   const float* block_w = packed + d.packed_block_offset(g, b);
 
   DirectConvTile t{};
-  t.bias = bias != nullptr ? bias + g * cb.group_lanes() + cb.first_channel(b) : nullptr;
+  t.bias = bias != nullptr ? bias + g * d.out_per_group + cb.first_channel(b) : nullptr;
   t.out_channels = std::min(width, d.out_per_group - cb.first_channel(b));
   t.reduce = rc;
   t.x_reduce_stride = 1;
@@ -29,7 +29,7 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     t.y_pixel_stride = d.out_c;
     t.w = block_w + r0 * width;
     t.accumulate = r0 > 0;
-    t.relu = relu && last_chunk;
+    t.activation = last_chunk ? activation : Activation::none;
     // Segments as even as tiles are: 49 pixels in segments of at most 48 run as 25 + 24, not 48
     // + 1, which left a thread with a lone pixel while the other ran the rest.
     const EvenTiles segments(pixels, d.segment);
@@ -67,8 +67,8 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     t.x_pixel_stride = r.x_pixel_step;
     t.y_pixel_stride = r.y_pixel_step;
     t.accumulate = r0 > 0 || r.adds;
-    t.relu = relu && last_chunk && !r.partial;
-    if (r.adds && !r.reads_input && !t.relu) return;  // a strip line's finishing run, with nothing to do
+    t.activation = last_chunk && !r.partial ? activation : Activation::none;
+    if (r.adds && !r.reads_input && t.activation == Activation::none) return;  // a strip line's finishing run, with nothing to do
     for_each_even_tile(
         r,
         [&](int64_t x_offset, int64_t y_offset, int64_t pixels) {

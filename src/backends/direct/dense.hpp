@@ -16,7 +16,7 @@ namespace convkit::detail::direct {
 // rectangle set up once for all of them (dense.cpp).
 void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
                const float* bias, float* y, int64_t n, int64_t images, int64_t g, int64_t b, int64_t line_begin,
-               int64_t line_end, int64_t r0, int64_t rc, bool relu);
+               int64_t line_end, int64_t r0, int64_t rc, Activation activation);
 
 // Thread `thread`'s share of the (image, group, block, line) items of run_direct, of equal work
 // rather than equal count: a line of a block costs about its vectors, and a last block narrower
@@ -41,7 +41,7 @@ inline Share work_share(const DirectProblem& d, int thread, int team) {
 // within the same region.
 template <class Pack>
 void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
-                const float* bias, float* y, bool relu, int threads, Pack pack) {
+                const float* bias, float* y, Activation activation, int threads, Pack pack) {
   const int64_t lines = d.lines(), blocks = d.blocking.blocks;
   const int64_t total = d.line_batches() * d.groups * blocks * lines;
   // Whole images in a row of a share, with one channel block and one pass over the reduction,
@@ -61,7 +61,7 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
         const int64_t line = item / per_line, b = item % blocks, g = (item % per_line) / blocks;
         for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
           const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
-          run_lines(d, k, x, packed, bias, y, 0, 1, g, b, line, line + 1, r0, rc, relu);
+          run_lines(d, k, x, packed, bias, y, 0, 1, g, b, line, line + 1, r0, rc, activation);
         }
       }
       return;
@@ -74,7 +74,7 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
       const int64_t images = images_together && line == 0 ? std::max<int64_t>(1, (share.end - item) / lines) : 1;
       for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
         const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
-        run_lines(d, k, x, packed, bias, y, n, images, g, b, line, line_end, r0, rc, relu);
+        run_lines(d, k, x, packed, bias, y, n, images, g, b, line, line_end, r0, rc, activation);
       }
       item += images > 1 ? images * lines : line_end - line;
     }

@@ -61,12 +61,12 @@ void walk_taps_forwards(int64_t taps, int64_t& x_tap, int64_t& w_tap, const floa
 // [kh][kw][padded channels].
 void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
                         const float* bias, float* y, int64_t n, int64_t oh_begin, int64_t oh_end, int64_t c0,
-                        int64_t channels, bool relu) {
+                        int64_t channels, Activation activation) {
   const int64_t C = d.in_c, padded = ceil_div(C, k.lanes) * k.lanes;
   DepthwiseConvTile t{};
   t.bias = bias != nullptr ? bias + c0 : nullptr;
   t.channels = channels;
-  t.relu = relu;
+  t.activation = activation;
   for_each_rectangle(d, n, oh_begin, oh_end, Tiling{kMaxDepthwisePixels, false}, [&](const Rectangle& r) {
     t.taps_h = r.rows.taps;
     t.taps_w = r.cols.taps;
@@ -137,7 +137,7 @@ void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float
 }
 
 void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
-                   const float* bias, float* y, bool relu, int threads, const float* unpacked,
+                   const float* bias, float* y, Activation activation, int threads, const float* unpacked,
                    float* pack_target) {
   const int64_t C = d.in_c, rows = d.out_h;
   const int64_t block = depthwise_rows_block(C, k.lanes, d.batch * rows, threads);
@@ -154,7 +154,7 @@ void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const 
       const int64_t oh = item % rows, cb = (item / rows) % blocks, n = item / (rows * blocks);
       const int64_t oh_end = std::min(rows, oh + (share.end - item));
       const int64_t c0 = cb * block;
-      run_depthwise_rows(d, k, x, packed, bias, y, n, oh, oh_end, c0, std::min(block, C - c0), relu);
+      run_depthwise_rows(d, k, x, packed, bias, y, n, oh, oh_end, c0, std::min(block, C - c0), activation);
       item += oh_end - oh;
     }
   });
@@ -166,9 +166,10 @@ void DepthwiseWeightGradient::run(const float* x, const float* dy, float* dw, fl
   const int64_t C = p.in_c, OH = p.out_h(), OW = p.out_w(), taps = p.kernel_h * p.kernel_w;
   const int64_t block = depthwise_block(C, dk_.lanes), blocks = ceil_div(C, block);
   const int64_t segments = threads, rows = p.batch * OH;
-  const int64_t sums_per_segment = db != nullptr ? taps + 1 : taps;  // row `taps` holds db
-  auto lease = scratch.acquire(static_cast<size_t>(segments * sums_per_segment * C));
-  float* partial = lease.data();  // [segment][tap, then db][C]
+  const int64_t partial_floats = segments * taps * C;
+  auto lease = scratch.acquire(static_cast<size_t>(partial_floats + (db != nullptr ? bias_.workspace_floats() : 0)));
+  float* partial = lease.data();  // [segment][tap][C]
+  float* db_partial = partial + partial_floats;
   run_team(team_size, [&](int thread, int team) {
     const Share share = share_of(segments * blocks, thread, team);
     DepthwiseWeightGradTile t{};
@@ -179,9 +180,9 @@ void DepthwiseWeightGradient::run(const float* x, const float* dy, float* dw, fl
     for (int64_t item = share.begin; item < share.end; ++item) {
       const int64_t segment = item / blocks, c0 = (item % blocks) * block;
       const Share seg = share_of(rows, static_cast<int>(segment), static_cast<int>(segments));
-      float* sums = partial + segment * sums_per_segment * C + c0;
+      float* sums = partial + segment * taps * C + c0;
       t.channels = std::min(block, C - c0);
-      for (int64_t s = 0; s < sums_per_segment; ++s) std::fill_n(sums + s * C, t.channels, 0.0f);
+      for (int64_t s = 0; s < taps; ++s) std::fill_n(sums + s * C, t.channels, 0.0f);
       // Forward's row runs, a stretch of output rows reading the same kernel rows each: all of
       // those kernel rows at once, so that each dy load feeds all their taps, and all of the
       // stretch's rows in one call, so that the tile's sums stay in registers across them.
@@ -210,18 +211,19 @@ void DepthwiseWeightGradient::run(const float* x, const float* dy, float* dw, fl
             t.dy_col_stride = run.out_step * C;
             dk_.weight_grad(t);
           }
-          if (db != nullptr) dk_.bias_grad(dy + row * OW * C + c0, rows.count * OW, C, t.channels, sums + taps * C);
         }
       }
     }
+    if (db != nullptr) bias_.sum_segments(dy, db_partial, thread, team);
     team_barrier(team);
-    const Share reduce = share_of(sums_per_segment * blocks, thread, team);
+    if (db != nullptr) bias_.add_segments(db_partial, db, thread, team);
+    const Share reduce = share_of(taps * blocks, thread, team);
     for (int64_t item = reduce.begin; item < reduce.end; ++item) {
       const int64_t s = item / blocks, c0 = (item % blocks) * block, width = std::min(block, C - c0);
-      float* out = s < taps ? dw + s * C + c0 : db + c0;
+      float* out = dw + s * C + c0;
       std::copy_n(partial + s * C + c0, width, out);
       for (int64_t segment = 1; segment < segments; ++segment) {
-        const float* in = partial + (segment * sums_per_segment + s) * C + c0;
+        const float* in = partial + (segment * taps + s) * C + c0;
         for (int64_t c = 0; c < width; ++c) out[c] += in[c];
       }
     }

@@ -6,6 +6,7 @@
 
 #include "aligned_buffer.hpp"
 #include "backends/direct/direct_problem.hpp"
+#include "conv/bias_gradient.hpp"
 #include "kernels/depthwise_conv.hpp"
 
 namespace convkit::detail::direct {
@@ -20,23 +21,21 @@ void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float
 // then names), then run the (image, channel block, row) items of forward (or of the transposed
 // problem, backward data).
 void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
-                   const float* bias, float* y, bool relu, int threads, const float* unpacked = nullptr,
+                   const float* bias, float* y, Activation activation, int threads, const float* unpacked = nullptr,
                    float* pack_target = nullptr);
 
 // Depthwise dw[kh,kw,c] = sum_{n,oh,ow} x[n, ih, iw, c] * dy[n, oh, ow, c], vectorized over c.
 // The output rows are cut into `threads` segments (a fixed partition for a given thread
 // count); each (segment, channel block) item walks its rows once, adding every tap's
-// products for a row while that row's inputs are in cache, into partial sums of its own.
-// db's partial sums come from the same pass, each dy row summed while it is in cache: a
-// separate pass split by channels left one thread summing every pixel of a 32-channel
-// layer alone, which took as long as the whole weight gradient. The segments' partial sums
-// are then added in segment order.
+// products for a row while that row's inputs are in cache, into partial sums of its own. The
+// segments' partial sums are then added in segment order. db is the shared BiasGradient's, in
+// the same region.
 class DepthwiseWeightGradient {
  public:
   // `forward` is the plan's forward problem, whose row and column runs the gradient walks; it
   // must outlive this object.
-  DepthwiseWeightGradient(const Conv2dParams& p, const DirectProblem& forward, const DepthwiseConvKernels& dk)
-      : p_(p), fwd_(forward), dk_(dk) {}
+  DepthwiseWeightGradient(const Conv2dParams& p, const DirectProblem& forward, const DepthwiseConvKernels& dk, Isa isa)
+      : p_(p), fwd_(forward), dk_(dk), bias_(p.batch * p.out_h() * p.out_w(), p.out_c, isa) {}
   // `threads` segments of the rows, summed by a region of `team_size` threads.
   void run(const float* x, const float* dy, float* dw, float* db, int threads, int team_size,
            WorkspacePool& scratch) const;
@@ -45,6 +44,7 @@ class DepthwiseWeightGradient {
   Conv2dParams p_;
   const DirectProblem& fwd_;
   const DepthwiseConvKernels& dk_;
+  BiasGradient bias_;
 };
 
 }  // namespace convkit::detail::direct

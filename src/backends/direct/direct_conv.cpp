@@ -12,8 +12,8 @@
 // (batch x group x channel block x output row, in that nesting, so one image still feeds both
 // threads; pointwise layers with little weight put their pixel segments outermost). No output
 // element is summed by more than one thread and every sum runs in a fixed order, so results
-// are bitwise identical for any thread count; the one exception is the depthwise weight and
-// bias gradients, whose fixed partition of the rows follows Options.threads.
+// are bitwise identical for any thread count; the one exception is the depthwise weight
+// gradient, whose fixed partition of the rows follows Options.threads.
 #include "backends/direct/direct.hpp"
 
 #include <memory>
@@ -34,14 +34,14 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   DirectConv(const Conv2dParams& p, const PlanContext& ctx)
       : ConvBackwardData(p),
         p_(p),
-        relu_(ctx.activation == Activation::relu),
+        activation_(ctx.activation),
         k_(kernels<DirectConvKernels>(ctx.isa)),
         dk_(kernels<DepthwiseConvKernels>(ctx.isa)),
         depthwise_(p.groups == p.in_c && p.out_c == p.in_c && p.groups > 1),
         fwd_(forward_problem(p, k_)),
         bwd_(backward_data_problem(p, k_)),
-        dense_gradient_(p, fwd_.blocking, k_, dk_),
-        depthwise_gradient_(p, fwd_, dk_) {
+        dense_gradient_(p, fwd_.blocking, k_, ctx.isa),
+        depthwise_gradient_(p, fwd_, dk_, ctx.isa) {
     choose_blocking(fwd_, k_);
     choose_blocking(bwd_, k_);
     // A strip's tiles sum rc channels per tap, where a whole row of taps otherwise merges into
@@ -86,25 +86,22 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   }
 
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
-    auto lease = scratch_.acquire(bias_size());
-    const float* bias = pad_bias(b, lease.data());
     if (depthwise_) {
-      run_depthwise(fwd_, dk_, x, packed_w, bias, y, relu_, team(threads));
+      run_depthwise(fwd_, dk_, x, packed_w, b, y, activation_, team(threads));
     } else {
-      run_direct(fwd_, k_, x, packed_w, bias, y, relu_, team(threads), nullptr);
+      run_direct(fwd_, k_, x, packed_w, b, y, activation_, team(threads), nullptr);
     }
   }
 
   // Packs inside the call's one parallel region, then runs.
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
     const size_t packed_size = packed_weights_size();
-    auto lease = scratch_.acquire(packed_size + bias_size());
+    auto lease = scratch_.acquire(packed_size);
     float* packed = lease.data();
-    const float* bias = pad_bias(b, packed + packed_size);
     if (depthwise_) {
-      run_depthwise(fwd_, dk_, x, packed, bias, y, relu_, team(threads), w, packed);
+      run_depthwise(fwd_, dk_, x, packed, b, y, activation_, team(threads), w, packed);
     } else {
-      run_direct(fwd_, k_, x, packed, bias, y, relu_, team(threads),
+      run_direct(fwd_, k_, x, packed, b, y, activation_, team(threads),
                  [&](int64_t begin, int64_t end) { pack_hwio(fwd_, k_, w, packed, begin, end); });
     }
   }
@@ -112,7 +109,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     if (depthwise_) {
       auto lease = scratch_.acquire(packed_weights_size());
-      run_depthwise(bwd_, dk_, dy, lease.data(), nullptr, dx, false, team(threads), w, lease.data());
+      run_depthwise(bwd_, dk_, dy, lease.data(), nullptr, dx, Activation::none, team(threads), w, lease.data());
       return;
     }
     if (bwd_.dot) {
@@ -121,7 +118,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     }
     auto lease = scratch_.acquire(transposed_weights_size());
     float* packed = lease.data();
-    run_direct(bwd_, k_, dy, packed, nullptr, dx, false, team(threads),
+    run_direct(bwd_, k_, dy, packed, nullptr, dx, Activation::none, team(threads),
                [&](int64_t begin, int64_t end) { pack_hwio(bwd_, k_, w, packed, begin, end); });
   }
 
@@ -145,11 +142,11 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
 
   void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
     if (depthwise_) {
-      run_depthwise(bwd_, dk_, dy, packed_w, nullptr, dx, false, team(threads));
+      run_depthwise(bwd_, dk_, dy, packed_w, nullptr, dx, Activation::none, team(threads));
     } else if (bwd_prepacked_dot_) {
       run_dot(bwd_, k_, dy, packed_w, dx, team(threads));
     } else {
-      run_direct(bwd_, k_, dy, packed_w, nullptr, dx, false, team(threads), nullptr);
+      run_direct(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, team(threads), nullptr);
     }
   }
 
@@ -196,25 +193,8 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     return static_cast<size_t>(p_.groups * bwd_.blocking.group_lanes() * p_.kernel_h * p_.kernel_w *
                                p_.out_c_per_group());
   }
-  size_t bias_size() const {
-    return static_cast<size_t>(depthwise_ ? padded_channels() : p_.groups * fwd_.blocking.group_lanes());
-  }
-
-  // The bias zero-padded to the kernels' whole vectors (per group), or nullptr.
-  const float* pad_bias(const float* b, float* padded) const {
-    if (b == nullptr) return nullptr;
-    const int64_t group_lanes = depthwise_ ? padded_channels() : fwd_.blocking.group_lanes();
-    const int64_t groups = depthwise_ ? 1 : p_.groups, per_group = depthwise_ ? p_.out_c : p_.out_c_per_group();
-    for (int64_t g = 0; g < groups; ++g) {
-      for (int64_t c = 0; c < group_lanes; ++c) {
-        padded[g * group_lanes + c] = c < per_group ? b[g * per_group + c] : 0.0f;
-      }
-    }
-    return padded;
-  }
-
   Conv2dParams p_;
-  bool relu_;
+  Activation activation_;
   const DirectConvKernels& k_;
   const DepthwiseConvKernels& dk_;
   bool depthwise_;

@@ -21,6 +21,7 @@
 
 #include "threading.hpp"
 
+#include "conv/bias_gradient.hpp"
 #include "conv/tap_geometry.hpp"
 #include "kernels/grouped_conv.hpp"
 
@@ -154,14 +155,14 @@ int64_t pack_items(const GroupedProblem& d) { return d.blocks * d.kernel_h * d.k
 
 // Output row oh of image n for one block.
 void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const float* x, const float* packed,
-                     const float* bias, float* y, bool relu, int64_t n, int64_t oh, int64_t b) {
+                     const float* bias, float* y, Activation activation, int64_t n, int64_t oh, int64_t b) {
   const TapRange& rows = d.row_taps[static_cast<size_t>(oh)];
   const int64_t S = d.diagonals(), groups = d.groups_in(b), widest = k.max_pixels[S - 1];
   GroupedConvTile t{};
   t.bias = bias != nullptr ? bias + b * d.groups_per_block * d.out_per_group : nullptr;
   t.source = d.source.data();
   t.terms = d.terms();
-  t.relu = relu;
+  t.activation = activation;
   t.in_lanes = groups * d.in_per_group;
   t.out_channels = groups * d.out_per_group;
   t.taps_h = rows.taps;
@@ -193,7 +194,7 @@ void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const
 // One region: when `unpacked` is not null, first pack it into `pack_target` (which `packed`
 // then names), then run the (image, row, block) items.
 void run_grouped(const GroupedProblem& d, const GroupedConvKernels& k, const float* x, const float* packed,
-                 const float* bias, float* y, bool relu, int threads, const float* unpacked = nullptr,
+                 const float* bias, float* y, Activation activation, int threads, const float* unpacked = nullptr,
                  float* pack_target = nullptr) {
   const int64_t total = d.batch * d.out_h * d.blocks;
   run_team(threads, [&](int thread, int team) {
@@ -205,7 +206,7 @@ void run_grouped(const GroupedProblem& d, const GroupedConvKernels& k, const flo
     const Share share = share_of(total, thread, team);
     for (int64_t item = share.begin; item < share.end; ++item) {
       const int64_t b = item % d.blocks, oh = (item / d.blocks) % d.out_h, n = item / (d.blocks * d.out_h);
-      run_grouped_row(d, k, x, packed, bias, y, relu, n, oh, b);
+      run_grouped_row(d, k, x, packed, bias, y, activation, n, oh, b);
     }
   });
 }
@@ -217,7 +218,7 @@ class GroupedForward final : public ConvForward {
  public:
   GroupedForward(const Conv2dParams& p, const PlanContext& ctx)
       : p_(p),
-        relu_(ctx.activation == Activation::relu),
+        activation_(ctx.activation),
         k_(kernels<GroupedConvKernels>(ctx.isa)),
         d_(grouped_problem(p, k_.lanes, false)) {}
 
@@ -226,16 +227,16 @@ class GroupedForward final : public ConvForward {
     pack_grouped(d_, w, packed, 0, pack_items(d_));
   }
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
-    run_grouped(d_, k_, x, packed_w, b, y, relu_, team_for(p_, threads));
+    run_grouped(d_, k_, x, packed_w, b, y, activation_, team_for(p_, threads));
   }
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
     auto lease = scratch_.acquire(packed_weights_size());
-    run_grouped(d_, k_, x, lease.data(), b, y, relu_, team_for(p_, threads), w, lease.data());
+    run_grouped(d_, k_, x, lease.data(), b, y, activation_, team_for(p_, threads), w, lease.data());
   }
 
  private:
   Conv2dParams p_;
-  bool relu_;
+  Activation activation_;
   const GroupedConvKernels& k_;
   GroupedProblem d_;
   mutable WorkspacePool scratch_;
@@ -248,14 +249,14 @@ class GroupedBackwardData final : public ConvBackwardData {
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     auto lease = scratch_.acquire(backward_data_packed_size());
-    run_grouped(d_, k_, dy, lease.data(), nullptr, dx, false, team_for(p_, threads), w, lease.data());
+    run_grouped(d_, k_, dy, lease.data(), nullptr, dx, Activation::none, team_for(p_, threads), w, lease.data());
   }
   size_t backward_data_packed_size() const override { return static_cast<size_t>(d_.packed_floats()); }
   void pack_backward_data_weights(const float* w, float* packed) const override {
     pack_grouped(d_, w, packed, 0, pack_items(d_));
   }
   void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
-    run_grouped(d_, k_, dy, packed_w, nullptr, dx, false, team_for(p_, threads));
+    run_grouped(d_, k_, dy, packed_w, nullptr, dx, Activation::none, team_for(p_, threads));
   }
 
  private:
@@ -272,11 +273,15 @@ class GroupedBackwardData final : public ConvBackwardData {
 // column runs) sums its taps' products, as many taps per call as the registers hold. Items are
 // (segment of output rows, block); when the blocks do not split evenly over the threads, every
 // block is also cut into `threads` segments of rows, whose partial sums are added in segment
-// order at the end (so then, as for depthwise, the rounding follows Options.threads).
+// order at the end (so then, as for depthwise, the rounding follows Options.threads). db is the
+// shared BiasGradient's, in the same region.
 class GroupedBackwardWeights final : public ConvBackwardWeights {
  public:
   GroupedBackwardWeights(const Conv2dParams& p, const PlanContext& ctx)
-      : p_(p), k_(kernels<GroupedConvKernels>(ctx.isa)), d_(grouped_problem(p, k_.lanes, false)) {
+      : p_(p),
+        k_(kernels<GroupedConvKernels>(ctx.isa)),
+        d_(grouped_problem(p, k_.lanes, false)),
+        bias_(p.batch * p.out_h() * p.out_w(), p.out_c, ctx.isa) {
     const ConvAxis rows{p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_top, p.dilation_h};
     row_runs_ = axis_runs(rows, false);
     const int64_t S = d_.diagonals(), L = d_.lanes, Ci = d_.in_per_group, Co = d_.out_per_group;
@@ -304,24 +309,23 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
     const GroupedProblem& d = d_;
     const int team_size = team_for(p_, threads);
     const int64_t S = d.diagonals(), L = d.lanes, taps = d.kernel_h * d.kernel_w;
-    const int64_t sum_floats = taps * S * L, bias_floats = out_vectors_ * L;
+    const int64_t sum_floats = taps * S * L;
     const int64_t segments = d.blocks % team_size == 0 ? 1 : team_size;
     const int64_t band_floats = std::min(band_rows_, d.out_h) * d.out_w * S * L;
-    const int64_t partial_floats = segments * d.blocks * (sum_floats + bias_floats);
-    auto lease = scratch_.acquire(static_cast<size_t>(partial_floats + team_size * band_floats));
-    float* partial = lease.data();  // [segment][block][taps][S][L], then [segment][block][bias]
-    float* bias_partial = partial + segments * d.blocks * sum_floats;
+    const int64_t partial_floats = segments * d.blocks * sum_floats;
+    const int64_t bias_floats = db != nullptr ? bias_.workspace_floats() : 0;
+    auto lease = scratch_.acquire(static_cast<size_t>(partial_floats + bias_floats + team_size * band_floats));
+    float* partial = lease.data();  // [segment][block][taps][S][L]
+    float* bias_partial = partial + partial_floats;
     const int64_t max_taps = k_.max_taps[S - 1];
     run_team(team_size, [&](int thread, int team) {
-      float* band = partial + partial_floats + thread * band_floats;
+      float* band = bias_partial + bias_floats + thread * band_floats;
       std::vector<int64_t> x_offset, sum_offset;
       const Share share = share_of(segments * d.blocks, thread, team);
       for (int64_t item = share.begin; item < share.end; ++item) {
         const int64_t segment = item / d.blocks, b = item % d.blocks;
         float* sums = partial + item * sum_floats;
-        float* bias_sums = bias_partial + item * bias_floats;
         std::fill_n(sums, sum_floats, 0.0f);
-        std::fill_n(bias_sums, bias_floats, 0.0f);
         const Share rows = share_of(d.batch * d.out_h, static_cast<int>(segment), static_cast<int>(segments));
         for (int64_t row = rows.begin; row < rows.end;) {
           const int64_t n = row / d.out_h, oh0 = row % d.out_h;
@@ -330,7 +334,6 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
           GroupedSpread spread{};
           spread.dy = dy + (n * d.out_h + oh0) * d.out_w * d.out_c + b * d.groups_per_block * d.out_per_group;
           spread.out = band;
-          spread.bias_sums = db != nullptr ? bias_sums : nullptr;
           spread.source = spread_source_.data();
           spread.pixels = (oh1 - oh0) * d.out_w;
           spread.dy_pixel_stride = d.out_c;
@@ -372,7 +375,9 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
           }
         }
       }
+      if (db != nullptr) bias_.sum_segments(dy, bias_partial, thread, team);
       team_barrier(team);
+      if (db != nullptr) bias_.add_segments(bias_partial, db, thread, team);
       // Each (block, tap): its lanes' sums, added over the segments in order, to their HWIO places.
       const Share scatter = share_of(d.blocks * taps, thread, team);
       for (int64_t item = scatter.begin; item < scatter.end; ++item) {
@@ -387,15 +392,6 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
           }
         }
       }
-      if (db == nullptr) return;
-      const Share bias_share = share_of(d.blocks, thread, team);
-      for (int64_t b = bias_share.begin; b < bias_share.end; ++b) {
-        for (int64_t q = 0; q < d.groups_in(b) * d.out_per_group; ++q) {
-          float sum = bias_partial[b * bias_floats + q];
-          for (int64_t segment = 1; segment < segments; ++segment) sum += bias_partial[(segment * d.blocks + b) * bias_floats + q];
-          db[b * d.groups_per_block * d.out_per_group + q] = sum;
-        }
-      }
     });
   }
 
@@ -403,6 +399,7 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
   Conv2dParams p_;
   const GroupedConvKernels& k_;
   GroupedProblem d_;
+  BiasGradient bias_;
   std::vector<AxisRun> row_runs_;
   int64_t out_vectors_ = 0, band_rows_ = 1;
   std::vector<int32_t> spread_source_;  // GroupedSpread's `source`: [out_vectors][diagonals][lanes]

@@ -9,8 +9,8 @@
 namespace convkit::detail::direct {
 
 DenseWeightGradient::DenseWeightGradient(const Conv2dParams& p, const ChannelBlocking& blocking,
-                                         const DirectConvKernels& k, const DepthwiseConvKernels& dk)
-    : p_(p), blocking_(blocking), k_(k), dk_(dk) {
+                                         const DirectConvKernels& k, Isa isa)
+    : p_(p), blocking_(blocking), k_(k), bias_(p.batch * p.out_h() * p.out_w(), p.out_c, isa) {
   for (int64_t kh = 0; kh < p.kernel_h; ++kh) rows_of_kh_.push_back(outputs_reading_tap(row_axis(p), kh));
   for (int64_t kw = 0; kw < p.kernel_w; ++kw) cols_of_kw_.push_back(outputs_reading_tap(column_axis(p), kw));
 }
@@ -29,10 +29,10 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   const int64_t last_block = cb.blocks - 1, last_width = cb.vectors_of(last_block) * cb.lanes;
   const int64_t last_valid = std::min(last_width, OCG - cb.first_channel(last_block));
   const bool overruns = last_valid < last_width;
-  const int64_t last_row_floats = overruns ? OW * last_width : 0, segments = threads;
-  auto lease = scratch.acquire(static_cast<size_t>(last_row_floats + (db != nullptr ? segments * p.out_c : 0)));
+  const int64_t last_row_floats = overruns ? OW * last_width : 0;
+  auto lease = scratch.acquire(static_cast<size_t>(last_row_floats + (db != nullptr ? bias_.workspace_floats() : 0)));
   float* last_row = lease.data();
-  float* db_partial = last_row + last_row_floats;  // [segment][out_c]
+  float* db_partial = last_row + last_row_floats;
   const int64_t ci_tile = k_.max_pixels[cb.block_vectors - 1];
   const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
   const int64_t grad_total = p.groups * cb.blocks * taps * ci_tiles;
@@ -47,7 +47,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
         std::fill(last_row + ow * last_width + last_valid, last_row + (ow + 1) * last_width, 0.0f);
       }
     }
-    if (db != nullptr) bias_grad_segments(dy, db_partial, segments, thread, team);
+    if (db != nullptr) bias_.sum_segments(dy, db_partial, thread, team);
     team_barrier(team);
     // Items are (group, block, tap, input-channel tile), tiles innermost: what depends on the
     // tap is set up once per run of its tiles.
@@ -113,34 +113,8 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
         }
       }
     }
-    if (db != nullptr) {
-      // The partial sums were complete at the barrier above.
-      const Share channels = share_of(p.out_c, thread, team);
-      const int64_t width = channels.end - channels.begin;
-      if (width > 0) {
-        std::copy_n(db_partial + channels.begin, width, db + channels.begin);
-        for (int64_t segment = 1; segment < segments; ++segment) {
-          const float* in = db_partial + segment * p.out_c + channels.begin;
-          for (int64_t c = 0; c < width; ++c) db[channels.begin + c] += in[c];
-        }
-      }
-    }
+    if (db != nullptr) bias_.add_segments(db_partial, db, thread, team);  // complete at the barrier above
   });
-}
-
-void DenseWeightGradient::bias_grad_segments(const float* dy, float* partial, int64_t segments, int thread, int team) const {
-  const int64_t OC = p_.out_c, pixels = p_.batch * p_.out_h() * p_.out_w();
-  constexpr int64_t kChunkBytes = 16 * 1024;
-  const int64_t chunk = std::max<int64_t>(1, kChunkBytes / (OC * int64_t(sizeof(float))));
-  const Share mine = share_of(segments, thread, team);
-  for (int64_t segment = mine.begin; segment < mine.end; ++segment) {
-    const Share seg = share_of(pixels, static_cast<int>(segment), static_cast<int>(segments));
-    float* sums = partial + segment * OC;
-    std::fill_n(sums, OC, 0.0f);
-    for (int64_t i = seg.begin; i < seg.end; i += chunk) {
-      dk_.bias_grad(dy + i * OC, std::min(chunk, seg.end - i), OC, OC, sums);
-    }
-  }
 }
 
 }  // namespace convkit::detail::direct

@@ -5,7 +5,7 @@
 
 #include "aligned_buffer.hpp"
 #include "backends/direct/direct_problem.hpp"
-#include "kernels/depthwise_conv.hpp"
+#include "conv/bias_gradient.hpp"
 
 namespace convkit::detail::direct {
 
@@ -19,25 +19,17 @@ namespace convkit::detail::direct {
 // bands need no barrier and each sum runs in image and row order. Every band rereads and
 // rewrites the thread's whole share of dw, so a band is only cut where the cache needs it
 // (docs/results/decisions.md, "direct: weight-gradient row bands").
-// db is summed by `threads` segments of the output pixels (a fixed partition for a given
-// thread count) into partial sums, added in segment order at the end: split by channels, a
-// layer of 64 or fewer output channels left one thread summing every pixel alone.
+// db is the shared BiasGradient's, its segments summed in the same region before the barrier.
 class DenseWeightGradient {
  public:
-  DenseWeightGradient(const Conv2dParams& p, const ChannelBlocking& blocking, const DirectConvKernels& k,
-                      const DepthwiseConvKernels& dk);
+  DenseWeightGradient(const Conv2dParams& p, const ChannelBlocking& blocking, const DirectConvKernels& k, Isa isa);
   void run(const float* x, const float* dy, float* dw, float* db, int threads, WorkspacePool& scratch) const;
 
  private:
-  // This thread's segments of the bias-gradient partial sums: partial[segment][oc] = the sum
-  // of dy over that segment's output pixels, taken in chunks whose dy stays in L1 across the
-  // kernel's passes over the channel vectors (each chunk added to the partial sums in order).
-  void bias_grad_segments(const float* dy, float* partial, int64_t segments, int thread, int team) const;
-
   Conv2dParams p_;
   ChannelBlocking blocking_;  // forward's output-channel blocks, the tile's lanes
   const DirectConvKernels& k_;
-  const DepthwiseConvKernels& dk_;  // its bias-gradient kernel sums dy rows
+  BiasGradient bias_;
   // For each kh (kw), the output rows (columns) that read inside the input.
   std::vector<OutputRange> rows_of_kh_, cols_of_kw_;
 };

@@ -39,6 +39,7 @@
 
 #include "backends/im2col/im2col.hpp"
 #include "backends/im2col/lowering.hpp"
+#include "conv/bias_gradient.hpp"
 #include "conv/integer.hpp"
 #include "conv/tap_geometry.hpp"
 #include "gemm/gemm.hpp"
@@ -66,12 +67,13 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
         geo_(p),
         flipped_weights_(flipped_weights),
         kern_(kernels<GemmKernels>(context.isa)),
-        relu_(context.activation == Activation::relu),
+        activation_(context.activation),
         pointwise_(is_pointwise(p)),
         weights_per_group_(packed_b_floats(kern_, geo_.taps, geo_.ocg)),
         transposed_per_group_(packed_b_floats(kern_, geo_.ocg, geo_.taps)),
         chunk_pixels_(chunk_pixels()),
-        in_place_depth_(in_place_depth()) {
+        in_place_depth_(in_place_depth()),
+        bias_(p.batch * p.out_h() * p.out_w(), p.out_c, context.isa) {
     // Backward data of a stride-1 convolution as the forward GEMM of its flipped form, depth
     // kh*kw*out_c, straight into dx; dcol's depth is only out_c per group, and its col2im pass
     // and barriers cost a quarter of a 3x3 layer's call. 1x1 layers write dcol = dx already.
@@ -163,8 +165,11 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
   void backward_weights(const float* x, const float* dy, float* dw, float* db, int threads) const override {
     const Conv2dParams& p = geo_.p;
     const size_t per_thread = gemm_workspace_floats(kern_, false);
-    auto workspace = scratch_.acquire(in_place_depth_ > 0 ? 0 : per_thread * static_cast<size_t>(threads));
+    const size_t gemm_floats = in_place_depth_ > 0 ? 0 : per_thread * static_cast<size_t>(threads);
+    auto workspace = scratch_.acquire(gemm_floats + (db != nullptr ? static_cast<size_t>(bias_.workspace_floats()) : 0));
+    float* bias_partial = workspace.data() + gemm_floats;
     run_team(threads, [&](int thread, int team) {
+      if (db != nullptr) bias_.sum_segments(dy, bias_partial, thread, team);
       if (in_place_depth_ > 0) {
         pointwise_weight_grad(x, dy, dw, thread, team);
       } else {
@@ -176,7 +181,9 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
                      mine);
         });
       }
-      if (db != nullptr) bias_gradient(dy, db, thread, team);
+      if (db == nullptr) return;
+      team_barrier(team);
+      bias_.add_segments(bias_partial, db, thread, team);
     });
   }
 
@@ -230,7 +237,7 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
                      float* workspace, int thread, int team) const {
     const Conv2dParams& p = geo_.p;
     GemmEpilogue epilogue;
-    epilogue.relu = relu_;
+    epilogue.activation = activation_;
     gemm_share(kern_, p.groups, geo_.pixels, geo_.ocg, team, thread,
                [&](int64_t g, GemmRange rows, GemmRange cols) {
                  epilogue.bias = b != nullptr ? b + g * geo_.ocg : nullptr;
@@ -325,35 +332,13 @@ class Im2colConv final : public ConvForward, public ConvBackwardData, public Con
     }
   }
 
-  // db[oc] = sum over every output pixel of dy, in pixel order, in double; each thread owns
-  // whole blocks of channels (a block's row of dy is a few cache lines, its sums fit in registers).
-  void bias_gradient(const float* dy, float* db, int thread, int team) const {
-    constexpr int64_t kBlock = 32;
-    const int64_t out_c = geo_.p.out_c, blocks = (out_c + kBlock - 1) / kBlock;
-    const Share mine = share_of(blocks, thread, team);
-    for (int64_t block = mine.begin; block < mine.end; ++block) {
-      const int64_t oc0 = block * kBlock, count = min64(kBlock, out_c - oc0);
-      double sum[kBlock] = {};
-      if (count == kBlock) {
-        for (int64_t q = 0; q < geo_.pixels; ++q) {
-          const float* row = dy + q * out_c + oc0;
-          for (int64_t j = 0; j < kBlock; ++j) sum[j] += row[j];
-        }
-      } else {
-        for (int64_t q = 0; q < geo_.pixels; ++q) {
-          const float* row = dy + q * out_c + oc0;
-          for (int64_t j = 0; j < count; ++j) sum[j] += row[j];
-        }
-      }
-      for (int64_t j = 0; j < count; ++j) db[oc0 + j] = static_cast<float>(sum[j]);
-    }
-  }
-
   Geometry geo_;
   bool flipped_weights_;
   const GemmKernels& kern_;
-  bool relu_, pointwise_;
+  Activation activation_;
+  bool pointwise_;
   int64_t weights_per_group_, transposed_per_group_, chunk_pixels_, in_place_depth_;
+  BiasGradient bias_;
   std::unique_ptr<Im2colConv> flipped_;  // the flipped form backward data runs, when there is one
   mutable WorkspacePool scratch_;        // per-call buffers, reused across calls
 };

@@ -36,6 +36,7 @@
 #include <memory>
 #include <string>
 
+#include "conv/activation.hpp"
 #include "conv/cache_sizes.hpp"
 #include "conv/integer.hpp"
 #include "gemm/gemm.hpp"
@@ -186,7 +187,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
   WinogradConv(const Conv2dParams& p, const PlanContext& ctx)
       : ConvBackwardData(p),
         p_(p),
-        relu_(ctx.activation == Activation::relu),
+        activation_(ctx.activation),
         gemm_(kernels<GemmKernels>(ctx.isa)),
         transforms_(kernels<WinogradTransforms>(ctx.isa)),
         transpose_(kernels<DirectConvKernels>(ctx.isa).transpose),
@@ -199,20 +200,20 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
   void pack_weights(const float* w, float* packed) const override { pack(w, false, packed, 1); }
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
     auto packed = scratch_.acquire(packed_weights_size());
-    run(forward_, forward_blocking_, x, packed.data(), b, relu_, y, threads, Hwio{w, packed.data()});
+    run(forward_, forward_blocking_, x, packed.data(), b, activation_, y, threads, Hwio{w, packed.data()});
   }
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
-    run(forward_, forward_blocking_, x, packed_w, b, relu_, y, threads, Hwio{});
+    run(forward_, forward_blocking_, x, packed_w, b, activation_, y, threads, Hwio{});
   }
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     auto packed = scratch_.acquire(backward_data_packed_size());
-    run(backward_, backward_blocking_, dy, packed.data(), nullptr, false, dx, threads, Hwio{w, packed.data()});
+    run(backward_, backward_blocking_, dy, packed.data(), nullptr, Activation::none, dx, threads, Hwio{w, packed.data()});
   }
   size_t backward_data_packed_size() const override { return static_cast<size_t>(packed_floats(backward_, gemm_)); }
   void pack_backward_data_weights(const float* w, float* packed) const override { pack(w, true, packed, 1); }
   void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
-    run(backward_, backward_blocking_, dy, packed_w, nullptr, false, dx, threads, Hwio{});
+    run(backward_, backward_blocking_, dy, packed_w, nullptr, Activation::none, dx, threads, Hwio{});
   }
 
  private:
@@ -312,7 +313,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
   // The correlation from packed weights `packed_u`, or from HWIO weights (then packed_u is
   // hwio.pack_into).
   void run(const Correlation& c, const Blocking& blk, const float* src, const float* packed_u,
-           const float* bias, bool relu, float* res, int threads, const Hwio& hwio) const {
+           const float* bias, Activation activation, float* res, int threads, const Hwio& hwio) const {
     const bool flipped = &c == &backward_;
     auto transposed = scratch_.acquire(hwio.w != nullptr ? transposed_floats(flipped) : 0);
     const WinogradTileTransforms& f = tile_transforms(c);
@@ -340,7 +341,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
           team_barrier(team);
         }
       }
-      fill_out_of_reach(c, bias, relu, res, share_of(c.batch * c.res_h, thread, team));
+      fill_out_of_reach(c, bias, activation, res, share_of(c.batch * c.res_h, thread, team));
       if (thread < split.tile_parts * split.column_parts) {
         const Share my_tiles = share_of(tiles, thread / split.column_parts, split.tile_parts);
         const Share my_column_blocks = share_of(ceil_div(n, nr), thread % split.column_parts, split.column_parts);
@@ -407,7 +408,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
                 const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
                 const int64_t r0 = rows.begin + within / tiles_w * c.m, c0 = cols.begin + within % tiles_w * c.m;
                 float* y = res + ((image * c.res_h + r0) * c.res_w + c0) * c.res_c + g * n + o0;
-                f.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr, relu, y,
+                f.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr, activation, y,
                          c.res_c, c.res_w * c.res_c, min64(c.m, rows.end - r0), min64(c.m, cols.end - c0));
               }
             }
@@ -419,13 +420,13 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
 
   // The outputs out of the source's reach, in result rows [share.begin, share.end) over the
   // batch: bias (or zero), then ReLU.
-  static void fill_out_of_reach(const Correlation& c, const float* bias, bool relu, float* res, Share share) {
+  static void fill_out_of_reach(const Correlation& c, const float* bias, Activation activation, float* res, Share share) {
     const Reach rows = c.rows(), cols = c.cols();
     if (rows.begin == 0 && rows.end == c.res_h && cols.begin == 0 && cols.end == c.res_w) return;
     const auto fill = [&](float* pixel) {
       for (int64_t o = 0; o < c.res_c; ++o) {
         const float value = bias != nullptr ? bias[o] : 0.0f;
-        pixel[o] = relu && value < 0.0f ? 0.0f : value;
+        pixel[o] = activate(value, activation);
       }
     };
     for (int64_t row = share.begin; row < share.end; ++row) {
@@ -442,7 +443,7 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
   }
 
   Conv2dParams p_;
-  bool relu_;
+  Activation activation_;
   const GemmKernels& gemm_;
   const WinogradTransforms& transforms_;
   decltype(DirectConvKernels::transpose) transpose_;
