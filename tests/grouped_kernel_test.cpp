@@ -1,5 +1,5 @@
 // The grouped micro-kernels (kernels/grouped_conv.hpp) on their own: every diagonal count and
-// pixel (or, backward weights, tap) count the register budget allows, under every instruction set this CPU has, checked
+// pixel (or, backward weights, tap; the paired tile, pixel) count the register budget allows, under every instruction set this CPU has, checked
 // against the header's formula with random lane tables (lanes with no term included), input
 // lanes past in_lanes holding NaN (they must read as 0), and outputs in sentinel-filled
 // buffers (a write past out_channels or between pixels is caught). Small integers make every
@@ -163,6 +163,103 @@ TEST(GroupedConvTile, EveryShapeEveryIsa) {
         check_grouped(isa, k, {diagonals, pixels, lanes, lanes + 1, 0, 3, true, true}, seed++);
         check_grouped(isa, k, {diagonals, pixels, lanes, lanes, 3, 0, false, true}, seed++);
       }
+    }
+  }
+}
+
+// tile_paired: one group of up to 8 outputs from 8 inputs in lane pairs, every pixel count,
+// on every instruction set that has it (AVX2 and up); taps walked backwards down the rows,
+// NaN right after each tap's 8 inputs (read past them, it would show), partial outputs,
+// empty tap windows, with and without bias and ReLU.
+struct PairedCase {
+  int pixels;
+  int64_t out_channels, taps_h, taps_w;
+  bool relu, bias;
+};
+
+void check_paired(Isa isa, const GroupedConvKernels& k, const PairedCase& c, uint32_t seed) {
+  const std::string what = std::string(isa_name(isa)) + " pixels=" + std::to_string(c.pixels) +
+                           " out_channels=" + std::to_string(c.out_channels) + " taps=" + std::to_string(c.taps_h) +
+                           "x" + std::to_string(c.taps_w) + (c.relu ? " relu" : "") + (c.bias ? " bias" : "");
+  constexpr int64_t inputs = 8;
+  const int64_t x_tap_w = inputs + 3, x_tap_h = -(c.taps_w * x_tap_w + 5);
+  const int64_t x_pixel_stride = std::max<int64_t>(c.taps_h, 1) * -x_tap_h + 2;
+  const int64_t x_origin = c.taps_h > 0 ? (c.taps_h - 1) * -x_tap_h : 0;
+  const int64_t x_size = x_origin + (c.pixels - 1) * x_pixel_stride + std::max<int64_t>(c.taps_w - 1, 0) * x_tap_w + inputs + 1;
+  std::vector<float> x = integer_tensor(x_size, seed);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t p = 0; p < c.pixels; ++p) {
+    for (int64_t th = 0; th < c.taps_h; ++th) {
+      for (int64_t tw = 0; tw < c.taps_w; ++tw) x[size_t(x_origin + p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + inputs)] = nan;
+    }
+  }
+  const int64_t w_tap_w = 4 * 16 + 5, w_tap_h = c.taps_w * w_tap_w + 3;
+  const std::vector<float> w = integer_tensor(std::max<int64_t>(c.taps_h, 1) * w_tap_h, seed + 1);
+  const std::vector<float> bias = integer_tensor(c.out_channels, seed + 2);
+  const int64_t y_pixel_stride = 8 + 3;
+  std::vector<float> y(size_t(c.pixels * y_pixel_stride), kSentinel);
+
+  GroupedConvTile t{};
+  t.x = x.data() + x_origin;
+  t.w = w.data();
+  t.bias = c.bias ? bias.data() : nullptr;
+  t.y = y.data();
+  t.steps = inputs / 2;
+  t.pixels = c.pixels;
+  t.x_pixel_stride = x_pixel_stride;
+  t.y_pixel_stride = y_pixel_stride;
+  t.taps_h = c.taps_h;
+  t.taps_w = c.taps_w;
+  t.x_tap_h = x_tap_h;
+  t.x_tap_w = x_tap_w;
+  t.w_tap_h = w_tap_h;
+  t.w_tap_w = w_tap_w;
+  t.out_channels = c.out_channels;
+  t.relu = c.relu;
+  k.tile_paired[c.pixels - 1](t);
+
+  // The header's formula: output o(q) = 4*((q%8)/4) + 2*(q/8) + (q%4)/2 sums lanes q and q + 1.
+  for (int64_t p = 0; p < c.pixels; ++p) {
+    for (int64_t o = 0; o < y_pixel_stride; ++o) {
+      const float got = y[size_t(p * y_pixel_stride + o)];
+      if (o >= c.out_channels) {
+        ASSERT_EQ(got, kSentinel) << what << ": wrote pixel " << p << " channel " << o;
+        continue;
+      }
+      int64_t q = 0;
+      while (4 * (q % 8 / 4) + 2 * (q / 8) + q % 4 / 2 != o) q += 2;
+      double expected = c.bias ? bias[size_t(o)] : 0.0;
+      for (int64_t th = 0; th < c.taps_h; ++th) {
+        for (int64_t tw = 0; tw < c.taps_w; ++tw) {
+          for (int64_t j = 0; j < inputs; ++j) {
+            expected += double(t.x[p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + j]) *
+                        w[size_t(th * w_tap_h + tw * w_tap_w + 16 * (j / 2) + q + j % 2)];
+          }
+        }
+      }
+      if (c.relu && expected < 0.0) expected = 0.0;
+      ASSERT_EQ(got, float(expected)) << what << ": pixel " << p << " channel " << o;
+    }
+  }
+}
+
+TEST(GroupedPairedTile, EveryWidthEveryIsa) {
+  uint32_t seed = 300;
+  for (Isa isa : isas_here()) {
+    const GroupedConvKernels& k = kernels<GroupedConvKernels>(isa);
+    if (isa == Isa::sse2) {
+      EXPECT_EQ(k.paired_max_pixels, 0) << "SSE2 has no paired tile";
+      continue;
+    }
+    ASSERT_GE(k.paired_max_pixels, 1) << isa_name(isa);
+    ASSERT_LE(k.paired_max_pixels, kMaxGroupedPixels) << isa_name(isa);
+    for (int pixels = 1; pixels <= k.paired_max_pixels; ++pixels) {
+      ASSERT_NE(k.tile_paired[pixels - 1], nullptr) << isa_name(isa) << " " << pixels;
+      check_paired(isa, k, {pixels, 8, 3, 3, false, true}, seed++);
+      check_paired(isa, k, {pixels, 8, 2, 1, true, true}, seed++);
+      check_paired(isa, k, {pixels, 5, 1, 3, true, false}, seed++);
+      check_paired(isa, k, {pixels, 8, 1, 1, false, false}, seed++);
+      check_paired(isa, k, {pixels, 7, 0, 3, true, true}, seed++);
     }
   }
 }
