@@ -5,9 +5,9 @@
 // holds (a partial last block where the groups run out). Packed weights: per block, per tap
 // [kh][kw], per diagonal s, a vector whose lane (g, j) holds the weight from the block's group
 // g input channel j to its output channel (j + s) mod out_per_group (zero past the block's
-// groups). Groups of 8 inputs and outputs run the paired tile instead where the instruction
-// set has it: a block is one group, its taps' weights in pairs of input channels
-// (tile_paired's order). Backward data is the transposed problem (dy in, dx out, the taps walked through dy
+// groups). Groups of 8 inputs and outputs run the paired tile instead where runs_paired says:
+// a block is one group, its taps' weights in pairs of input channels (tile_paired's order).
+// Backward data is the transposed problem (dy in, dx out, the taps walked through dy
 // as tap_geometry.hpp describes), with the same tile and the weights packed transposed.
 //
 // Threading: one OpenMP region per call; packing, then a barrier, then contiguous shares of
@@ -38,10 +38,21 @@ bool grouped_tile_fits(int64_t in_per_group, int64_t out_per_group, int64_t lane
          out_per_group > 1;
 }
 // Whether the paired tile runs it: the instruction set has one, and 8 inputs and outputs per
-// group (where the diagonals, 2 groups per AVX-512 vector, ran below the paired tile:
-// docs/results/decisions.md, "direct: 8-channel groups in input pairs").
+// group.
 bool paired_tile_fits(int64_t in_per_group, int64_t out_per_group, const GroupedConvKernels& k) {
   return k.paired_max_pixels > 0 && in_per_group == 8 && out_per_group == 8;
+}
+
+// Whether the problem (the forward one, or backward data's transposed one when `transposed`)
+// runs the paired tile: where it fits and the diagonals do not (AVX2), and where both fit
+// (AVX-512) only for backward data of a strided layer, whose outputs have few taps each to
+// repay the diagonals' permutes; elsewhere the diagonals ran faster (docs/results/decisions.md,
+// "direct: 8-channel groups in input pairs").
+bool runs_paired(const Conv2dParams& p, int64_t in_per_group, int64_t out_per_group, const GroupedConvKernels& k,
+                 bool transposed) {
+  if (!paired_tile_fits(in_per_group, out_per_group, k)) return false;
+  const bool strided = p.stride_h > 1 || p.stride_w > 1;
+  return !grouped_tile_fits(in_per_group, out_per_group, k.lanes) || (transposed && strided);
 }
 // Whether the per-input tile runs it: one output per group, fed by 2 to kMaxGroupedDiagonals
 // inputs (the transpose of a channel multiplier).
@@ -54,7 +65,7 @@ bool per_input_tile_fits(int64_t in_per_group, int64_t out_per_group) {
 // whose in_per_group input vectors each sum into an accumulator of their own (tile_per_input),
 // vector s's lane l holding input (s*lanes + l) mod in_per_group of group (s*lanes + l) /
 // in_per_group; `terms` = in_per_group lanes of an accumulator add into each output. `paired`
-// (paired_tile_fits): a block is one group, its taps' weights in tile_paired's order
+// (runs_paired): a block is one group, its taps' weights in tile_paired's order
 // ([in_per_group / 2][16]), counted as diagonals of a vector each.
 struct GroupedProblem {
   int64_t batch = 0, in_h = 0, in_w = 0, in_c = 0, out_h = 0, out_w = 0, out_c = 0;
@@ -79,7 +90,7 @@ struct GroupedProblem {
   int64_t groups_in(int64_t block) const { return std::min(groups_per_block, groups - block * groups_per_block); }
 };
 
-// `paired`: lay out for tile_paired (paired_tile_fits).
+// `paired`: lay out for tile_paired (runs_paired).
 GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transposed, bool paired) {
   GroupedProblem d;
   d.batch = p.batch, d.kernel_h = p.kernel_h, d.kernel_w = p.kernel_w, d.groups = p.groups;
@@ -238,7 +249,7 @@ class GroupedForward final : public ConvForward {
       : p_(p),
         relu_(ctx.activation == Activation::relu),
         k_(kernels<GroupedConvKernels>(ctx.isa)),
-        d_(grouped_problem(p, k_.lanes, false, paired_tile_fits(p.in_c_per_group(), p.out_c_per_group(), k_))) {}
+        d_(grouped_problem(p, k_.lanes, false, runs_paired(p, p.in_c_per_group(), p.out_c_per_group(), k_, false))) {}
 
   size_t packed_weights_size() const override { return static_cast<size_t>(d_.packed_floats()); }
   void pack_weights(const float* w, float* packed) const override {
@@ -263,7 +274,7 @@ class GroupedForward final : public ConvForward {
 class GroupedBackwardData final : public ConvBackwardData {
  public:
   GroupedBackwardData(const Conv2dParams& p, const PlanContext& ctx)
-      : ConvBackwardData(p), p_(p), k_(kernels<GroupedConvKernels>(ctx.isa)), d_(grouped_problem(p, k_.lanes, true, paired_tile_fits(p.out_c_per_group(), p.in_c_per_group(), k_))) {}
+      : ConvBackwardData(p), p_(p), k_(kernels<GroupedConvKernels>(ctx.isa)), d_(grouped_problem(p, k_.lanes, true, runs_paired(p, p.out_c_per_group(), p.in_c_per_group(), k_, true))) {}
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     auto lease = scratch_.acquire(backward_data_packed_size());
