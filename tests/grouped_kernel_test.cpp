@@ -1,5 +1,5 @@
 // The grouped micro-kernels (kernels/grouped_conv.hpp) on their own: every diagonal count and
-// pixel (or, backward weights, tap) count the register budget allows, under every instruction set this CPU has, checked
+// pixel (or, backward weights, tap; the paired tile, pixel) count the register budget allows, under every instruction set this CPU has, checked
 // against the header's formula with random lane tables (lanes with no term included), input
 // lanes past in_lanes holding NaN (they must read as 0), and outputs in sentinel-filled
 // buffers (a write past out_channels or between pixels is caught). Small integers make every
@@ -25,6 +25,58 @@ using test::integer_tensor;
 using test::isas_here;
 using test::kSentinel;
 
+// Input taps as the tiles walk them in backward data (down the rows backwards): pixels one
+// after another, each tap's `floats` inputs followed by `gap` floats of its own and no two taps
+// overlapping, so marking a tap's unread floats touches no other's.
+struct TapLayout {
+  int64_t tap_w, tap_h, pixel_stride, origin, size;
+};
+TapLayout tap_layout(int64_t pixels, int64_t taps_h, int64_t taps_w, int64_t floats, int64_t gap) {
+  TapLayout x;
+  x.tap_w = floats + 3;
+  x.tap_h = -(taps_w * x.tap_w + 5);
+  x.pixel_stride = std::max<int64_t>(taps_h, 1) * -x.tap_h + 2;
+  x.origin = taps_h > 0 ? (taps_h - 1) * -x.tap_h : 0;
+  x.size = x.origin + (pixels - 1) * x.pixel_stride + std::max<int64_t>(taps_w - 1, 0) * x.tap_w + floats + gap;
+  return x;
+}
+
+// NaN in floats [begin, end) of every tap of every pixel (lanes a tile must not read).
+void mark_unread(std::vector<float>& x, const TapLayout& at, int64_t pixels, int64_t taps_h, int64_t taps_w,
+                 int64_t begin, int64_t end) {
+  for (int64_t p = 0; p < pixels; ++p) {
+    for (int64_t th = 0; th < taps_h; ++th) {
+      for (int64_t tw = 0; tw < taps_w; ++tw) {
+        const int64_t tap = at.origin + p * at.pixel_stride + th * at.tap_h + tw * at.tap_w;
+        for (int64_t i = begin; i < end; ++i) x[size_t(tap + i)] = std::numeric_limits<float>::quiet_NaN();
+      }
+    }
+  }
+}
+
+// A tile call's pointers and strides over x laid out as `at`, every other field zero.
+GroupedConvTile tile_over(const TapLayout& at, const std::vector<float>& x, const float* w, int64_t w_tap_h,
+                          int64_t w_tap_w, const float* bias, std::vector<float>& y, int64_t y_pixel_stride,
+                          int64_t pixels, int64_t taps_h, int64_t taps_w, int64_t out_channels, bool relu) {
+  GroupedConvTile t{};
+  t.x = x.data() + at.origin;
+  t.w = w;
+  t.bias = bias;
+  t.y = y.data();
+  t.pixels = pixels;
+  t.x_pixel_stride = at.pixel_stride;
+  t.y_pixel_stride = y_pixel_stride;
+  t.taps_h = taps_h;
+  t.taps_w = taps_w;
+  t.x_tap_h = at.tap_h;
+  t.x_tap_w = at.tap_w;
+  t.w_tap_h = w_tap_h;
+  t.w_tap_w = w_tap_w;
+  t.out_channels = out_channels;
+  t.activation = relu ? Activation::relu : Activation::none;
+  return t;
+}
+
 struct GroupedCase {
   int diagonals, pixels;
   int64_t in_lanes, out_channels, taps_h, taps_w;
@@ -41,29 +93,15 @@ std::string describe(Isa isa, const GroupedCase& c) {
          (c.per_input ? " per-input" : "") + " terms=" + std::to_string(c.terms);
 }
 
-// x has pixels, and taps (walked backwards down the rows, as backward data does) at distinct
-// strides, with NaN in every lane at or past in_lanes; the last vector read ends at x's end.
+// x laid out by tap_layout, with NaN in every lane at or past in_lanes; the last vector read
+// ends at x's end.
 void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, uint32_t seed) {
   const int64_t lanes = k.lanes, S = c.diagonals, inputs = c.per_input ? S : 1;
   const int64_t out_vectors = (c.out_channels + lanes - 1) / lanes;
-  // A pixel's kernel rows lie below its first (x_tap_h < 0) and pixels follow one another, no
-  // two taps' input vectors overlapping, so marking one's unread lanes touches no other's.
-  const int64_t x_tap_w = inputs * lanes + 3, x_tap_h = -(c.taps_w * x_tap_w + 5);
-  const int64_t x_pixel_stride = std::max<int64_t>(c.taps_h, 1) * -x_tap_h + 2;
-  const int64_t x_origin = c.taps_h > 0 ? (c.taps_h - 1) * -x_tap_h : 0;
-  const int64_t x_size =
-      x_origin + (c.pixels - 1) * x_pixel_stride + (c.taps_w > 0 ? (c.taps_w - 1) * x_tap_w : 0) + inputs * lanes;
-  std::vector<float> x = integer_tensor(x_size, seed);
-  const float nan = std::numeric_limits<float>::quiet_NaN();
-  // Mark the lanes no tap may read: each (pixel, th, tw) vector's lanes >= in_lanes.
-  for (int64_t p = 0; p < c.pixels; ++p) {
-    for (int64_t th = 0; th < c.taps_h; ++th) {
-      for (int64_t tw = 0; tw < c.taps_w; ++tw) {
-        const int64_t at = x_origin + p * x_pixel_stride + th * x_tap_h + tw * x_tap_w;
-        for (int64_t l = c.in_lanes; l < inputs * lanes; ++l) x[size_t(at + l)] = nan;
-      }
-    }
-  }
+  const TapLayout at = tap_layout(c.pixels, c.taps_h, c.taps_w, inputs * lanes, 0);
+  const int64_t x_tap_w = at.tap_w, x_tap_h = at.tap_h, x_pixel_stride = at.pixel_stride;
+  std::vector<float> x = integer_tensor(at.size, seed);
+  mark_unread(x, at, c.pixels, c.taps_h, c.taps_w, c.in_lanes, inputs * lanes);
   const int64_t w_tap_w = S * lanes + lanes, w_tap_h = c.taps_w * w_tap_w + 1;
   const std::vector<float> w = integer_tensor(c.taps_h * w_tap_h + w_tap_w, seed + 1);
   const std::vector<float> bias = integer_tensor(c.out_channels, seed + 2);
@@ -74,25 +112,11 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
   const int64_t y_pixel_stride = out_vectors * lanes + 3;
   std::vector<float> y(size_t(c.pixels * y_pixel_stride), kSentinel);
 
-  GroupedConvTile t{};
-  t.x = x.data() + x_origin;
-  t.w = w.data();
-  t.bias = c.bias ? bias.data() : nullptr;
-  t.y = y.data();
+  GroupedConvTile t = tile_over(at, x, w.data(), w_tap_h, w_tap_w, c.bias ? bias.data() : nullptr, y, y_pixel_stride,
+                                c.pixels, c.taps_h, c.taps_w, c.out_channels, c.relu);
   t.source = source.data();
   t.terms = c.terms;
-  t.pixels = c.pixels;
-  t.x_pixel_stride = x_pixel_stride;
-  t.y_pixel_stride = y_pixel_stride;
-  t.taps_h = c.taps_h;
-  t.taps_w = c.taps_w;
-  t.x_tap_h = x_tap_h;
-  t.x_tap_w = x_tap_w;
-  t.w_tap_h = w_tap_h;
-  t.w_tap_w = w_tap_w;
   t.in_lanes = c.in_lanes;
-  t.out_channels = c.out_channels;
-  t.activation = c.relu ? Activation::relu : Activation::none;
   (c.per_input ? k.tile_per_input : k.tile)[S - 1][c.pixels - 1](t);
 
   // acc[p][s][l] from the header's formula, in double.
@@ -156,6 +180,82 @@ TEST(GroupedConvTile, EveryShapeEveryIsa) {
         check_grouped(isa, k, {diagonals, pixels, lanes, lanes + 1, 0, 3, true, true}, seed++);
         check_grouped(isa, k, {diagonals, pixels, lanes, lanes, 3, 0, false, true}, seed++);
       }
+    }
+  }
+}
+
+// tile_paired: one group of up to 8 outputs from 8 inputs in lane pairs, every pixel count,
+// on every instruction set that has it (AVX2 and up); x laid out by tap_layout with NaN right
+// after each tap's 8 inputs (read past them, it would show), partial outputs,
+// empty tap windows, with and without bias and ReLU.
+struct PairedCase {
+  int pixels;
+  int64_t out_channels, taps_h, taps_w;
+  bool relu, bias;
+};
+
+void check_paired(Isa isa, const GroupedConvKernels& k, const PairedCase& c, uint32_t seed) {
+  const std::string what = std::string(isa_name(isa)) + " pixels=" + std::to_string(c.pixels) +
+                           " out_channels=" + std::to_string(c.out_channels) + " taps=" + std::to_string(c.taps_h) +
+                           "x" + std::to_string(c.taps_w) + (c.relu ? " relu" : "") + (c.bias ? " bias" : "");
+  constexpr int64_t inputs = 8;
+  const TapLayout at = tap_layout(c.pixels, c.taps_h, c.taps_w, inputs, 1);
+  const int64_t x_tap_w = at.tap_w, x_tap_h = at.tap_h, x_pixel_stride = at.pixel_stride;
+  std::vector<float> x = integer_tensor(at.size, seed);
+  mark_unread(x, at, c.pixels, c.taps_h, c.taps_w, inputs, inputs + 1);
+  const int64_t w_tap_w = 4 * 16 + 5, w_tap_h = c.taps_w * w_tap_w + 3;
+  const std::vector<float> w = integer_tensor(std::max<int64_t>(c.taps_h, 1) * w_tap_h, seed + 1);
+  const std::vector<float> bias = integer_tensor(c.out_channels, seed + 2);
+  const int64_t y_pixel_stride = 8 + 3;
+  std::vector<float> y(size_t(c.pixels * y_pixel_stride), kSentinel);
+
+  GroupedConvTile t = tile_over(at, x, w.data(), w_tap_h, w_tap_w, c.bias ? bias.data() : nullptr, y, y_pixel_stride,
+                                c.pixels, c.taps_h, c.taps_w, c.out_channels, c.relu);
+  t.steps = inputs / 2;
+  k.tile_paired[c.pixels - 1](t);
+
+  // The header's formula: output o(q) = 4*((q%8)/4) + 2*(q/8) + (q%4)/2 sums lanes q and q + 1.
+  for (int64_t p = 0; p < c.pixels; ++p) {
+    for (int64_t o = 0; o < y_pixel_stride; ++o) {
+      const float got = y[size_t(p * y_pixel_stride + o)];
+      if (o >= c.out_channels) {
+        ASSERT_EQ(got, kSentinel) << what << ": wrote pixel " << p << " channel " << o;
+        continue;
+      }
+      int64_t q = 0;
+      while (4 * (q % 8 / 4) + 2 * (q / 8) + q % 4 / 2 != o) q += 2;
+      double expected = c.bias ? bias[size_t(o)] : 0.0;
+      for (int64_t th = 0; th < c.taps_h; ++th) {
+        for (int64_t tw = 0; tw < c.taps_w; ++tw) {
+          for (int64_t j = 0; j < inputs; ++j) {
+            expected += double(t.x[p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + j]) *
+                        w[size_t(th * w_tap_h + tw * w_tap_w + 16 * (j / 2) + q + j % 2)];
+          }
+        }
+      }
+      if (c.relu && expected < 0.0) expected = 0.0;
+      ASSERT_EQ(got, float(expected)) << what << ": pixel " << p << " channel " << o;
+    }
+  }
+}
+
+TEST(GroupedPairedTile, EveryWidthEveryIsa) {
+  uint32_t seed = 300;
+  for (Isa isa : isas_here()) {
+    const GroupedConvKernels& k = kernels<GroupedConvKernels>(isa);
+    if (isa == Isa::sse2) {
+      EXPECT_EQ(k.paired_max_pixels, 0) << "SSE2 has no paired tile";
+      continue;
+    }
+    ASSERT_GE(k.paired_max_pixels, 1) << isa_name(isa);
+    ASSERT_LE(k.paired_max_pixels, kMaxGroupedPixels) << isa_name(isa);
+    for (int pixels = 1; pixels <= k.paired_max_pixels; ++pixels) {
+      ASSERT_NE(k.tile_paired[pixels - 1], nullptr) << isa_name(isa) << " " << pixels;
+      check_paired(isa, k, {pixels, 8, 3, 3, false, true}, seed++);
+      check_paired(isa, k, {pixels, 8, 2, 1, true, true}, seed++);
+      check_paired(isa, k, {pixels, 5, 1, 3, true, false}, seed++);
+      check_paired(isa, k, {pixels, 8, 1, 1, false, false}, seed++);
+      check_paired(isa, k, {pixels, 7, 0, 3, true, true}, seed++);
     }
   }
 }

@@ -1,7 +1,7 @@
 #pragma once
 // The grouped-convolution micro-kernel family, for groups of a few channels (in_per_group <=
 // out_per_group <= kMaxGroupedDiagonals, at least two groups per vector; tile_per_input takes
-// the transpose of a channel multiplier, one output per group): one vector holds the input
+// the transpose of a channel multiplier, one output per group; tile_paired, below, groups of 8): one vector holds the input
 // channels of several neighbouring groups as NHWC keeps them, and every FMA uses all its lanes. The products lane (g, j) of an input vector owes to output channels (g, o) are split
 // into "diagonals": diagonal s pairs input lane (g, j) with output (g, (j + s) mod out_per_group),
 // so each diagonal is a full-width multiply of the unpermuted input by a packed weight vector
@@ -32,6 +32,16 @@ inline constexpr int kMaxGroupedPixels = 14;
 // `source` is [out_vectors][diagonals][terms][lanes] lane indices (-1: no term). x need not be
 // dereferenceable when a tap count is 0; bias (when not null) is read at its first
 // out_channels floats only.
+//
+// tile_paired (AVX2 and up) runs one group of out_channels <= 8 outputs fed by 2*steps = 8 input
+// channels, in two 256-bit vectors whose lanes pair up: lanes q and q + 1 (q even) sum output
+// o(q) = 4*((q%8)/4) + 2*(q/8) + (q%4)/2's products with the inputs of parity 0 and 1. Each
+// pair of inputs is broadcast (one load) against the step's 16 packed weights, and the
+// epilogue adds each pair of lanes (a horizontal add, which that order leaves in output order):
+//   acc[p][q] = sum_{th < taps_h, tw < taps_w, i < steps} x[p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + 2i + q%2]
+//                                                       * w[th*w_tap_h + tw*w_tap_w + 16i + q]   (q < 16)
+//   y[p*y_pixel_stride + o(q)] = (bias[o(q)] or 0) + (acc[p][q] + acc[p][q + 1]), then ReLU when relu;
+// source, terms and in_lanes unused.
 struct GroupedConvTile {
   const float* x;
   const float* w;
@@ -39,6 +49,7 @@ struct GroupedConvTile {
   float* y;
   const int32_t* source;
   int64_t terms;
+  int64_t steps;  // tile_paired only
   int64_t pixels;
   int64_t x_pixel_stride, y_pixel_stride;
   int64_t taps_h, taps_w;
@@ -88,6 +99,9 @@ struct GroupedConvKernels {
   int max_pixels[kMaxGroupedDiagonals];
   GroupedConvTileFn tile[kMaxGroupedDiagonals][kMaxGroupedPixels];
   GroupedConvTileFn tile_per_input[kMaxGroupedDiagonals][kMaxGroupedPixels];
+  // tile_paired[p-1] for 1 <= p <= paired_max_pixels (0 where the instruction set has none).
+  int paired_max_pixels;
+  GroupedConvTileFn tile_paired[kMaxGroupedPixels];
   void (*spread[kMaxGroupedDiagonals])(const GroupedSpread&);  // spread[s] for s+1 diagonals (>= 2)
   // The most taps of s+1 diagonals one weight-gradient call sums in registers;
   // weight_grad[s][t-1] exists for 1 <= t <= max_taps[s] (diagonals >= 2).

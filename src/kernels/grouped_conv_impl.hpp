@@ -202,6 +202,79 @@ void grouped_conv_tile_any_lanes(const GroupedConvTile& t) {
   }
 }
 
+#ifdef __AVX2__
+// tile_paired (grouped_conv.hpp) in 256-bit vectors, AVX2 and FMA encoding (16 registers):
+// Pixels x 2 accumulators, the step's 2 weight vectors and the broadcast pair, as the dense
+// AVX2 tile's 6x2. One 64-bit broadcast feeds two FMAs of 8 useful lanes each; a broadcast per
+// FMA (8 outputs per vector, or a 512-bit pair broadcast) ran at about 60% of the FMA rate
+// (docs/results/decisions.md, "direct: 8-channel groups in input pairs").
+inline constexpr int kPairedTilePixels = 6;
+inline constexpr int kPairedTileSteps = 4;  // 8 input channels per group
+
+// Below 4 pixels each pixel sums into Chains accumulator pairs, input pair i into chain i mod
+// Chains (t.steps is kPairedTileSteps), added in chain order at the end: a lone pair of accumulators would wait on the FMA's
+// latency at every step (border columns run one-pixel tiles).
+template <int Pixels>
+void grouped_paired_tile(const GroupedConvTile& tile) {
+  const GroupedConvTile t = tile;  // a local copy, as in grouped_conv_tile
+  constexpr int Chains = Pixels >= 4 ? 1 : (4 + Pixels - 1) / Pixels;
+  __m256 acc[Chains][Pixels][2];
+#pragma GCC unroll 4
+  for (int c = 0; c < Chains; ++c) {
+#pragma GCC unroll 8
+    for (int p = 0; p < Pixels; ++p) acc[c][p][0] = acc[c][p][1] = _mm256_setzero_ps();
+  }
+  const auto step = [&](int c, const float* x, const float* w) {
+    const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+#pragma GCC unroll 8
+    for (int p = 0; p < Pixels; ++p) {
+      // The intrinsic reads memory through its own builtin, not through a double lvalue.
+      const __m256 xv = _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(x + p * t.x_pixel_stride)));
+      acc[c][p][0] = _mm256_fmadd_ps(xv, w0, acc[c][p][0]);
+      acc[c][p][1] = _mm256_fmadd_ps(xv, w1, acc[c][p][1]);
+    }
+  };
+  for (int64_t th = 0; th < t.taps_h; ++th) {
+    for (int64_t tw = 0; tw < t.taps_w; ++tw) {
+      const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w;
+      const float* w = t.w + th * t.w_tap_h + tw * t.w_tap_w;
+      // A tap's 4 steps unrolled: with a loop over them the tap loop's overhead cost a fifth.
+#pragma GCC unroll 4
+      for (int i = 0; i < kPairedTileSteps; ++i) step(i % Chains, x + 2 * i, w + 16 * i);
+    }
+  }
+  using Eight = xsimd::batch<float, xsimd::avx2>;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i channels = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(t.out_channels)), lane);
+  const __m256 start = bias_vector<xsimd::avx2>(t.bias, 0, t.out_channels);
+#pragma GCC unroll 8
+  for (int p = 0; p < Pixels; ++p) {
+#pragma GCC unroll 4
+    for (int c = 1; c < Chains; ++c) {
+      acc[0][p][0] = _mm256_add_ps(acc[0][p][0], acc[c][p][0]);
+      acc[0][p][1] = _mm256_add_ps(acc[0][p][1], acc[c][p][1]);
+    }
+    // The weights' order (grouped_conv.hpp) puts the pair sums in output order.
+    const __m256 out = _mm256_add_ps(start, _mm256_hadd_ps(acc[0][p][0], acc[0][p][1]));
+    const __m256 y = activate<xsimd::avx2>(Eight(out), t.activation);
+    // A masked store is slow on AMD processors, and groups of 8 never need one.
+    if (t.out_channels == 8) {
+      _mm256_storeu_ps(t.y + p * t.y_pixel_stride, y);
+    } else {
+      _mm256_maskstore_ps(t.y + p * t.y_pixel_stride, channels, y);
+    }
+  }
+}
+
+template <int Pixels>
+void fill_grouped_paired_tiles(GroupedConvKernels& k) {
+  if constexpr (Pixels <= kPairedTilePixels) {
+    k.tile_paired[Pixels - 1] = &grouped_paired_tile<Pixels>;
+    fill_grouped_paired_tiles<Pixels + 1>(k);
+  }
+}
+#endif
+
 // One vector of outputs (Ci == Co, and multipliers within a vector) moves its lanes by
 // tables read once per call; more run the general loop, a table read per pixel and vector.
 template <class Arch, int Diagonals>
@@ -316,6 +389,10 @@ GroupedConvKernels make_grouped_conv_kernels() {
   GroupedConvKernels k{};
   k.lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
   fill_grouped_diagonals<Arch, 2>(k);
+#ifdef __AVX2__
+  k.paired_max_pixels = kPairedTilePixels;
+  fill_grouped_paired_tiles<1>(k);
+#endif
   return k;
 }
 

@@ -99,6 +99,17 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic48ih6iw7_oc48_kh3kw3_ph1pw1_g3",               // 16 per group
       "mb1_ic72ih5iw6_oc72_kh3kw3_pt1pb0pl0pr1_g3",         // 24 per group, end-only padding
       "mb1_ic64ih5iw5_oc64_kh3kw3_ph1pw1_g2",               // 32 per group
+      // ... 8 per group in lane pairs where the instruction set has them (AVX2 and up), then
+      // 12 to 32 per group: strides 1 and 2, 1x1 and 3x3, odd sizes, batch 2.
+      "mb2_ic48ih11iw13_oc48_kh3kw3_sh2sw2_ph1pw1_g6",      // 8 per group, stride 2 (backward data's phases)
+      "mb1_ic40ih7iw9_oc40_kh3kw3_ph1pw1_g5",               // 8 per group, rows of a tile and a tail
+      "mb2_ic24ih5iw7_oc24_kh1kw1_sh2sw2_g3",               // 8 per group, strided 1x1
+      "mb2_ic36ih9iw7_oc36_kh3kw3_sh2sw2_ph1pw1_g3",        // 12 per group, stride 2
+      "mb1_ic60ih7iw11_oc60_kh3kw3_ph1pw1_g5",              // 12 per group
+      "mb2_ic64ih7iw9_oc64_kh3kw3_sh2sw2_ph1pw1_g4",        // 16 per group, stride 2
+      "mb1_ic32ih5iw5_oc32_kh1kw1_g2",                      // 16 per group, 1x1
+      "mb1_ic48ih9iw11_oc48_kh3kw3_sh2sw2_ph1pw1_g2",       // 24 per group, stride 2
+      "mb2_ic96ih5iw7_oc96_kh1kw1_sh2sw2_g3",               // 32 per group, strided 1x1
   };
   return sweep;
 }

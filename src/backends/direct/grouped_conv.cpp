@@ -5,7 +5,9 @@
 // holds (a partial last block where the groups run out). Packed weights: per block, per tap
 // [kh][kw], per diagonal s, a vector whose lane (g, j) holds the weight from the block's group
 // g input channel j to its output channel (j + s) mod out_per_group (zero past the block's
-// groups). Backward data is the transposed problem (dy in, dx out, the taps walked through dy
+// groups). Groups of 8 inputs and outputs run the paired tile instead where runs_paired says:
+// a block is one group, its taps' weights in pairs of input channels (tile_paired's order).
+// Backward data is the transposed problem (dy in, dx out, the taps walked through dy
 // as tap_geometry.hpp describes), with the same tile and the weights packed transposed.
 //
 // Threading: one OpenMP region per call; packing, then a barrier, then contiguous shares of
@@ -36,6 +38,23 @@ bool grouped_tile_fits(int64_t in_per_group, int64_t out_per_group, int64_t lane
   return 2 * in_per_group <= lanes && in_per_group <= out_per_group && out_per_group <= kMaxGroupedDiagonals &&
          out_per_group > 1;
 }
+// Whether the paired tile runs it: the instruction set has one, and 8 inputs and outputs per
+// group.
+bool paired_tile_fits(int64_t in_per_group, int64_t out_per_group, const GroupedConvKernels& k) {
+  return k.paired_max_pixels > 0 && in_per_group == 8 && out_per_group == 8;
+}
+
+// Whether the problem (the forward one, or backward data's transposed one when `transposed`)
+// runs the paired tile: where it fits and the diagonals do not (AVX2), and where both fit
+// (AVX-512) only for backward data of a strided layer, whose outputs have few taps each to
+// repay the diagonals' permutes; elsewhere the diagonals ran faster (docs/results/decisions.md,
+// "direct: 8-channel groups in input pairs").
+bool runs_paired(const Conv2dParams& p, int64_t in_per_group, int64_t out_per_group, const GroupedConvKernels& k,
+                 bool transposed) {
+  if (!paired_tile_fits(in_per_group, out_per_group, k)) return false;
+  const bool strided = p.stride_h > 1 || p.stride_w > 1;
+  return !grouped_tile_fits(in_per_group, out_per_group, k.lanes) || (transposed && strided);
+}
 // Whether the per-input tile runs it: one output per group, fed by 2 to kMaxGroupedDiagonals
 // inputs (the transpose of a channel multiplier).
 bool per_input_tile_fits(int64_t in_per_group, int64_t out_per_group) {
@@ -46,12 +65,14 @@ bool per_input_tile_fits(int64_t in_per_group, int64_t out_per_group) {
 // transposed one. `per_input` (in_per_group > out_per_group == 1): a block is `lanes` groups,
 // whose in_per_group input vectors each sum into an accumulator of their own (tile_per_input),
 // vector s's lane l holding input (s*lanes + l) mod in_per_group of group (s*lanes + l) /
-// in_per_group; `terms` = in_per_group lanes of an accumulator add into each output.
+// in_per_group; `terms` = in_per_group lanes of an accumulator add into each output. `paired`
+// (runs_paired): a block is one group, its taps' weights in tile_paired's order
+// ([in_per_group / 2][16]), counted as diagonals of a vector each.
 struct GroupedProblem {
   int64_t batch = 0, in_h = 0, in_w = 0, in_c = 0, out_h = 0, out_w = 0, out_c = 0;
   int64_t kernel_h = 1, kernel_w = 1, groups = 1, in_per_group = 0, out_per_group = 0;
   int64_t lanes = 0, groups_per_block = 0, blocks = 0;
-  bool transposed = false, per_input = false;
+  bool transposed = false, per_input = false, paired = false;
   std::vector<TapRange> row_taps;  // per output row
   std::vector<AxisRun> columns;
   // The tile's `source` table (grouped_conv.hpp): [out_vectors][diagonals][terms][lanes].
@@ -62,7 +83,7 @@ struct GroupedProblem {
   std::vector<int64_t> pack_group, pack_offset;
   int64_t hwio_tap_floats = 0, hwio_block_step = 0;
 
-  int64_t diagonals() const { return per_input ? in_per_group : out_per_group; }
+  int64_t diagonals() const { return paired ? in_per_group * 8 / lanes : per_input ? in_per_group : out_per_group; }
   int64_t terms() const { return per_input ? in_per_group : 1; }
   int64_t tap_floats() const { return diagonals() * lanes; }
   int64_t block_floats() const { return kernel_h * kernel_w * tap_floats(); }
@@ -70,7 +91,8 @@ struct GroupedProblem {
   int64_t groups_in(int64_t block) const { return std::min(groups_per_block, groups - block * groups_per_block); }
 };
 
-GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transposed) {
+// `paired`: lay out for tile_paired (runs_paired).
+GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transposed, bool paired) {
   GroupedProblem d;
   d.batch = p.batch, d.kernel_h = p.kernel_h, d.kernel_w = p.kernel_w, d.groups = p.groups;
   d.transposed = transposed;
@@ -84,7 +106,8 @@ GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transp
   d.in_per_group = d.in_c / p.groups, d.out_per_group = d.out_c / p.groups;
   d.lanes = lanes;
   d.per_input = d.in_per_group > d.out_per_group;
-  d.groups_per_block = d.per_input ? lanes : lanes / d.in_per_group;
+  d.paired = paired;
+  d.groups_per_block = d.paired ? 1 : d.per_input ? lanes : lanes / d.in_per_group;
   d.blocks = (p.groups + d.groups_per_block - 1) / d.groups_per_block;
   for (int64_t o = 0; o < d.out_h; ++o) d.row_taps.push_back(transposed ? transposed_taps(rows, o) : forward_taps(rows, o));
   d.columns = axis_runs(cols, transposed);
@@ -98,15 +121,19 @@ GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transp
   d.hwio_block_step = d.groups_per_block * forward_out_per_group;
   for (int64_t s = 0; s < S; ++s) {
     for (int64_t l = 0; l < lanes; ++l) {
-      // Lane l of vector s: from input j of block group g to output o.
+      // Lane l of vector s: from input j of block group g to output o (paired: weight
+      // q = (s*lanes + l) % 16 of input pair (s*lanes + l) / 16, as grouped_conv.hpp orders them).
       const int64_t input = d.per_input ? s * lanes + l : l;
-      const int64_t g = std::min(input / d.in_per_group, d.groups_per_block), j = input % d.in_per_group;
-      const int64_t o = d.per_input ? 0 : (j + s) % d.out_per_group;
+      int64_t g = std::min(input / d.in_per_group, d.groups_per_block), j = input % d.in_per_group;
+      int64_t o = d.per_input ? 0 : (j + s) % d.out_per_group;
+      const int64_t q = (s * lanes + l) % 16;
+      if (d.paired) j = (s * lanes + l) / 16 * 2 + q % 2, o = 4 * (q % 8 / 4) + 2 * (q / 8) + q % 4 / 2, g = 0;
       const int64_t group_column = g * forward_out_per_group;
       d.pack_group.push_back(g);
       d.pack_offset.push_back(transposed ? o * forward_out_c + group_column + j : j * forward_out_c + group_column + o);
     }
   }
+  if (d.paired) return d;
   d.source.assign(static_cast<size_t>(out_vectors * S * d.terms() * lanes), -1);
   if (d.per_input) {
     // Output g (one vector) adds lane g*in_per_group + t - s*lanes of accumulator s, where in range.
@@ -157,11 +184,14 @@ int64_t pack_items(const GroupedProblem& d) { return d.blocks * d.kernel_h * d.k
 void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const float* x, const float* packed,
                      const float* bias, float* y, Activation activation, int64_t n, int64_t oh, int64_t b) {
   const TapRange& rows = d.row_taps[static_cast<size_t>(oh)];
-  const int64_t S = d.diagonals(), groups = d.groups_in(b), widest = k.max_pixels[S - 1];
+  const int64_t S = d.diagonals(), groups = d.groups_in(b);
+  const int64_t widest = d.paired ? k.paired_max_pixels : k.max_pixels[S - 1];
+  const GroupedConvTileFn* tile_of_width = d.paired ? k.tile_paired : (d.per_input ? k.tile_per_input : k.tile)[S - 1];
   GroupedConvTile t{};
   t.bias = bias != nullptr ? bias + b * d.groups_per_block * d.out_per_group : nullptr;
   t.source = d.source.data();
   t.terms = d.terms();
+  t.steps = d.in_per_group / 2;
   t.activation = activation;
   t.in_lanes = groups * d.in_per_group;
   t.out_channels = groups * d.out_per_group;
@@ -185,7 +215,7 @@ void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const
       t.pixels = run.pixels / tiles + (i < run.pixels % tiles ? 1 : 0);
       t.x = reads ? x_row + (run.in_begin + j * run.in_step) * d.in_c : x;
       t.y = y_row + (run.out_begin + j * run.out_step) * d.out_c;
-      (d.per_input ? k.tile_per_input : k.tile)[S - 1][t.pixels - 1](t);
+      tile_of_width[t.pixels - 1](t);
       j += t.pixels;
     }
   }
@@ -220,7 +250,7 @@ class GroupedForward final : public ConvForward {
       : p_(p),
         activation_(ctx.activation),
         k_(kernels<GroupedConvKernels>(ctx.isa)),
-        d_(grouped_problem(p, k_.lanes, false)) {}
+        d_(grouped_problem(p, k_.lanes, false, runs_paired(p, p.in_c_per_group(), p.out_c_per_group(), k_, false))) {}
 
   size_t packed_weights_size() const override { return static_cast<size_t>(d_.packed_floats()); }
   void pack_weights(const float* w, float* packed) const override {
@@ -245,7 +275,7 @@ class GroupedForward final : public ConvForward {
 class GroupedBackwardData final : public ConvBackwardData {
  public:
   GroupedBackwardData(const Conv2dParams& p, const PlanContext& ctx)
-      : ConvBackwardData(p), p_(p), k_(kernels<GroupedConvKernels>(ctx.isa)), d_(grouped_problem(p, k_.lanes, true)) {}
+      : ConvBackwardData(p), p_(p), k_(kernels<GroupedConvKernels>(ctx.isa)), d_(grouped_problem(p, k_.lanes, true, runs_paired(p, p.out_c_per_group(), p.in_c_per_group(), k_, true))) {}
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     auto lease = scratch_.acquire(backward_data_packed_size());
@@ -280,7 +310,7 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
   GroupedBackwardWeights(const Conv2dParams& p, const PlanContext& ctx)
       : p_(p),
         k_(kernels<GroupedConvKernels>(ctx.isa)),
-        d_(grouped_problem(p, k_.lanes, false)),
+        d_(grouped_problem(p, k_.lanes, false, false)),
         bias_(p.batch * p.out_h() * p.out_w(), p.out_c, ctx.isa) {
     const ConvAxis rows{p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_top, p.dilation_h};
     row_runs_ = axis_runs(rows, false);
@@ -412,13 +442,17 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
 
 void take_grouped_directions(const Conv2dParams& p, const PlanContext& ctx, ConvImpls& impls) {
   if (p.groups == 1) return;
-  const int64_t lanes = kernels<GroupedConvKernels>(ctx.isa).lanes;
+  const GroupedConvKernels& k = kernels<GroupedConvKernels>(ctx.isa);
+  const int64_t lanes = k.lanes;
   const int64_t in_per_group = p.in_c_per_group(), out_per_group = p.out_c_per_group();
-  if (grouped_tile_fits(in_per_group, out_per_group, lanes)) {
+  if (grouped_tile_fits(in_per_group, out_per_group, lanes) || paired_tile_fits(in_per_group, out_per_group, k)) {
     impls.forward = std::make_shared<const GroupedForward>(p, ctx);
+  }
+  if (grouped_tile_fits(in_per_group, out_per_group, lanes)) {
     impls.backward_weights = std::make_shared<const GroupedBackwardWeights>(p, ctx);
   }
-  if (grouped_tile_fits(out_per_group, in_per_group, lanes) || per_input_tile_fits(out_per_group, in_per_group)) {
+  if (grouped_tile_fits(out_per_group, in_per_group, lanes) || per_input_tile_fits(out_per_group, in_per_group) ||
+      paired_tile_fits(out_per_group, in_per_group, k)) {
     impls.backward_data = std::make_shared<const GroupedBackwardData>(p, ctx);
   }
 }
