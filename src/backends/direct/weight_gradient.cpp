@@ -23,28 +23,48 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   const int64_t pixels = p.batch * OH * OW;
   // The tile reads dy where it lies, a pixel's channels out_c floats apart: a block's partial
   // last vector reads the next pixel's first channels into lanes that are never stored (lanes
-  // do not mix). Past dy's last pixel that would read beyond the tensor, so the last block of
-  // the last group reads the last output row from `last_row`, a copy zero-padded to whole
-  // vectors (packing all of dy instead cost more than the tile at two threads).
+  // do not mix). Ungrouped, with the lanes past the channels no more than a pixel, only dy's
+  // last pixel would read beyond the tensor, so the last block reads the last output row from
+  // `last_row`, a copy zero-padded to whole vectors (packing all of dy instead cost more than
+  // the tile at two threads). Otherwise (groups with partial vectors, or fewer channels than the
+  // padding) dy is packed per block, [group][block][n][oh][ow][block lanes], zero-padded.
   const int64_t last_block = cb.blocks - 1, last_width = cb.vectors_of(last_block) * cb.lanes;
   const int64_t last_valid = std::min(last_width, OCG - cb.first_channel(last_block));
-  const bool overruns = last_valid < last_width;
+  const bool dy_in_place = OCG % cb.lanes == 0 || (p.groups == 1 && last_width - last_valid <= p.out_c);
+  const bool overruns = dy_in_place && last_valid < last_width;
   const int64_t last_row_floats = overruns ? OW * last_width : 0;
-  auto lease = scratch.acquire(static_cast<size_t>(last_row_floats + (db != nullptr ? bias_.workspace_floats() : 0)));
+  const int64_t packed_floats = dy_in_place ? 0 : p.groups * cb.group_lanes() * pixels;
+  auto lease = scratch.acquire(
+      static_cast<size_t>(last_row_floats + packed_floats + (db != nullptr ? bias_.workspace_floats() : 0)));
   float* last_row = lease.data();
-  float* db_partial = last_row + last_row_floats;
+  float* packed_dy = last_row + last_row_floats;
+  float* db_partial = packed_dy + packed_floats;
+  const auto block_base = [&](int64_t g, int64_t b) { return (g * cb.group_lanes() + cb.first_channel(b)) * pixels; };
   const int64_t ci_tile = k_.max_pixels[cb.block_vectors - 1];
   const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
+  const int64_t pack_total = dy_in_place ? 0 : p.groups * cb.blocks * p.batch * OH;
   const int64_t grad_total = p.groups * cb.blocks * taps * ci_tiles;
   const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * cb.block_vectors * cb.lanes;
   const int64_t row_bytes = row_floats * int64_t(sizeof(float));
   const int64_t band = std::max<int64_t>(1, l2_bytes() / row_bytes);
   run_team(threads, [&](int thread, int team) {
     if (overruns && thread == 0) {
-      const float* in = dy + (pixels - OW) * p.out_c + (p.groups - 1) * OCG + cb.first_channel(last_block);
+      const float* in = dy + (pixels - OW) * p.out_c + cb.first_channel(last_block);
       for (int64_t ow = 0; ow < OW; ++ow) {
         std::copy_n(in + ow * p.out_c, last_valid, last_row + ow * last_width);
         std::fill(last_row + ow * last_width + last_valid, last_row + (ow + 1) * last_width, 0.0f);
+      }
+    }
+    const Share packing = share_of(pack_total, thread, team);
+    for (int64_t item = packing.begin; item < packing.end; ++item) {
+      const int64_t row = item % (p.batch * OH), b = (item / (p.batch * OH)) % cb.blocks;
+      const int64_t g = item / (p.batch * OH * cb.blocks);
+      const int64_t width = cb.vectors_of(b) * cb.lanes, valid = std::min(width, OCG - cb.first_channel(b));
+      float* out = packed_dy + block_base(g, b) + row * OW * width;
+      const float* in = dy + row * OW * p.out_c + g * OCG + cb.first_channel(b);
+      for (int64_t ow = 0; ow < OW; ++ow, out += width, in += p.out_c) {
+        std::copy_n(in, valid, out);
+        std::fill(out + valid, out + width, 0.0f);
       }
     }
     if (db != nullptr) bias_.sum_segments(dy, db_partial, thread, team);
@@ -53,7 +73,6 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
     // tap is set up once per run of its tiles.
     const Share share = share_of(grad_total, thread, team);
     DirectConvTile t{};
-    t.w_reduce_stride = p.out_c;
     t.x_pixel_stride = 1;
     t.y_pixel_stride = p.out_c;
     t.taps_w = 1;
@@ -78,23 +97,26 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
             const OutputRange& cols = cols_of_kw_[static_cast<size_t>(kw)];
             t.taps_h = rows.count();
             t.reduce = cols.count();
-            t.w_tap_h = OW * p.out_c;
+            const int64_t dy_step = dy_in_place ? p.out_c : width;
+            t.w_tap_h = OW * dy_step;
+            t.w_reduce_stride = dy_step;
             t.out_channels = std::min(width, OCG - cb.first_channel(b));
             reads = t.taps_h > 0 && t.reduce > 0;
-            split_last_row = reads && overruns && g == p.groups - 1 && b == last_block && n == p.batch - 1 &&
-                             rows.hi == OH && cols.hi == OW;
+            split_last_row = reads && overruns && b == last_block && n == p.batch - 1 && rows.hi == OH && cols.hi == OW;
             cols_lo = cols.lo;
             const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
             const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
             x_first = reads ? ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG : 0;
             const int64_t dy_pixel_index = (n * OH + rows.lo) * OW + cols.lo;
-            dy_first = reads ? dy_pixel_index * p.out_c + g * OCG + cb.first_channel(b) : 0;
+            dy_first = !reads      ? 0
+                       : dy_in_place ? dy_pixel_index * p.out_c + g * OCG + cb.first_channel(b)
+                                     : block_base(g, b) + dy_pixel_index * width;
             dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
           }
           t.pixels = std::min(ci_tile, ICG - ci0);
           t.y = dw + dw_first + ci0 * p.out_c;
           t.x = reads ? x + x_first + ci0 : x;
-          t.w = dy + dy_first;
+          t.w = (dy_in_place ? dy : packed_dy) + dy_first;
           if (!split_last_row) {
             k_.tile[vectors - 1][t.pixels - 1](t);
             continue;
