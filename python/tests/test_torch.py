@@ -98,7 +98,9 @@ def test_module_is_a_drop_in_for_nn_conv2d():
     for a, b in zip(ours.parameters(), theirs.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-3)
     with torch.no_grad():
-        assert not ours(x).requires_grad
+        y_inference = ours(x)  # the path without an autograd node: the same plan, the same bits
+    assert not y_inference.requires_grad and torch.equal(y_inference, y_ours.detach())
+    assert y_inference.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_only_the_gradients_asked_for():

@@ -122,13 +122,12 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
             continue;
           }
           // Every row but the last in place, then the last from its padded copy.
-          DirectConvTile last = t;
-          t.taps_h -= 1;
-          if (t.taps_h > 0) k_.tile[vectors - 1][t.pixels - 1](t);
-          t.taps_h += 1;
+          DirectConvTile head = t, last = t;
+          head.taps_h = t.taps_h - 1;
+          if (head.taps_h > 0) k_.tile[vectors - 1][t.pixels - 1](head);
           last.taps_h = 1;
-          last.accumulate = t.accumulate || t.taps_h > 1;
-          last.x = t.x + (t.taps_h - 1) * t.x_tap_h;
+          last.accumulate = t.accumulate || head.taps_h > 0;
+          last.x = t.x + head.taps_h * t.x_tap_h;
           last.w = last_row + cols_lo * last_width;
           last.w_reduce_stride = last_width;
           k_.tile[vectors - 1][t.pixels - 1](last);

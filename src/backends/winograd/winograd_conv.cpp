@@ -199,21 +199,19 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
   size_t packed_weights_size() const override { return static_cast<size_t>(packed_floats(forward_, gemm_)); }
   void pack_weights(const float* w, float* packed) const override { pack(w, false, packed, 1); }
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
-    auto packed = scratch_.acquire(packed_weights_size());
-    run(forward_, forward_blocking_, x, packed.data(), b, activation_, y, threads, Hwio{w, packed.data()});
+    run(forward_, forward_blocking_, x, nullptr, b, activation_, y, threads, w);
   }
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
-    run(forward_, forward_blocking_, x, packed_w, b, activation_, y, threads, Hwio{});
+    run(forward_, forward_blocking_, x, packed_w, b, activation_, y, threads, nullptr);
   }
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
-    auto packed = scratch_.acquire(backward_data_packed_size());
-    run(backward_, backward_blocking_, dy, packed.data(), nullptr, Activation::none, dx, threads, Hwio{w, packed.data()});
+    run(backward_, backward_blocking_, dy, nullptr, nullptr, Activation::none, dx, threads, w);
   }
   size_t backward_data_packed_size() const override { return static_cast<size_t>(packed_floats(backward_, gemm_)); }
   void pack_backward_data_weights(const float* w, float* packed) const override { pack(w, true, packed, 1); }
   void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
-    run(backward_, backward_blocking_, dy, packed_w, nullptr, Activation::none, dx, threads, Hwio{});
+    run(backward_, backward_blocking_, dy, packed_w, nullptr, Activation::none, dx, threads, nullptr);
   }
 
  private:
@@ -303,22 +301,22 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
     }
   }
 
-  // HWIO weights for run(): transformed into `pack_into` by the team before the GEMMs, or
-  // streamed, panel by panel as they are used (streamed_panel_floats above).
-  struct Hwio {
-    const float* w;
-    float* pack_into;
-  };
-
-  // The correlation from packed weights `packed_u`, or from HWIO weights (then packed_u is
-  // hwio.pack_into).
+  // The correlation from packed weights `packed_u`, or from HWIO weights `hwio` (packed_u
+  // null): transformed by the team into a packed buffer before the GEMMs, or, where each thread
+  // computes every tile of its result channels in one block, streamed panel by panel as they
+  // are used (streamed_panel_floats above), each transformed panel used once.
   void run(const Correlation& c, const Blocking& blk, const float* src, const float* packed_u,
-           const float* bias, Activation activation, float* res, int threads, const Hwio& hwio) const {
+           const float* bias, Activation activation, float* res, int threads, const float* hwio) const {
     const bool flipped = &c == &backward_;
-    auto transposed = scratch_.acquire(hwio.w != nullptr ? transposed_floats(flipped) : 0);
     const WinogradTileTransforms& f = tile_transforms(c);
     const int64_t tiles = c.tiles(), tiles_w = c.tiles_w(), tiles_per_image = c.tiles_h() * tiles_w;
-    const bool may_stream = hwio.w != nullptr && tiles <= blk.tiles;
+    // A team no larger than `threads` splits the tiles no more finely, so it streams whenever
+    // `threads` would: the packed buffer is needed only when this says no.
+    const bool may_stream = hwio != nullptr && tiles <= blk.tiles;
+    const bool team_packs = hwio != nullptr && !(may_stream && split_team(c, gemm_, threads).tile_parts == 1);
+    auto packed = scratch_.acquire(team_packs ? static_cast<size_t>(packed_floats(c, gemm_)) : 0);
+    if (hwio != nullptr) packed_u = packed.data();
+    auto transposed = scratch_.acquire(hwio != nullptr ? transposed_floats(flipped) : 0);
     const int64_t streamed_panel = may_stream ? streamed_panel_floats(blk, gemm_) : 0;
     const int64_t per_thread = round_up(blk.v_floats() + blk.m_floats() + blk.positions * streamed_panel, kLineFloats);
     auto workspace = scratch_.acquire(static_cast<size_t>(per_thread * threads));
@@ -327,90 +325,87 @@ class WinogradConv final : public ConvForward, public ConvBackwardData {
     const Reach rows = c.rows(), cols = c.cols();
     run_team(threads, [&](int thread, int team) {
       const TeamSplit split = split_team(c, gemm_, team);
-      // Streamed when each thread computes every tile of its result channels in one block, so
-      // each transformed panel is used once; otherwise the team transforms all of U first.
       const bool streamed = may_stream && split.tile_parts == 1;
       WeightRows weights{};
-      if (hwio.w != nullptr) {
-        weights = weight_rows(hwio.w, flipped, transposed.data(), thread, team);
+      if (hwio != nullptr) {
+        weights = weight_rows(hwio, flipped, transposed.data(), thread, team);
         if (!streamed) {
           for (int64_t g = 0; g < c.groups; ++g) {
             const Share mine = share_of(panel_items(c), thread, team);
-            pack_panels(c, weights, g, mine.begin, mine.end, hwio.pack_into);
+            pack_panels(c, weights, g, mine.begin, mine.end, packed.data());
           }
           team_barrier(team);
         }
       }
       fill_out_of_reach(c, bias, activation, res, share_of(c.batch * c.res_h, thread, team));
-      if (thread < split.tile_parts * split.column_parts) {
-        const Share my_tiles = share_of(tiles, thread / split.column_parts, split.tile_parts);
-        const Share my_column_blocks = share_of(ceil_div(n, nr), thread % split.column_parts, split.column_parts);
-        const int64_t first_column = my_column_blocks.begin * nr;
-        const int64_t end_column = min64(n, my_column_blocks.end * nr);
-        float* v = workspace.data() + per_thread * thread;
-        float* m = v + blk.v_floats();
-        float* panel = m + blk.m_floats();  // the streamed panel of every position
-        const int64_t v_position = blk.tiles * blk.ldv, m_position = blk.tiles * blk.ldm;
+      if (thread >= split.tile_parts * split.column_parts) return;
+      const Share my_tiles = share_of(tiles, thread / split.column_parts, split.tile_parts);
+      const Share my_column_blocks = share_of(ceil_div(n, nr), thread % split.column_parts, split.column_parts);
+      const int64_t first_column = my_column_blocks.begin * nr;
+      const int64_t end_column = min64(n, my_column_blocks.end * nr);
+      float* v = workspace.data() + per_thread * thread;
+      float* m = v + blk.v_floats();
+      float* panel = m + blk.m_floats();  // the streamed panel of every position
+      const int64_t v_position = blk.tiles * blk.ldv, m_position = blk.tiles * blk.ldm;
 
-        // Blocks of equal size (16 tiles as 8 + 8, not 14 + 2): a GEMM of few rows is slow.
-        const int64_t share = my_tiles.end - my_tiles.begin, blocks = ceil_div(share, blk.tiles);
-        for (int64_t block = 0; block < blocks; ++block) {
-          const int64_t t0 = my_tiles.begin + share * block / blocks;
-          const int64_t count = my_tiles.begin + share * (block + 1) / blocks - t0;
-          for (int64_t g = 0; g < c.groups; ++g) {
-            GemmBatch batch;
-            batch.count = c.positions();
-            batch.k = k;
-            batch.n = n;
-            batch.a = v;
-            batch.a_stride = v_position;
-            batch.a_row_distance = blk.ldv;
-            batch.b = packed_u + g * c.positions() * panel_floats;
-            batch.b_stride = panel_floats;
-            batch.c = m;
-            batch.c_stride = m_position;
-            batch.ldc = blk.ldm;
-            for (int64_t o0 = first_column; o0 < end_column; o0 += blk.columns) {
-              const int64_t o1 = min64(end_column, o0 + blk.columns);
-              batch.c_first_column = o0;
-              for (int64_t q = 0; q < depth_blocks; ++q) {
-                const int64_t k0 = q * blk.depth, kc = min64(blk.depth, k - k0);
-                if (depth_blocks > 1 || o0 == first_column) {
-                  for (int64_t t = 0; t < count; ++t) {
-                    const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
-                    const int64_t row0 = rows.begin + within / tiles_w * c.m - c.pad_top;
-                    const int64_t col0 = cols.begin + within % tiles_w * c.m - c.pad_left;
-                    f.input(src + image * c.src_h * c.src_w * c.src_c + g * k + k0, c.src_h, c.src_w, c.src_c, row0,
-                            col0, kc, v + t * blk.ldv, v_position);
-                  }
-                }
-                if (!streamed) {
-                  gemm_batch_block(gemm_, batch, k0, kc, GemmRange{0, count}, GemmRange{o0, o1}, GemmEpilogue{});
-                  continue;
-                }
-                // One panel of depth kc, as its own packed B (one depth block, nr columns).
-                for (int64_t j = o0; j < o1; j += nr) {
-                  const int64_t width = min64(nr, o1 - j);
-                  transform_rows(c, weights, g, k0, kc, j, width, panel, streamed_panel);
-                  GemmBatch one = batch;
-                  one.k = kc;
-                  one.n = width;
-                  one.b = panel;
-                  one.b_stride = streamed_panel;
-                  one.c = m + (j - o0);
-                  one.c_first_column = 0;
-                  GemmEpilogue sum;
-                  sum.accumulate = q > 0;
-                  gemm_batch_block(gemm_, one, 0, kc, GemmRange{0, count}, GemmRange{0, width}, sum);
+      // Blocks of equal size (16 tiles as 8 + 8, not 14 + 2): a GEMM of few rows is slow.
+      const int64_t share = my_tiles.end - my_tiles.begin, blocks = ceil_div(share, blk.tiles);
+      for (int64_t block = 0; block < blocks; ++block) {
+        const int64_t t0 = my_tiles.begin + share * block / blocks;
+        const int64_t count = my_tiles.begin + share * (block + 1) / blocks - t0;
+        for (int64_t g = 0; g < c.groups; ++g) {
+          GemmBatch batch;
+          batch.count = c.positions();
+          batch.k = k;
+          batch.n = n;
+          batch.a = v;
+          batch.a_stride = v_position;
+          batch.a_row_distance = blk.ldv;
+          batch.b = packed_u + g * c.positions() * panel_floats;
+          batch.b_stride = panel_floats;
+          batch.c = m;
+          batch.c_stride = m_position;
+          batch.ldc = blk.ldm;
+          for (int64_t o0 = first_column; o0 < end_column; o0 += blk.columns) {
+            const int64_t o1 = min64(end_column, o0 + blk.columns);
+            batch.c_first_column = o0;
+            for (int64_t q = 0; q < depth_blocks; ++q) {
+              const int64_t k0 = q * blk.depth, kc = min64(blk.depth, k - k0);
+              if (depth_blocks > 1 || o0 == first_column) {
+                for (int64_t t = 0; t < count; ++t) {
+                  const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
+                  const int64_t row0 = rows.begin + within / tiles_w * c.m - c.pad_top;
+                  const int64_t col0 = cols.begin + within % tiles_w * c.m - c.pad_left;
+                  f.input(src + image * c.src_h * c.src_w * c.src_c + g * k + k0, c.src_h, c.src_w, c.src_c, row0,
+                          col0, kc, v + t * blk.ldv, v_position);
                 }
               }
-              for (int64_t t = 0; t < count; ++t) {
-                const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
-                const int64_t r0 = rows.begin + within / tiles_w * c.m, c0 = cols.begin + within % tiles_w * c.m;
-                float* y = res + ((image * c.res_h + r0) * c.res_w + c0) * c.res_c + g * n + o0;
-                f.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr, activation, y,
-                         c.res_c, c.res_w * c.res_c, min64(c.m, rows.end - r0), min64(c.m, cols.end - c0));
+              if (!streamed) {
+                gemm_batch_block(gemm_, batch, k0, kc, GemmRange{0, count}, GemmRange{o0, o1}, GemmEpilogue{});
+                continue;
               }
+              // One panel of depth kc, as its own packed B (one depth block, nr columns).
+              for (int64_t j = o0; j < o1; j += nr) {
+                const int64_t width = min64(nr, o1 - j);
+                transform_rows(c, weights, g, k0, kc, j, width, panel, streamed_panel);
+                GemmBatch one = batch;
+                one.k = kc;
+                one.n = width;
+                one.b = panel;
+                one.b_stride = streamed_panel;
+                one.c = m + (j - o0);
+                one.c_first_column = 0;
+                GemmEpilogue sum;
+                sum.accumulate = q > 0;
+                gemm_batch_block(gemm_, one, 0, kc, GemmRange{0, count}, GemmRange{0, width}, sum);
+              }
+            }
+            for (int64_t t = 0; t < count; ++t) {
+              const int64_t tile = t0 + t, image = tile / tiles_per_image, within = tile % tiles_per_image;
+              const int64_t r0 = rows.begin + within / tiles_w * c.m, c0 = cols.begin + within % tiles_w * c.m;
+              float* y = res + ((image * c.res_h + r0) * c.res_w + c0) * c.res_c + g * n + o0;
+              f.output(m + t * blk.ldm, m_position, o1 - o0, bias != nullptr ? bias + g * n + o0 : nullptr, activation, y,
+                       c.res_c, c.res_w * c.res_c, min64(c.m, rows.end - r0), min64(c.m, cols.end - c0));
             }
           }
         }
