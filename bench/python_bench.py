@@ -7,7 +7,8 @@
 overhead: convkit.Conv2d.forward on the seed notebook's layer with preallocated arrays, per call,
           against convkit-bench's median for the same problem, backend and threads (needs --cxx-bench).
 layers:   ResNet-50's res2b and res3b 3x3 convolutions forward through convkit.torch.Conv2d
-          (channels_last) against convkit-bench's figure and torch.nn.Conv2d.
+          (channels_last; it packs its unchanged weight from the second call, as convkit-bench's
+          forward packs once) against convkit-bench's figure and torch.nn.Conv2d.
 blocks:   ResNet-50 bottleneck blocks (res2b, res3b) forward, and forward+backward, built from
           convkit.torch.Conv2d against the same blocks from torch.nn.Conv2d, channels_last.
 Both libraries run on --threads threads (torch.set_num_threads and convkit's threads=).

@@ -61,19 +61,51 @@ def _check_float32_cpu(t, name):
         raise ValueError(f"convkit.torch computes in float32 on the CPU; {name} is {t.dtype} on {t.device}")
 
 
-def _forward(x, weight, bias, layer, w_hwio):
+def _forward(x, weight, bias, layer, prepared):
     """The convolution alone: (y as (N, C, H, W) in channels_last memory, x as NHWC, w as HWIO)."""
     x_nhwc = _nhwc(x)
-    if w_hwio is None:
+    x_array = x_nhwc.numpy()
+    if prepared is None:
         w_hwio = _hwio(weight)
-    y = layer.forward(x_nhwc.numpy(), w_hwio.numpy(), None if bias is None else bias.detach().numpy())
+        w_forward = w_hwio.numpy()
+    else:
+        w_hwio, w_forward = prepared.hwio, prepared.for_forward(layer, x_array.shape)
+    y = layer.forward(x_array, w_forward, None if bias is None else bias.detach().numpy())
     return torch.from_numpy(y).permute(0, 3, 1, 2), x_nhwc, w_hwio
+
+
+class _PreparedWeight:
+    """A weight's HWIO copy, and its forward layout for each (layer, input shape) that has run
+    with it twice: a frozen weight is laid out once, a weight that changes every step (training)
+    is never laid out beyond what an HWIO call does anyway."""
+
+    MAX_PACKED = 4  # input shapes whose packed copy is kept; more shapes run from HWIO
+
+    def __init__(self, weight):
+        self.source, self.version = weight, (weight.data_ptr(), weight._version)
+        self.hwio = _hwio(weight)
+        self.hwio_array = self.hwio.numpy()
+        self.forward_calls = {}  # (layer, input shape) -> calls so far, or the packed weights
+
+    def is_for(self, weight):
+        return self.source is weight and self.version == (weight.data_ptr(), weight._version)
+
+    def for_forward(self, layer, input_shape):
+        key = (layer, input_shape)
+        seen = self.forward_calls.get(key, 0)
+        if not isinstance(seen, int):
+            return seen
+        if seen == 0 or len(self.forward_calls) > self.MAX_PACKED:
+            self.forward_calls.setdefault(key, 1)
+            return self.hwio_array
+        packed = self.forward_calls[key] = layer.pack_weights(self.hwio_array, input_shape)
+        return packed
 
 
 class _Conv2dFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, layer, w_hwio):
-        y, x_nhwc, w_hwio = _forward(x, weight, bias, layer, w_hwio)
+    def forward(ctx, x, weight, bias, layer, prepared):
+        y, x_nhwc, w_hwio = _forward(x, weight, bias, layer, prepared)
         ctx.save_for_backward(x_nhwc, w_hwio)
         ctx.layer = layer
         return y
@@ -103,7 +135,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     return _conv2d(input, weight, bias, stride, padding, dilation, groups, backend, threads, math, None)
 
 
-def _conv2d(input, weight, bias, stride, padding, dilation, groups, backend, threads, math, w_hwio):
+def _conv2d(input, weight, bias, stride, padding, dilation, groups, backend, threads, math, prepared):
     _check_float32_cpu(input, "input")
     _check_float32_cpu(weight, "weight")
     if bias is not None:
@@ -122,16 +154,17 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, backend, thr
                    torch.get_num_threads() if threads is None else threads, math)
     if torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad or
                                     (bias is not None and bias.requires_grad)):
-        return _Conv2dFunction.apply(input, weight, bias, layer, w_hwio)
+        return _Conv2dFunction.apply(input, weight, bias, layer, prepared)
     # Nothing to differentiate (inference, torch.no_grad()): no autograd node, nothing saved.
-    return _forward(input, weight, bias, layer, w_hwio)[0]
+    return _forward(input, weight, bias, layer, prepared)[0]
 
 
 class Conv2d(torch.nn.Conv2d):
     """torch.nn.Conv2d computed by convkit: same arguments, parameters and state_dict (OIHW weight),
     plus backend, threads (None: torch.get_num_threads() at each call) and math. Only
-    padding_mode="zeros"; float32 on the CPU. Keeps an HWIO copy of the weight between calls,
-    remade whenever the weight changes (an optimizer step, load_state_dict, a new Parameter)."""
+    padding_mode="zeros"; float32 on the CPU. Keeps an HWIO copy of the weight between calls and,
+    from the second forward with the same weight and input shape, the weight packed for that shape;
+    both are remade whenever the weight changes (an optimizer step, load_state_dict, a new Parameter)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None, *, backend="auto", threads=None, math="strict"):
@@ -147,16 +180,20 @@ class Conv2d(torch.nn.Conv2d):
 
     def forward(self, input):
         return _conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
-                       self.backend, self.threads, self.math, self._weight_hwio())
+                       self.backend, self.threads, self.math, self._prepared_weight())
 
-    def _weight_hwio(self):
+    def _prepared_weight(self):
         # Holding the source tensor keeps its identity meaningful; in-place updates bump _version.
-        weight = self.weight
-        key = (weight, weight.data_ptr(), weight._version)
-        cached = getattr(self, "_hwio_cache", None)
-        if cached is None or cached[0][0] is not weight or cached[0][1:] != key[1:]:
-            self._hwio_cache = cached = (key, _hwio(weight))
-        return cached[1]
+        prepared = self.__dict__.get("_prepared")
+        if prepared is None or not prepared.is_for(self.weight):
+            prepared = self.__dict__["_prepared"] = _PreparedWeight(self.weight)
+        return prepared
+
+    def __getstate__(self):
+        # The prepared weight holds compiled layers, which neither pickle nor deepcopy; it is remade on use.
+        state = self.__dict__.copy()
+        state.pop("_prepared", None)
+        return state
 
     def extra_repr(self):
         return super().extra_repr() + f", backend={self.backend!r}, threads={self.threads}, math={self.math!r}"

@@ -175,6 +175,21 @@ class PlanCache {
   Shape last_forward_;
 };
 
+// Weights laid out once for one plan (a layer at one input shape) and one direction: what an
+// inference loop or a frozen module passes instead of HWIO, so that calls skip the re-layout.
+struct PackedConvWeights {
+  convkit::PackedWeights packed;
+  Shape input_shape;
+  convkit::Direction direction;
+};
+
+convkit::Direction direction_of(const std::string& name) {
+  if (name == "forward") return convkit::Direction::forward;
+  if (name == "backward_data") return convkit::Direction::backward_data;
+  throw py::value_error("direction must be \"forward\" or \"backward_data\" (backward_weights takes no weights); got \"" +
+                        name + "\"");
+}
+
 class Conv2dLayer {
  public:
   Conv2dLayer(int64_t in_channels, int64_t out_channels, const py::object& kernel_size, const py::object& stride,
@@ -218,13 +233,20 @@ class Conv2dLayer {
     const std::string where = "convkit.Conv2d.forward";
     const FloatArray x = input(x_obj, where, "x");
     const auto plan = plan_for(shape_of(x));
-    const FloatArray w = weights(w_obj, where);
+    const PackedConvWeights* packed = packed_or_null(w_obj);
+    if (packed) require_packed_for(*packed, convkit::Direction::forward, shape_of(x), where);
+    std::optional<FloatArray> w;
+    if (!packed) w = weights(w_obj, where);
     std::optional<FloatArray> b;
     if (!b_obj.is_none()) b = bias(b_obj, where, "b");
     FloatArray y = output_array(out, output_shape(plan->params()), where);
     {
       py::gil_scoped_release unlocked;
-      plan->forward(x.data(), w.data(), b ? b->data() : nullptr, y.mutable_data());
+      if (packed) {
+        plan->forward(x.data(), packed->packed, b ? b->data() : nullptr, y.mutable_data());
+      } else {
+        plan->forward(x.data(), w->data(), b ? b->data() : nullptr, y.mutable_data());
+      }
     }
     plans_.remember_forward(shape_of(x));
     return std::move(y);
@@ -234,14 +256,22 @@ class Conv2dLayer {
                           const py::object& out) {
     const std::string where = "convkit.Conv2d.backward_data";
     const FloatArray dy = float32_array(dy_obj, where, "dy", 4, "NHWC");
-    const auto plan = plan_for(input_shape_for(dy, input_shape, where));
+    const PackedConvWeights* packed = packed_or_null(w_obj);
+    const Shape x_shape = packed && input_shape.is_none() ? packed->input_shape : input_shape_for(dy, input_shape, where);
+    if (packed) require_packed_for(*packed, convkit::Direction::backward_data, x_shape, where);
+    const auto plan = plan_for(x_shape);
     require_shape(dy, output_shape(plan->params()), where, "dy", "(batch, out_h, out_w, out_channels)");
-    const FloatArray w = weights(w_obj, where);
     const convkit::Conv2dParams& p = plan->params();
+    std::optional<FloatArray> w;
+    if (!packed) w = weights(w_obj, where);
     FloatArray dx = output_array(out, {p.batch, p.in_h, p.in_w, p.in_c}, where);
     {
       py::gil_scoped_release unlocked;
-      plan->backward_data(dy.data(), w.data(), dx.mutable_data());
+      if (packed) {
+        plan->backward_data(dy.data(), packed->packed, dx.mutable_data());
+      } else {
+        plan->backward_data(dy.data(), w->data(), dx.mutable_data());
+      }
     }
     return std::move(dx);
   }
@@ -258,6 +288,19 @@ class Conv2dLayer {
       plan->backward_weights(x.data(), dy.data(), dw.mutable_data(), db.mutable_data());
     }
     return py::make_tuple(std::move(dw), std::move(db));
+  }
+
+  PackedConvWeights pack_weights(const py::object& w_obj, const Shape& input_shape, const std::string& direction) {
+    const std::string where = "convkit.Conv2d.pack_weights";
+    const convkit::Direction d = direction_of(direction);
+    const auto plan = plan_for(input_shape);
+    const FloatArray w = weights(w_obj, where);
+    PackedConvWeights packed{convkit::PackedWeights(), input_shape, d};
+    {
+      py::gil_scoped_release unlocked;
+      packed.packed = plan->pack_weights(w.data(), d);
+    }
+    return packed;
   }
 
   py::object backend() const { return plans_.last_forward_backend(); }
@@ -295,6 +338,25 @@ class Conv2dLayer {
     FloatArray w = float32_array(obj, where, "w", 4, "HWIO (kernel_h, kernel_w, in_channels/groups, out_channels)");
     require_shape(w, weight_shape(), where, "w", "(kernel_h, kernel_w, in_channels/groups, out_channels)");
     return w;
+  }
+
+  static const PackedConvWeights* packed_or_null(const py::object& w_obj) {
+    return py::isinstance<PackedConvWeights>(w_obj) ? &w_obj.cast<const PackedConvWeights&>() : nullptr;
+  }
+
+  // The problem the weights were packed for, the C++ call checks; input shape and direction are
+  // checked here, where the message can name them as Python callers know them.
+  static void require_packed_for(const PackedConvWeights& packed, convkit::Direction direction, const Shape& input_shape,
+                                 const std::string& where) {
+    if (packed.direction != direction) {
+      bad_argument(where, std::string("w was packed for ") + direction_name(packed.direction) + ", not " +
+                              direction_name(direction) + " (pack_weights(w, input_shape, \"" + direction_name(direction) +
+                              "\"))");
+    }
+    if (packed.input_shape != input_shape) {
+      bad_argument(where, "w was packed for input shape " + shape_text(packed.input_shape) + ", not " +
+                              shape_text(input_shape) + " (pack_weights(w, input_shape))");
+    }
   }
 
   FloatArray bias(const py::object& obj, const std::string& where, const char* name) const {
@@ -498,6 +560,14 @@ PYBIND11_MODULE(_convkit, m) {
       .def("__str__", [](const convkit::Pool2dParams& p) { return convkit::to_string(p); })
       .def("__repr__", [](const convkit::Pool2dParams& p) { return "convkit.parse_problem(\"" + convkit::to_string(p) + "\")"; });
 
+  py::class_<PackedConvWeights>(m, "PackedWeights",
+                                "Weights laid out by Conv2d.pack_weights for one input shape and direction (opaque)")
+      .def_property_readonly("input_shape", [](const PackedConvWeights& p) { return py::tuple(py::cast(p.input_shape)); })
+      .def_property_readonly("direction", [](const PackedConvWeights& p) { return direction_name(p.direction); })
+      .def("__repr__", [](const PackedConvWeights& p) {
+        return "<convkit.PackedWeights for input shape " + shape_text(p.input_shape) + ", " + direction_name(p.direction) + ">";
+      });
+
   py::class_<Conv2dLayer>(m, "Conv2d", R"doc(A 2-D convolution over NHWC float32 arrays with HWIO weights.
 
 One C++ plan is made and kept per input shape (batch, height, width). Inputs that are
@@ -515,13 +585,19 @@ Every invalid argument raises ValueError with convkit's message.)doc")
            py::arg("threads") = 0, py::arg("activation") = py::none(), py::arg("math") = "strict")
       .def("forward", &Conv2dLayer::forward, py::arg("x"), py::arg("w"), py::arg("b") = py::none(),
            py::arg("out") = py::none(),
-           "y = conv(x, w) + b: x (N, H, W, in_channels), w (kh, kw, in_channels/groups, out_channels), b out_channels "
-           "values or None; out: an optional float32 C-contiguous array to write y into")
+           "y = conv(x, w) + b: x (N, H, W, in_channels), w (kh, kw, in_channels/groups, out_channels) or "
+           "pack_weights(w, x.shape), b out_channels values or None; out: an optional float32 C-contiguous array to write y into")
       .def("__call__", &Conv2dLayer::forward, py::arg("x"), py::arg("w"), py::arg("b") = py::none(),
            py::arg("out") = py::none())
+      .def("pack_weights", &Conv2dLayer::pack_weights, py::arg("w"), py::arg("input_shape"),
+           py::arg("direction") = "forward",
+           "HWIO w laid out once for the plan of an NHWC input shape and a direction (\"forward\" or "
+           "\"backward_data\"): pass the result as w to forward (or backward_data) on inputs of that shape, and "
+           "calls skip the re-layout. Valid until w changes: the packed copy does not follow it")
       .def("backward_data", &Conv2dLayer::backward_data, py::arg("dy"), py::arg("w"), py::arg("input_shape") = py::none(),
            py::arg("out") = py::none(),
-           "dx from dy: input_shape defaults to the last forward's input when dy fits it, else to the one input size "
+           "dx from dy: w HWIO or pack_weights(w, input_shape, \"backward_data\"); input_shape defaults to the packed "
+           "weights' input shape, else to the last forward's input when dy fits it, else to the one input size "
            "a stride-1 layer maps onto dy's shape")
       .def("backward_weights", &Conv2dLayer::backward_weights, py::arg("x"), py::arg("dy"),
            "(dw, db) from x and dy: dw in HWIO, db of shape (out_channels,)")

@@ -197,6 +197,46 @@ def test_one_plan_per_input_shape():
     assert layer.plan_count == 0 and layer.backend is None
 
 
+@pytest.mark.parametrize("backend", convkit.backends())
+def test_packed_weights_give_the_hwio_result(backend):
+    """Weights packed once for an input shape: forward gives the HWIO call's bits; backward data may
+    sum in another order (direct reads HWIO in place where that is faster), so it is held to the
+    contract's bound against the HWIO call."""
+    rng = np.random.default_rng(5)
+    layer = convkit.Conv2d(16, 17, 3, padding=(1, 0, 2, 1), backend=backend, threads=2)  # winograd takes it too
+    x = rng.standard_normal((2, 7, 8, 16), dtype=np.float32)
+    w = rng.standard_normal((3, 3, 16, 17), dtype=np.float32)
+    b = rng.standard_normal(17, dtype=np.float32)
+    y = layer.forward(x, w, b)
+    packed = layer.pack_weights(w, x.shape)
+    assert isinstance(packed, convkit.PackedWeights) and packed.input_shape == x.shape and packed.direction == "forward"
+    np.testing.assert_array_equal(layer.forward(x, packed, b), y)
+    dy = rng.standard_normal(y.shape, dtype=np.float32)
+    dx = layer.backward_data(dy, w, input_shape=x.shape)
+    packed_back = layer.pack_weights(w, x.shape, direction="backward_data")
+    magnitude = 2 * layer.backward_data(np.abs(dy), np.abs(w), input_shape=x.shape)
+    for dx_packed in (layer.backward_data(dy, packed_back), layer.backward_data(dy, packed_back, input_shape=x.shape)):
+        assert_within_contract(dx_packed, dx, magnitude, 9 * 17, MATH[layer.backends_for(x.shape)["backward_data"]])
+
+
+def test_packed_weights_bad_use():
+    layer = convkit.Conv2d(3, 4, 3, padding=1)
+    w = np.ones((3, 3, 3, 4), np.float32)
+    x = np.ones((1, 6, 6, 3), np.float32)
+    packed = layer.pack_weights(w, x.shape)
+    with pytest.raises(ValueError, match=r"w was packed for input shape \(1, 6, 6, 3\), not \(2, 6, 6, 3\)"):
+        layer.forward(np.ones((2, 6, 6, 3), np.float32), packed)
+    with pytest.raises(ValueError, match=r'w was packed for forward, not backward_data \(pack_weights\(w, input_shape, "backward_data"\)\)'):
+        layer.backward_data(np.ones((1, 6, 6, 4), np.float32), packed)
+    other = convkit.Conv2d(3, 4, 3, padding=0)
+    with pytest.raises(ValueError, match="packed for another problem"):
+        other.forward(np.ones((1, 6, 6, 3), np.float32), packed)
+    with pytest.raises(ValueError, match='direction must be "forward" or "backward_data"'):
+        layer.pack_weights(w, x.shape, direction="backward_weights")
+    with pytest.raises(ValueError, match=r"w must have shape \(3, 3, 3, 4\)"):
+        layer.pack_weights(w[:, :, :2], x.shape)
+
+
 def test_backward_data_input_shape():
     w = np.ones((3, 3, 2, 2), np.float32)
     stride1 = convkit.Conv2d(2, 2, 3, padding=(0, 1, 1, 1))

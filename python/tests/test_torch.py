@@ -1,5 +1,9 @@
 """convkit.torch against PyTorch's own conv2d and autograd evaluated in float64 (the oracle),
 on many shapes, both memory formats, the functional and the nn.Module forms."""
+import copy
+import functools
+import io
+
 import numpy as np
 import pytest
 
@@ -146,6 +150,57 @@ def test_channels_last_activations_are_not_copied(monkeypatch):
     assert not np.shares_memory(recorded[-1].calls[0][0], x.numpy()) and recorded[-1].threads == 2
 
 
+def test_module_packs_a_weight_used_twice(monkeypatch):
+    """The second forward with an unchanged weight and input shape runs from weights packed for
+    that shape, bitwise equal to the HWIO call; the packed copy survives neither a weight change
+    nor pickling (deepcopy and torch.save of the module still work)."""
+    recorded = []
+    real_layer = ckt._layer
+
+    @functools.lru_cache(maxsize=None)
+    def recording_layer(*arguments):  # cached as _layer is: the packed weights belong to one layer object
+        recorded.append(RecordingWeights(real_layer(*arguments)))
+        return recorded[-1]
+
+    monkeypatch.setattr(ckt, "_layer", recording_layer)
+    torch.manual_seed(2)
+    layer = ckt.Conv2d(5, 7, 3, padding=1, threads=1)
+    x, other = torch.randn(2, 5, 6, 7), torch.randn(1, 5, 4, 4)
+    with torch.no_grad():
+        first, second, third = layer(x), layer(x), layer(x)
+        layer(other)
+        layer.weight.add_(1.0)
+        changed = layer(x)
+    assert torch.equal(first, second) and torch.equal(first, third)
+    [recorder] = [r for r in recorded if r.weights]
+    kinds = [type(w).__name__ for w in recorder.weights]
+    assert kinds == ["ndarray", "PackedWeights", "PackedWeights", "ndarray", "ndarray"], kinds
+    torch.testing.assert_close(changed, F.conv2d(x, layer.weight, layer.bias, padding=1), rtol=1e-5, atol=1e-5)
+    for clone in (copy.deepcopy(layer), torch.load(io.BytesIO(_saved(layer)))):
+        with torch.no_grad():
+            torch.testing.assert_close(clone(x), changed, rtol=0, atol=0)
+
+
+def _saved(module):
+    buffer = io.BytesIO()
+    torch.save(module, buffer)
+    return buffer.getvalue()
+
+
+class RecordingWeights:
+    """Wraps a convkit.Conv2d and keeps the weights each forward received."""
+
+    def __init__(self, layer):
+        self.layer, self.weights = layer, []
+
+    def forward(self, x, w, b=None, out=None):
+        self.weights.append(w)
+        return self.layer.forward(x, w, b, out=out)
+
+    def __getattr__(self, name):
+        return getattr(self.layer, name)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: ckt.conv2d(torch.randn(1, 3, 5, 5, dtype=torch.float64), torch.randn(4, 3, 3, 3)), "input is torch.float64"),
     (lambda: ckt.conv2d(torch.randn(1, 3, 5, 5), torch.randn(4, 2, 3, 3)), r"input has 3 channels but weight \(4, 2, 3, 3\)"),
@@ -162,13 +217,15 @@ def test_bad_arguments(call, message):
 
 
 def test_module_sees_every_weight_change():
-    """Conv2d keeps an HWIO copy of its weight: each way of changing the weight must remake it."""
+    """Conv2d keeps an HWIO copy of its weight, and packed weights from the second call on: each way
+    of changing the weight must remake both."""
     torch.manual_seed(1)
     layer = ckt.Conv2d(3, 4, 3, padding=1)
     x = torch.randn(2, 3, 6, 6)
 
     def check():
-        torch.testing.assert_close(layer(x), F.conv2d(x, layer.weight, layer.bias, padding=1), rtol=1e-5, atol=1e-5)
+        for _ in range(3):  # from HWIO, then packed
+            torch.testing.assert_close(layer(x), F.conv2d(x, layer.weight, layer.bias, padding=1), rtol=1e-5, atol=1e-5)
 
     check()
     optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
