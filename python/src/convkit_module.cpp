@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <map>
@@ -344,8 +345,10 @@ class Conv2dLayer {
     return py::isinstance<PackedConvWeights>(w_obj) ? &w_obj.cast<const PackedConvWeights&>() : nullptr;
   }
 
-  // The problem the weights were packed for, the C++ call checks; input shape and direction are
-  // checked here, where the message can name them as Python callers know them.
+  // The problem the weights were packed for, the C++ call checks (batch aside: weights packed
+  // for one batch size serve another where the same row runs, docs/design.md "Packed weights");
+  // the direction and the input's height, width and channels are checked here, where the message
+  // can name them as Python callers know them.
   static void require_packed_for(const PackedConvWeights& packed, convkit::Direction direction, const Shape& input_shape,
                                  const std::string& where) {
     if (packed.direction != direction) {
@@ -353,7 +356,7 @@ class Conv2dLayer {
                               direction_name(direction) + " (pack_weights(w, input_shape, \"" + direction_name(direction) +
                               "\"))");
     }
-    if (packed.input_shape != input_shape) {
+    if (!std::equal(packed.input_shape.begin() + 1, packed.input_shape.end(), input_shape.begin() + 1, input_shape.end())) {
       bad_argument(where, "w was packed for input shape " + shape_text(packed.input_shape) + ", not " +
                               shape_text(input_shape) + " (pack_weights(w, input_shape))");
     }
@@ -593,7 +596,8 @@ Every invalid argument raises ValueError with convkit's message.)doc")
            py::arg("direction") = "forward",
            "HWIO w laid out once for the plan of an NHWC input shape and a direction (\"forward\" or "
            "\"backward_data\"): pass the result as w to forward (or backward_data) on inputs of that shape, and "
-           "calls skip the re-layout. Valid until w changes: the packed copy does not follow it")
+           "calls skip the re-layout (other batch sizes too, where the same backend runs them). Valid until w "
+           "changes: the packed copy does not follow it")
       .def("backward_data", &Conv2dLayer::backward_data, py::arg("dy"), py::arg("w"), py::arg("input_shape") = py::none(),
            py::arg("out") = py::none(),
            "dx from dy: w HWIO or pack_weights(w, input_shape, \"backward_data\"); input_shape defaults to the packed "

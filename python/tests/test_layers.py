@@ -224,8 +224,12 @@ def test_packed_weights_bad_use():
     w = np.ones((3, 3, 3, 4), np.float32)
     x = np.ones((1, 6, 6, 3), np.float32)
     packed = layer.pack_weights(w, x.shape)
-    with pytest.raises(ValueError, match=r"w was packed for input shape \(1, 6, 6, 3\), not \(2, 6, 6, 3\)"):
-        layer.forward(np.ones((2, 6, 6, 3), np.float32), packed)
+    with pytest.raises(ValueError, match=r"w was packed for input shape \(1, 6, 6, 3\), not \(1, 7, 6, 3\)"):
+        layer.forward(np.ones((1, 7, 6, 3), np.float32), packed)
+    direct = convkit.Conv2d(3, 4, 3, padding=1, backend="direct")
+    packed_direct = direct.pack_weights(w, x.shape)
+    x2 = np.random.default_rng(1).standard_normal((2, 6, 6, 3), dtype=np.float32)
+    np.testing.assert_array_equal(direct.forward(x2, packed_direct), direct.forward(x2, w))  # another batch size
     with pytest.raises(ValueError, match=r'w was packed for forward, not backward_data \(pack_weights\(w, input_shape, "backward_data"\)\)'):
         layer.backward_data(np.ones((1, 6, 6, 4), np.float32), packed)
     other = convkit.Conv2d(3, 4, 3, padding=0)
