@@ -4,6 +4,9 @@
 // unit keeps its own copies, so no wide-vector code can be merged into another unit.
 #include <xsimd/xsimd.hpp>
 
+#include <cstdint>
+#include <type_traits>
+
 #include "kernels/direct_conv.hpp"
 #include "kernels/epilogue.hpp"
 #include "kernels/fused_multiply_add.hpp"
@@ -61,27 +64,46 @@ void direct_conv_tile(const DirectConvTile& t) {
     }
   }
 
-  for (int64_t th = 0; th < t.taps_h; ++th) {
-    for (int64_t tw = 0; tw < t.taps_w; ++tw) {
-      const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w;
-      const float* w = t.w + th * t.w_tap_h + tw * t.w_tap_w;
-      for (int64_t k = 0; k < t.reduce; ++k) {
-        Batch wv[Vectors];
+  constexpr int kNearPixels = Pixels >= 8 ? (Pixels + 1) / 2 : Pixels;
+  const auto sum_taps = [&](auto x_reduce_stride, auto w_reduce_stride) {
+    for (int64_t th = 0; th < t.taps_h; ++th) {
+      for (int64_t tw = 0; tw < t.taps_w; ++tw) {
+        const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w;
+        const float* w = t.w + th * t.w_tap_h + tw * t.w_tap_w;
+        // The far half of the pixels from a pointer of its own, which the compiler cannot see
+        // is x's: both halves then share offsets, where one offset register per pixel ran out
+        // of general registers from 8 pixels up (fewer pixels run faster without the split).
+        const float* x_far = x + kNearPixels * t.x_pixel_stride;
+        for (int64_t k = 0; k < t.reduce; ++k) {
+          if constexpr (kNearPixels < Pixels) asm("" : "+r"(x_far));
+          Batch wv[Vectors];
 #pragma GCC unroll 4
-        for (int v = 0; v < Vectors; ++v) {
-          wv[v] = Batch::load_unaligned(w + v * lanes);
-          if constexpr (Pixels > 1) keep_in_register(wv[v]);
-        }
+          for (int v = 0; v < Vectors; ++v) {
+            wv[v] = Batch::load_unaligned(w + v * lanes);
+            if constexpr (Pixels > 1) keep_in_register(wv[v]);
+          }
 #pragma GCC unroll 16
-        for (int p = 0; p < Pixels; ++p) {
-          const Batch xb(x[p * t.x_pixel_stride]);
+          for (int p = 0; p < Pixels; ++p) {
+            const Batch xb(p < kNearPixels ? x[p * t.x_pixel_stride] : x_far[(p - kNearPixels) * t.x_pixel_stride]);
 #pragma GCC unroll 4
-          for (int v = 0; v < Vectors; ++v) acc[p][v] = fused_multiply_add(xb, wv[v], acc[p][v]);
+            for (int v = 0; v < Vectors; ++v) acc[p][v] = fused_multiply_add(xb, wv[v], acc[p][v]);
+          }
+          x += x_reduce_stride;
+          x_far += x_reduce_stride;
+          w += w_reduce_stride;
         }
-        x += t.x_reduce_stride;
-        w += t.w_reduce_stride;
       }
     }
+  };
+  // Forward and backward data step through contiguous channels and packed weights: with those
+  // steps constant, a tile of one vector and many pixels keeps every pixel's offset in a
+  // register instead of reloading some from the stack at every step.
+  using ContiguousChannels = std::integral_constant<int64_t, 1>;
+  using PackedBlock = std::integral_constant<int64_t, Vectors * lanes>;
+  if (t.x_reduce_stride == 1 && t.w_reduce_stride == Vectors * lanes) {
+    sum_taps(ContiguousChannels{}, PackedBlock{});
+  } else {
+    sum_taps(t.x_reduce_stride, t.w_reduce_stride);
   }
 
 #pragma GCC unroll 16

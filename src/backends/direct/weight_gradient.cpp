@@ -40,8 +40,10 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   float* packed_dy = last_row + last_row_floats;
   float* db_partial = packed_dy + packed_floats;
   const auto block_base = [&](int64_t g, int64_t b) { return (g * cb.group_lanes() + cb.first_channel(b)) * pixels; };
-  const int64_t ci_tile = k_.max_pixels[cb.block_vectors - 1];
-  const int64_t ci_tiles = ceil_div(ICG, ci_tile), taps = p.kernel_h * p.kernel_w;
+  // Input channels in even tiles (16 as 8 + 8, not 14 + 2): a tile of few channels has too
+  // few accumulators to hide the FMA latency (as for_each_even_tile's pixels).
+  const EvenTiles ci_split(ICG, k_.max_pixels[cb.block_vectors - 1]);
+  const int64_t ci_tiles = ci_split.count, taps = p.kernel_h * p.kernel_w;
   const int64_t pack_total = dy_in_place ? 0 : p.groups * cb.blocks * p.batch * OH;
   const int64_t grad_total = p.groups * cb.blocks * taps * ci_tiles;
   const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * cb.block_vectors * cb.lanes;
@@ -85,7 +87,8 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
         int64_t current_tap_item = -1, vectors = 0, x_first = 0, dy_first = 0, dw_first = 0, cols_lo = 0;
         bool reads = false, split_last_row = false;
         for (int64_t item = share.begin; item < share.end; ++item) {
-          const int64_t tap_item = item / ci_tiles, ci0 = (item - tap_item * ci_tiles) * ci_tile;
+          const int64_t tap_item = item / ci_tiles, ci_index = item - tap_item * ci_tiles;
+          const int64_t ci0 = ci_split.start(ci_index);
           if (tap_item != current_tap_item) {
             current_tap_item = tap_item;
             const int64_t tap = tap_item % taps, b = (tap_item / taps) % cb.blocks, g = tap_item / (taps * cb.blocks);
@@ -113,7 +116,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
                                      : block_base(g, b) + dy_pixel_index * width;
             dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
           }
-          t.pixels = std::min(ci_tile, ICG - ci0);
+          t.pixels = ci_split.size(ci_index);
           t.y = dw + dw_first + ci0 * p.out_c;
           t.x = reads ? x + x_first + ci0 : x;
           t.w = (dy_in_place ? dy : packed_dy) + dy_first;
