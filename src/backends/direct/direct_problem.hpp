@@ -92,8 +92,9 @@ struct DirectProblem {
   bool transposed = false;
   // 1x1, stride 1, no padding: the input is the matrix, so all batch*height*width pixels form
   // one row whose lines are single pixels: threads split it at any pixel, since shares of
-  // whole segments left one thread 3 of 5 on a 14x14 image. With segments outermost, a thread
-  // cuts its pixels into even segments of at most `segment`.
+  // whole segments left one thread a segment more than the other on small images
+  // (docs/results/decisions.md, "direct: shares of equal work"). With segments outermost, a
+  // thread cuts its pixels into even segments of at most `segment`.
   bool pointwise = false;
   int64_t segment = 0;
   // Pointwise items in (segment, group, block) order rather than (group, block, segment), so
