@@ -76,6 +76,13 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic420ih6iw9_oc80_kh1kw1",                        // 1x1, blocks of 4 and 1 vectors, segments inside blocks
       "mb2_ic80ih5iw6_oc12_kh3kw3_ph1pw1",                  // batch 2; backward data's 80 channels as 4 + 1 vectors
       "mb1_ic96ih7iw7_oc160_kh1kw1",                        // 1x1, 49 pixels in even segments, segments outermost
+      // 1x1 shares split at any pixel, inside a block (backends/direct/dense.hpp):
+      "mb1_ic577ih7iw7_oc160_kh1kw1",                       // 49 pixels, blocks of 4, 4, 2 vectors, prime in_c
+      "mb1_ic192ih14iw14_oc64_kh1kw1",                      // 196 pixels of one block, 98 a thread
+      "mb3_ic131ih7iw7_oc37_kh1kw1",                        // batch 3, prime channels both ways
+      "mb1_ic67ih11iw13_oc32_kh1kw1",                       // 143 pixels (odd), two vectors out
+      "mb1_ic3ih56iw56_oc32_kh3kw3_sh2sw2_pt0pb1pl0pr1",    // interior along rows, though down columns needs
+                                                            // a tile fewer; border column down the column
       // Groups of a few channels, vectorized across groups (backends/direct/grouped_conv.cpp):
       // channels per group 2 to 8 on AVX-512 (4 on AVX2, 2 on SSE2), partial last blocks,
       // channel multipliers, then the dense per-group path above them.

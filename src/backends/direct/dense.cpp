@@ -23,26 +23,19 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
   const int64_t y_channel = g * d.out_per_group + cb.first_channel(b);
 
   if (d.pointwise) {
-    const int64_t pixels = d.batch * d.out_h * d.out_w;
     t.taps_h = t.taps_w = 1;
     t.x_pixel_stride = d.in_c;
     t.y_pixel_stride = d.out_c;
     t.w = block_w + r0 * width;
     t.accumulate = r0 > 0;
     t.activation = last_chunk ? activation : Activation::none;
-    // Segments as even as tiles are: 49 pixels in segments of at most 48 run as 25 + 24, not 48
-    // + 1, which left a thread with a lone pixel while the other ran the rest.
-    const EvenTiles segments(pixels, d.segment);
-    for (int64_t line = line_begin; line < line_end; ++line) {
-      const int64_t begin = segments.start(line);
-      const EvenTiles split(segments.size(line), max_pixels);
-      for (int64_t i = 0; i < split.count; ++i) {
-        const int64_t p = begin + split.start(i);
-        t.pixels = split.size(i);
-        t.x = x + p * d.in_c + x_channel;
-        t.y = y + p * d.out_c + y_channel;
-        tiles[t.pixels - 1](t);
-      }
+    const EvenTiles split(line_end - line_begin, max_pixels);
+    for (int64_t i = 0; i < split.count; ++i) {
+      const int64_t p = line_begin + split.start(i);
+      t.pixels = split.size(i);
+      t.x = x + p * d.in_c + x_channel;
+      t.y = y + p * d.out_c + y_channel;
+      tiles[t.pixels - 1](t);
     }
     return;
   }

@@ -11,7 +11,7 @@
 
 namespace convkit::detail::direct {
 
-// Runs rows (or pointwise segments) [line_begin, line_end) of image n, group g, block b, for the
+// Runs rows (or pointwise pixels) [line_begin, line_end) of image n, group g, block b, for the
 // reduced channels [r0, r0 + rc); with images > 1, all rows of images [n, n + images), each
 // rectangle set up once for all of them (dense.cpp).
 void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
@@ -43,7 +43,6 @@ template <class Pack>
 void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
                 const float* bias, float* y, Activation activation, int threads, Pack pack) {
   const int64_t lines = d.lines(), blocks = d.blocking.blocks;
-  const int64_t total = d.line_batches() * d.groups * blocks * lines;
   // Whole images in a row of a share, with one channel block and one pass over the reduction,
   // run together: their geometry is the same (small layers at batch > 1 spent most of a call
   // redoing it per image).
@@ -54,18 +53,24 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
       pack(packing.begin, packing.end);
       team_barrier(team);
     }
-    const Share share = d.segments_outer ? share_of(total, thread, team) : work_share(d, thread, team);
     if (d.segments_outer) {
-      const int64_t per_line = d.groups * blocks;
-      for (int64_t item = share.begin; item < share.end; ++item) {
-        const int64_t line = item / per_line, b = item % blocks, g = (item % per_line) / blocks;
-        for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
-          const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
-          run_lines(d, k, x, packed, bias, y, 0, 1, g, b, line, line + 1, r0, rc, activation);
+      // Every pixel costs every block, so equal pixel shares are equal work.
+      const Share pixels = share_of(lines, thread, team);
+      const EvenTiles segments(pixels.end - pixels.begin, d.segment);
+      for (int64_t s = 0; s < segments.count; ++s) {
+        const int64_t begin = pixels.begin + segments.start(s), end = begin + segments.size(s);
+        for (int64_t g = 0; g < d.groups; ++g) {
+          for (int64_t b = 0; b < blocks; ++b) {
+            for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
+              const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
+              run_lines(d, k, x, packed, bias, y, 0, 1, g, b, begin, end, r0, rc, activation);
+            }
+          }
         }
       }
       return;
     }
+    const Share share = work_share(d, thread, team);
     for (int64_t item = share.begin; item < share.end;) {
       const int64_t line = item % lines, block_index = item / lines;
       const int64_t b = block_index % blocks, g = (block_index / blocks) % d.groups;

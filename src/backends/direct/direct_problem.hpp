@@ -91,7 +91,10 @@ struct DirectProblem {
   int64_t reduce_chunk = 0;
   bool transposed = false;
   // 1x1, stride 1, no padding: the input is the matrix, so all batch*height*width pixels form
-  // one row, cut into even segments of at most `segment` pixels for threading.
+  // one row whose lines are single pixels: threads split it at any pixel, since shares of
+  // whole segments left one thread a segment more than the other on small images
+  // (docs/results/decisions.md, "direct: shares of equal work"). With segments outermost, a
+  // thread cuts its pixels into even segments of at most `segment`.
   bool pointwise = false;
   int64_t segment = 0;
   // Pointwise items in (segment, group, block) order rather than (group, block, segment), so
@@ -123,7 +126,7 @@ struct DirectProblem {
     }
     return nullptr;
   }
-  int64_t lines() const { return pointwise ? ceil_div(batch * out_h * out_w, segment) : out_h; }
+  int64_t lines() const { return pointwise ? batch * out_h * out_w : out_h; }
   int64_t line_batches() const { return pointwise ? 1 : batch; }
   int64_t packed_block_offset(int64_t g, int64_t b) const {
     return (g * blocking.group_lanes() + blocking.first_channel(b)) * kernel_h * kernel_w * reduce_per_group;
@@ -161,9 +164,13 @@ void for_each_even_tile(const Rectangle& r, Visit visit, int64_t images = 1, int
   }
 }
 
-// The rectangles covering rows [line_begin, line_end) of image n. Each is tiled along whichever
-// side needs fewer tiles of max_pixels: the interior along its rows, a border column of a tall
-// image down the column (so border pixels share tiles instead of running one at a time).
+// The rectangles covering rows [line_begin, line_end) of image n. Each is tiled along its rows,
+// where a tile's pixels are adjacent in x and y, unless tiling down the columns saves a quarter
+// of the tiles: a border column of a tall image runs down the column (so border pixels share
+// tiles instead of running one at a time), while an interior that columns tile only slightly
+// better stays on rows, since a tile down a column reads and writes as many rows as it has
+// pixels, which ran far slower when x and y had left L2 (docs/results/decisions.md, "direct:
+// tiles along rows").
 template <class Visit>
 void make_rectangles(const DirectProblem& d, int64_t n, int64_t line_begin, int64_t line_end, Tiling tiling,
                      Visit visit) {
@@ -187,8 +194,9 @@ void make_rectangles(const DirectProblem& d, int64_t n, int64_t line_begin, int6
       r.x_first = r.reads_input ? x_rows + cr.in_begin * d.in_c : 0;
       r.y_first = y_rows + cr.out_begin * d.out_c;
       const int64_t x_col_step = cr.in_step * d.in_c, y_col_step = cr.out_step * d.out_c;
-      const bool along_rows =
-          ceil_div(cr.pixels, max_pixels) * rows.count <= ceil_div(rows.count, max_pixels) * cr.pixels;
+      const int64_t row_tiles = ceil_div(cr.pixels, max_pixels) * rows.count;
+      const int64_t column_tiles = ceil_div(rows.count, max_pixels) * cr.pixels;
+      const bool along_rows = 3 * row_tiles <= 4 * column_tiles;
       r.lines = along_rows ? rows.count : cr.pixels;
       r.length = along_rows ? cr.pixels : rows.count;
       r.x_line_step = along_rows ? x_row_step : x_col_step;
