@@ -27,6 +27,13 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb2_ic20ih13iw9_oc20_kh3kw3_sh2sw1_ph1pw1_g20",      // depthwise, stride 2 down only: row pairs and a row left
       "mb1_ic640ih7iw7_oc640_kh3kw3_ph1pw1_g640",           // depthwise, 7 rows for 2 threads: column segments
       "mb1_ic40000ih1iw3_oc40000_kh3kw3_ph1pw1_g40000",     // depthwise, 1 short row for 2 threads: channel blocks
+      // Depthwise layers of 0.15 MFLOP and more, which two threads share (direct_conv.cpp's team):
+      "mb1_ic24ih56iw56_oc24_kh3kw3_sh2sw2_pt1pb0pl1pr0_g24",  // stride 2, a vector and a half (ShuffleNet v2's, whose
+                                                               // bottom and right pads no window reads)
+      "mb2_ic40ih28iw28_oc40_kh3kw3_sh2sw2_pt0pb1pl0pr1_g40",  // stride 2, TensorFlow's SAME, 2.5 vectors, batch 2
+      "mb1_ic37ih32iw32_oc37_kh3kw3_sh2sw2_pt0pb1pl0pr1_g37",  // stride 2, TensorFlow's SAME, prime channels
+      "mb1_ic1024ih7iw7_oc1024_kh3kw3_ph1pw1_g1024",        // 7x7, 4 KB pixels, 7 rows for 2 threads (MobileNet v1)
+      "mb2_ic232ih7iw7_oc232_kh3kw3_ph1pw1_g232",           // 7x7, batch 2: two images' rows shared
       "mb1_ic24ih8iw8_oc48_kh3kw3_ph1pw1_g24",              // depthwise with channel multiplier 2
       "mb1_ic1ih5iw5_oc1_kh5kw5",                           // kernel as large as the input
       "mb1_ic2ih3iw3_oc2_kh3kw3_ph4pw4",                    // padding wider than the kernel

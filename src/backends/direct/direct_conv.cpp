@@ -177,15 +177,13 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
 
   // The team a call opens: one thread below ~0.5 MFLOP, where starting a second costs more
   // than it saves (docs/results/decisions.md, "direct: one thread for small calls"). A
-  // depthwise call's time follows the data it moves more than its few FLOPs per output, so
-  // one moving 0.4 MB or more of input and output opens the second thread whatever its FLOPs.
-  // Results do not depend on it.
+  // depthwise call, whose threads split whole rows of pixels, gains from the second thread
+  // from ~0.15 MFLOP in every direction. Results do not depend on it.
   int team(int threads) const {
-    const double bytes = double(p_.input_elements() + p_.output_elements()) * sizeof(float);
-    const bool small = p_.flops() < 5e5 && !(depthwise_ && bytes >= kDepthwiseTeamBytes);
-    return small ? 1 : threads;
+    const double smallest_shared_flops = depthwise_ ? kDepthwiseTeamFlops : kTeamFlops;
+    return p_.flops() < smallest_shared_flops ? 1 : threads;
   }
-  static constexpr double kDepthwiseTeamBytes = 4e5;
+  static constexpr double kTeamFlops = 5e5, kDepthwiseTeamFlops = 1.5e5;
 
   int64_t padded_channels() const { return ceil_div(p_.out_c, dk_.lanes) * dk_.lanes; }
   // Backward data's weights transposed into blocks of forward input channels.
