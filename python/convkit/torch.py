@@ -79,27 +79,28 @@ class _PreparedWeight:
     with it twice: a frozen weight is laid out once, a weight that changes every step (training)
     is never laid out beyond what an HWIO call does anyway."""
 
-    MAX_PACKED = 4  # input shapes whose packed copy is kept; more shapes run from HWIO
+    MAX_SHAPES = 4  # (layer, input shape) pairs remembered; further ones run from HWIO
+    _SEEN_ONCE = object()
 
     def __init__(self, weight):
         self.source, self.version = weight, (weight.data_ptr(), weight._version)
         self.hwio = _hwio(weight)
         self.hwio_array = self.hwio.numpy()
-        self.forward_calls = {}  # (layer, input shape) -> calls so far, or the packed weights
+        self.forward_layouts = {}  # (layer, input shape) -> _SEEN_ONCE, or the packed weights
 
     def is_for(self, weight):
         return self.source is weight and self.version == (weight.data_ptr(), weight._version)
 
     def for_forward(self, layer, input_shape):
         key = (layer, input_shape)
-        seen = self.forward_calls.get(key, 0)
-        if not isinstance(seen, int):
-            return seen
-        if seen == 0 or len(self.forward_calls) > self.MAX_PACKED:
-            self.forward_calls.setdefault(key, 1)
+        layout = self.forward_layouts.get(key)
+        if layout is None:
+            if len(self.forward_layouts) < self.MAX_SHAPES:
+                self.forward_layouts[key] = self._SEEN_ONCE
             return self.hwio_array
-        packed = self.forward_calls[key] = layer.pack_weights(self.hwio_array, input_shape)
-        return packed
+        if layout is self._SEEN_ONCE:
+            layout = self.forward_layouts[key] = layer.pack_weights(self.hwio_array, input_shape)
+        return layout
 
 
 class _Conv2dFunction(torch.autograd.Function):

@@ -258,7 +258,13 @@ class Conv2dLayer {
     const std::string where = "convkit.Conv2d.backward_data";
     const FloatArray dy = float32_array(dy_obj, where, "dy", 4, "NHWC");
     const PackedConvWeights* packed = packed_or_null(w_obj);
-    const Shape x_shape = packed && input_shape.is_none() ? packed->input_shape : input_shape_for(dy, input_shape, where);
+    Shape x_shape;
+    if (packed && input_shape.is_none()) {
+      x_shape = packed->input_shape;
+      x_shape[0] = dy.shape(0);  // the packed weights serve any batch (require_packed_for)
+    } else {
+      x_shape = input_shape_for(dy, input_shape, where);
+    }
     if (packed) require_packed_for(*packed, convkit::Direction::backward_data, x_shape, where);
     const auto plan = plan_for(x_shape);
     require_shape(dy, output_shape(plan->params()), where, "dy", "(batch, out_h, out_w, out_channels)");

@@ -230,6 +230,9 @@ def test_packed_weights_bad_use():
     packed_direct = direct.pack_weights(w, x.shape)
     x2 = np.random.default_rng(1).standard_normal((2, 6, 6, 3), dtype=np.float32)
     np.testing.assert_array_equal(direct.forward(x2, packed_direct), direct.forward(x2, w))  # another batch size
+    dy2 = np.ones((2, 6, 6, 4), np.float32)
+    packed_back = direct.pack_weights(w, x.shape, direction="backward_data")
+    assert direct.backward_data(dy2, packed_back).shape == x2.shape  # the batch comes from dy
     with pytest.raises(ValueError, match=r'w was packed for forward, not backward_data \(pack_weights\(w, input_shape, "backward_data"\)\)'):
         layer.backward_data(np.ones((1, 6, 6, 4), np.float32), packed)
     other = convkit.Conv2d(3, 4, 3, padding=0)

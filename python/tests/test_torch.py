@@ -176,15 +176,12 @@ def test_module_packs_a_weight_used_twice(monkeypatch):
     kinds = [type(w).__name__ for w in recorder.weights]
     assert kinds == ["ndarray", "PackedWeights", "PackedWeights", "ndarray", "ndarray"], kinds
     torch.testing.assert_close(changed, F.conv2d(x, layer.weight, layer.bias, padding=1), rtol=1e-5, atol=1e-5)
-    for clone in (copy.deepcopy(layer), torch.load(io.BytesIO(_saved(layer)))):
+    saved = io.BytesIO()
+    torch.save(layer, saved)
+    saved.seek(0)
+    for clone in (copy.deepcopy(layer), torch.load(saved)):
         with torch.no_grad():
             torch.testing.assert_close(clone(x), changed, rtol=0, atol=0)
-
-
-def _saved(module):
-    buffer = io.BytesIO()
-    torch.save(module, buffer)
-    return buffer.getvalue()
 
 
 class RecordingWeights:
