@@ -128,6 +128,32 @@ int64_t depthwise_block(int64_t channels, int64_t lanes) {
   return even_block(channels, lanes, ceil_div(ceil_div(channels, lanes), kDepthwiseBlockVectors));
 }
 
+namespace {
+
+// How the weight gradient's items cut the work: `segments` stretches of the rows, each summing
+// into partial sums of its own, times channel blocks of `block` channels.
+struct GradientSplit {
+  int64_t segments, block;
+};
+
+// Threads take whole channel blocks over all the rows (one segment: no partial sums to clear
+// and add, and results the same at any thread count) where the channels give each thread two
+// vectors or more and split at least as evenly as the rows; otherwise the rows are cut into
+// `threads` segments. Few rows split unevenly and leave the partial sums a large share of the
+// work (docs/results/decisions.md, "direct: depthwise weight gradient by channels").
+GradientSplit depthwise_gradient_split(int64_t channels, int64_t lanes, int64_t rows, int threads) {
+  const int64_t vectors = ceil_div(channels, lanes), fewest = ceil_div(vectors, kDepthwiseBlockVectors);
+  if (threads > 1 && vectors >= 2 * threads) {
+    const int64_t blocks = ceil_div(fewest, threads) * threads, block_vectors = ceil_div(vectors, blocks);
+    const double channel_balance = double(vectors) / double(blocks * block_vectors);
+    const double row_balance = double(rows) / double(ceil_div(rows, threads) * threads);
+    if (channel_balance >= row_balance) return {1, block_vectors * lanes};
+  }
+  return {threads, even_block(channels, lanes, fewest)};
+}
+
+}  // namespace
+
 void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t begin, int64_t end) {
   const int64_t C = d.in_c, padded = ceil_div(C, lanes) * lanes;
   for (int64_t tap = begin; tap < end; ++tap) {
@@ -164,12 +190,14 @@ void DepthwiseWeightGradient::run(const float* x, const float* dy, float* dw, fl
                                   WorkspacePool& scratch) const {
   const Conv2dParams& p = p_;
   const int64_t C = p.in_c, OH = p.out_h(), OW = p.out_w(), taps = p.kernel_h * p.kernel_w;
-  const int64_t block = depthwise_block(C, dk_.lanes), blocks = ceil_div(C, block);
-  const int64_t segments = threads, rows = p.batch * OH;
-  const int64_t partial_floats = segments * taps * C;
+  const int64_t rows = p.batch * OH;
+  const GradientSplit split = depthwise_gradient_split(C, dk_.lanes, rows, threads);
+  const int64_t segments = split.segments, block = split.block, blocks = ceil_div(C, block);
+  // One segment sums straight into dw.
+  const int64_t partial_floats = segments > 1 ? segments * taps * C : 0;
   auto lease = scratch.acquire(static_cast<size_t>(partial_floats + (db != nullptr ? bias_.workspace_floats() : 0)));
-  float* partial = lease.data();  // [segment][tap][C]
-  float* db_partial = partial + partial_floats;
+  float* partial = segments > 1 ? lease.data() : dw;  // [segment][tap][C]
+  float* db_partial = lease.data() + partial_floats;
   run_team(team_size, [&](int thread, int team) {
     const Share share = share_of(segments * blocks, thread, team);
     DepthwiseWeightGradTile t{};
@@ -215,8 +243,10 @@ void DepthwiseWeightGradient::run(const float* x, const float* dy, float* dw, fl
       }
     }
     if (db != nullptr) bias_.sum_segments(dy, db_partial, thread, team);
+    if (db == nullptr && segments == 1) return;
     team_barrier(team);
     if (db != nullptr) bias_.add_segments(db_partial, db, thread, team);
+    if (segments == 1) return;
     const Share reduce = share_of(taps * blocks, thread, team);
     for (int64_t item = reduce.begin; item < reduce.end; ++item) {
       const int64_t s = item / blocks, c0 = (item % blocks) * block, width = std::min(block, C - c0);
