@@ -50,6 +50,10 @@ inline const std::vector<Layer>& conv_layers() {
       {"mobilenetv1_dw14_s2_same", "mb1_ic512ih14iw14_oc512_kh3kw3_sh2sw2_pt0pb1pl0pr1_g512"},
       {"efficientdet_dw64_s2_same", "mb1_ic240ih64iw64_oc240_kh3kw3_sh2sw2_pt0pb1pl0pr1_g240"},
       {"efficientnet_dw56_5x5_s2_same", "mb1_ic144ih56iw56_oc144_kh5kw5_sh2sw2_pt1pb2pl1pr2_g144"},
+      // Dense 3x3 with prime channel counts off the vector width: every tile ends in a partial
+      // vector, in both the reduction and the outputs.
+      {"prime_c37_c53_3x3", "mb1_ic37ih56iw56_oc53_kh3kw3_ph1pw1"},
+      {"prime_c61_c59_3x3", "mb1_ic61ih28iw28_oc59_kh3kw3_ph1pw1"},
   };
   return layers;
 }
