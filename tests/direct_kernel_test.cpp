@@ -357,6 +357,69 @@ TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
 
 // Weight-gradient tiles: channel counts around one and two vectors, 1 to 7 taps (three at a
 // time in registers, then the rest), empty rectangles, accumulation.
+// The pair tile of stride-2 backward data: every pair count, 3 and 5 taps, channel tails, 0 to
+// 3 kernel rows walked up or down through x (as the transposed problem's rows walk dy),
+// against the formula in kernels/depthwise_conv.hpp; the channels between pixels stay
+// untouched.
+TEST(DepthwisePairTile, EveryPairCountEveryIsa) {
+  for (Isa isa : isas_here()) {
+    const DepthwiseConvKernels& k = kernels<DepthwiseConvKernels>(isa);
+    const int64_t L = k.lanes;
+    ASSERT_GE(k.max_pairs, 2) << isa_name(isa);
+    for (int pairs = 1; pairs <= k.max_pairs; ++pairs) {
+      for (int64_t taps_w : {3, 5}) {
+        for (int64_t channels : {int64_t(1), L - 1, L, L + 1, 3 * L + 5}) {
+          for (int64_t taps_h : {0, 1, 2, 3}) {
+            for (int64_t row_direction : {1, -1}) {
+              const int64_t C = channels + 3, padded = (channels + L - 1) / L * L, reach = (taps_w - 1) / 2;
+              const int64_t row = (pairs + reach) * C + 4;  // x rows of pairs + reach pixels and a gap
+              const int64_t rows = std::max<int64_t>(taps_h, 1);
+              const std::vector<float> x = integer_tensor(rows * row, 51);
+              std::vector<float> w = integer_tensor(rows * (taps_w * padded + 1), 52);
+              std::vector<float> y = output_buffer(2 * pairs * C, [&](int64_t i) { return i % C < channels; });
+              DepthwisePairTile t{};
+              // x at pixel `reach` of its first row (walking down) or last row (walking up): pair
+              // 0's farthest tap reads pixel 0.
+              const int64_t first_row = row_direction > 0 ? 0 : rows - 1;
+              t.x = x.data() + first_row * row + reach * C;
+              t.w = w.data();
+              t.y = y.data();
+              t.pairs = pairs;
+              t.taps_h = taps_h;
+              t.taps_w = taps_w;
+              t.x_pixel_stride = C;
+              t.y_pixel_stride = C;
+              t.x_tap_h = row_direction * row;
+              t.w_tap_h = taps_w * padded + 1;  // not a multiple of the vector: loads must not assume alignment
+              t.w_tap_w = padded;
+              t.channels = channels;
+              k.pair_tile[pairs - 1](t);
+              const std::string what = std::string(isa_name(isa)) + " pairs=" + std::to_string(pairs) +
+                                       " taps_w=" + std::to_string(taps_w) + " channels=" + std::to_string(channels) +
+                                       " taps_h=" + std::to_string(taps_h) + " direction=" + std::to_string(row_direction);
+              for (int64_t i = 0; i < 2 * pairs * C; ++i) {
+                const int64_t p = i / C, c = i % C, m = p / 2;
+                const float got = y[size_t(i)];
+                if (c >= channels) {
+                  ASSERT_EQ(got, kSentinel) << what << " offset " << i;
+                  continue;
+                }
+                double expected = 0.0;
+                for (int64_t th = 0; th < taps_h; ++th) {
+                  for (int64_t tap = p % 2; tap < taps_w; tap += 2) {
+                    expected += double(t.x[th * t.x_tap_h + (m - tap / 2) * C + c]) * t.w[th * t.w_tap_h + tap * padded + c];
+                  }
+                }
+                ASSERT_EQ(got, float(expected)) << what << " pixel " << p << " channel " << c;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(DepthwiseWeightGrad, EveryChannelAndTapCountEveryIsa) {
   for (Isa isa : isas_here()) {
     const DepthwiseConvKernels& k = kernels<DepthwiseConvKernels>(isa);

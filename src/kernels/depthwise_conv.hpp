@@ -31,6 +31,28 @@ struct DepthwiseConvTile {
   Activation activation;
 };
 
+inline constexpr int kMaxDepthwisePairs = 8;
+
+// Backward data of a stride-2 column axis of taps_w = 3 or 5 taps, both of its phases at once:
+// the transposed problem's even-phase outputs read the even taps (dy columns m, m - 1, ...) and
+// the odd-phase outputs between them the odd ones, so a run of `pairs` (even, odd) output pairs
+// loads each dy vector once for every tap instead of once per phase, and stores whole runs of
+// pixels:
+//   y[2m*y_pixel_stride + c] = sum_{th < taps_h} sum_{even k < taps_w} x[th*x_tap_h + (m - k/2)*x_pixel_stride + c] * w[th*w_tap_h + k*w_tap_w + c]
+//   y[(2m+1)*y_pixel_stride + c] = sum_{th < taps_h} sum_{odd k < taps_w} x[th*x_tap_h + (m - (k-1)/2)*x_pixel_stride + c] * w[th*w_tap_h + k*w_tap_w + c]
+// for m < pairs and 0 <= c < channels, summed kernel row by kernel row, the taps from the last
+// to the first (the order each phase's own tile sums in); 0 when taps_h is 0 (x then unread).
+// x and y are read and written only at their first `channels` channels; w is zero-padded to
+// whole vectors.
+struct DepthwisePairTile {
+  const float* x;
+  const float* w;
+  float* y;
+  int64_t pairs, taps_h, taps_w;
+  int64_t x_pixel_stride, y_pixel_stride, x_tap_h, w_tap_h, w_tap_w;
+  int64_t channels;
+};
+
 // The weight gradient of a rectangle of taps (taps_h kernel rows of taps_w taps), over a
 // rectangle of output pixels:
 //   dw[th*dw_tap_h + tw*dw_tap_stride + c] = (accumulate ? dw[...] : 0)
@@ -64,6 +86,9 @@ struct DepthwiseConvKernels {
   int pair_pixels;
   void (*tile[kMaxDepthwisePixels])(const DepthwiseConvTile&);  // tile[p-1] for p pixels
   void (*weight_grad)(const DepthwiseWeightGradTile&);
+  // pair_tile[p-1] for 1 <= p <= max_pairs.
+  int max_pairs;
+  void (*pair_tile[kMaxDepthwisePairs])(const DepthwisePairTile&);
 };
 
 }  // namespace convkit::detail

@@ -57,6 +57,38 @@ void walk_taps_forwards(int64_t taps, int64_t& x_tap, int64_t& w_tap, const floa
   w_tap = -w_tap;
 }
 
+// The paired columns (DirectProblem::paired) of rows [oh_begin, oh_end) of image n, channels
+// [c0, c0 + channels), line by line in tiles of at most k.max_pairs pairs.
+void run_paired_columns(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
+                        float* y, int64_t n, int64_t oh_begin, int64_t oh_end, int64_t c0, int64_t channels) {
+  const int64_t C = d.in_c, padded = ceil_div(C, k.lanes) * k.lanes;
+  const EvenTiles tiles(d.paired.pairs, k.max_pairs);
+  DepthwisePairTile t{};
+  t.channels = channels;
+  t.x_pixel_stride = C;
+  t.y_pixel_stride = C;
+  t.w_tap_w = padded;
+  t.taps_w = d.kernel_w;
+  for (const AxisRun& rr : d.row_runs) {
+    const RunSlice rows = slice(rr, oh_begin, oh_end);
+    t.taps_h = rr.taps.taps;
+    t.x_tap_h = rr.taps.input_step * d.in_w * C;
+    t.w_tap_h = rr.taps.tap_step * d.kernel_w * padded;
+    t.w = packed + rr.taps.first_tap * d.kernel_w * padded + c0;
+    for (int64_t i = rows.first; i < rows.first + rows.count; ++i) {
+      const int64_t oh = rr.out_begin + i * rr.out_step, ih = rr.in_begin + i * rr.in_step;
+      const float* x_row = x + ((n * d.in_h + ih) * d.in_w + d.paired.in_begin) * C + c0;
+      float* y_row = y + ((n * d.out_h + oh) * d.out_w + d.paired.out_begin) * C + c0;
+      for (int64_t tile = 0; tile < tiles.count; ++tile) {
+        t.pairs = tiles.size(tile);
+        t.x = t.taps_h > 0 ? x_row + tiles.start(tile) * C : x;
+        t.y = y_row + 2 * tiles.start(tile) * C;
+        k.pair_tile[t.pairs - 1](t);
+      }
+    }
+  }
+}
+
 // Rows [oh_begin, oh_end) of image n for channels [c0, c0 + channels). Weights are packed
 // [kh][kw][padded channels].
 void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
@@ -120,6 +152,7 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
       }
     }
   });
+  if (d.paired.pairs > 0) run_paired_columns(d, k, x, packed, y, n, oh_begin, oh_end, c0, channels);
 }
 
 }  // namespace
@@ -153,6 +186,51 @@ GradientSplit depthwise_gradient_split(int64_t channels, int64_t lanes, int64_t 
 }
 
 }  // namespace
+
+void pair_phase_columns(DirectProblem& d, const Conv2dParams& p) {
+  const int64_t K = p.kernel_w;
+  if (!d.transposed || p.stride_w != 2 || (K != 3 && K != 5) || p.dilation_w != 1) return;
+  // The even phase's interior reads the even taps (dy columns m, m - 1, ...), the odd phase's
+  // the odd taps (dy columns m, ...), m the same for an even output and the odd one after it.
+  const auto is_even = [&](const AxisRun& r) {
+    return r.taps.taps == (K + 1) / 2 && r.taps.first_tap == 0 && r.taps.tap_step == 2;
+  };
+  const auto is_odd = [&](const AxisRun& r) {
+    return r.taps.taps == (K - 1) / 2 && r.taps.first_tap == 1 && (r.taps.taps == 1 || r.taps.tap_step == 2);
+  };
+  const auto even = std::find_if(d.columns.begin(), d.columns.end(), is_even);
+  const auto odd = std::find_if(d.columns.begin(), d.columns.end(), is_odd);
+  if (even == d.columns.end() || odd == d.columns.end()) return;
+  const AxisRun e = *even, o = *odd;
+  const int64_t first = std::max(e.out_begin, o.out_begin - 1);
+  const int64_t last = std::min(e.out_begin + 2 * (e.pixels - 1), o.out_begin - 1 + 2 * (o.pixels - 1));
+  if (last < first + 2) return;  // fewer than two pairs
+  const int64_t pairs = (last - first) / 2 + 1, a = (first - e.out_begin) / 2, b = (first + 1 - o.out_begin) / 2;
+  if (e.in_begin + a * e.in_step != o.in_begin + b * o.in_step) return;
+  // Each run keeps its pixels before and after the pairs.
+  const auto pieces = [&](const AxisRun& r, int64_t skip_from) {
+    std::vector<AxisRun> kept;
+    if (skip_from > 0) kept.push_back({r.out_begin, r.out_step, skip_from, r.in_begin, r.in_step, r.taps});
+    const int64_t after = skip_from + pairs;
+    if (after < r.pixels) {
+      kept.push_back({r.out_begin + after * r.out_step, r.out_step, r.pixels - after, r.in_begin + after * r.in_step,
+                      r.in_step, r.taps});
+    }
+    return kept;
+  };
+  std::vector<AxisRun> columns;
+  for (const AxisRun& r : d.columns) {
+    if (r.out_begin == e.out_begin) {
+      for (const AxisRun& piece : pieces(e, a)) columns.push_back(piece);
+    } else if (r.out_begin == o.out_begin) {
+      for (const AxisRun& piece : pieces(o, b)) columns.push_back(piece);
+    } else {
+      columns.push_back(r);
+    }
+  }
+  d.columns = std::move(columns);
+  d.paired = {first, pairs, e.in_begin + a * e.in_step};
+}
 
 void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t begin, int64_t end) {
   const int64_t C = d.in_c, padded = ceil_div(C, lanes) * lanes;

@@ -67,7 +67,10 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     bwd_.dot = dot_possible && (few_pixels || thin_lanes);
     bwd_prepacked_dot_ = dot_possible && thin_lanes;
     bwd_.dot_block = dot_channel_block(bwd_, k_);
-    if (depthwise_) fwd_.pointwise = bwd_.pointwise = false;
+    if (depthwise_) {
+      fwd_.pointwise = bwd_.pointwise = false;
+      pair_phase_columns(bwd_, p);
+    }
     cache_tile_geometry();
   }
 

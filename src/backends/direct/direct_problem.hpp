@@ -110,6 +110,12 @@ struct DirectProblem {
   // (docs/results/decisions.md, "direct: tap strips for border lines"). Forward's last run has no taps and covers the line: a fused ReLU waits for it, since
   // a pixel's own last strip may not be the line's last (backward data has no activation).
   std::vector<AxisRun> column_strips;
+  // Depthwise backward data at column stride 2 with 3 or 5 taps: the (even, odd) output column
+  // pairs whose phases both have all their taps, run by the pair tile (DepthwisePairTile) line
+  // by line; `columns` then covers only the other outputs (depthwise.hpp, pair_phase_columns).
+  struct PairedColumns {
+    int64_t out_begin = 0, pairs = 0, in_begin = 0;  // the first pair's even output and its tap-0 input
+  } paired;
   // Backward data only: sum along the reduction from HWIO (run_dot) instead of packing.
   bool dot = false;
   int64_t dot_block = 0;
