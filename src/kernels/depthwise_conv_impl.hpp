@@ -4,6 +4,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/depthwise_conv.hpp"
+#include "kernels/depthwise_pair_impl.hpp"
 #include "kernels/epilogue.hpp"
 #include "kernels/fused_multiply_add.hpp"
 #include "kernels/keep_in_register.hpp"
@@ -11,25 +12,6 @@
 
 namespace convkit::detail {
 namespace {
-
-// The last, partial vector of channels loads and stores only its `count` channels; full vectors
-// move directly.
-template <class Arch, bool Partial>
-[[gnu::always_inline]] inline xsimd::batch<float, Arch> depthwise_load(const float* src, int64_t count) {
-  if constexpr (Partial) return load_partial<Arch>(src, count);
-  (void)count;
-  return xsimd::batch<float, Arch>::load_unaligned(src);
-}
-
-template <class Arch, bool Partial>
-[[gnu::always_inline]] inline void depthwise_store(float* dst, const xsimd::batch<float, Arch>& v, int64_t count) {
-  if constexpr (Partial) {
-    store_partial<Arch>(dst, v, count);
-  } else {
-    (void)count;
-    v.store_unaligned(dst);
-  }
-}
 
 // Every pixel's accumulators for the `Vectors` channel vectors starting at c begin at the bias
 // (or 0); the last vector has `count` valid lanes (all of them unless the tile's tail).
@@ -64,7 +46,7 @@ template <class Arch, int Rows, int Pixels, int Vectors, bool Partial>
       const Batch sum = activate<Arch>(acc[i][v], activation);
       float* dst = y + (i / Pixels) * row_stride + (i % Pixels) * pixel_stride + v * lanes;
       if (v == Vectors - 1) {
-        depthwise_store<Arch, Partial>(dst, sum, count);
+        store_channels<Arch, Partial>(dst, sum, count);
       } else {
         sum.store_unaligned(dst);
       }
@@ -95,7 +77,7 @@ inline void depthwise_vectors(const DepthwiseConvTile& tile, int64_t c, int64_t 
 #pragma GCC unroll 4
         for (int v = 0; v < Vectors; ++v) {
           const float* src = x + p * t.x_pixel_stride + v * lanes;
-          const Batch xv = v == Vectors - 1 ? depthwise_load<Arch, Partial>(src, count) : Batch::load_unaligned(src);
+          const Batch xv = v == Vectors - 1 ? load_channels<Arch, Partial>(src, count) : Batch::load_unaligned(src);
           acc[p][v] = fused_multiply_add(xv, wv[v], acc[p][v]);
         }
       }
@@ -288,7 +270,7 @@ inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
   const auto load = [&](const float* src, int v) {
-    return Partial && v == Vectors - 1 ? depthwise_load<Arch, true>(src + v * lanes, tail)
+    return Partial && v == Vectors - 1 ? load_channels<Arch, true>(src + v * lanes, tail)
                                        : Batch::load_unaligned(src + v * lanes);
   };
   Batch acc[TapsH][Taps][Vectors];
@@ -360,7 +342,7 @@ inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x
       for (int v = 0; v < Vectors; ++v) {
         float* dst = dw0 + th * t.dw_tap_h + tw * t.dw_tap_stride + c + v * lanes;
         if (Partial && v == Vectors - 1) {
-          depthwise_store<Arch, true>(dst, acc[th][tw][v], tail);
+          store_channels<Arch, true>(dst, acc[th][tw][v], tail);
         } else {
           acc[th][tw][v].store_unaligned(dst);
         }
@@ -410,80 +392,6 @@ void depthwise_weight_grad(const DepthwiseWeightGradTile& t) {
   for (; c + 2 * lanes <= t.channels; c += 2 * lanes) depthwise_grad_vectors<Arch, 2, rows_at_once, false>(t, c, lanes);
   for (; c + lanes <= t.channels; c += lanes) depthwise_grad_vectors<Arch, 1, rows_at_once, false>(t, c, lanes);
   if (c < t.channels) depthwise_grad_vectors<Arch, 1, rows_at_once, true>(t, c, t.channels - c);
-}
-
-// One vector of channels of a pair tile (DepthwisePairTile) of TapsW taps; the last vector,
-// when Partial, `count` lanes wide.
-template <class Arch, int Pairs, int TapsW, bool Partial>
-inline void depthwise_pair_vector(const DepthwisePairTile& tile, int64_t c, int64_t count) {
-  const DepthwisePairTile t = tile;  // a local copy, as in depthwise_vectors
-  using Batch = xsimd::batch<float, Arch>;
-  constexpr int window = (TapsW + 1) / 2;  // dy columns m - window + 1 .. m
-  Batch even[Pairs], odd[Pairs];
-#pragma GCC unroll 16
-  for (int m = 0; m < Pairs; ++m) even[m] = odd[m] = Batch(0.0f);
-  for (int64_t th = 0; th < t.taps_h; ++th) {
-    const float* x = t.x + th * t.x_tap_h + c;
-    const float* w = t.w + th * t.w_tap_h + c;
-    Batch wv[TapsW];
-#pragma GCC unroll 5
-    for (int k = 0; k < TapsW; ++k) wv[k] = Batch::load_unaligned(w + k * t.w_tap_w);
-    Batch in[window];
-#pragma GCC unroll 4
-    for (int j = 0; j + 1 < window; ++j) in[j] = depthwise_load<Arch, Partial>(x + (j + 1 - window) * t.x_pixel_stride, count);
-#pragma GCC unroll 16
-    for (int m = 0; m < Pairs; ++m) {
-      in[window - 1] = depthwise_load<Arch, Partial>(x + m * t.x_pixel_stride, count);
-      keep_in_register(in[window - 1]);
-#pragma GCC unroll 5
-      for (int k = TapsW - 1; k >= 0; --k) {
-        if (k % 2 == 0) {
-          even[m] = fused_multiply_add(in[window - 1 - k / 2], wv[k], even[m]);
-        } else {
-          odd[m] = fused_multiply_add(in[window - 1 - (k - 1) / 2], wv[k], odd[m]);
-        }
-      }
-#pragma GCC unroll 4
-      for (int j = 0; j + 1 < window; ++j) in[j] = in[j + 1];
-    }
-  }
-#pragma GCC unroll 16
-  for (int m = 0; m < Pairs; ++m) {
-    depthwise_store<Arch, Partial>(t.y + c + 2 * m * t.y_pixel_stride, even[m], count);
-    depthwise_store<Arch, Partial>(t.y + c + (2 * m + 1) * t.y_pixel_stride, odd[m], count);
-  }
-}
-
-template <class Arch, int Pairs, int TapsW>
-void depthwise_pair_channels(const DepthwisePairTile& t) {
-  constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
-  int64_t c = 0;
-  for (; c + lanes <= t.channels; c += lanes) depthwise_pair_vector<Arch, Pairs, TapsW, false>(t, c, lanes);
-  if (c < t.channels) depthwise_pair_vector<Arch, Pairs, TapsW, true>(t, c, t.channels - c);
-}
-
-template <class Arch, int Pairs>
-void depthwise_pair_tile(const DepthwisePairTile& t) {
-  if (t.taps_w == 5) {
-    depthwise_pair_channels<Arch, Pairs, 5>(t);
-  } else {
-    depthwise_pair_channels<Arch, Pairs, 3>(t);
-  }
-}
-
-// 2*Pairs accumulators, up to five weights and three inputs: 8 pairs fit AVX-512's 32
-// registers, 4 the 16 of narrower instruction sets.
-template <class Arch>
-constexpr int depthwise_max_pairs() {
-  return xsimd::batch<float, Arch>::size == 16 ? kMaxDepthwisePairs : 4;
-}
-
-template <class Arch, int Pairs>
-void fill_depthwise_pair_tiles(DepthwiseConvKernels& k) {
-  if constexpr (Pairs <= depthwise_max_pairs<Arch>()) {
-    k.pair_tile[Pairs - 1] = &depthwise_pair_tile<Arch, Pairs>;
-    fill_depthwise_pair_tiles<Arch, Pairs + 1>(k);
-  }
 }
 
 template <class Arch, int Pixels>
