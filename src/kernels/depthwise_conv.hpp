@@ -68,6 +68,7 @@ struct DepthwiseWeightGradTile {
   int64_t x_row_stride, x_col_stride, x_tap_h, x_tap_w, dy_row_stride, dy_col_stride, dw_tap_h, dw_tap_stride;
   int64_t channels;
   bool accumulate;
+  bool aliased_pixels;  // x's pixels a multiple of 512 floats apart (a tiling hint; same sums)
 };
 
 // Whether a tile of two rows computes both in one pass: a 3x3 kernel at stride 1 or 2 along

@@ -283,6 +283,7 @@ void DepthwiseWeightGradient::run(const float* x, const float* dy, float* dw, fl
     t.dw_tap_h = p.kernel_w * C;
     t.dw_tap_stride = C;
     t.accumulate = true;
+    t.aliased_pixels = C % kAliasingChannels == 0;
     for (int64_t item = share.begin; item < share.end; ++item) {
       const int64_t segment = item / blocks, c0 = (item % blocks) * block;
       const Share seg = share_of(rows, static_cast<int>(segment), static_cast<int>(segments));
