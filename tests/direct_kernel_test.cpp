@@ -274,7 +274,7 @@ TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
     const DepthwiseConvKernels& k = kernels<DepthwiseConvKernels>(isa);
     const int64_t L = k.lanes;
     for (int pixels = 1; pixels <= kMaxDepthwisePixels; ++pixels) {
-      for (int64_t channels : {int64_t(1), L - 1, L, L + 1, 2 * L, 3 * L + 5}) {
+      for (int64_t channels : {int64_t(1), L - 1, L, L + 1, 2 * L, 3 * L + 5, 4 * L + 3}) {
         // {taps_w, input step per tap in pixels, pixel stride in pixels}: reuse at stride 1 and
         // 2, dilation 2 (general), 2 and 5 taps (general).
         const int64_t shapes[][3] = {{3, 1, 1}, {3, 1, 2}, {3, 2, 1}, {2, 1, 1}, {5, 1, 3}};
@@ -283,7 +283,9 @@ TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
         for (const auto& shape : shapes) {
           for (const auto& vertical : verticals) {
             for (bool relu : {false, true}) {
-              const int64_t taps_w = shape[0], C = channels + 3;  // a few channels of other work between pixels
+              // A few channels of other work between pixels; 1024 floats for the widest count, whose
+              // pixels then lie a multiple of 4 KB apart (the four-vector tiles).
+              const int64_t taps_w = shape[0], C = channels == 4 * L + 3 ? 1024 : channels + 3;
               const int64_t rows = vertical[0], taps_h = vertical[1];
               const int64_t padded = (channels + L - 1) / L * L;
               const int64_t x_tap_w = shape[1] * C, x_pixel_stride = shape[2] * C;

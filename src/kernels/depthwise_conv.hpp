@@ -11,6 +11,14 @@ namespace convkit::detail {
 
 inline constexpr int kMaxDepthwisePixels = 8;
 
+// Input pixels a multiple of 4 KB apart (one way of a 32 KB 8-way L1) put all of a tile's
+// loads of one vector in one L1 set. There the AVX-512 row tiles take four vectors of at most
+// kMaxDepthwiseWidePixels pixels instead of two of up to eight, spreading each pixel over four
+// sets: 1.2-1.6x on such layers (MobileNet v1's 1024 channels, 512 at stride 2), level or slower
+// elsewhere (docs/results/decisions.md, "direct: depthwise tiles at 4 KB pixel strides").
+inline constexpr int kMaxDepthwiseWidePixels = 4;
+inline bool depthwise_wide_tiles(int64_t x_pixel_stride) { return x_pixel_stride % 1024 == 0; }
+
 // Output row r < rows, pixel p and channel c (0 <= c < channels) get
 //   y[r*y_row_stride + p*y_pixel_stride + c] = (bias[c] or 0)
 //       + sum_{th < taps_h, tw < taps_w} x[r*x_row_stride + p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + c]
@@ -85,6 +93,8 @@ struct DepthwiseConvKernels {
   // The widest tile worth running as two rows (see depthwise_pairs_rows); 0 where the registers
   // do not hold two rows of accumulators next to the nine weight vectors.
   int pair_pixels;
+  // The widest tile of four vectors (depthwise_wide_tiles); 0 where there is none.
+  int wide_pixels;
   void (*tile[kMaxDepthwisePixels])(const DepthwiseConvTile&);  // tile[p-1] for p pixels
   void (*weight_grad)(const DepthwiseWeightGradTile&);
   // pair_tile[p-1] for 1 <= p <= max_pairs.

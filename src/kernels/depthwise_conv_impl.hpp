@@ -188,6 +188,11 @@ inline int64_t depthwise_row(const DepthwiseConvTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
   constexpr int pair = lanes == 16 ? 2 : 1;
   int64_t c = 0;
+  if constexpr (lanes == 16 && Pixels <= kMaxDepthwiseWidePixels) {
+    if (depthwise_wide_tiles(t.x_pixel_stride)) {
+      for (; c + 4 * lanes <= t.channels; c += 4 * lanes) depthwise_row_vectors<Arch, Pixels, 4, Stride, TapsW>(t, c);
+    }
+  }
   for (; c + pair * lanes <= t.channels; c += pair * lanes) {
     depthwise_row_vectors<Arch, Pixels, pair, Stride, TapsW>(t, c);
   }
@@ -416,6 +421,7 @@ DepthwiseConvKernels make_depthwise_conv_kernels() {
   DepthwiseConvKernels k{};
   k.lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
   k.pair_pixels = depthwise_pair_pixels<Arch>();
+  k.wide_pixels = xsimd::batch<float, Arch>::size == 16 ? kMaxDepthwiseWidePixels : 0;
   fill_depthwise_tiles<Arch, 1>(k);
   k.weight_grad = &depthwise_weight_grad<Arch>;
   k.max_pairs = depthwise_max_pairs<Arch>();

@@ -143,12 +143,23 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
       }
     }
     t.rows = 1;
+    const auto run_tile = [&](int64_t line_index, int64_t j, int64_t pixels) {
+      t.pixels = pixels;
+      t.x = r.reads_input ? x + x_shift + r.x_at(line_index, j) : x;
+      t.y = y + c0 + r.y_at(line_index, j);
+      k.tile[pixels - 1](t);
+    };
+    // Four-vector tiles (depthwise_wide_tiles) of even widths; otherwise the widest tiles and
+    // what is left.
+    if (k.wide_pixels > 0 && r.reads_input && depthwise_wide_tiles(t.x_pixel_stride)) {
+      const EvenTiles tiles(r.length, k.wide_pixels);
+      for (; line < r.lines; ++line) {
+        for (int64_t i = 0; i < tiles.count; ++i) run_tile(line, tiles.start(i), tiles.size(i));
+      }
+    }
     for (; line < r.lines; ++line) {
       for (int64_t j = 0; j < r.length; j += kMaxDepthwisePixels) {
-        t.pixels = std::min<int64_t>(kMaxDepthwisePixels, r.length - j);
-        t.x = r.reads_input ? x + x_shift + r.x_at(line, j) : x;
-        t.y = y + c0 + r.y_at(line, j);
-        k.tile[t.pixels - 1](t);
+        run_tile(line, j, std::min<int64_t>(kMaxDepthwisePixels, r.length - j));
       }
     }
   });
