@@ -276,8 +276,8 @@ TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
     for (int pixels = 1; pixels <= kMaxDepthwisePixels; ++pixels) {
       for (int64_t channels : {int64_t(1), L - 1, L, L + 1, 2 * L, 3 * L + 5, 4 * L + 3}) {
         // {taps_w, input step per tap in pixels, pixel stride in pixels}: reuse at stride 1 and
-        // 2, dilation 2 (general), 2 and 5 taps (general).
-        const int64_t shapes[][3] = {{3, 1, 1}, {3, 1, 2}, {3, 2, 1}, {2, 1, 1}, {5, 1, 3}};
+        // 2 (3, 2, 5 and 4 taps), dilation 2 (general), 5 taps at stride 3 (general).
+        const int64_t shapes[][3] = {{3, 1, 1}, {3, 1, 2}, {3, 2, 1}, {2, 1, 1}, {5, 1, 1}, {5, 1, 2}, {4, 1, 2}, {5, 1, 3}};
         // {rows, taps_h, input step per row in kernel rows; 0 for one that is not a multiple}.
         const int64_t verticals[][3] = {{1, 2, 1}, {2, 3, 1}, {2, 3, 2}, {2, 3, 0}};
         for (const auto& shape : shapes) {

@@ -188,7 +188,7 @@ inline int64_t depthwise_row(const DepthwiseConvTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
   constexpr int pair = lanes == 16 ? 2 : 1;
   int64_t c = 0;
-  if constexpr (lanes == 16 && Pixels <= kMaxDepthwiseWidePixels) {
+  if constexpr (lanes == 16 && Pixels <= kMaxDepthwiseWidePixels && TapsW <= 3) {
     if (depthwise_wide_tiles(t.x_pixel_stride)) {
       for (; c + 4 * lanes <= t.channels; c += 4 * lanes) depthwise_row_vectors<Arch, Pixels, 4, Stride, TapsW>(t, c);
     }
@@ -208,9 +208,13 @@ void depthwise_conv_row(const DepthwiseConvTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
   int64_t c = 0;
   // 3 taps (a 3-wide kernel's interior) and 2 (its border, or a phase of a stride-2 backward
-  // pass), at stride 1 or 2.
+  // pass), 5 and 4 (a 5-wide kernel's interior and border), at stride 1 or 2.
   const bool stride1 = t.x_pixel_stride == t.x_tap_w, stride2 = t.x_pixel_stride == 2 * t.x_tap_w;
-  if (t.taps_w == 3 && stride1) {
+  if (t.taps_w == 5 && (stride1 || stride2)) {
+    c = stride1 ? depthwise_row<Arch, Pixels, 1, 5>(t) : depthwise_row<Arch, Pixels, 2, 5>(t);
+  } else if (t.taps_w == 4 && (stride1 || stride2)) {
+    c = stride1 ? depthwise_row<Arch, Pixels, 1, 4>(t) : depthwise_row<Arch, Pixels, 2, 4>(t);
+  } else if (t.taps_w == 3 && stride1) {
     c = depthwise_row<Arch, Pixels, 1, 3>(t);
   } else if (t.taps_w == 3 && stride2) {
     c = depthwise_row<Arch, Pixels, 2, 3>(t);
