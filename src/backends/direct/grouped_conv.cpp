@@ -44,16 +44,11 @@ bool paired_tile_fits(int64_t in_per_group, int64_t out_per_group, const Grouped
   return k.paired_max_pixels > 0 && in_per_group == 8 && out_per_group == 8;
 }
 
-// Whether the problem (the forward one, or backward data's transposed one when `transposed`)
-// runs the paired tile: where it fits and the diagonals do not (AVX2), and where both fit
-// (AVX-512) only for backward data of a strided layer, whose outputs have few taps each to
-// repay the diagonals' permutes; elsewhere the diagonals ran faster (docs/results/decisions.md,
-// "direct: 8-channel groups in input pairs").
-bool runs_paired(const Conv2dParams& p, int64_t in_per_group, int64_t out_per_group, const GroupedConvKernels& k,
-                 bool transposed) {
-  if (!paired_tile_fits(in_per_group, out_per_group, k)) return false;
-  const bool strided = p.stride_h > 1 || p.stride_w > 1;
-  return !grouped_tile_fits(in_per_group, out_per_group, k.lanes) || (transposed && strided);
+// Whether a problem runs the paired tile: where it fits and the diagonals do not (AVX2); where
+// both fit (AVX-512) the XOR diagonals ran faster, backward data of strided layers included
+// (docs/results/decisions.md, "direct: 8-channel groups in input pairs" and "direct: XOR diagonals").
+bool runs_paired(int64_t in_per_group, int64_t out_per_group, const GroupedConvKernels& k) {
+  return paired_tile_fits(in_per_group, out_per_group, k) && !grouped_tile_fits(in_per_group, out_per_group, k.lanes);
 }
 // Whether the XOR tile runs a problem that neither the paired nor the per-input tile takes: as
 // many inputs as outputs per group, a power of two, whose lanes it moves by fixed shuffles.
@@ -254,7 +249,7 @@ void run_grouped(const GroupedProblem& d, const GroupedConvKernels& k, const flo
 GroupedProblem tile_problem(const Conv2dParams& p, const GroupedConvKernels& k, bool transposed) {
   const int64_t in_per_group = transposed ? p.out_c_per_group() : p.in_c_per_group();
   const int64_t out_per_group = transposed ? p.in_c_per_group() : p.out_c_per_group();
-  return grouped_problem(p, k.lanes, transposed, runs_paired(p, in_per_group, out_per_group, k, transposed),
+  return grouped_problem(p, k.lanes, transposed, runs_paired(in_per_group, out_per_group, k),
                          xor_tile_fits(in_per_group, out_per_group, k));
 }
 
