@@ -6,7 +6,8 @@
 // into "diagonals": diagonal s pairs input lane (g, j) with output (g, (j + s) mod out_per_group),
 // so each diagonal is a full-width multiply of the unpermuted input by a packed weight vector
 // and sums into an accumulator of its own; the lanes move to their output channels only once
-// per pixel, in the epilogue, by one permute per diagonal and output vector. A dense tile on
+// per pixel, in the epilogue, by one permute per diagonal and output vector (tile_xor, below,
+// pairs them so that fixed shuffles move the lanes instead). A dense tile on
 // each group (DirectConvKernels) fills out_per_group of its lanes; a block-diagonal dense tile
 // fills the same fraction. Portable: no SIMD types here.
 #include <cstdint>

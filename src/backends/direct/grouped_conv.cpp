@@ -4,8 +4,8 @@
 // A block is the G = lanes / in_per_group neighbouring groups whose input channels one vector
 // holds (a partial last block where the groups run out). Packed weights: per block, per tap
 // [kh][kw], per diagonal s, a vector whose lane (g, j) holds the weight from the block's group
-// g input channel j to its output channel (j + s) mod out_per_group (zero past the block's
-// groups). Groups of 8 inputs and outputs run the paired tile instead where runs_paired says:
+// g input channel j to its output channel (j + s) mod out_per_group, or j XOR s where the XOR
+// tile runs (zero past the block's groups). Groups of 8 inputs and outputs run the paired tile instead where runs_paired says:
 // a block is one group, its taps' weights in pairs of input channels (tile_paired's order).
 // Backward data is the transposed problem (dy in, dx out, the taps walked through dy
 // as tap_geometry.hpp describes), with the same tile and the weights packed transposed.
