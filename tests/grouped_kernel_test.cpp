@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -83,6 +84,7 @@ struct GroupedCase {
   bool relu, bias;
   bool per_input = false;  // tile_per_input, its input vector s for accumulator s
   int64_t terms = 1;
+  bool xor_lanes = false;  // tile_xor (no source table; out_channels <= lanes)
 };
 
 std::string describe(Isa isa, const GroupedCase& c) {
@@ -90,7 +92,7 @@ std::string describe(Isa isa, const GroupedCase& c) {
          " pixels=" + std::to_string(c.pixels) + " in_lanes=" + std::to_string(c.in_lanes) +
          " out_channels=" + std::to_string(c.out_channels) + " taps=" + std::to_string(c.taps_h) + "x" +
          std::to_string(c.taps_w) + (c.relu ? " relu" : "") + (c.bias ? " bias" : "") +
-         (c.per_input ? " per-input" : "") + " terms=" + std::to_string(c.terms);
+         (c.per_input ? " per-input" : "") + (c.xor_lanes ? " xor" : "") + " terms=" + std::to_string(c.terms);
 }
 
 // x laid out by tap_layout, with NaN in every lane at or past in_lanes; the last vector read
@@ -117,7 +119,7 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
   t.source = source.data();
   t.terms = c.terms;
   t.in_lanes = c.in_lanes;
-  (c.per_input ? k.tile_per_input : k.tile)[S - 1][c.pixels - 1](t);
+  (c.per_input ? k.tile_per_input : c.xor_lanes ? k.tile_xor : k.tile)[S - 1][c.pixels - 1](t);
 
   // acc[p][s][l] from the header's formula, in double.
   const auto acc = [&](int64_t p, int64_t s, int64_t l) {
@@ -132,6 +134,12 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
     }
     return sum;
   };
+  // tile_xor's sums: xor_sum(p, s, b, l) is acc[p][s][l] after the folds of bits below b.
+  const std::function<double(int64_t, int64_t, int64_t, int64_t)> xor_sum = [&](int64_t p, int64_t s, int64_t b,
+                                                                                int64_t l) {
+    if (b == 1) return acc(p, s, l);
+    return xor_sum(p, s, b / 2, l) + xor_sum(p, s + b / 2, b / 2, l ^ (b / 2));
+  };
   for (int64_t p = 0; p < c.pixels; ++p) {
     for (int64_t q = 0; q < y_pixel_stride; ++q) {
       const float got = y[size_t(p * y_pixel_stride + q)];
@@ -140,6 +148,12 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
         continue;
       }
       double expected = c.bias ? bias[size_t(q)] : 0.0;
+      if (c.xor_lanes) {
+        expected += xor_sum(p, 0, S, q);
+        if (c.relu && expected < 0.0) expected = 0.0;
+        ASSERT_EQ(got, float(expected)) << describe(isa, c) << ": pixel " << p << " channel " << q;
+        continue;
+      }
       const int64_t v = q / lanes, l = q % lanes;
       for (int64_t s = 0; s < S; ++s) {
         for (int64_t term = 0; term < c.terms; ++term) {
@@ -179,6 +193,36 @@ TEST(GroupedConvTile, EveryShapeEveryIsa) {
         check_grouped(isa, k, {diagonals, pixels, lanes / 2, 1, 2, 3, false, true}, seed++);
         check_grouped(isa, k, {diagonals, pixels, lanes, lanes + 1, 0, 3, true, true}, seed++);
         check_grouped(isa, k, {diagonals, pixels, lanes, lanes, 3, 0, false, true}, seed++);
+      }
+    }
+  }
+}
+
+// tile_xor, where it exists (a power of two of diagonals, two groups or more per vector):
+// full and partial inputs and outputs (a partial block), every pixel count, empty tap windows.
+TEST(GroupedXorTile, EveryShapeEveryIsa) {
+  uint32_t seed = 1000;
+  for (Isa isa : isas_here()) {
+    const GroupedConvKernels& k = kernels<GroupedConvKernels>(isa);
+    const int64_t lanes = k.lanes;
+    for (int diagonals = 2; diagonals <= kMaxGroupedDiagonals; ++diagonals) {
+      const bool exists = (diagonals & (diagonals - 1)) == 0 && 2 * diagonals <= lanes;
+      for (int pixels = 1; pixels <= kMaxGroupedPixels; ++pixels) {
+        const bool in_budget = pixels <= k.max_pixels[diagonals - 1];
+        ASSERT_EQ(k.tile_xor[diagonals - 1][pixels - 1] != nullptr, exists && in_budget)
+            << isa_name(isa) << " " << diagonals << "x" << pixels;
+        if (!exists || !in_budget) continue;
+        const auto xor_case = [&](int64_t in_lanes, int64_t out_channels, int64_t taps_h, int64_t taps_w, bool relu,
+                                  bool bias) {
+          GroupedCase c{diagonals, pixels, in_lanes, out_channels, taps_h, taps_w, relu, bias};
+          c.xor_lanes = true;
+          check_grouped(isa, k, c, seed++);
+        };
+        xor_case(lanes, lanes, 3, 3, false, true);
+        xor_case(lanes - diagonals, lanes - diagonals, 1, 2, true, true);
+        xor_case(diagonals, diagonals, 2, 3, false, false);
+        xor_case(lanes, lanes, 0, 3, true, true);
+        xor_case(lanes, lanes - 1, 3, 0, false, true);
       }
     }
   }

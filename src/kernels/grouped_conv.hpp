@@ -6,7 +6,8 @@
 // into "diagonals": diagonal s pairs input lane (g, j) with output (g, (j + s) mod out_per_group),
 // so each diagonal is a full-width multiply of the unpermuted input by a packed weight vector
 // and sums into an accumulator of its own; the lanes move to their output channels only once
-// per pixel, in the epilogue, by one permute per diagonal and output vector. A dense tile on
+// per pixel, in the epilogue, by one permute per diagonal and output vector (tile_xor, below,
+// pairs them so that fixed shuffles move the lanes instead). A dense tile on
 // each group (DirectConvKernels) fills out_per_group of its lanes; a block-diagonal dense tile
 // fills the same fraction. Portable: no SIMD types here.
 #include <cstdint>
@@ -42,6 +43,14 @@ inline constexpr int kMaxGroupedPixels = 14;
 //                                                       * w[th*w_tap_h + tw*w_tap_w + 16i + q]   (q < 16)
 //   y[p*y_pixel_stride + o(q)] = (bias[o(q)] or 0) + (acc[p][q] + acc[p][q + 1]), then ReLU when relu;
 // source, terms and in_lanes unused.
+//
+// tile_xor (groups of in_per_group = out_per_group = diagonals, a power of two, at least two
+// per vector, one output vector) pairs diagonal s's lane l with output lane l XOR s (input j of
+// a group with its output j XOR s), so that lanes move by fixed shuffles, not by `source`:
+// acc as for `tile`, then, for b = 1, 2, 4 while b < diagonals and each s a multiple of 2b,
+//   acc[p][s][l] += acc[p][s + b][l XOR b]    (the lanes l < lanes, s in increasing order)
+//   y[p*y_pixel_stride + q] = (bias[q] or 0) + acc[p][0][q] for q < out_channels, then the activation;
+// source and terms unused.
 struct GroupedConvTile {
   const float* x;
   const float* w;
@@ -99,6 +108,8 @@ struct GroupedConvKernels {
   int max_pixels[kMaxGroupedDiagonals];
   GroupedConvTileFn tile[kMaxGroupedDiagonals][kMaxGroupedPixels];
   GroupedConvTileFn tile_per_input[kMaxGroupedDiagonals][kMaxGroupedPixels];
+  // tile_xor[s][p-1] as tile[s][p-1] where s+1 is a power of two and 2(s+1) <= lanes, else null.
+  GroupedConvTileFn tile_xor[kMaxGroupedDiagonals][kMaxGroupedPixels];
   // tile_paired[p-1] for 1 <= p <= paired_max_pixels (0 where the instruction set has none).
   int paired_max_pixels;
   GroupedConvTileFn tile_paired[kMaxGroupedPixels];

@@ -118,8 +118,46 @@ void hold_diagonals(xsimd::batch<float, Arch> (&wv)[Diagonals], const float* w) 
   }
 }
 
-template <class Arch, int Diagonals, int Pixels, bool Partial, bool PerInput>
+// Lane l of the result is a's lane l XOR Bit (Bit 1, 2 or 4): within 128 bits an immediate
+// shuffle, across them a swap of 128-bit halves, both cheaper than LanePicker's variable permute.
+template <class Arch, int Bit>
+[[gnu::always_inline]] inline xsimd::batch<float, Arch> xor_lanes(const xsimd::batch<float, Arch>& a) {
+  using Batch = xsimd::batch<float, Arch>;
+  static_assert(Bit == 1 || Bit == 2 || Bit == 4, "lanes move by XOR with 1, 2 or 4");
+  constexpr int within = Bit == 1 ? 0xB1 : 0x4E;  // (1, 0, 3, 2) or (2, 3, 0, 1)
+  if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
+    // The zero-masked forms with every lane kept: GCC 12 warns of the plain ones' undefined source.
+    constexpr __mmask16 all = 0xFFFF;
+    return Batch(Bit == 4 ? _mm512_maskz_shuffle_f32x4(all, a, a, 0xB1) : _mm512_maskz_permute_ps(all, a, within));
+  } else if constexpr (std::is_base_of_v<xsimd::avx, Arch>) {
+    return Batch(Bit == 4 ? _mm256_permute2f128_ps(a, a, 0x01) : _mm256_permute_ps(a, within));
+  } else {
+    static_assert(Bit < 4, "4-lane vectors hold no group of 8");
+    return Batch(_mm_shuffle_ps(a, a, within));
+  }
+}
+
+// acc[p][0] += sum over s of xor_lanes<s>(acc[p][s]), a bit of s at a time (lowest first):
+// after bit b, acc[p][s] for s a multiple of 2b holds the sum over s' < 2b of acc[p][s + s']
+// moved by s', since moving by s XOR s' is moving by s and then by s'.
+template <class Arch, int Diagonals, int Pixels, int Bit = 1>
+[[gnu::always_inline]] inline void fold_xor_diagonals(xsimd::batch<float, Arch> (&acc)[Pixels][Diagonals]) {
+  if constexpr (Bit < Diagonals) {
+#pragma GCC unroll 8
+    for (int s = 0; s < Diagonals; s += 2 * Bit) {
+#pragma GCC unroll 16
+      for (int p = 0; p < Pixels; ++p) acc[p][s] += xor_lanes<Arch, Bit>(acc[p][s + Bit]);
+    }
+    fold_xor_diagonals<Arch, Diagonals, Pixels, 2 * Bit>(acc);
+  }
+}
+
+// Which of GroupedConvKernels' tiles: `tile`, `tile_per_input` or `tile_xor`.
+enum class GroupedTileKind { shared, per_input, xor_lanes };
+
+template <class Arch, int Diagonals, int Pixels, bool Partial, GroupedTileKind Kind>
 void grouped_conv_tile(const GroupedConvTile& tile) {
+  constexpr bool PerInput = Kind == GroupedTileKind::per_input;
   // A local copy: an intrinsic's vector store may alias anything, `tile` included (see
   // depthwise_conv_impl.hpp).
   const GroupedConvTile t = tile;
@@ -169,6 +207,15 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
       }
     }
   }
+  if constexpr (Kind == GroupedTileKind::xor_lanes) {
+    fold_xor_diagonals<Arch, Diagonals, Pixels>(acc);
+    const Batch start = bias_vector<Arch>(t.bias, 0, t.out_channels);
+#pragma GCC unroll 16
+    for (int p = 0; p < Pixels; ++p) {
+      store_channels<Arch>(t.y + p * t.y_pixel_stride, activate<Arch>(start + acc[p][0], t.activation), t.out_channels);
+    }
+    return;
+  }
   for (int64_t v = 0; v * lanes < t.out_channels; ++v) {
     const int64_t count = std::min(lanes, t.out_channels - v * lanes);
     const Batch start = bias_vector<Arch>(t.bias, v * lanes, count);
@@ -193,12 +240,13 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
   }
 }
 
-template <class Arch, int Diagonals, int Pixels, bool PerInput>
+template <class Arch, int Diagonals, int Pixels, GroupedTileKind Kind>
 void grouped_conv_tile_any_lanes(const GroupedConvTile& t) {
-  if (t.in_lanes < (PerInput ? Diagonals : 1) * int64_t(xsimd::batch<float, Arch>::size)) {
-    grouped_conv_tile<Arch, Diagonals, Pixels, true, PerInput>(t);
+  const int64_t inputs = Kind == GroupedTileKind::per_input ? Diagonals : 1;
+  if (t.in_lanes < inputs * int64_t(xsimd::batch<float, Arch>::size)) {
+    grouped_conv_tile<Arch, Diagonals, Pixels, true, Kind>(t);
   } else {
-    grouped_conv_tile<Arch, Diagonals, Pixels, false, PerInput>(t);
+    grouped_conv_tile<Arch, Diagonals, Pixels, false, Kind>(t);
   }
 }
 
@@ -366,8 +414,14 @@ void fill_grouped_weight_grads(GroupedConvKernels& k) {
 template <class Arch, int Diagonals, int Pixels>
 void fill_grouped_tiles(GroupedConvKernels& k) {
   if constexpr (Pixels <= grouped_max_pixels<Arch>(Diagonals)) {
-    k.tile[Diagonals - 1][Pixels - 1] = &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, false>;
-    k.tile_per_input[Diagonals - 1][Pixels - 1] = &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, true>;
+    k.tile[Diagonals - 1][Pixels - 1] = &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, GroupedTileKind::shared>;
+    k.tile_per_input[Diagonals - 1][Pixels - 1] =
+        &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, GroupedTileKind::per_input>;
+    constexpr bool power_of_two = (Diagonals & (Diagonals - 1)) == 0;
+    if constexpr (power_of_two && 2 * Diagonals <= int(xsimd::batch<float, Arch>::size)) {
+      k.tile_xor[Diagonals - 1][Pixels - 1] =
+          &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, GroupedTileKind::xor_lanes>;
+    }
     fill_grouped_tiles<Arch, Diagonals, Pixels + 1>(k);
   }
 }

@@ -4,8 +4,8 @@
 // A block is the G = lanes / in_per_group neighbouring groups whose input channels one vector
 // holds (a partial last block where the groups run out). Packed weights: per block, per tap
 // [kh][kw], per diagonal s, a vector whose lane (g, j) holds the weight from the block's group
-// g input channel j to its output channel (j + s) mod out_per_group (zero past the block's
-// groups). Groups of 8 inputs and outputs run the paired tile instead where runs_paired says:
+// g input channel j to its output channel (j + s) mod out_per_group, or j XOR s where the XOR
+// tile runs (zero past the block's groups). Groups of 8 inputs and outputs run the paired tile instead where runs_paired says:
 // a block is one group, its taps' weights in pairs of input channels (tile_paired's order).
 // Backward data is the transposed problem (dy in, dx out, the taps walked through dy
 // as tap_geometry.hpp describes), with the same tile and the weights packed transposed.
@@ -44,16 +44,17 @@ bool paired_tile_fits(int64_t in_per_group, int64_t out_per_group, const Grouped
   return k.paired_max_pixels > 0 && in_per_group == 8 && out_per_group == 8;
 }
 
-// Whether the problem (the forward one, or backward data's transposed one when `transposed`)
-// runs the paired tile: where it fits and the diagonals do not (AVX2), and where both fit
-// (AVX-512) only for backward data of a strided layer, whose outputs have few taps each to
-// repay the diagonals' permutes; elsewhere the diagonals ran faster (docs/results/decisions.md,
-// "direct: 8-channel groups in input pairs").
-bool runs_paired(const Conv2dParams& p, int64_t in_per_group, int64_t out_per_group, const GroupedConvKernels& k,
-                 bool transposed) {
-  if (!paired_tile_fits(in_per_group, out_per_group, k)) return false;
-  const bool strided = p.stride_h > 1 || p.stride_w > 1;
-  return !grouped_tile_fits(in_per_group, out_per_group, k.lanes) || (transposed && strided);
+// Whether a problem runs the paired tile: where it fits and the diagonals do not (AVX2); where
+// both fit (AVX-512) the XOR diagonals ran faster, backward data of strided layers included
+// (docs/results/decisions.md, "direct: 8-channel groups in input pairs" and "direct: XOR diagonals").
+bool runs_paired(int64_t in_per_group, int64_t out_per_group, const GroupedConvKernels& k) {
+  return paired_tile_fits(in_per_group, out_per_group, k) && !grouped_tile_fits(in_per_group, out_per_group, k.lanes);
+}
+// Whether the XOR tile runs a problem that neither the paired nor the per-input tile takes: as
+// many inputs as outputs per group, a power of two, whose lanes it moves by fixed shuffles.
+bool xor_tile_fits(int64_t in_per_group, int64_t out_per_group, const GroupedConvKernels& k) {
+  return in_per_group == out_per_group && out_per_group <= kMaxGroupedDiagonals && out_per_group > 1 &&
+         k.tile_xor[out_per_group - 1][0] != nullptr;
 }
 // Whether the per-input tile runs it: one output per group, fed by 2 to kMaxGroupedDiagonals
 // inputs (the transpose of a channel multiplier).
@@ -67,12 +68,13 @@ bool per_input_tile_fits(int64_t in_per_group, int64_t out_per_group) {
 // vector s's lane l holding input (s*lanes + l) mod in_per_group of group (s*lanes + l) /
 // in_per_group; `terms` = in_per_group lanes of an accumulator add into each output. `paired`
 // (runs_paired): a block is one group, its taps' weights in tile_paired's order
-// ([in_per_group / 2][16]), counted as diagonals of a vector each.
+// ([in_per_group / 2][16]), counted as diagonals of a vector each. `xor_lanes` (xor_tile_fits,
+// not paired): diagonal s pairs input j with output j XOR s, and tile_xor runs it.
 struct GroupedProblem {
   int64_t batch = 0, in_h = 0, in_w = 0, in_c = 0, out_h = 0, out_w = 0, out_c = 0;
   int64_t kernel_h = 1, kernel_w = 1, groups = 1, in_per_group = 0, out_per_group = 0;
   int64_t lanes = 0, groups_per_block = 0, blocks = 0;
-  bool transposed = false, per_input = false, paired = false;
+  bool transposed = false, per_input = false, paired = false, xor_lanes = false;
   std::vector<TapRange> row_taps;  // per output row
   std::vector<AxisRun> columns;
   // The tile's `source` table (grouped_conv.hpp): [out_vectors][diagonals][terms][lanes].
@@ -91,8 +93,8 @@ struct GroupedProblem {
   int64_t groups_in(int64_t block) const { return std::min(groups_per_block, groups - block * groups_per_block); }
 };
 
-// `paired`: lay out for tile_paired (runs_paired).
-GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transposed, bool paired) {
+// `paired`: lay out for tile_paired (runs_paired); `xor_lanes`: for tile_xor.
+GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transposed, bool paired, bool xor_lanes) {
   GroupedProblem d;
   d.batch = p.batch, d.kernel_h = p.kernel_h, d.kernel_w = p.kernel_w, d.groups = p.groups;
   d.transposed = transposed;
@@ -107,6 +109,7 @@ GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transp
   d.lanes = lanes;
   d.per_input = d.in_per_group > d.out_per_group;
   d.paired = paired;
+  d.xor_lanes = xor_lanes && !paired;
   d.groups_per_block = d.paired ? 1 : d.per_input ? lanes : lanes / d.in_per_group;
   d.blocks = (p.groups + d.groups_per_block - 1) / d.groups_per_block;
   for (int64_t o = 0; o < d.out_h; ++o) d.row_taps.push_back(transposed ? transposed_taps(rows, o) : forward_taps(rows, o));
@@ -125,7 +128,7 @@ GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transp
       // q = (s*lanes + l) % 16 of input pair (s*lanes + l) / 16, as grouped_conv.hpp orders them).
       const int64_t input = d.per_input ? s * lanes + l : l;
       int64_t g = std::min(input / d.in_per_group, d.groups_per_block), j = input % d.in_per_group;
-      int64_t o = d.per_input ? 0 : (j + s) % d.out_per_group;
+      int64_t o = d.per_input ? 0 : d.xor_lanes ? j ^ s : (j + s) % d.out_per_group;
       const int64_t q = (s * lanes + l) % 16;
       if (d.paired) j = (s * lanes + l) / 16 * 2 + q % 2, o = 4 * (q % 8 / 4) + 2 * (q / 8) + q % 4 / 2, g = 0;
       const int64_t group_column = g * forward_out_per_group;
@@ -133,7 +136,7 @@ GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transp
       d.pack_offset.push_back(transposed ? o * forward_out_c + group_column + j : j * forward_out_c + group_column + o);
     }
   }
-  if (d.paired) return d;
+  if (d.paired || d.xor_lanes) return d;
   d.source.assign(static_cast<size_t>(out_vectors * S * d.terms() * lanes), -1);
   if (d.per_input) {
     // Output g (one vector) adds lane g*in_per_group + t - s*lanes of accumulator s, where in range.
@@ -186,7 +189,8 @@ void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const
   const TapRange& rows = d.row_taps[static_cast<size_t>(oh)];
   const int64_t S = d.diagonals(), groups = d.groups_in(b);
   const int64_t widest = d.paired ? k.paired_max_pixels : k.max_pixels[S - 1];
-  const GroupedConvTileFn* tile_of_width = d.paired ? k.tile_paired : (d.per_input ? k.tile_per_input : k.tile)[S - 1];
+  const GroupedConvTileFn* tile_of_width =
+      d.paired ? k.tile_paired : (d.per_input ? k.tile_per_input : d.xor_lanes ? k.tile_xor : k.tile)[S - 1];
   GroupedConvTile t{};
   t.bias = bias != nullptr ? bias + b * d.groups_per_block * d.out_per_group : nullptr;
   t.source = d.source.data();
@@ -241,6 +245,14 @@ void run_grouped(const GroupedProblem& d, const GroupedConvKernels& k, const flo
   });
 }
 
+// The forward problem, or backward data's transposed one, laid out for the tile that runs it.
+GroupedProblem tile_problem(const Conv2dParams& p, const GroupedConvKernels& k, bool transposed) {
+  const int64_t in_per_group = transposed ? p.out_c_per_group() : p.in_c_per_group();
+  const int64_t out_per_group = transposed ? p.in_c_per_group() : p.out_c_per_group();
+  return grouped_problem(p, k.lanes, transposed, runs_paired(in_per_group, out_per_group, k),
+                         xor_tile_fits(in_per_group, out_per_group, k));
+}
+
 // Small problems run on one thread: a region costs more than they do (as direct_conv.cpp's team()).
 int team_for(const Conv2dParams& p, int threads) { return p.flops() < 5e5 ? 1 : threads; }
 
@@ -250,7 +262,7 @@ class GroupedForward final : public ConvForward {
       : p_(p),
         activation_(ctx.activation),
         k_(kernels<GroupedConvKernels>(ctx.isa)),
-        d_(grouped_problem(p, k_.lanes, false, runs_paired(p, p.in_c_per_group(), p.out_c_per_group(), k_, false))) {}
+        d_(tile_problem(p, k_, false)) {}
 
   size_t packed_weights_size() const override { return static_cast<size_t>(d_.packed_floats()); }
   void pack_weights(const float* w, float* packed) const override {
@@ -275,7 +287,7 @@ class GroupedForward final : public ConvForward {
 class GroupedBackwardData final : public ConvBackwardData {
  public:
   GroupedBackwardData(const Conv2dParams& p, const PlanContext& ctx)
-      : ConvBackwardData(p), p_(p), k_(kernels<GroupedConvKernels>(ctx.isa)), d_(grouped_problem(p, k_.lanes, true, runs_paired(p, p.out_c_per_group(), p.in_c_per_group(), k_, true))) {}
+      : ConvBackwardData(p), p_(p), k_(kernels<GroupedConvKernels>(ctx.isa)), d_(tile_problem(p, k_, true)) {}
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     auto lease = scratch_.acquire(backward_data_packed_size());
@@ -310,7 +322,7 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
   GroupedBackwardWeights(const Conv2dParams& p, const PlanContext& ctx)
       : p_(p),
         k_(kernels<GroupedConvKernels>(ctx.isa)),
-        d_(grouped_problem(p, k_.lanes, false, false)),
+        d_(grouped_problem(p, k_.lanes, false, false, false)),
         bias_(p.batch * p.out_h() * p.out_w(), p.out_c, ctx.isa) {
     const ConvAxis rows{p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_top, p.dilation_h};
     row_runs_ = axis_runs(rows, false);
