@@ -65,6 +65,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic32ih15iw11_oc16_kh3kw2_dh2dw3_pt4pb1pl0pr3",   // ... dilated, padding at its limit on two sides
       "mb1_ic2000ih3iw4_oc8_kh3kw3_ph1pw1",                 // in_c split into cache chunks on every ISA
       "mb1_ic512ih17iw64_oc16_kh3kw1_ph1",                  // weight gradient in bands of rows (x rows over 1 MB)
+      "mb2_ic512ih17iw64_oc16_kh3kw1_ph1_g2",               // ... grouped, each band's rows copied per group, batch 2
       "mb2_ic24ih5iw11_oc20_kh3kw5_sh2sw2_dh1dw2_pt1pb1pl3pr2",  // one-row border runs in tap strips; taps
                                                                 // 2 and 3 of 5 read every column
       "mb1_ic17ih10iw10_oc20_kh3kw3_sh2sw2_pt0pb1pl0pr1",   // TensorFlow's SAME at stride 2: padding at the end only
@@ -125,6 +126,9 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic32ih5iw5_oc32_kh1kw1_g2",                      // 16 per group, 1x1
       "mb1_ic48ih9iw11_oc48_kh3kw3_sh2sw2_ph1pw1_g2",       // 24 per group, stride 2
       "mb2_ic96ih5iw7_oc96_kh1kw1_sh2sw2_g3",               // 32 per group, strided 1x1
+      // Weight gradients from per-group input slices (pixels a KB or more apart, one output vector):
+      "mb2_ic256ih9iw7_oc256_kh3kw3_sh2sw2_ph1pw1_g16",     // 16 per group, stride 2, batch 2
+      "mb2_ic260ih7iw6_oc12_kh3kw2_pt1pb0pl1pr1_g4",        // 65 in, 3 out per group (one vector on every ISA)
   };
   return sweep;
 }

@@ -2,6 +2,7 @@
 #include "backends/direct/weight_gradient.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "conv/cache_sizes.hpp"
 #include "threading.hpp"
@@ -10,10 +11,29 @@ namespace convkit::detail::direct {
 
 DenseWeightGradient::DenseWeightGradient(const Conv2dParams& p, const ChannelBlocking& blocking,
                                          const DirectConvKernels& k, Isa isa)
-    : p_(p), blocking_(blocking), k_(k), bias_(p.batch * p.out_h() * p.out_w(), p.out_c, isa) {
+    : p_(p), blocking_(blocking), k_(k), bias_(p.batch * p.out_h() * p.out_w(), p.out_c, isa),
+      x_slices_(p.groups > 1 && p.kernel_h * p.kernel_w > 1 && blocking.block_vectors == 1 &&
+                p.in_c * int64_t(sizeof(float)) >= kSliceMinPixelBytes) {
   for (int64_t kh = 0; kh < p.kernel_h; ++kh) rows_of_kh_.push_back(outputs_reading_tap(row_axis(p), kh));
   for (int64_t kw = 0; kw < p.kernel_w; ++kw) cols_of_kw_.push_back(outputs_reading_tap(column_axis(p), kw));
 }
+
+namespace {
+
+// Copies `count` runs of `valid` floats, `in_step` apart, to consecutive runs of `width`
+// floats, each zero past `valid`, in fixed-size chunks the compiler inlines (a library call per
+// run costs more than the short copy).
+void gather_runs(const float* in, int64_t in_step, int64_t count, int64_t valid, int64_t width, float* out) {
+  constexpr int64_t kChunk = 16;
+  for (int64_t i = 0; i < count; ++i, in += in_step, out += width) {
+    int64_t c = 0;
+    for (; c + kChunk <= valid; c += kChunk) std::memcpy(out + c, in + c, kChunk * sizeof(float));
+    for (; c < valid; ++c) out[c] = in[c];
+    for (; c < width; ++c) out[c] = 0.0f;
+  }
+}
+
+}  // namespace
 
 void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float* db, int threads,
                               WorkspacePool& scratch) const {
@@ -34,11 +54,23 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   const bool overruns = dy_in_place && last_valid < last_width;
   const int64_t last_row_floats = overruns ? OW * last_width : 0;
   const int64_t packed_floats = dy_in_place ? 0 : p.groups * cb.group_lanes() * pixels;
-  auto lease = scratch.acquire(
-      static_cast<size_t>(last_row_floats + packed_floats + (db != nullptr ? bias_.workspace_floats() : 0)));
+  const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * cb.block_vectors * cb.lanes;
+  const int64_t row_bytes = row_floats * int64_t(sizeof(float));
+  const int64_t band = std::max<int64_t>(1, l2_bytes() / row_bytes);
+  // The input rows [lo, hi) that output rows [oh0, oh1) read, clipped to the image.
+  const auto input_rows_of = [&](int64_t oh0, int64_t oh1) {
+    return OutputRange{std::max<int64_t>(0, oh0 * p.stride_h - p.pad_top),
+                       std::min(p.in_h, (oh1 - 1) * p.stride_h - p.pad_top + (p.kernel_h - 1) * p.dilation_h + 1)};
+  };
+  const int64_t band_input_rows =
+      std::min(p.in_h, (std::min(band, OH) - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1);
+  const int64_t slice_floats = x_slices_ ? band_input_rows * p.in_w * ICG : 0;
+  auto lease = scratch.acquire(static_cast<size_t>(last_row_floats + packed_floats + threads * slice_floats +
+                                                   (db != nullptr ? bias_.workspace_floats() : 0)));
   float* last_row = lease.data();
   float* packed_dy = last_row + last_row_floats;
-  float* db_partial = packed_dy + packed_floats;
+  float* x_slices = packed_dy + packed_floats;
+  float* db_partial = x_slices + threads * slice_floats;
   const auto block_base = [&](int64_t g, int64_t b) { return (g * cb.group_lanes() + cb.first_channel(b)) * pixels; };
   // Input channels in even tiles (16 as 8 + 8, not 14 + 2): a tile of few channels has too
   // few accumulators to hide the FMA latency (as for_each_even_tile's pixels).
@@ -46,28 +78,18 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   const int64_t ci_tiles = ci_split.count, taps = p.kernel_h * p.kernel_w;
   const int64_t pack_total = dy_in_place ? 0 : p.groups * cb.blocks * p.batch * OH;
   const int64_t grad_total = p.groups * cb.blocks * taps * ci_tiles;
-  const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * cb.block_vectors * cb.lanes;
-  const int64_t row_bytes = row_floats * int64_t(sizeof(float));
-  const int64_t band = std::max<int64_t>(1, l2_bytes() / row_bytes);
   run_team(threads, [&](int thread, int team) {
     if (overruns && thread == 0) {
-      const float* in = dy + (pixels - OW) * p.out_c + cb.first_channel(last_block);
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        std::copy_n(in + ow * p.out_c, last_valid, last_row + ow * last_width);
-        std::fill(last_row + ow * last_width + last_valid, last_row + (ow + 1) * last_width, 0.0f);
-      }
+      gather_runs(dy + (pixels - OW) * p.out_c + cb.first_channel(last_block), p.out_c, OW, last_valid, last_width,
+                  last_row);
     }
     const Share packing = share_of(pack_total, thread, team);
     for (int64_t item = packing.begin; item < packing.end; ++item) {
       const int64_t row = item % (p.batch * OH), b = (item / (p.batch * OH)) % cb.blocks;
       const int64_t g = item / (p.batch * OH * cb.blocks);
       const int64_t width = cb.vectors_of(b) * cb.lanes, valid = std::min(width, OCG - cb.first_channel(b));
-      float* out = packed_dy + block_base(g, b) + row * OW * width;
-      const float* in = dy + row * OW * p.out_c + g * OCG + cb.first_channel(b);
-      for (int64_t ow = 0; ow < OW; ++ow, out += width, in += p.out_c) {
-        std::copy_n(in, valid, out);
-        std::fill(out + valid, out + width, 0.0f);
-      }
+      gather_runs(dy + row * OW * p.out_c + g * OCG + cb.first_channel(b), p.out_c, OW, valid, width,
+                  packed_dy + block_base(g, b) + row * OW * width);
     }
     if (db != nullptr) bias_.sum_segments(dy, db_partial, thread, team);
     team_barrier(team);
@@ -78,12 +100,16 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
     t.x_pixel_stride = 1;
     t.y_pixel_stride = p.out_c;
     t.taps_w = 1;
-    t.x_tap_h = p.stride_h * p.in_w * p.in_c;
-    t.x_reduce_stride = p.stride_w * p.in_c;
+    float* x_slice = x_slices + thread * slice_floats;
+    const int64_t x_pixel_floats = x_slices_ ? ICG : p.in_c;
+    t.x_tap_h = p.stride_h * p.in_w * x_pixel_floats;
+    t.x_reduce_stride = p.stride_w * x_pixel_floats;
     for (int64_t n = 0; n < p.batch; ++n) {
       for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {
         const int64_t oh1 = std::min(OH, oh0 + band);
         t.accumulate = n > 0 || oh0 > 0;
+        const OutputRange band_inputs = input_rows_of(oh0, oh1);
+        int64_t sliced_group = -1;
         int64_t current_tap_item = -1, vectors = 0, x_first = 0, dy_first = 0, dw_first = 0, cols_lo = 0;
         bool reads = false, split_last_row = false;
         for (int64_t item = share.begin; item < share.end; ++item) {
@@ -109,7 +135,14 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
             cols_lo = cols.lo;
             const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
             const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
-            x_first = reads ? ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG : 0;
+            if (reads && x_slices_ && g != sliced_group) {
+              gather_runs(x + (n * p.in_h + band_inputs.lo) * p.in_w * p.in_c + g * ICG, p.in_c,
+                          band_inputs.count() * p.in_w, ICG, ICG, x_slice);
+              sliced_group = g;
+            }
+            x_first = !reads     ? 0
+                      : x_slices_ ? ((ih - band_inputs.lo) * p.in_w + iw) * ICG
+                                  : ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG;
             const int64_t dy_pixel_index = (n * OH + rows.lo) * OW + cols.lo;
             dy_first = !reads      ? 0
                        : dy_in_place ? dy_pixel_index * p.out_c + g * OCG + cb.first_channel(b)
@@ -118,7 +151,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
           }
           t.pixels = ci_split.size(ci_index);
           t.y = dw + dw_first + ci0 * p.out_c;
-          t.x = reads ? x + x_first + ci0 : x;
+          t.x = reads ? (x_slices_ ? x_slice : x) + x_first + ci0 : x;
           t.w = (dy_in_place ? dy : packed_dy) + dy_first;
           if (!split_last_row) {
             k_.tile[vectors - 1][t.pixels - 1](t);

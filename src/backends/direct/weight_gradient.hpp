@@ -18,7 +18,8 @@ namespace convkit::detail::direct {
 // band into dw (the first band overwrites); a thread owns the same items in every band, so
 // bands need no barrier and each sum runs in image and row order. Every band rereads and
 // rewrites the thread's whole share of dw, so a band is only cut where the cache needs it
-// (docs/results/decisions.md, "direct: weight-gradient row bands").
+// (docs/results/decisions.md, "direct: weight-gradient row bands"). Some grouped layers read x
+// from per-thread slices instead (x_slices_ below).
 // db is the shared BiasGradient's, its segments summed in the same region before the barrier.
 class DenseWeightGradient {
  public:
@@ -32,6 +33,16 @@ class DenseWeightGradient {
   BiasGradient bias_;
   // For each kh (kw), the output rows (columns) that read inside the input.
   std::vector<OutputRange> rows_of_kh_, cols_of_kw_;
+  // Whether a thread first copies the band's input rows of each group it works on into a slice
+  // of its own, [input row][iw][in_c / groups], which the tiles then read: for a grouped kernel
+  // of several taps with one output vector per group, whose pixels lie a KB or more apart (at
+  // most four to a 4 KB page). There the taps and channel tiles reread x in place, pass after
+  // pass, from lines the L1 cannot keep (too few of its sets, too many pages), and a tile of
+  // one vector does too few FMAs per line to hide it; closer pixels, wider groups and 1x1
+  // kernels ran slower with the copy (docs/results/decisions.md, "direct: weight-gradient
+  // input slices per group").
+  bool x_slices_;
+  static constexpr int64_t kSliceMinPixelBytes = 1024;
 };
 
 }  // namespace convkit::detail::direct
