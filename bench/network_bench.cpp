@@ -97,7 +97,7 @@ void network_layer(benchmark::State& state, const std::string& problem, const st
   const ConvSeries& forward = kConvSeries[0];
   ConvData d(p);
   std::vector<std::unique_ptr<Conv2d>> plans;
-  std::vector<PackedWeights> packed;
+  std::deque<PackedWeights> packed;  // the sides keep references: a deque's elements stay put
   std::vector<Side> sides;
   std::string label = networks;
   for (const Contender& c : contenders) {
