@@ -17,7 +17,10 @@
 // - backward weights: `im2col` for 1x1 layers with 2048 or more input channels.
 // - under Math::fast, forward and backward data: `winograd` (the minimal-filtering row) on the
 //   ungrouped 3x3 stride-1 layers it takes. Forward reads transformed weights packed once and
-//   wins on every such layer measured at two threads, 7x7x512 included; backward data
+//   wins on such layers at two threads from 7x7 outputs up (7x7x512 within noise); on outputs
+//   of 5x5 and less, whose 4x4 tiles are mostly padding, it lost up to 25x (SSD's 1x1 to 5x5
+//   heads in convkit-network-bench --fast), so it needs 7 or more outputs along each axis;
+//   backward data
 //   transforms the weights on every call (4x their size), which the GEMMs repay over 9 or more
 //   4x4 tiles of dx, and, once the transformed weights outgrow the caches, only with at least
 //   one tile per 1.5 L2 of them (14x14 images win at 256 channels, lose at 512).
@@ -45,7 +48,7 @@ const ConvBackend& first_candidate(const std::vector<ConvBackend>& table, const 
 // Whether minimal filtering repays its transforms for direction d (see the rule above).
 bool minimal_filtering_pays(const Conv2dParams& p, Direction d) {
   if (p.groups != 1) return false;
-  if (d == Direction::forward) return true;
+  if (d == Direction::forward) return p.out_h() >= 7 && p.out_w() >= 7;
   const int64_t dx_tiles = p.batch * ((p.in_h + 3) / 4) * ((p.in_w + 3) / 4);
   const int64_t transformed_bytes = 36 * p.in_c * p.out_c * int64_t{sizeof(float)};
   return dx_tiles >= 9 && dx_tiles * (3 * l2_bytes() / 2) >= transformed_bytes;

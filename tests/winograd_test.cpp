@@ -399,8 +399,8 @@ std::string auto_choice(const char* problem, Math math, Direction d) {
 }
 
 // auto's rule (src/auto_select.cpp): winograd only under Math::fast, only for the directions it
-// implements, and only where its transforms pay: forward on every ungrouped layer it takes,
-// backward data from 9 tiles of dx and one tile per 1.5 L2 of transformed weights, never on
+// implements, and only where its transforms pay: forward on ungrouped layers of 7x7 outputs
+// and up, backward data from 9 tiles of dx and one tile per 1.5 L2 of transformed weights, never on
 // grouped layers.
 TEST(WinogradAuto, TakenUnderFastWhereItPays) {
   const char* res2b = "mb1_ic64ih56iw56_oc64_kh3kw3_ph1pw1";
@@ -421,6 +421,11 @@ TEST(WinogradAuto, TakenUnderFastWhereItPays) {
   EXPECT_NE(auto_choice("mb1_ic512ih14iw14_oc512_kh3kw3_ph1pw1_g32", Math::fast, Direction::forward), "winograd");
   EXPECT_NE(auto_choice("mb1_ic128ih56iw56_oc128_kh3kw3_ph1pw1_g4", Math::fast, Direction::backward_data), "winograd");
   EXPECT_NE(auto_choice("mb1_ic8ih56iw56_oc8_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
+  for (const char* small : {"mb1_ic256ih1iw1_oc84_kh3kw3_ph1pw1", "mb1_ic128ih5iw5_oc256_kh3kw3",
+                            "mb1_ic256ih5iw5_oc24_kh3kw3_ph1pw1", "mb1_ic256ih6iw9_oc64_kh3kw3_ph1pw1"}) {
+    EXPECT_NE(auto_choice(small, Math::fast, Direction::forward), "winograd") << small;
+  }
+  EXPECT_EQ(auto_choice("mb1_ic256ih9iw7_oc64_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
 }
 
 }  // namespace
