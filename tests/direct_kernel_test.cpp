@@ -433,10 +433,11 @@ TEST(DepthwiseWeightGrad, EveryChannelAndTapCountEveryIsa) {
             // Strided and dilated columns, then stride 1 (the sliding path: groups of 4 columns
             // plus a remainder).
             for (const bool sliding : {false, true}) {
-              // aliased_pixels (AVX-512: four-vector tiles, a kernel row at a time) with accumulate.
+              // Mode 2 accumulates with pixels 512 floats apart (on AVX-512 the four-vector tiles,
+              // a kernel row at a time: depthwise_grad_wide_tiles).
               for (const int mode : {0, 1, 2}) {
-                const bool accumulate = mode > 0, aliased = mode == 2;
-                const int64_t C = channels + 2, cols = sliding ? 9 : 5;
+                const bool accumulate = mode > 0;
+                const int64_t C = mode == 2 ? 512 : channels + 2, cols = sliding ? 9 : 5;
                 const int64_t x_tap_w = sliding ? C : 2 * C, x_col_stride = sliding ? C : 3 * C;
                 const int64_t x_row_stride = (cols - 1) * x_col_stride + (taps - 1) * x_tap_w + C;
                 const int64_t x_tap_h = std::max<int64_t>(rows, 1) * x_row_stride + C;
@@ -470,7 +471,6 @@ TEST(DepthwiseWeightGrad, EveryChannelAndTapCountEveryIsa) {
                 t.dw_tap_stride = dw_tap_stride;
                 t.channels = channels;
                 t.accumulate = accumulate;
-                t.aliased_pixels = aliased;
                 k.weight_grad(t);
                 for (int64_t i = 0; i < dw_size; ++i) {
                   const float got = dw[size_t(i)];

@@ -76,8 +76,17 @@ struct DepthwiseWeightGradTile {
   int64_t x_row_stride, x_col_stride, x_tap_h, x_tap_w, dy_row_stride, dy_col_stride, dw_tap_h, dw_tap_stride;
   int64_t channels;
   bool accumulate;
-  bool aliased_pixels;  // x's pixels a multiple of 512 floats apart (a tiling hint; same sums)
 };
+
+// Where every input pixel a weight-gradient tile reads along a row lies a multiple of 2 KB
+// from the others (columns and taps both 512 floats apart, as at 512 channels and their
+// multiples), each pixel's lines of one vector fall in the same two L1 sets. There the AVX-512
+// tile takes four vectors a kernel row at a time instead of two vectors three kernel rows at a
+// time, spreading each pixel over twice the sets: 1.1-1.5x on such layers, slower elsewhere
+// (docs/results/decisions.md, "direct: depthwise weight gradient by channels").
+inline bool depthwise_grad_wide_tiles(const DepthwiseWeightGradTile& t) {
+  return t.x_col_stride % 512 == 0 && t.x_tap_w % 512 == 0;
+}
 
 // Whether a tile of two rows computes both in one pass: a 3x3 kernel at stride 1 or 2 along
 // each axis, without dilation, where the rows share input rows (one of five at stride 2, two of

@@ -398,12 +398,8 @@ void depthwise_weight_grad(const DepthwiseWeightGradTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
   constexpr int rows_at_once = lanes == 16 ? 3 : 1;
   int64_t c = 0;
-  // Pixels a multiple of 2 KB apart put every pixel's lines of one vector in the same two L1
-  // sets: four vectors a kernel row at a time spread each pixel over twice the sets, and ran
-  // 1.1-1.5x faster there, slower elsewhere (docs/results/decisions.md, "direct: depthwise
-  // weight gradient by channels").
   if constexpr (lanes == 16) {
-    if (t.aliased_pixels) {
+    if (depthwise_grad_wide_tiles(t)) {
       for (; c + 4 * lanes <= t.channels; c += 4 * lanes) depthwise_grad_vectors<Arch, 4, 1, false>(t, c, lanes);
     }
   }

@@ -151,13 +151,13 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
     };
     // Four-vector tiles (depthwise_wide_tiles) of even widths; otherwise the widest tiles and
     // what is left.
-    if (k.wide_pixels > 0 && r.reads_input && depthwise_wide_tiles(t.x_pixel_stride)) {
-      const EvenTiles tiles(r.length, k.wide_pixels);
-      for (; line < r.lines; ++line) {
-        for (int64_t i = 0; i < tiles.count; ++i) run_tile(line, tiles.start(i), tiles.size(i));
-      }
-    }
+    const bool wide = k.wide_pixels > 0 && r.reads_input && depthwise_wide_tiles(t.x_pixel_stride);
+    const EvenTiles wide_tiles = wide ? EvenTiles(r.length, k.wide_pixels) : EvenTiles();
     for (; line < r.lines; ++line) {
+      if (wide) {
+        for (int64_t i = 0; i < wide_tiles.count; ++i) run_tile(line, wide_tiles.start(i), wide_tiles.size(i));
+        continue;
+      }
       for (int64_t j = 0; j < r.length; j += kMaxDepthwisePixels) {
         run_tile(line, j, std::min<int64_t>(kMaxDepthwisePixels, r.length - j));
       }
@@ -294,7 +294,6 @@ void DepthwiseWeightGradient::run(const float* x, const float* dy, float* dw, fl
     t.dw_tap_h = p.kernel_w * C;
     t.dw_tap_stride = C;
     t.accumulate = true;
-    t.aliased_pixels = C % kAliasingChannels == 0;
     for (int64_t item = share.begin; item < share.end; ++item) {
       const int64_t segment = item / blocks, c0 = (item % blocks) * block;
       const Share seg = share_of(rows, static_cast<int>(segment), static_cast<int>(segments));
