@@ -85,6 +85,7 @@ struct GroupedCase {
   bool per_input = false;  // tile_per_input, its input vector s for accumulator s
   int64_t terms = 1;
   bool xor_lanes = false;  // tile_xor (no source table; out_channels <= lanes)
+  bool gather = false;     // tile_gather (likewise)
 };
 
 std::string describe(Isa isa, const GroupedCase& c) {
@@ -92,7 +93,7 @@ std::string describe(Isa isa, const GroupedCase& c) {
          " pixels=" + std::to_string(c.pixels) + " in_lanes=" + std::to_string(c.in_lanes) +
          " out_channels=" + std::to_string(c.out_channels) + " taps=" + std::to_string(c.taps_h) + "x" +
          std::to_string(c.taps_w) + (c.relu ? " relu" : "") + (c.bias ? " bias" : "") +
-         (c.per_input ? " per-input" : "") + (c.xor_lanes ? " xor" : "") + " terms=" + std::to_string(c.terms);
+         (c.per_input ? " per-input" : "") + (c.xor_lanes ? " xor" : "") + (c.gather ? " gather" : "") + " terms=" + std::to_string(c.terms);
 }
 
 // x laid out by tap_layout, with NaN in every lane at or past in_lanes; the last vector read
@@ -119,7 +120,7 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
   t.source = source.data();
   t.terms = c.terms;
   t.in_lanes = c.in_lanes;
-  (c.per_input ? k.tile_per_input : c.xor_lanes ? k.tile_xor : k.tile)[S - 1][c.pixels - 1](t);
+  (c.per_input ? k.tile_per_input : c.xor_lanes ? k.tile_xor : c.gather ? k.tile_gather : k.tile)[S - 1][c.pixels - 1](t);
 
   // acc[p][s][l] from the header's formula, in double.
   const auto acc = [&](int64_t p, int64_t s, int64_t l) {
@@ -148,8 +149,18 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
         continue;
       }
       double expected = c.bias ? bias[size_t(q)] : 0.0;
-      if (c.xor_lanes) {
-        expected += xor_sum(p, 0, S, q);
+      if (c.xor_lanes || c.gather) {
+        // tile_gather: input lane q XOR s times the weight in lane q, for every diagonal s.
+        for (int64_t s = 0; s < S && c.gather; ++s) {
+          for (int64_t th = 0; th < c.taps_h; ++th) {
+            for (int64_t tw = 0; tw < c.taps_w; ++tw) {
+              if ((q ^ s) >= c.in_lanes) continue;
+              expected += double(t.x[p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + (q ^ s)]) *
+                          w[size_t(th * w_tap_h + tw * w_tap_w + s * lanes + q)];
+            }
+          }
+        }
+        if (c.xor_lanes) expected += xor_sum(p, 0, S, q);
         if (c.relu && expected < 0.0) expected = 0.0;
         ASSERT_EQ(got, float(expected)) << describe(isa, c) << ": pixel " << p << " channel " << q;
         continue;
@@ -198,7 +209,7 @@ TEST(GroupedConvTile, EveryShapeEveryIsa) {
   }
 }
 
-// tile_xor, where it exists (a power of two of diagonals, two groups or more per vector):
+// tile_xor and tile_gather, where they exist (a power of two of diagonals, two groups or more per vector):
 // full and partial inputs and outputs (a partial block), every pixel count, empty tap windows.
 TEST(GroupedXorTile, EveryShapeEveryIsa) {
   uint32_t seed = 1000;
@@ -211,11 +222,16 @@ TEST(GroupedXorTile, EveryShapeEveryIsa) {
         const bool in_budget = pixels <= k.max_pixels[diagonals - 1];
         ASSERT_EQ(k.tile_xor[diagonals - 1][pixels - 1] != nullptr, exists && in_budget)
             << isa_name(isa) << " " << diagonals << "x" << pixels;
+        ASSERT_EQ(k.tile_gather[diagonals - 1][pixels - 1] != nullptr, exists && in_budget)
+            << isa_name(isa) << " " << diagonals << "x" << pixels;
         if (!exists || !in_budget) continue;
         const auto xor_case = [&](int64_t in_lanes, int64_t out_channels, int64_t taps_h, int64_t taps_w, bool relu,
                                   bool bias) {
           GroupedCase c{diagonals, pixels, in_lanes, out_channels, taps_h, taps_w, relu, bias};
           c.xor_lanes = true;
+          check_grouped(isa, k, c, seed++);
+          c.xor_lanes = false;
+          c.gather = true;
           check_grouped(isa, k, c, seed++);
         };
         xor_case(lanes, lanes, 3, 3, false, true);
@@ -279,6 +295,96 @@ void check_paired(Isa isa, const GroupedConvKernels& k, const PairedCase& c, uin
       }
       if (c.relu && expected < 0.0) expected = 0.0;
       ASSERT_EQ(got, float(expected)) << what << ": pixel " << p << " channel " << o;
+    }
+  }
+}
+
+// GroupedPairTile, where tile_xor exists: 3 and 5 taps, one to a dozen pairs, zero to three
+// kernel rows walked backwards as in backward data, whole and partial blocks; every input
+// lane at or past `channels` NaN (it must read as 0), y in a sentinel-filled buffer.
+struct PairCase {
+  int diagonals;
+  int64_t pairs, taps_h, taps_w, channels;
+};
+
+void check_pairs(Isa isa, const GroupedConvKernels& k, const PairCase& c, uint32_t seed) {
+  const std::string what = std::string(isa_name(isa)) + " diagonals=" + std::to_string(c.diagonals) +
+                           " pairs=" + std::to_string(c.pairs) + " taps=" + std::to_string(c.taps_h) + "x" +
+                           std::to_string(c.taps_w) + " channels=" + std::to_string(c.channels);
+  const int64_t lanes = k.lanes, S = c.diagonals, window = (c.taps_w + 1) / 2;
+  // Input columns 1 - window .. pairs - 1 of every kernel row, rows stepping backwards.
+  const int64_t columns = c.pairs + window - 1, x_pixel_stride = lanes + 3;
+  const int64_t x_tap_h = -(columns * x_pixel_stride + 5);
+  const int64_t rows = std::max<int64_t>(c.taps_h, 1);
+  std::vector<float> x = integer_tensor(rows * -x_tap_h, seed);
+  const int64_t origin = (rows - 1) * -x_tap_h + (window - 1) * x_pixel_stride;
+  for (int64_t th = 0; th < c.taps_h; ++th) {
+    for (int64_t i = 1 - window; i < c.pairs; ++i) {
+      for (int64_t l = c.channels; l < lanes; ++l) {
+        x[size_t(origin + th * x_tap_h + i * x_pixel_stride + l)] = std::numeric_limits<float>::quiet_NaN();
+      }
+    }
+  }
+  const int64_t w_tap_w = S * lanes + 5, w_tap_h = c.taps_w * w_tap_w + 1;
+  const std::vector<float> w = integer_tensor(rows * w_tap_h, seed + 1);
+  const int64_t y_pixel_stride = lanes + 2;
+  std::vector<float> y(size_t(2 * c.pairs * y_pixel_stride), kSentinel);
+
+  GroupedPairTile t{};
+  t.x = x.data() + origin;
+  t.w = w.data();
+  t.y = y.data();
+  t.pairs = c.pairs;
+  t.taps_h = c.taps_h;
+  t.taps_w = c.taps_w;
+  t.x_pixel_stride = x_pixel_stride;
+  t.y_pixel_stride = y_pixel_stride;
+  t.x_tap_h = x_tap_h;
+  t.w_tap_h = w_tap_h;
+  t.w_tap_w = w_tap_w;
+  t.channels = c.channels;
+  k.tile_pairs[S - 1](t);
+
+  for (int64_t o = 0; o < 2 * c.pairs; ++o) {
+    const int64_t m = o / 2;
+    for (int64_t q = 0; q < y_pixel_stride; ++q) {
+      const float got = y[size_t(o * y_pixel_stride + q)];
+      if (q >= c.channels) {
+        ASSERT_EQ(got, kSentinel) << what << ": wrote output " << o << " channel " << q;
+        continue;
+      }
+      double expected = 0.0;
+      for (int64_t th = 0; th < c.taps_h; ++th) {
+        for (int64_t kw = o % 2; kw < c.taps_w; kw += 2) {
+          for (int64_t s = 0; s < S; ++s) {
+            if ((q ^ s) >= c.channels) continue;
+            expected += double(t.x[th * x_tap_h + (m - kw / 2) * x_pixel_stride + (q ^ s)]) *
+                        w[size_t(th * w_tap_h + kw * w_tap_w + s * lanes + q)];
+          }
+        }
+      }
+      ASSERT_EQ(got, float(expected)) << what << ": output " << o << " channel " << q;
+    }
+  }
+}
+
+TEST(GroupedPairTile, EveryShapeEveryIsa) {
+  uint32_t seed = 500;
+  for (Isa isa : isas_here()) {
+    const GroupedConvKernels& k = kernels<GroupedConvKernels>(isa);
+    const int64_t lanes = k.lanes;
+    for (int diagonals = 2; diagonals <= kMaxGroupedDiagonals; ++diagonals) {
+      const bool exists = k.tile_xor[diagonals - 1][0] != nullptr;
+      ASSERT_EQ(k.tile_pairs[diagonals - 1] != nullptr, exists) << isa_name(isa) << " " << diagonals;
+      if (!exists) continue;
+      for (int64_t pairs : {1, 2, 3, 7, 12}) {
+        for (int64_t taps_w : {3, 5}) {
+          check_pairs(isa, k, {diagonals, pairs, 2, taps_w, lanes}, seed++);
+          check_pairs(isa, k, {diagonals, pairs, 1, taps_w, lanes - diagonals}, seed++);
+          check_pairs(isa, k, {diagonals, pairs, 3, taps_w, diagonals}, seed++);
+          check_pairs(isa, k, {diagonals, pairs, 0, taps_w, lanes}, seed++);
+        }
+      }
     }
   }
 }

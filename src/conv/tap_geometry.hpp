@@ -142,6 +142,60 @@ inline std::vector<AxisRun> axis_runs(const ConvAxis& a, bool transposed) {
   return runs;
 }
 
+// Backward data along a stride-2 axis of 3 or 5 taps without dilation has two phases: outputs
+// that read the even taps (dy columns m, m - 1, ...) and, after each of them, one that reads the
+// odd taps (dy columns m, ...). Such an (even, odd) pair shares its dy window, so a pair tile
+// loads each dy vector once for both phases (DepthwisePairTile, GroupedPairTile).
+struct PhasePairs {
+  int64_t out_begin = 0, pairs = 0, in_begin = 0;  // the first pair's even output and its tap-0 input
+};
+
+// Moves the pairs whose phases both have all their taps out of `columns` (the transposed
+// problem's axis_runs(a, true)), when there are at least two; otherwise returns no pairs and
+// leaves `columns` as it is.
+inline PhasePairs pair_phases(std::vector<AxisRun>& columns, const ConvAxis& a) {
+  const int64_t K = a.kernel;
+  if (a.stride != 2 || (K != 3 && K != 5) || a.dilation != 1) return {};
+  const auto is_even = [&](const AxisRun& r) {
+    return r.taps.taps == (K + 1) / 2 && r.taps.first_tap == 0 && r.taps.tap_step == 2;
+  };
+  const auto is_odd = [&](const AxisRun& r) {
+    return r.taps.taps == (K - 1) / 2 && r.taps.first_tap == 1 && (r.taps.taps == 1 || r.taps.tap_step == 2);
+  };
+  const auto even = std::find_if(columns.begin(), columns.end(), is_even);
+  const auto odd = std::find_if(columns.begin(), columns.end(), is_odd);
+  if (even == columns.end() || odd == columns.end()) return {};
+  const AxisRun e = *even, o = *odd;
+  const int64_t first = std::max(e.out_begin, o.out_begin - 1);
+  const int64_t last = std::min(e.out_begin + 2 * (e.pixels - 1), o.out_begin - 1 + 2 * (o.pixels - 1));
+  if (last < first + 2) return {};  // fewer than two pairs
+  const int64_t pairs = (last - first) / 2 + 1, skip_e = (first - e.out_begin) / 2, skip_o = (first + 1 - o.out_begin) / 2;
+  if (e.in_begin + skip_e * e.in_step != o.in_begin + skip_o * o.in_step) return {};
+  // Each run keeps its pixels before and after the pairs.
+  const auto pieces = [&](const AxisRun& r, int64_t skip_from) {
+    std::vector<AxisRun> kept;
+    if (skip_from > 0) kept.push_back({r.out_begin, r.out_step, skip_from, r.in_begin, r.in_step, r.taps});
+    const int64_t after = skip_from + pairs;
+    if (after < r.pixels) {
+      kept.push_back({r.out_begin + after * r.out_step, r.out_step, r.pixels - after, r.in_begin + after * r.in_step,
+                      r.in_step, r.taps});
+    }
+    return kept;
+  };
+  std::vector<AxisRun> kept;
+  for (const AxisRun& r : columns) {
+    if (r.out_begin == e.out_begin) {
+      for (const AxisRun& piece : pieces(e, skip_e)) kept.push_back(piece);
+    } else if (r.out_begin == o.out_begin) {
+      for (const AxisRun& piece : pieces(o, skip_o)) kept.push_back(piece);
+    } else {
+      kept.push_back(r);
+    }
+  }
+  columns = std::move(kept);
+  return {first, pairs, e.in_begin + skip_e * e.in_step};
+}
+
 // The axis cut by tap instead of by output: one single-tap run per tap, over the outputs that
 // read it, a run covering every output first (so that it can start the sums the others add
 // to). Forward, or transposed at stride 1, where output i reads input i + pad - k*dilation;

@@ -152,8 +152,19 @@ template <class Arch, int Diagonals, int Pixels, int Bit = 1>
   }
 }
 
-// Which of GroupedConvKernels' tiles: `tile`, `tile_per_input` or `tile_xor`.
-enum class GroupedTileKind { shared, per_input, xor_lanes };
+// in[s] = xor_lanes<s>(in[0]) for 0 < s < Diagonals, a bit of s at a time: Diagonals - 1
+// shuffles, each moving a vector made before it.
+template <class Arch, int Diagonals, int Bit = 1>
+[[gnu::always_inline]] inline void spread_xor_lanes(xsimd::batch<float, Arch> (&in)[Diagonals]) {
+  if constexpr (Bit < Diagonals) {
+#pragma GCC unroll 8
+    for (int s = 0; s < Bit; ++s) in[s + Bit] = xor_lanes<Arch, Bit>(in[s]);
+    spread_xor_lanes<Arch, Diagonals, 2 * Bit>(in);
+  }
+}
+
+// Which of GroupedConvKernels' tiles: `tile`, `tile_per_input`, `tile_xor` or `tile_gather`.
+enum class GroupedTileKind { shared, per_input, xor_lanes, gather };
 
 template <class Arch, int Diagonals, int Pixels, bool Partial, GroupedTileKind Kind>
 void grouped_conv_tile(const GroupedConvTile& tile) {
@@ -177,7 +188,18 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
     for (int64_t tw = 0; tw < t.taps_w; ++tw) {
       const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w;
       const float* w = t.w + th * t.w_tap_h + tw * t.w_tap_w;
-      if constexpr (PerInput) {
+      if constexpr (Kind == GroupedTileKind::gather) {
+#pragma GCC unroll 16
+        for (int p = 0; p < Pixels; ++p) {
+          Batch in[Diagonals];
+          in[0] = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
+          spread_xor_lanes<Arch, Diagonals>(in);
+#pragma GCC unroll 8
+          for (int s = 0; s < Diagonals; ++s) {
+            acc[p][0] = fused_multiply_add(in[s], Batch::load_unaligned(w + s * lanes), acc[p][0]);
+          }
+        }
+      } else if constexpr (PerInput) {
         // Each input load feeds one FMA; the weights stay for every pixel.
         Batch wv[Diagonals];
         hold_diagonals<Arch>(wv, w);
@@ -207,8 +229,8 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
       }
     }
   }
-  if constexpr (Kind == GroupedTileKind::xor_lanes) {
-    fold_xor_diagonals<Arch, Diagonals, Pixels>(acc);
+  if constexpr (Kind == GroupedTileKind::xor_lanes || Kind == GroupedTileKind::gather) {
+    if constexpr (Kind == GroupedTileKind::xor_lanes) fold_xor_diagonals<Arch, Diagonals, Pixels>(acc);
     const Batch start = bias_vector<Arch>(t.bias, 0, t.out_channels);
 #pragma GCC unroll 16
     for (int p = 0; p < Pixels; ++p) {
@@ -247,6 +269,57 @@ void grouped_conv_tile_any_lanes(const GroupedConvTile& t) {
     grouped_conv_tile<Arch, Diagonals, Pixels, true, Kind>(t);
   } else {
     grouped_conv_tile<Arch, Diagonals, Pixels, false, Kind>(t);
+  }
+}
+
+// GroupedPairTile (grouped_conv.hpp) for one block of TapsW = 3 or 5 taps. Input column i feeds
+// tap k of pair i + k/2 (the even output for even k, the odd one for odd k), so the tile walks
+// the input columns once, spreading each input of each kernel row once for all its taps. Pair
+// i is complete after column i, so only the pairs still open hold accumulators (TapsW + 1 of
+// them) and the weights feed the FMAs from L1: a tile of whole pairs in registers, its weights
+// hoisted by the compiler, spilled its accumulators and ran slower.
+template <class Arch, int Diagonals, int TapsW, bool Partial>
+void grouped_pair_tile(const GroupedPairTile& tile) {
+  const GroupedPairTile t = tile;  // a local copy, as in grouped_conv_tile
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  constexpr int window = (TapsW + 1) / 2;  // the input columns an even output reads
+  // open[j]: pair i + j's (even, odd) sums while column i runs.
+  Batch open[window][2];
+#pragma GCC unroll 4
+  for (int j = 0; j < window; ++j) open[j][0] = open[j][1] = Batch(0.0f);
+  for (int64_t i = 1 - window; i < t.pairs; ++i) {
+    for (int64_t th = 0; th < t.taps_h; ++th) {
+      const float* w = t.w + th * t.w_tap_h;
+      Batch in[Diagonals];
+      in[0] = grouped_load<Arch, Partial>(t.x + th * t.x_tap_h + i * t.x_pixel_stride, t.channels);
+      spread_xor_lanes<Arch, Diagonals>(in);
+#pragma GCC unroll 8
+      for (int s = 0; s < Diagonals; ++s) {
+#pragma GCC unroll 5
+        for (int k = TapsW - 1; k >= 0; --k) {
+          Batch& acc = open[k / 2][k % 2];
+          acc = fused_multiply_add(in[s], Batch::load_unaligned(w + k * t.w_tap_w + s * lanes), acc);
+        }
+      }
+    }
+    if (i >= 0) {
+      store_channels<Arch, Partial>(t.y + 2 * i * t.y_pixel_stride, open[0][0], t.channels);
+      store_channels<Arch, Partial>(t.y + (2 * i + 1) * t.y_pixel_stride, open[0][1], t.channels);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j + 1 < window; ++j) open[j][0] = open[j + 1][0], open[j][1] = open[j + 1][1];
+    open[window - 1][0] = open[window - 1][1] = Batch(0.0f);
+  }
+}
+
+template <class Arch, int Diagonals>
+void grouped_pair_tile_any(const GroupedPairTile& t) {
+  const bool partial = t.channels < int64_t(xsimd::batch<float, Arch>::size);
+  if (t.taps_w == 5) {
+    (partial ? grouped_pair_tile<Arch, Diagonals, 5, true> : grouped_pair_tile<Arch, Diagonals, 5, false>)(t);
+  } else {
+    (partial ? grouped_pair_tile<Arch, Diagonals, 3, true> : grouped_pair_tile<Arch, Diagonals, 3, false>)(t);
   }
 }
 
@@ -411,16 +484,24 @@ void fill_grouped_weight_grads(GroupedConvKernels& k) {
   }
 }
 
+// Whether the XOR tiles (tile_xor, tile_gather, tile_pairs) exist for Diagonals: a power of two,
+// at least two groups per vector.
+template <class Arch>
+constexpr bool grouped_xor_fits(int diagonals) {
+  return (diagonals & (diagonals - 1)) == 0 && 2 * diagonals <= int(xsimd::batch<float, Arch>::size);
+}
+
 template <class Arch, int Diagonals, int Pixels>
 void fill_grouped_tiles(GroupedConvKernels& k) {
   if constexpr (Pixels <= grouped_max_pixels<Arch>(Diagonals)) {
     k.tile[Diagonals - 1][Pixels - 1] = &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, GroupedTileKind::shared>;
     k.tile_per_input[Diagonals - 1][Pixels - 1] =
         &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, GroupedTileKind::per_input>;
-    constexpr bool power_of_two = (Diagonals & (Diagonals - 1)) == 0;
-    if constexpr (power_of_two && 2 * Diagonals <= int(xsimd::batch<float, Arch>::size)) {
+    if constexpr (grouped_xor_fits<Arch>(Diagonals)) {
       k.tile_xor[Diagonals - 1][Pixels - 1] =
           &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, GroupedTileKind::xor_lanes>;
+      k.tile_gather[Diagonals - 1][Pixels - 1] =
+          &grouped_conv_tile_any_lanes<Arch, Diagonals, Pixels, GroupedTileKind::gather>;
     }
     fill_grouped_tiles<Arch, Diagonals, Pixels + 1>(k);
   }
@@ -431,6 +512,7 @@ void fill_grouped_diagonals(GroupedConvKernels& k) {
   if constexpr (Diagonals <= kMaxGroupedDiagonals) {
     k.max_pixels[Diagonals - 1] = grouped_max_pixels<Arch>(Diagonals);
     fill_grouped_tiles<Arch, Diagonals, 1>(k);
+    if constexpr (grouped_xor_fits<Arch>(Diagonals)) k.tile_pairs[Diagonals - 1] = &grouped_pair_tile_any<Arch, Diagonals>;
     k.max_taps[Diagonals - 1] = grouped_max_taps<Arch>(Diagonals);
     k.spread[Diagonals - 1] = &grouped_spread<Arch, Diagonals>;
     fill_grouped_weight_grads<Arch, Diagonals, 1>(k);

@@ -198,51 +198,6 @@ GradientSplit depthwise_gradient_split(int64_t channels, int64_t lanes, int64_t 
 
 }  // namespace
 
-void pair_phase_columns(DirectProblem& d, const Conv2dParams& p) {
-  const int64_t K = p.kernel_w;
-  if (!d.transposed || p.stride_w != 2 || (K != 3 && K != 5) || p.dilation_w != 1) return;
-  // The even phase's interior reads the even taps (dy columns m, m - 1, ...), the odd phase's
-  // the odd taps (dy columns m, ...), m the same for an even output and the odd one after it.
-  const auto is_even = [&](const AxisRun& r) {
-    return r.taps.taps == (K + 1) / 2 && r.taps.first_tap == 0 && r.taps.tap_step == 2;
-  };
-  const auto is_odd = [&](const AxisRun& r) {
-    return r.taps.taps == (K - 1) / 2 && r.taps.first_tap == 1 && (r.taps.taps == 1 || r.taps.tap_step == 2);
-  };
-  const auto even = std::find_if(d.columns.begin(), d.columns.end(), is_even);
-  const auto odd = std::find_if(d.columns.begin(), d.columns.end(), is_odd);
-  if (even == d.columns.end() || odd == d.columns.end()) return;
-  const AxisRun e = *even, o = *odd;
-  const int64_t first = std::max(e.out_begin, o.out_begin - 1);
-  const int64_t last = std::min(e.out_begin + 2 * (e.pixels - 1), o.out_begin - 1 + 2 * (o.pixels - 1));
-  if (last < first + 2) return;  // fewer than two pairs
-  const int64_t pairs = (last - first) / 2 + 1, a = (first - e.out_begin) / 2, b = (first + 1 - o.out_begin) / 2;
-  if (e.in_begin + a * e.in_step != o.in_begin + b * o.in_step) return;
-  // Each run keeps its pixels before and after the pairs.
-  const auto pieces = [&](const AxisRun& r, int64_t skip_from) {
-    std::vector<AxisRun> kept;
-    if (skip_from > 0) kept.push_back({r.out_begin, r.out_step, skip_from, r.in_begin, r.in_step, r.taps});
-    const int64_t after = skip_from + pairs;
-    if (after < r.pixels) {
-      kept.push_back({r.out_begin + after * r.out_step, r.out_step, r.pixels - after, r.in_begin + after * r.in_step,
-                      r.in_step, r.taps});
-    }
-    return kept;
-  };
-  std::vector<AxisRun> columns;
-  for (const AxisRun& r : d.columns) {
-    if (r.out_begin == e.out_begin) {
-      for (const AxisRun& piece : pieces(e, a)) columns.push_back(piece);
-    } else if (r.out_begin == o.out_begin) {
-      for (const AxisRun& piece : pieces(o, b)) columns.push_back(piece);
-    } else {
-      columns.push_back(r);
-    }
-  }
-  d.columns = std::move(columns);
-  d.paired = {first, pairs, e.in_begin + a * e.in_step};
-}
-
 void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t begin, int64_t end) {
   const int64_t C = d.in_c, padded = ceil_div(C, lanes) * lanes;
   for (int64_t tap = begin; tap < end; ++tap) {

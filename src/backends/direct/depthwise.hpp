@@ -14,11 +14,6 @@ namespace convkit::detail::direct {
 // Channels one weight-gradient item covers (depthwise.cpp).
 int64_t depthwise_block(int64_t channels, int64_t lanes);
 
-// Moves the column pairs of a depthwise transposed problem (backward data) at stride 2 with 3
-// or 5 taps and no dilation out of `columns` into `paired`, where at least two pairs have all
-// their taps; otherwise leaves d as it is.
-void pair_phase_columns(DirectProblem& d, const Conv2dParams& p);
-
 // Packs depthwise HWIO weights ([kh][kw][1][C]) to [kh][kw][padded C], taps [begin, end).
 void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t begin, int64_t end);
 

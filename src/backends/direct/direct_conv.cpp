@@ -69,7 +69,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     bwd_.dot_block = dot_channel_block(bwd_, k_);
     if (depthwise_) {
       fwd_.pointwise = bwd_.pointwise = false;
-      pair_phase_columns(bwd_, p);
+      bwd_.paired = pair_phases(bwd_.columns, column_axis(p));
     }
     cache_tile_geometry();
   }

@@ -112,10 +112,8 @@ struct DirectProblem {
   std::vector<AxisRun> column_strips;
   // Depthwise backward data at column stride 2 with 3 or 5 taps: the (even, odd) output column
   // pairs whose phases both have all their taps, run by the pair tile (DepthwisePairTile) line
-  // by line; `columns` then covers only the other outputs (depthwise.hpp, pair_phase_columns).
-  struct PairedColumns {
-    int64_t out_begin = 0, pairs = 0, in_begin = 0;  // the first pair's even output and its tap-0 input
-  } paired;
+  // by line; `columns` then covers only the other outputs (tap_geometry.hpp, pair_phases).
+  PhasePairs paired;
   // Backward data only: sum along the reduction from HWIO (run_dot) instead of packing.
   bool dot = false;
   int64_t dot_block = 0;

@@ -19,10 +19,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "threading.hpp"
 
+#include "backends/direct/direct_problem.hpp"
 #include "conv/bias_gradient.hpp"
 #include "conv/tap_geometry.hpp"
 #include "kernels/grouped_conv.hpp"
@@ -69,14 +71,19 @@ bool per_input_tile_fits(int64_t in_per_group, int64_t out_per_group) {
 // in_per_group; `terms` = in_per_group lanes of an accumulator add into each output. `paired`
 // (runs_paired): a block is one group, its taps' weights in tile_paired's order
 // ([in_per_group / 2][16]), counted as diagonals of a vector each. `xor_lanes` (xor_tile_fits,
-// not paired): diagonal s pairs input j with output j XOR s, and tile_xor runs it.
+// not paired): diagonal s pairs input j with output j XOR s, and tile_xor runs it. `gather`
+// (xor_lanes, transposed, and the columns pair up: tap_geometry.hpp, pair_phases): the weights
+// are packed for tile_gather, lane (g, o) of diagonal s holding input o XOR s's weight to
+// output o, and the pairs run GroupedPairTile, which spreads each dy vector once for the three
+// or five outputs it feeds instead of folding every output's diagonals.
 struct GroupedProblem {
   int64_t batch = 0, in_h = 0, in_w = 0, in_c = 0, out_h = 0, out_w = 0, out_c = 0;
   int64_t kernel_h = 1, kernel_w = 1, groups = 1, in_per_group = 0, out_per_group = 0;
   int64_t lanes = 0, groups_per_block = 0, blocks = 0;
-  bool transposed = false, per_input = false, paired = false, xor_lanes = false;
+  bool transposed = false, per_input = false, paired = false, xor_lanes = false, gather = false;
   std::vector<TapRange> row_taps;  // per output row
-  std::vector<AxisRun> columns;
+  std::vector<AxisRun> columns;    // the columns outside `pairs`
+  PhasePairs pairs;
   // The tile's `source` table (grouped_conv.hpp): [out_vectors][diagonals][terms][lanes].
   std::vector<int32_t> source;
   // Packing: lane i of a tap's diagonals belongs to group pack_group[i] of its block (one past
@@ -93,7 +100,8 @@ struct GroupedProblem {
   int64_t groups_in(int64_t block) const { return std::min(groups_per_block, groups - block * groups_per_block); }
 };
 
-// `paired`: lay out for tile_paired (runs_paired); `xor_lanes`: for tile_xor.
+// `paired`: lay out for tile_paired (runs_paired); `xor_lanes`: for tile_xor, or transposed,
+// where the columns pair up, for tile_gather and the pair tile.
 GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transposed, bool paired, bool xor_lanes) {
   GroupedProblem d;
   d.batch = p.batch, d.kernel_h = p.kernel_h, d.kernel_w = p.kernel_w, d.groups = p.groups;
@@ -114,6 +122,10 @@ GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transp
   d.blocks = (p.groups + d.groups_per_block - 1) / d.groups_per_block;
   for (int64_t o = 0; o < d.out_h; ++o) d.row_taps.push_back(transposed ? transposed_taps(rows, o) : forward_taps(rows, o));
   d.columns = axis_runs(cols, transposed);
+  if (d.xor_lanes && transposed) {
+    d.pairs = pair_phases(d.columns, cols);
+    d.gather = d.pairs.pairs > 0;
+  }
   const int64_t S = d.diagonals(), block_outputs = d.groups_per_block * d.out_per_group;
   const int64_t out_vectors = (block_outputs + lanes - 1) / lanes;
   // HWIO holds, per tap, the forward [in_c / groups][out_c] matrix; transposed, the problem's
@@ -129,6 +141,7 @@ GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transp
       const int64_t input = d.per_input ? s * lanes + l : l;
       int64_t g = std::min(input / d.in_per_group, d.groups_per_block), j = input % d.in_per_group;
       int64_t o = d.per_input ? 0 : d.xor_lanes ? j ^ s : (j + s) % d.out_per_group;
+      if (d.gather) std::swap(j, o);  // lane (g, o) holds input o XOR s's weight
       const int64_t q = (s * lanes + l) % 16;
       if (d.paired) j = (s * lanes + l) / 16 * 2 + q % 2, o = 4 * (q % 8 / 4) + 2 * (q / 8) + q % 4 / 2, g = 0;
       const int64_t group_column = g * forward_out_per_group;
@@ -190,7 +203,8 @@ void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const
   const int64_t S = d.diagonals(), groups = d.groups_in(b);
   const int64_t widest = d.paired ? k.paired_max_pixels : k.max_pixels[S - 1];
   const GroupedConvTileFn* tile_of_width =
-      d.paired ? k.tile_paired : (d.per_input ? k.tile_per_input : d.xor_lanes ? k.tile_xor : k.tile)[S - 1];
+      d.paired ? k.tile_paired
+               : (d.per_input ? k.tile_per_input : d.gather ? k.tile_gather : d.xor_lanes ? k.tile_xor : k.tile)[S - 1];
   GroupedConvTile t{};
   t.bias = bias != nullptr ? bias + b * d.groups_per_block * d.out_per_group : nullptr;
   t.source = d.source.data();
@@ -212,17 +226,30 @@ void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const
     t.x_pixel_stride = run.in_step * d.in_c;
     t.y_pixel_stride = run.out_step * d.out_c;
     const bool reads = t.taps_h > 0 && t.taps_w > 0;
-    // The fewest tiles of at most `widest` pixels, as even as possible: every tile streams the
-    // same weights, and a lone narrow tile would do little work for them.
-    const int64_t tiles = (run.pixels + widest - 1) / widest;
-    for (int64_t i = 0, j = 0; i < tiles; ++i) {
-      t.pixels = run.pixels / tiles + (i < run.pixels % tiles ? 1 : 0);
+    const direct::EvenTiles tiles(run.pixels, widest);
+    for (int64_t i = 0; i < tiles.count; ++i) {
+      const int64_t j = tiles.start(i);
+      t.pixels = tiles.size(i);
       t.x = reads ? x_row + (run.in_begin + j * run.in_step) * d.in_c : x;
       t.y = y_row + (run.out_begin + j * run.out_step) * d.out_c;
       tile_of_width[t.pixels - 1](t);
-      j += t.pixels;
     }
   }
+  if (d.pairs.pairs == 0) return;
+  GroupedPairTile pt{};
+  pt.taps_h = t.taps_h;
+  pt.x_tap_h = t.x_tap_h;
+  pt.w_tap_h = t.w_tap_h;
+  pt.taps_w = d.kernel_w;
+  pt.w_tap_w = d.tap_floats();
+  pt.w = packed + b * d.block_floats() + rows.first_tap * d.kernel_w * d.tap_floats();
+  pt.x_pixel_stride = d.in_c;
+  pt.y_pixel_stride = d.out_c;
+  pt.channels = t.out_channels;  // as many inputs as outputs per group
+  pt.pairs = d.pairs.pairs;
+  pt.x = pt.taps_h > 0 ? x_row + d.pairs.in_begin * d.in_c : x;
+  pt.y = y_row + d.pairs.out_begin * d.out_c;
+  k.tile_pairs[S - 1](pt);
 }
 
 // One region: when `unpacked` is not null, first pack it into `pack_target` (which `packed`
