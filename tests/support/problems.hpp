@@ -129,6 +129,8 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb2_ic64ih7iw9_oc64_kh3kw3_sh2sw2_ph1pw1_g4",        // 16 per group, stride 2
       "mb2_ic32ih5iw30_oc32_kh3kw3_ph1pw1_g2",              // 16 per group, batch 2, rows of the widest one-vector tiles
       "mb1_ic32ih5iw5_oc32_kh1kw1_g2",                      // 16 per group, 1x1
+      "mb1_ic512ih4iw17_oc512_kh3kw3_ph1pw1_g32",           // 16 per group, 2 KB pixels: tiles of at most 7
+      "mb1_ic1024ih3iw11_oc16_kh1kw1",                      // 1x1 to one vector, 4 KB pixels: likewise
       "mb1_ic48ih9iw11_oc48_kh3kw3_sh2sw2_ph1pw1_g2",       // 24 per group, stride 2
       "mb2_ic96ih5iw7_oc96_kh1kw1_sh2sw2_g3",               // 32 per group, strided 1x1
       // Weight gradients from per-group input slices (pixels a KB or more apart, one output vector):

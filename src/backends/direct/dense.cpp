@@ -29,7 +29,7 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     t.w = block_w + r0 * width;
     t.accumulate = r0 > 0;
     t.activation = last_chunk ? activation : Activation::none;
-    const EvenTiles split(line_end - line_begin, max_pixels);
+    const EvenTiles split(line_end - line_begin, widest_tile(max_pixels, t.x_pixel_stride));
     for (int64_t i = 0; i < split.count; ++i) {
       const int64_t p = line_begin + split.start(i);
       t.pixels = split.size(i);

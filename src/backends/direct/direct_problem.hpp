@@ -43,6 +43,15 @@ struct EvenTiles {
   int64_t size(int64_t i) const { return base + (i < extra ? 1 : 0); }
 };
 
+// The widest tile for input pixels `x_pixel_step` floats apart. Pixels a multiple of 2 KB apart
+// fall in at most two of the L1's 64 sets (4 KB a way), which the 14-pixel tiles of one or two
+// vectors, their neighbouring taps' pixels and the weights overfilled: there a tile takes at
+// most 7 pixels (docs/results/decisions.md, "direct: tiles at 2 KB pixel strides").
+inline int64_t widest_tile(int64_t max_pixels, int64_t x_pixel_step) {
+  constexpr int64_t kTwoKbFloats = 2048 / sizeof(float), kPixelsAtTwoKb = 7;
+  return x_pixel_step % kTwoKbFloats == 0 ? std::min(max_pixels, kPixelsAtTwoKb) : max_pixels;
+}
+
 // The indices [first, first + count) of a run whose outputs lie in [begin, end).
 struct RunSlice {
   int64_t first, count;
@@ -207,7 +216,7 @@ void make_rectangles(const DirectProblem& d, int64_t n, int64_t line_begin, int6
       r.y_line_step = along_rows ? y_row_step : y_col_step;
       r.x_pixel_step = along_rows ? x_col_step : x_row_step;
       r.y_pixel_step = along_rows ? y_col_step : y_row_step;
-      r.tiles = EvenTiles(r.length, max_pixels);
+      r.tiles = EvenTiles(r.length, widest_tile(max_pixels, r.x_pixel_step));
       visit(r);
     }
   }
