@@ -1,5 +1,6 @@
 // The grouped micro-kernels (kernels/grouped_conv.hpp) on their own: every diagonal count and
-// pixel (or, backward weights, tap; the paired tile, pixel) count the register budget allows, under every instruction set this CPU has, checked
+// pixel (or, backward weights, tap; the paired tile, pixel; the pair tile, a range of pair
+// counts) count the register budget allows, under every instruction set this CPU has, checked
 // against the header's formula with random lane tables (lanes with no term included), input
 // lanes past in_lanes holding NaN (they must read as 0), and outputs in sentinel-filled
 // buffers (a write past out_channels or between pixels is caught). Small integers make every
