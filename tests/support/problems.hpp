@@ -105,6 +105,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic24ih11iw13_oc24_kh3kw3_sh2sw2_ph1pw1_g3",         // 8 per group, 3 groups: a partial block
       "mb2_ic16ih9iw15_oc16_kh5kw5_sh2sw2_ph2pw2_g8",          // 2 per group, 5x5, batch 2
       "mb1_ic20ih10iw12_oc20_kh5kw5_sh2sw2_pt1pb2pl1pr2_g5",   // 4 per group, 5x5, 5 groups: a partial block
+      "mb1_ic32ih7iw11_oc32_kh3kw3_sh1sw2_dh2dw1_ph2pw1_g8",   // 4 per group, stride 2 across columns only, rows dilated
       "mb1_ic40ih5iw7_oc40_kh3kw3_sh2sw1_pt2pb0pl0pr2_g8",  // 5 per group, padding on one side of each axis
       "mb1_ic42ih6iw6_oc42_kh3kw3_ph1pw1_g7",               // 6 per group
       "mb1_ic14ih5iw8_oc14_kh3kw3_ph1pw1_g2",               // 7 per group, one block
