@@ -19,11 +19,10 @@
 //   ungrouped 3x3 stride-1 layers it takes. Forward reads transformed weights packed once and
 //   wins on such layers at two threads from 7x7 outputs up (7x7x512 within noise); on outputs
 //   of 5x5 and less, whose 4x4 tiles are mostly padding, it lost up to 25x (SSD's 1x1 to 5x5
-//   heads in convkit-network-bench --fast), so it needs 7 or more outputs along each axis;
-//   backward data
-//   transforms the weights on every call (4x their size), which the GEMMs repay over 9 or more
-//   4x4 tiles of dx, and, once the transformed weights outgrow the caches, only with at least
-//   one tile per 1.5 L2 of them (14x14 images win at 256 channels, lose at 512).
+//   heads in convkit-network-bench --fast), so it needs 7 or more outputs along each axis.
+//   Backward data transforms the weights on every call (4x their size), which the GEMMs repay
+//   over 9 or more 4x4 tiles of dx, and, once the transformed weights outgrow the caches, only
+//   with at least one tile per 1.5 L2 of them (14x14 images win at 256 channels, lose at 512).
 //   Grouped layers (16-32 channels per group) lost in both directions.
 // The figures behind each line: docs/results/decisions.md, "auto: the measurements behind the
 // rule".

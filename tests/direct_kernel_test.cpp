@@ -357,13 +357,11 @@ TEST(DepthwiseConvTile, EveryShapeEveryIsa) {
   }
 }
 
-// Weight-gradient tiles: channel counts around one and two vectors, 1 to 7 taps (three at a
-// time in registers, then the rest), empty rectangles, accumulation.
 // The pair tile of stride-2 backward data: every pair count, 3 and 5 taps, channel tails, 0 to
 // 3 kernel rows walked up or down through x (as the transposed problem's rows walk dy),
 // against the formula in kernels/depthwise_conv.hpp; the channels between pixels stay
 // untouched.
-TEST(DepthwisePairTile, EveryPairCountEveryIsa) {
+TEST(DepthwisePairKernel, EveryPairCountEveryIsa) {
   for (Isa isa : isas_here()) {
     const DepthwiseConvKernels& k = kernels<DepthwiseConvKernels>(isa);
     const int64_t L = k.lanes;
@@ -379,7 +377,7 @@ TEST(DepthwisePairTile, EveryPairCountEveryIsa) {
               const std::vector<float> x = integer_tensor(rows * row, 51);
               std::vector<float> w = integer_tensor(rows * (taps_w * padded + 1), 52);
               std::vector<float> y = output_buffer(2 * pairs * C, [&](int64_t i) { return i % C < channels; });
-              DepthwisePairTile t{};
+              PhasePairTile t{};
               // x at pixel `reach` of its first row (walking down) or last row (walking up): pair
               // 0's farthest tap reads pixel 0.
               const int64_t first_row = row_direction > 0 ? 0 : rows - 1;
@@ -422,6 +420,8 @@ TEST(DepthwisePairTile, EveryPairCountEveryIsa) {
   }
 }
 
+// Weight-gradient tiles: channel counts around one and two vectors, 1 to 7 taps (three at a
+// time in registers, then the rest), empty rectangles, accumulation.
 TEST(DepthwiseWeightGrad, EveryChannelAndTapCountEveryIsa) {
   for (Isa isa : isas_here()) {
     const DepthwiseConvKernels& k = kernels<DepthwiseConvKernels>(isa);

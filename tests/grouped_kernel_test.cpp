@@ -300,7 +300,7 @@ void check_paired(Isa isa, const GroupedConvKernels& k, const PairedCase& c, uin
   }
 }
 
-// GroupedPairTile, where tile_xor exists: 3 and 5 taps, one to a dozen pairs, zero to three
+// tile_pairs, where tile_xor exists: 3 and 5 taps, one to a dozen pairs, zero to three
 // kernel rows walked backwards as in backward data, whole and partial blocks; every input
 // lane at or past `channels` NaN (it must read as 0), y in a sentinel-filled buffer.
 struct PairCase {
@@ -331,7 +331,7 @@ void check_pairs(Isa isa, const GroupedConvKernels& k, const PairCase& c, uint32
   const int64_t y_pixel_stride = lanes + 2;
   std::vector<float> y(size_t(2 * c.pairs * y_pixel_stride), kSentinel);
 
-  GroupedPairTile t{};
+  PhasePairTile t{};
   t.x = x.data() + origin;
   t.w = w.data();
   t.y = y.data();
@@ -369,7 +369,7 @@ void check_pairs(Isa isa, const GroupedConvKernels& k, const PairCase& c, uint32
   }
 }
 
-TEST(GroupedPairTile, EveryShapeEveryIsa) {
+TEST(GroupedPairKernel, EveryShapeEveryIsa) {
   uint32_t seed = 500;
   for (Isa isa : isas_here()) {
     const GroupedConvKernels& k = kernels<GroupedConvKernels>(isa);

@@ -20,4 +20,12 @@ inline int64_t l2_bytes() {
   return bytes;
 }
 
+// Whether addresses `floats` floats apart lie a multiple of `bytes` apart. The L1s the kernels
+// were tuned on (32 KB 8-way, 48 KB 12-way) give each 4 KB way 64 sets, so lines 2 KB apart
+// share two sets and lines 4 KB apart one: tiles that read many such lines take shapes that
+// spread them (docs/results/decisions.md, the sections on 2 KB and 4 KB strides).
+inline constexpr bool lie_multiple_of(int64_t floats, int64_t bytes) {
+  return floats * int64_t(sizeof(float)) % bytes == 0;
+}
+
 }  // namespace convkit::detail

@@ -145,7 +145,7 @@ inline std::vector<AxisRun> axis_runs(const ConvAxis& a, bool transposed) {
 // Backward data along a stride-2 axis of 3 or 5 taps without dilation has two phases: outputs
 // that read the even taps (dy columns m, m - 1, ...) and, after each of them, one that reads the
 // odd taps (dy columns m, ...). Such an (even, odd) pair shares its dy window, so a pair tile
-// loads each dy vector once for both phases (DepthwisePairTile, GroupedPairTile).
+// loads each dy vector once for both phases (kernels/phase_pair_tile.hpp).
 struct PhasePairs {
   int64_t out_begin = 0, pairs = 0, in_begin = 0;  // the first pair's even output and its tap-0 input
 };

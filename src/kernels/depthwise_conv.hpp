@@ -4,8 +4,10 @@
 // taps are the only reduction. Portable: no SIMD types here.
 #include <cstdint>
 
+#include "conv/cache_sizes.hpp"
 #include "convkit/conv2d.hpp"
 #include "isa.hpp"
+#include "kernels/phase_pair_tile.hpp"
 
 namespace convkit::detail {
 
@@ -17,7 +19,7 @@ inline constexpr int kMaxDepthwisePixels = 8;
 // sets: 1.2-1.6x on such layers (MobileNet v1's 1024 channels, 512 at stride 2), level or slower
 // elsewhere (docs/results/decisions.md, "direct: depthwise tiles at 4 KB pixel strides").
 inline constexpr int kMaxDepthwiseWidePixels = 4;
-inline bool depthwise_wide_tiles(int64_t x_pixel_stride) { return x_pixel_stride % 1024 == 0; }
+inline bool depthwise_wide_tiles(int64_t x_pixel_stride) { return lie_multiple_of(x_pixel_stride, 4096); }
 
 // Output row r < rows, pixel p and channel c (0 <= c < channels) get
 //   y[r*y_row_stride + p*y_pixel_stride + c] = (bias[c] or 0)
@@ -41,7 +43,7 @@ struct DepthwiseConvTile {
 
 inline constexpr int kMaxDepthwisePairs = 8;
 
-// Backward data of a stride-2 column axis of taps_w = 3 or 5 taps, both of its phases at once:
+// pair_tile (a PhasePairTile): backward data of a stride-2 column axis, both of its phases at once:
 // the transposed problem's even-phase outputs read the even taps (dy columns m, m - 1, ...) and
 // the odd-phase outputs between them the odd ones, so a run of `pairs` (even, odd) output pairs
 // loads each dy vector once for every tap instead of once per phase, and stores whole runs of
@@ -52,14 +54,6 @@ inline constexpr int kMaxDepthwisePairs = 8;
 // to the first (the order each phase's own tile sums in); 0 when taps_h is 0 (x then unread).
 // x and y are read and written only at their first `channels` channels; w is zero-padded to
 // whole vectors.
-struct DepthwisePairTile {
-  const float* x;
-  const float* w;
-  float* y;
-  int64_t pairs, taps_h, taps_w;
-  int64_t x_pixel_stride, y_pixel_stride, x_tap_h, w_tap_h, w_tap_w;
-  int64_t channels;
-};
 
 // The weight gradient of a rectangle of taps (taps_h kernel rows of taps_w taps), over a
 // rectangle of output pixels:
@@ -85,7 +79,7 @@ struct DepthwiseWeightGradTile {
 // time, spreading each pixel over twice the sets: 1.1-1.5x on such layers, slower elsewhere
 // (docs/results/decisions.md, "direct: depthwise weight gradient by channels").
 inline bool depthwise_grad_wide_tiles(const DepthwiseWeightGradTile& t) {
-  return t.x_col_stride % 512 == 0 && t.x_tap_w % 512 == 0;
+  return lie_multiple_of(t.x_col_stride, 2048) && lie_multiple_of(t.x_tap_w, 2048);
 }
 
 // Whether a tile of two rows computes both in one pass: a 3x3 kernel at stride 1 or 2 along
@@ -108,7 +102,7 @@ struct DepthwiseConvKernels {
   void (*weight_grad)(const DepthwiseWeightGradTile&);
   // pair_tile[p-1] for 1 <= p <= max_pairs.
   int max_pairs;
-  void (*pair_tile[kMaxDepthwisePairs])(const DepthwisePairTile&);
+  void (*pair_tile[kMaxDepthwisePairs])(const PhasePairTile&);
 };
 
 }  // namespace convkit::detail

@@ -46,7 +46,7 @@ template <class Arch, int Rows, int Pixels, int Vectors, bool Partial>
       const Batch sum = activate<Arch>(acc[i][v], activation);
       float* dst = y + (i / Pixels) * row_stride + (i % Pixels) * pixel_stride + v * lanes;
       if (v == Vectors - 1) {
-        store_channels<Arch, Partial>(dst, sum, count);
+        store_lanes<Arch, Partial>(dst, sum, count);
       } else {
         sum.store_unaligned(dst);
       }
@@ -77,7 +77,7 @@ inline void depthwise_vectors(const DepthwiseConvTile& tile, int64_t c, int64_t 
 #pragma GCC unroll 4
         for (int v = 0; v < Vectors; ++v) {
           const float* src = x + p * t.x_pixel_stride + v * lanes;
-          const Batch xv = v == Vectors - 1 ? load_channels<Arch, Partial>(src, count) : Batch::load_unaligned(src);
+          const Batch xv = v == Vectors - 1 ? load_lanes<Arch, Partial>(src, count) : Batch::load_unaligned(src);
           acc[p][v] = fused_multiply_add(xv, wv[v], acc[p][v]);
         }
       }
@@ -279,7 +279,7 @@ inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
   const auto load = [&](const float* src, int v) {
-    return Partial && v == Vectors - 1 ? load_channels<Arch, true>(src + v * lanes, tail)
+    return Partial && v == Vectors - 1 ? load_lanes<Arch, true>(src + v * lanes, tail)
                                        : Batch::load_unaligned(src + v * lanes);
   };
   Batch acc[TapsH][Taps][Vectors];
@@ -351,7 +351,7 @@ inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x
       for (int v = 0; v < Vectors; ++v) {
         float* dst = dw0 + th * t.dw_tap_h + tw * t.dw_tap_stride + c + v * lanes;
         if (Partial && v == Vectors - 1) {
-          store_channels<Arch, true>(dst, acc[th][tw][v], tail);
+          store_lanes<Arch, true>(dst, acc[th][tw][v], tail);
         } else {
           acc[th][tw][v].store_unaligned(dst);
         }

@@ -1,5 +1,5 @@
 #pragma once
-// The depthwise pair tile (DepthwisePairTile in depthwise_conv.hpp) on xsimd batches, part of
+// The depthwise pair tile (pair_tile in depthwise_conv.hpp) on xsimd batches, part of
 // depthwise_conv_impl.hpp's per-arch family.
 #include <xsimd/xsimd.hpp>
 
@@ -11,11 +11,11 @@
 namespace convkit::detail {
 namespace {
 
-// One vector of channels of a pair tile (DepthwisePairTile) of TapsW taps; the last vector,
+// One vector of channels of a pair tile of TapsW taps; the last vector,
 // when Partial, `count` lanes wide.
 template <class Arch, int Pairs, int TapsW, bool Partial>
-inline void depthwise_pair_vector(const DepthwisePairTile& tile, int64_t c, int64_t count) {
-  const DepthwisePairTile t = tile;  // a local copy, as in depthwise_vectors (depthwise_conv_impl.hpp)
+inline void depthwise_pair_vector(const PhasePairTile& tile, int64_t c, int64_t count) {
+  const PhasePairTile t = tile;  // a local copy, as in depthwise_vectors (depthwise_conv_impl.hpp)
   using Batch = xsimd::batch<float, Arch>;
   constexpr int window = (TapsW + 1) / 2;  // dy columns m - window + 1 .. m
   Batch even[Pairs], odd[Pairs];
@@ -29,10 +29,10 @@ inline void depthwise_pair_vector(const DepthwisePairTile& tile, int64_t c, int6
     for (int k = 0; k < TapsW; ++k) wv[k] = Batch::load_unaligned(w + k * t.w_tap_w);
     Batch in[window];
 #pragma GCC unroll 4
-    for (int j = 0; j + 1 < window; ++j) in[j] = load_channels<Arch, Partial>(x + (j + 1 - window) * t.x_pixel_stride, count);
+    for (int j = 0; j + 1 < window; ++j) in[j] = load_lanes<Arch, Partial>(x + (j + 1 - window) * t.x_pixel_stride, count);
 #pragma GCC unroll 16
     for (int m = 0; m < Pairs; ++m) {
-      in[window - 1] = load_channels<Arch, Partial>(x + m * t.x_pixel_stride, count);
+      in[window - 1] = load_lanes<Arch, Partial>(x + m * t.x_pixel_stride, count);
       keep_in_register(in[window - 1]);
 #pragma GCC unroll 5
       for (int k = TapsW - 1; k >= 0; --k) {
@@ -48,13 +48,13 @@ inline void depthwise_pair_vector(const DepthwisePairTile& tile, int64_t c, int6
   }
 #pragma GCC unroll 16
   for (int m = 0; m < Pairs; ++m) {
-    store_channels<Arch, Partial>(t.y + c + 2 * m * t.y_pixel_stride, even[m], count);
-    store_channels<Arch, Partial>(t.y + c + (2 * m + 1) * t.y_pixel_stride, odd[m], count);
+    store_lanes<Arch, Partial>(t.y + c + 2 * m * t.y_pixel_stride, even[m], count);
+    store_lanes<Arch, Partial>(t.y + c + (2 * m + 1) * t.y_pixel_stride, odd[m], count);
   }
 }
 
 template <class Arch, int Pairs, int TapsW>
-void depthwise_pair_channels(const DepthwisePairTile& t) {
+void depthwise_pair_channels(const PhasePairTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
   int64_t c = 0;
   for (; c + lanes <= t.channels; c += lanes) depthwise_pair_vector<Arch, Pairs, TapsW, false>(t, c, lanes);
@@ -62,7 +62,7 @@ void depthwise_pair_channels(const DepthwisePairTile& t) {
 }
 
 template <class Arch, int Pairs>
-void depthwise_pair_tile(const DepthwisePairTile& t) {
+void depthwise_pair_tile(const PhasePairTile& t) {
   if (t.taps_w == 5) {
     depthwise_pair_channels<Arch, Pairs, 5>(t);
   } else {

@@ -2,7 +2,7 @@
 // The grouped-convolution micro-kernel family, for groups of a few channels (in_per_group <=
 // out_per_group <= kMaxGroupedDiagonals, at least two groups per vector; tile_per_input takes
 // the transpose of a channel multiplier, one output per group; tile_paired, below, groups of 8;
-// tile_gather and GroupedPairTile, below, backward data at column stride 2): one vector holds the input
+// tile_gather and tile_pairs, below, backward data at column stride 2): one vector holds the input
 // channels of several neighbouring groups as NHWC keeps them, and every FMA uses all its lanes. The products lane (g, j) of an input vector owes to output channels (g, o) are split
 // into "diagonals": diagonal s pairs input lane (g, j) with output (g, (j + s) mod out_per_group),
 // so each diagonal is a full-width multiply of the unpermuted input by a packed weight vector
@@ -15,6 +15,7 @@
 
 #include "convkit/conv2d.hpp"
 #include "isa.hpp"
+#include "kernels/phase_pair_tile.hpp"
 
 namespace convkit::detail {
 
@@ -61,7 +62,7 @@ inline constexpr int kMaxGroupedPixels = 14;
 //                                                                      * w[th*w_tap_h + tw*w_tap_w + s*lanes + q]
 // summed in (th, tw, s) order, then the activation; x read only at lanes below in_lanes (the
 // others taken as 0). It pays where an input vector feeds more outputs than an output sums
-// taps (GroupedPairTile); it runs the outputs such a problem leaves outside its pairs.
+// taps (tile_pairs); it runs the outputs such a problem leaves outside its pairs.
 struct GroupedConvTile {
   const float* x;
   const float* w;
@@ -80,26 +81,16 @@ struct GroupedConvTile {
 
 using GroupedConvTileFn = void (*)(const GroupedConvTile&);
 
-// Backward data of a stride-2 column axis of taps_w = 3 or 5 taps (tap_geometry.hpp,
-// pair_phases), groups as tile_gather's: both phases of `pairs` (even, odd) output pairs from
-// one window of inputs, each input vector spread into its diagonals' arrangements once for every
-// tap and output that reads it:
+// tile_pairs (a PhasePairTile, phase_pair_tile.hpp), groups as tile_gather's: backward data of a
+// stride-2 column axis, both phases of `pairs` (even, odd) output pairs from one window of
+// inputs, each input vector spread into its diagonals' arrangements once for every tap and
+// output that reads it:
 //   y[2m*y_pixel_stride + q] = sum_{th < taps_h, even k < taps_w, s < diagonals}
 //       x[th*x_tap_h + (m - k/2)*x_pixel_stride + (q XOR s)] * w[th*w_tap_h + k*w_tap_w + s*lanes + q]
 //   y[(2m+1)*y_pixel_stride + q] = the same over odd k, reading x at (m - (k-1)/2)
 // for m < pairs and q < channels, summed by input column, then kernel row, then diagonal; x
 // read only at lanes below `channels` (the others taken as 0); 0 when taps_h is 0 (x then
 // unread). Backward data has no bias or activation.
-struct GroupedPairTile {
-  const float* x;
-  const float* w;
-  float* y;
-  int64_t pairs, taps_h, taps_w;
-  int64_t x_pixel_stride, y_pixel_stride, x_tap_h, w_tap_h, w_tap_w;
-  int64_t channels;
-};
-
-using GroupedPairTileFn = void (*)(const GroupedPairTile&);
 
 // Backward weights, step one, for each of `pixels` pixels: dy's lane arrangements, one per diagonal
 //   out[p*diagonals*lanes + s*lanes + l] = sum_{v < out_vectors, source[v][s][l] >= 0} dy[p*dy_pixel_stride + v*lanes + source[v][s][l]]
@@ -144,7 +135,7 @@ struct GroupedConvKernels {
   GroupedConvTileFn tile_xor[kMaxGroupedDiagonals][kMaxGroupedPixels];
   // tile_gather[s][p-1] and tile_pairs[s] (any number of pairs) where tile_xor[s] exists, else null.
   GroupedConvTileFn tile_gather[kMaxGroupedDiagonals][kMaxGroupedPixels];
-  GroupedPairTileFn tile_pairs[kMaxGroupedDiagonals];
+  void (*tile_pairs[kMaxGroupedDiagonals])(const PhasePairTile&);
   // tile_paired[p-1] for 1 <= p <= paired_max_pixels (0 where the instruction set has none).
   int paired_max_pixels;
   GroupedConvTileFn tile_paired[kMaxGroupedPixels];

@@ -43,13 +43,6 @@ constexpr int grouped_max_pixels(int diagonals) {
   return std::clamp(pixels, 1, kMaxGroupedPixels);
 }
 
-template <class Arch, bool Partial>
-[[gnu::always_inline]] inline xsimd::batch<float, Arch> grouped_load(const float* src, int64_t count) {
-  if constexpr (Partial) return load_partial<Arch>(src, count);
-  (void)count;
-  return xsimd::batch<float, Arch>::load_unaligned(src);
-}
-
 // Moves lanes: pick(a) has lane l = a[source[l]], or 0 where source[l] < 0. The table is read
 // once, when made, and serves every pixel of a tile.
 template <class Arch>
@@ -192,7 +185,7 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
 #pragma GCC unroll 16
         for (int p = 0; p < Pixels; ++p) {
           Batch in[Diagonals];
-          in[0] = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
+          in[0] = load_lanes<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
           spread_xor_lanes<Arch, Diagonals>(in);
 #pragma GCC unroll 8
           for (int s = 0; s < Diagonals; ++s) {
@@ -207,7 +200,7 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
         for (int p = 0; p < Pixels; ++p) {
 #pragma GCC unroll 8
           for (int s = 0; s < Diagonals; ++s) {
-            const Batch xv = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride + s * lanes, in_lanes[s]);
+            const Batch xv = load_lanes<Arch, Partial>(x + p * t.x_pixel_stride + s * lanes, in_lanes[s]);
             acc[p][s] = fused_multiply_add(xv, wv[s], acc[p][s]);
           }
         }
@@ -216,7 +209,7 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
         hold_diagonals<Arch>(wv, w);
 #pragma GCC unroll 16
         for (int p = 0; p < Pixels; ++p) {
-          Batch xv = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
+          Batch xv = load_lanes<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
           keep_in_register(xv);
 #pragma GCC unroll 8
           for (int s = 0; s < Diagonals; ++s) acc[p][s] = fused_multiply_add(xv, wv[s], acc[p][s]);
@@ -224,7 +217,7 @@ void grouped_conv_tile(const GroupedConvTile& tile) {
       } else {
         Batch xv[Pixels];
 #pragma GCC unroll 16
-        for (int p = 0; p < Pixels; ++p) xv[p] = grouped_load<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
+        for (int p = 0; p < Pixels; ++p) xv[p] = load_lanes<Arch, Partial>(x + p * t.x_pixel_stride, in_lanes[0]);
         multiply_by_diagonals<Arch>(acc, xv, w);
       }
     }
@@ -272,15 +265,15 @@ void grouped_conv_tile_any_lanes(const GroupedConvTile& t) {
   }
 }
 
-// GroupedPairTile (grouped_conv.hpp) for one block of TapsW = 3 or 5 taps. Input column i feeds
+// tile_pairs (grouped_conv.hpp) for one block of TapsW = 3 or 5 taps. Input column i feeds
 // tap k of pair i + k/2 (the even output for even k, the odd one for odd k), so the tile walks
 // the input columns once, spreading each input of each kernel row once for all its taps. Pair
 // i is complete after column i, so only the pairs still open hold accumulators (TapsW + 1 of
 // them) and the weights feed the FMAs from L1: a tile of whole pairs in registers, its weights
 // hoisted by the compiler, spilled its accumulators and ran slower.
 template <class Arch, int Diagonals, int TapsW, bool Partial>
-void grouped_pair_tile(const GroupedPairTile& tile) {
-  const GroupedPairTile t = tile;  // a local copy, as in grouped_conv_tile
+void grouped_pair_tile(const PhasePairTile& tile) {
+  const PhasePairTile t = tile;  // a local copy, as in grouped_conv_tile
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
   constexpr int window = (TapsW + 1) / 2;  // the input columns an even output reads
@@ -292,7 +285,7 @@ void grouped_pair_tile(const GroupedPairTile& tile) {
     for (int64_t th = 0; th < t.taps_h; ++th) {
       const float* w = t.w + th * t.w_tap_h;
       Batch in[Diagonals];
-      in[0] = grouped_load<Arch, Partial>(t.x + th * t.x_tap_h + i * t.x_pixel_stride, t.channels);
+      in[0] = load_lanes<Arch, Partial>(t.x + th * t.x_tap_h + i * t.x_pixel_stride, t.channels);
       spread_xor_lanes<Arch, Diagonals>(in);
 #pragma GCC unroll 8
       for (int s = 0; s < Diagonals; ++s) {
@@ -304,8 +297,8 @@ void grouped_pair_tile(const GroupedPairTile& tile) {
       }
     }
     if (i >= 0) {
-      store_channels<Arch, Partial>(t.y + 2 * i * t.y_pixel_stride, open[0][0], t.channels);
-      store_channels<Arch, Partial>(t.y + (2 * i + 1) * t.y_pixel_stride, open[0][1], t.channels);
+      store_lanes<Arch, Partial>(t.y + 2 * i * t.y_pixel_stride, open[0][0], t.channels);
+      store_lanes<Arch, Partial>(t.y + (2 * i + 1) * t.y_pixel_stride, open[0][1], t.channels);
     }
 #pragma GCC unroll 4
     for (int j = 0; j + 1 < window; ++j) open[j][0] = open[j + 1][0], open[j][1] = open[j + 1][1];
@@ -314,7 +307,7 @@ void grouped_pair_tile(const GroupedPairTile& tile) {
 }
 
 template <class Arch, int Diagonals>
-void grouped_pair_tile_any(const GroupedPairTile& t) {
+void grouped_pair_tile_any(const PhasePairTile& t) {
   const bool partial = t.channels < int64_t(xsimd::batch<float, Arch>::size);
   if (t.taps_w == 5) {
     (partial ? grouped_pair_tile<Arch, Diagonals, 5, true> : grouped_pair_tile<Arch, Diagonals, 5, false>)(t);
@@ -456,7 +449,7 @@ void grouped_weight_grad(const GroupedWeightGradTile& tile) {
       const float* dy = t.dy + r * t.dy_row_stride + c * t.dy_col_stride;
       Batch xv[Taps];
 #pragma GCC unroll 16
-      for (int k = 0; k < Taps; ++k) xv[k] = grouped_load<Arch, Partial>(x + x_offset[k], t.in_lanes);
+      for (int k = 0; k < Taps; ++k) xv[k] = load_lanes<Arch, Partial>(x + x_offset[k], t.in_lanes);
       multiply_by_diagonals<Arch>(acc, xv, dy);
     }
   }

@@ -41,17 +41,18 @@ template <class Arch>
   }
 }
 
-// A vector of channels that is the partial last one (`count` lanes) when Partial, a whole
-// one otherwise.
+// The first `count` lanes when Partial (a channel tail), the whole vector otherwise: the choice
+// made at compile time, for loops that peel their tail (epilogue.hpp's store_channels makes it
+// at run time).
 template <class Arch, bool Partial>
-[[gnu::always_inline]] inline xsimd::batch<float, Arch> load_channels(const float* src, int64_t count) {
+[[gnu::always_inline]] inline xsimd::batch<float, Arch> load_lanes(const float* src, int64_t count) {
   if constexpr (Partial) return load_partial<Arch>(src, count);
   (void)count;
   return xsimd::batch<float, Arch>::load_unaligned(src);
 }
 
 template <class Arch, bool Partial>
-[[gnu::always_inline]] inline void store_channels(float* dst, const xsimd::batch<float, Arch>& v, int64_t count) {
+[[gnu::always_inline]] inline void store_lanes(float* dst, const xsimd::batch<float, Arch>& v, int64_t count) {
   if constexpr (Partial) {
     store_partial<Arch>(dst, v, count);
   } else {

@@ -100,7 +100,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb2_ic36ih8iw9_oc36_kh3kw3_ph1pw1_g9",               // 4 per group, 9 groups: a partial block
       "mb1_ic32ih11iw11_oc32_kh3kw3_sh2sw2_ph1pw1_g8",      // 4 per group, stride 2 (backward data's phases)
       "mb1_ic24ih9iw10_oc24_kh3kw3_dh2dw2_ph2pw2_g6",       // 4 per group, dilation 2
-      // ... backward data at column stride 2 in column pairs, the lanes moved on dy (GroupedPairTile):
+      // ... backward data at column stride 2 in column pairs, the lanes moved on dy (GroupedConvKernels::tile_pairs):
       "mb1_ic64ih12iw16_oc64_kh3kw3_sh2sw2_pt0pb1pl0pr1_g8",   // 8 per group, TensorFlow's SAME
       "mb1_ic24ih11iw13_oc24_kh3kw3_sh2sw2_ph1pw1_g3",         // 8 per group, 3 groups: a partial block
       "mb2_ic16ih9iw15_oc16_kh5kw5_sh2sw2_ph2pw2_g8",          // 2 per group, 5x5, batch 2

@@ -41,12 +41,6 @@ int64_t depthwise_rows_block(int64_t channels, int64_t lanes, int64_t rows, int 
   return even_block(channels, lanes, best);
 }
 
-// Channels at which pixels lie a multiple of 2 KB apart, so that every pixel a tile reads for
-// one channel vector falls in the same two sets of a 32 KB 8-way L1; there two-row tiles ran
-// slower than one-row tiles (docs/results/decisions.md, "direct: depthwise row pairs at 512
-// channels").
-constexpr int64_t kAliasingChannels = 512;
-
 // Turns one tap axis of a tile that walks its input backwards (backward data through dy) into
 // the same products walked forwards, summed in the other order: from the axis's last input
 // and last weight, with both steps negated.
@@ -63,7 +57,7 @@ void run_paired_columns(const DirectProblem& d, const DepthwiseConvKernels& k, c
                         float* y, int64_t n, int64_t oh_begin, int64_t oh_end, int64_t c0, int64_t channels) {
   const int64_t C = d.in_c, padded = ceil_div(C, k.lanes) * k.lanes;
   const EvenTiles tiles(d.paired.pairs, k.max_pairs);
-  DepthwisePairTile t{};
+  PhasePairTile t{};
   t.channels = channels;
   t.x_pixel_stride = C;
   t.y_pixel_stride = C;
@@ -118,7 +112,10 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
     t.x_row_stride = r.x_line_step;
     t.y_row_stride = r.y_line_step;
     t.rows = 2;
-    const bool may_pair = k.pair_pixels > 0 && C % kAliasingChannels != 0;
+    // Where pixels lie a multiple of 2 KB apart, every pixel a tile reads for one channel vector
+    // falls in the same two L1 sets, and two-row tiles ran slower than one-row tiles
+    // (docs/results/decisions.md, "direct: depthwise row pairs at 512 channels").
+    const bool may_pair = k.pair_pixels > 0 && !lie_multiple_of(C, 2048);
     bool pairs = may_pair && depthwise_pairs_rows(t);
     if (may_pair && r.reads_input && t.x_tap_h < 0) {
       DepthwiseConvTile forwards = t;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "conv/cache_sizes.hpp"
 #include "conv/integer.hpp"
 #include "conv/tap_geometry.hpp"
 #include "convkit/params.hpp"
@@ -48,8 +49,8 @@ struct EvenTiles {
 // vectors, their neighbouring taps' pixels and the weights overfilled: there a tile takes at
 // most 7 pixels (docs/results/decisions.md, "direct: tiles at 2 KB pixel strides").
 inline int64_t widest_tile(int64_t max_pixels, int64_t x_pixel_step) {
-  constexpr int64_t kTwoKbFloats = 2048 / sizeof(float), kPixelsAtTwoKb = 7;
-  return x_pixel_step % kTwoKbFloats == 0 ? std::min(max_pixels, kPixelsAtTwoKb) : max_pixels;
+  constexpr int64_t kPixelsAtTwoKb = 7;
+  return lie_multiple_of(x_pixel_step, 2048) ? std::min(max_pixels, kPixelsAtTwoKb) : max_pixels;
 }
 
 // The indices [first, first + count) of a run whose outputs lie in [begin, end).
@@ -120,7 +121,7 @@ struct DirectProblem {
   // a pixel's own last strip may not be the line's last (backward data has no activation).
   std::vector<AxisRun> column_strips;
   // Depthwise backward data at column stride 2 with 3 or 5 taps: the (even, odd) output column
-  // pairs whose phases both have all their taps, run by the pair tile (DepthwisePairTile) line
+  // pairs whose phases both have all their taps, run by the pair tile (DepthwiseConvKernels::pair_tile) line
   // by line; `columns` then covers only the other outputs (tap_geometry.hpp, pair_phases).
   PhasePairs paired;
   // Backward data only: sum along the reduction from HWIO (run_dot) instead of packing.

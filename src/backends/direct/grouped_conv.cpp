@@ -71,19 +71,19 @@ bool per_input_tile_fits(int64_t in_per_group, int64_t out_per_group) {
 // in_per_group; `terms` = in_per_group lanes of an accumulator add into each output. `paired`
 // (runs_paired): a block is one group, its taps' weights in tile_paired's order
 // ([in_per_group / 2][16]), counted as diagonals of a vector each. `xor_lanes` (xor_tile_fits,
-// not paired): diagonal s pairs input j with output j XOR s, and tile_xor runs it. `gather`
+// not paired): diagonal s pairs input j with output j XOR s, and tile_xor runs it. gather()
 // (xor_lanes, transposed, and the columns pair up: tap_geometry.hpp, pair_phases): the weights
 // are packed for tile_gather, lane (g, o) of diagonal s holding input o XOR s's weight to
-// output o, and the pairs run GroupedPairTile, which spreads each dy vector once for the three
+// output o, and the pairs run tile_pairs, which spreads each dy vector once for the three
 // or five outputs it feeds instead of folding every output's diagonals.
 struct GroupedProblem {
   int64_t batch = 0, in_h = 0, in_w = 0, in_c = 0, out_h = 0, out_w = 0, out_c = 0;
   int64_t kernel_h = 1, kernel_w = 1, groups = 1, in_per_group = 0, out_per_group = 0;
   int64_t lanes = 0, groups_per_block = 0, blocks = 0;
-  bool transposed = false, per_input = false, paired = false, xor_lanes = false, gather = false;
+  bool transposed = false, per_input = false, paired = false, xor_lanes = false;
   std::vector<TapRange> row_taps;  // per output row
-  std::vector<AxisRun> columns;    // the columns outside `pairs`
-  PhasePairs pairs;
+  std::vector<AxisRun> columns;  // the columns outside column_pairs
+  PhasePairs column_pairs;
   // The tile's `source` table (grouped_conv.hpp): [out_vectors][diagonals][terms][lanes].
   std::vector<int32_t> source;
   // Packing: lane i of a tap's diagonals belongs to group pack_group[i] of its block (one past
@@ -92,6 +92,7 @@ struct GroupedProblem {
   std::vector<int64_t> pack_group, pack_offset;
   int64_t hwio_tap_floats = 0, hwio_block_step = 0;
 
+  bool gather() const { return column_pairs.pairs > 0; }
   int64_t diagonals() const { return paired ? in_per_group * 8 / lanes : per_input ? in_per_group : out_per_group; }
   int64_t terms() const { return per_input ? in_per_group : 1; }
   int64_t tap_floats() const { return diagonals() * lanes; }
@@ -122,10 +123,7 @@ GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transp
   d.blocks = (p.groups + d.groups_per_block - 1) / d.groups_per_block;
   for (int64_t o = 0; o < d.out_h; ++o) d.row_taps.push_back(transposed ? transposed_taps(rows, o) : forward_taps(rows, o));
   d.columns = axis_runs(cols, transposed);
-  if (d.xor_lanes && transposed) {
-    d.pairs = pair_phases(d.columns, cols);
-    d.gather = d.pairs.pairs > 0;
-  }
+  if (d.xor_lanes && transposed) d.column_pairs = pair_phases(d.columns, cols);
   const int64_t S = d.diagonals(), block_outputs = d.groups_per_block * d.out_per_group;
   const int64_t out_vectors = (block_outputs + lanes - 1) / lanes;
   // HWIO holds, per tap, the forward [in_c / groups][out_c] matrix; transposed, the problem's
@@ -141,7 +139,7 @@ GroupedProblem grouped_problem(const Conv2dParams& p, int64_t lanes, bool transp
       const int64_t input = d.per_input ? s * lanes + l : l;
       int64_t g = std::min(input / d.in_per_group, d.groups_per_block), j = input % d.in_per_group;
       int64_t o = d.per_input ? 0 : d.xor_lanes ? j ^ s : (j + s) % d.out_per_group;
-      if (d.gather) std::swap(j, o);  // lane (g, o) holds input o XOR s's weight
+      if (d.gather()) std::swap(j, o);  // lane (g, o) holds input o XOR s's weight
       const int64_t q = (s * lanes + l) % 16;
       if (d.paired) j = (s * lanes + l) / 16 * 2 + q % 2, o = 4 * (q % 8 / 4) + 2 * (q / 8) + q % 4 / 2, g = 0;
       const int64_t group_column = g * forward_out_per_group;
@@ -204,7 +202,7 @@ void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const
   const int64_t widest = d.paired ? k.paired_max_pixels : k.max_pixels[S - 1];
   const GroupedConvTileFn* tile_of_width =
       d.paired ? k.tile_paired
-               : (d.per_input ? k.tile_per_input : d.gather ? k.tile_gather : d.xor_lanes ? k.tile_xor : k.tile)[S - 1];
+               : (d.per_input ? k.tile_per_input : d.gather() ? k.tile_gather : d.xor_lanes ? k.tile_xor : k.tile)[S - 1];
   GroupedConvTile t{};
   t.bias = bias != nullptr ? bias + b * d.groups_per_block * d.out_per_group : nullptr;
   t.source = d.source.data();
@@ -235,8 +233,8 @@ void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const
       tile_of_width[t.pixels - 1](t);
     }
   }
-  if (d.pairs.pairs == 0) return;
-  GroupedPairTile pt{};
+  if (!d.gather()) return;
+  PhasePairTile pt{};
   pt.taps_h = t.taps_h;
   pt.x_tap_h = t.x_tap_h;
   pt.w_tap_h = t.w_tap_h;
@@ -246,9 +244,9 @@ void run_grouped_row(const GroupedProblem& d, const GroupedConvKernels& k, const
   pt.x_pixel_stride = d.in_c;
   pt.y_pixel_stride = d.out_c;
   pt.channels = t.out_channels;  // as many inputs as outputs per group
-  pt.pairs = d.pairs.pairs;
-  pt.x = pt.taps_h > 0 ? x_row + d.pairs.in_begin * d.in_c : x;
-  pt.y = y_row + d.pairs.out_begin * d.out_c;
+  pt.pairs = d.column_pairs.pairs;
+  pt.x = pt.taps_h > 0 ? x_row + d.column_pairs.in_begin * d.in_c : x;
+  pt.y = y_row + d.column_pairs.out_begin * d.out_c;
   k.tile_pairs[S - 1](pt);
 }
 
