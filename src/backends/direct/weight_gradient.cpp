@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "conv/cache_sizes.hpp"
 #include "threading.hpp"
@@ -77,7 +78,25 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   const EvenTiles ci_split(ICG, k_.max_pixels[cb.block_vectors - 1]);
   const int64_t ci_tiles = ci_split.count, taps = p.kernel_h * p.kernel_w;
   const int64_t pack_total = dy_in_place ? 0 : p.groups * cb.blocks * p.batch * OH;
-  const int64_t grad_total = p.groups * cb.blocks * taps * ci_tiles;
+  const int64_t units = p.groups * cb.blocks, rows_per_unit = taps * ci_tiles;
+  // The items a thread runs. Ungrouped, where each block of output channels has enough (tap,
+  // input-channel tile) items to share evenly, a thread takes the same share of every block's:
+  // its dw rows ([tap][input channel], every output channel) then form one stretch of its own.
+  // Shares of whole blocks interleave the threads' stores along every row, and each core's L2
+  // prefetcher pulls in the lines the other is writing. Grouped layers keep whole (group, block)s,
+  // so that a thread reads only its own groups' channels of x and dy, which measured no slower
+  // (docs/results/decisions.md, "direct: weight-gradient threads own whole rows of dw").
+  const auto owned_items = [&](int thread, int team) {
+    std::vector<Share> shares;
+    const int64_t per_thread = ceil_div(rows_per_unit, int64_t{team});
+    if (p.groups > 1 || double(rows_per_unit) / double(per_thread * team) < kMinRowBalance) {
+      shares.push_back(share_of(units * rows_per_unit, thread, team));
+      return shares;
+    }
+    const Share rows = share_of(rows_per_unit, thread, team);
+    for (int64_t u = 0; u < units; ++u) shares.push_back({u * rows_per_unit + rows.begin, u * rows_per_unit + rows.end});
+    return shares;
+  };
   run_team(threads, [&](int thread, int team) {
     if (overruns && thread == 0) {
       gather_runs(dy + (pixels - OW) * p.out_c + cb.first_channel(last_block), p.out_c, OW, last_valid, last_width,
@@ -95,7 +114,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
     team_barrier(team);
     // Items are (group, block, tap, input-channel tile), tiles innermost: what depends on the
     // tap is set up once per run of its tiles.
-    const Share share = share_of(grad_total, thread, team);
+    const std::vector<Share> shares = owned_items(thread, team);
     DirectConvTile t{};
     t.x_pixel_stride = 1;
     t.y_pixel_stride = p.out_c;
@@ -112,6 +131,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
         int64_t sliced_group = -1;
         int64_t current_tap_item = -1, vectors = 0, x_first = 0, dy_first = 0, dw_first = 0, cols_lo = 0;
         bool reads = false, split_last_row = false;
+        for (const Share& share : shares) {
         for (int64_t item = share.begin; item < share.end; ++item) {
           const int64_t tap_item = item / ci_tiles, ci_index = item - tap_item * ci_tiles;
           const int64_t ci0 = ci_split.start(ci_index);
@@ -167,6 +187,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
           last.w = last_row + cols_lo * last_width;
           last.w_reduce_stride = last_width;
           k_.tile[vectors - 1][t.pixels - 1](last);
+        }
         }
       }
     }

@@ -43,6 +43,9 @@ class DenseWeightGradient {
   // input slices per group").
   bool x_slices_;
   static constexpr int64_t kSliceMinPixelBytes = 1024;
+  // The least evenness (items over the items the busiest thread runs, times threads) at which
+  // threads split each (group, block)'s rows of dw rather than whole (group, block)s.
+  static constexpr double kMinRowBalance = 0.8;
 };
 
 }  // namespace convkit::detail::direct
