@@ -52,19 +52,18 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
       d->column_strips = tap_strips(column_axis(p), d->transposed);
       if (!d->column_strips.empty() && !d->transposed) d->column_strips.push_back({0, 1, d->out_w, 0, 0, TapRange{}});
     }
-    // Packing the transposed weights costs about one pass over them per call; the convolution
-    // reuses each weight once per input pixel. Below ~128 pixels (ResNet's 7x7 stage at batch
-    // 1), packing costs more than the dot form's slower tile saves; from 14x14 up, packing wins.
-    // So does the dot form when few input channels would fill under half the packed tile's
-    // lanes (an RGB stem). A reduction shorter than a vector would run on tails.
+    // Packing the transposed weights costs about one pass over them per call; the dot form
+    // instead pays a horizontal sum per output and runs its FMAs a little slower, a cost that
+    // grows with the pixels. So the dot form wins where each output's reduction is long against
+    // the pixels (dot_repays_packing), and also where few input channels would fill under half
+    // the packed tile's lanes (an RGB stem). A reduction shorter than a vector would run on tails.
     // Weights packed once ahead of the calls (backward_data_packed) leave only the tile rates to
     // compare, where the packed tile is faster: there only thin lanes choose the dot form
     // (docs/results/decisions.md, "direct: backward data in the dot form").
     const int64_t lanes = k_.lanes, icg = p.in_c_per_group();
-    const bool few_pixels = p.batch * p.in_h * p.in_w <= 128;
     const bool thin_lanes = 2 * icg < ceil_div(icg, lanes) * lanes;
     const bool dot_possible = !depthwise_ && p.out_c_per_group() >= lanes;
-    bwd_.dot = dot_possible && (few_pixels || thin_lanes);
+    bwd_.dot = dot_possible && (dot_repays_packing(p) || thin_lanes);
     bwd_prepacked_dot_ = dot_possible && thin_lanes;
     bwd_.dot_block = dot_channel_block(bwd_, k_);
     if (depthwise_) {
@@ -187,6 +186,21 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     return p_.flops() < smallest_shared_flops ? 1 : threads;
   }
   static constexpr double kTeamFlops = 5e5, kDepthwiseTeamFlops = 1.5e5;
+
+  // Whether the dot form on HWIO beats packing the transposed weights first. Per weight, packing
+  // costs about a cycle; per output, the dot form costs about kDotSumCycles more, and its tile's
+  // lower rate costs about 1/kDotBreakEvenPixels of a cycle per weight and pixel, so it wins while
+  //   reduction * (kDotBreakEvenPixels - pixels) > kDotSumCycles * kDotBreakEvenPixels * pixels,
+  // the reduction being the taps times channels one dx pixel sums (a stride-s axis reads 1/s of
+  // its taps). The constants fit one-thread and two-thread runs on Zen 4 over 1x1 and 3x3 layers of
+  // 1 to 100 pixels (docs/results/decisions.md, "direct: backward data in the dot form").
+  static bool dot_repays_packing(const Conv2dParams& p) {
+    const int64_t pixels = p.batch * p.in_h * p.in_w;
+    const int64_t reduction = p.kernel_h * p.kernel_w * p.out_c_per_group() / (p.stride_h * p.stride_w);
+    return pixels < kDotBreakEvenPixels &&
+           reduction * (kDotBreakEvenPixels - pixels) > kDotSumCycles * kDotBreakEvenPixels * pixels;
+  }
+  static constexpr int64_t kDotBreakEvenPixels = 128, kDotSumCycles = 40;
 
   int64_t padded_channels() const { return ceil_div(p_.out_c, dk_.lanes) * dk_.lanes; }
   // Backward data's weights transposed into blocks of forward input channels.
