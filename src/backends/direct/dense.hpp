@@ -47,13 +47,18 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
   // run together: their geometry is the same (small layers at batch > 1 spent most of a call
   // redoing it per image).
   const bool images_together = d.groups * blocks == 1 && d.reduce_chunk == d.reduce_per_group && !d.pointwise;
+  // Weights packed in the call are packed a share per thread, and segments outermost then read
+  // the other thread's share from its core: on fewer pixels than two segments, that cost more
+  // than whole pixels saved (docs/results/decisions.md, "direct: pointwise segments outermost").
+  constexpr bool packs = !std::is_same_v<Pack, std::nullptr_t>;
+  const bool segments_outer = d.segments_outer && (!packs || lines >= 2 * d.segment);
   run_team(threads, [&](int thread, int team) {
-    if constexpr (!std::is_same_v<Pack, std::nullptr_t>) {
+    if constexpr (packs) {
       const Share packing = share_of(pack_items(d), thread, team);
       pack(packing.begin, packing.end);
       team_barrier(team);
     }
-    if (d.segments_outer) {
+    if (segments_outer) {
       // Every pixel costs every block, so equal pixel shares are equal work.
       const Share pixels = share_of(lines, thread, team);
       const EvenTiles segments(pixels.end - pixels.begin, d.segment);
