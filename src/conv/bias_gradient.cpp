@@ -28,13 +28,21 @@ BiasGradient::BiasGradient(int64_t pixels, int64_t channels, Isa isa)
       k_(kernels<BiasGradientKernels>(isa)) {}
 
 void BiasGradient::sum_segments(const float* dy, float* partial, int thread, int team) const {
-  const Share mine = share_of(segments_, thread, team);
-  for (int64_t segment = mine.begin; segment < mine.end; ++segment) {
+  // With fewer segments than threads (one below 128 pixels), the threads split each segment's
+  // channels as well, in whole vectors: a channel's sum is the same whichever thread takes it.
+  const int64_t slices = segments_ >= team ? 1 : ceil_div(int64_t{team}, segments_);
+  const int64_t vectors = ceil_div(channels_, int64_t{k_.lanes});
+  const Share mine = share_of(segments_ * slices, thread, team);
+  for (int64_t item = mine.begin; item < mine.end; ++item) {
+    const int64_t segment = item / slices;
+    const Share slice = share_of(vectors, static_cast<int>(item % slices), static_cast<int>(slices));
+    const int64_t c0 = slice.begin * k_.lanes, width = std::min(channels_, slice.end * k_.lanes) - c0;
+    if (width <= 0) continue;
     const Share pixels = share_of(pixels_, static_cast<int>(segment), static_cast<int>(segments_));
-    float* sums = partial + segment * channels_;
-    std::fill_n(sums, channels_, 0.0f);
+    float* sums = partial + segment * channels_ + c0;
+    std::fill_n(sums, width, 0.0f);
     for (int64_t p = pixels.begin; p < pixels.end; p += chunk_pixels_) {
-      k_.sum_pixels(dy + p * channels_, std::min(chunk_pixels_, pixels.end - p), channels_, channels_, sums);
+      k_.sum_pixels(dy + p * channels_ + c0, std::min(chunk_pixels_, pixels.end - p), channels_, width, sums);
     }
   }
 }
