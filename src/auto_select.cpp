@@ -10,10 +10,11 @@
 //   grouped layers (im2col runs one small GEMM per group).
 // - forward: `direct` everywhere, since it runs widening 1x1 layers with pixel segments
 //   outermost.
-// - backward data: `im2col` for 1x1, stride-1, unpadded layers whose GEMM is at least 4x wider
-//   than it is deep with the depth at most 64, where NHWC already is the GEMM's matrix; on 1x1
-//   layers with 2048 or more input channels; and on strided 1x1 layers of fewer than 512 input
-//   channels.
+// - backward data: `im2col` for 1x1, stride-1, unpadded layers of 512 or more input channels
+//   whose GEMM is at least 4x wider than it is deep with the depth at most 64, where NHWC
+//   already is the GEMM's matrix (narrower ones ran faster on direct once its tiles at 2 KB
+//   strides and its dot-form rule changed); on 1x1 layers with 2048 or more input channels; and
+//   on strided 1x1 layers of fewer than 512 input channels.
 // - backward weights: `im2col` for 1x1 layers with 2048 or more input channels.
 // - under Math::fast, forward and backward data: `winograd` (the minimal-filtering row) on the
 //   ungrouped 3x3 stride-1 layers it takes. Forward reads transformed weights packed once and
@@ -60,10 +61,10 @@ ConvChoice auto_conv_choice(const std::vector<ConvBackend>& table, const Conv2dP
   const bool strided = p.stride_h > 1 || p.stride_w > 1;
   ConvRole roles[] = {ConvRole::direct_summation, ConvRole::direct_summation, ConvRole::direct_summation};
   std::string why = "direct summation by default";
-  const bool narrowing = !strided && p.in_c >= 4 * p.out_c && p.out_c <= 64;
+  const bool narrowing = !strided && p.in_c >= 512 && p.in_c >= 4 * p.out_c && p.out_c <= 64;
   if (pointwise && (p.in_c >= 2048 || narrowing || (strided && p.in_c < 512))) {
     roles[static_cast<size_t>(Direction::backward_data)] = ConvRole::lowered_gemm;
-    why += "; backward data lowered GEMM: 1x1 with >= 2048 input channels, narrowing 4x to <= 64, or strided "
+    why += "; backward data lowered GEMM: 1x1 with >= 2048 input channels, narrowing 4x from >= 512 to <= 64, or strided "
            "below 512";
   }
   if (pointwise && p.in_c >= 2048) {

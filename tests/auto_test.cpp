@@ -48,7 +48,9 @@ TEST(Auto, ChoosesPerDirectionAsMeasured) {
   };
   const Expected table[] = {
       {"mb1_ic64ih56iw56_oc256_kh1kw1", "direct", "direct", "direct"},          // res2c: widening 4x, all direct
-      {"mb1_ic256ih56iw56_oc64_kh1kw1", "direct", "im2col", "direct"},          // narrowing 4x to 64
+      {"mb1_ic256ih56iw56_oc64_kh1kw1", "direct", "direct", "direct"},          // narrowing 4x to 64, < 512
+      {"mb1_ic512ih28iw28_oc64_kh1kw1", "direct", "im2col", "direct"},          // narrowing 8x to 64, 512
+      {"mb1_ic512ih28iw28_oc128_kh1kw1", "direct", "direct", "direct"},         // narrowing 4x to 128
       {"mb1_ic1024ih14iw14_oc256_kh1kw1", "direct", "direct", "direct"},        // res4: narrowing to 256
       {"mb1_ic2048ih7iw7_oc512_kh1kw1", "direct", "im2col", "im2col"},          // 2048 input channels
       {"mb1_ic256ih56iw56_oc512_kh1kw1_sh2sw2", "direct", "im2col", "direct"},  // res3a: strided, < 512
