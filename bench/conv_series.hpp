@@ -1,6 +1,7 @@
 #pragma once
-// The convolution calls both benchmark programs time, named once: convkit-layer-bench registers
-// them as conv_<name>, convkit-bench takes the name with --dir.
+// The convolution calls the benchmark programs time, named once: convkit-layer-bench registers
+// them as conv_<name>, convkit-bench takes the name with --dir, convkit-network-bench with
+// --direction.
 #include "bench_data.hpp"
 #include "convkit/convkit.hpp"
 

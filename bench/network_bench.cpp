@@ -1,15 +1,17 @@
-// convkit-network-bench: forward convolution at batch 1 over real networks (bench/networks.hpp),
-// `auto` under Math::strict against oneDNN in the same process, weights packed once on both
-// sides. Each distinct shape is one benchmark, counted in every network that has it; its loop
+// convkit-network-bench: one direction of convolution (forward unless told) at batch 1 over
+// real networks (bench/networks.hpp), `auto` under Math::strict against oneDNN in the same
+// process, weights as the direction's series of bench/conv_series.hpp has them (forward: packed
+// once on both sides; bwd_d: HWIO on every call). Each distinct shape is one benchmark, counted in every network that has it; its loop
 // alternates one call of each side, and each side's rate is that of its fastest call, so that
 // both see the same machine and calls slowed by other processes (on a shared machine, most of
 // them: a call waits for whichever of its threads is descheduled) move neither. The run closes
 // with each network's geometric mean ratio, the overall one and the layers below 0.9x (medians
 // over repetitions).
 //
-//   convkit-network-bench [--networks=NAME[,NAME...]] [--fast] [--list] [Google Benchmark flags]
+//   convkit-network-bench [--networks=NAME[,NAME...]] [--direction=fwd|bwd_d|bwd_d_packed|bwd_w]
+//                         [--fast] [--list] [Google Benchmark flags]
 //
-// --fast adds `auto` under Math::fast (auto_fast) to the alternation; --list prints the networks
+// --direction picks the series (a training step runs bwd_d and bwd_w on fresh weights); --fast adds `auto` under Math::fast (auto_fast) to the alternation; --list prints the networks
 // and exits. Unless given: --benchmark_min_time=0.1 --benchmark_repetitions=3 with random
 // interleaving.
 #include <benchmark/benchmark.h>
@@ -88,13 +90,22 @@ class Side {
   std::vector<double> seconds_;
 };
 
-// One layer: every side's forward call in turn, each iteration and for at least kMinRounds
-// rounds, after a call of each to warm up (first touches of its buffers); reports each side's
-// GFLOP/s in its fastest call.
+// The series named `name` (bench/conv_series.hpp).
+const ConvSeries& series_named(const std::string& name) {
+  std::string known;
+  for (const ConvSeries& series : kConvSeries) {
+    if (name == series.name) return series;
+    known += std::string(" ") + series.name;
+  }
+  throw Error("convkit-network-bench: unknown direction \"" + name + "\"; known:" + known);
+}
+
+// One layer: every side's call of the series in turn, each iteration and for at least
+// kMinRounds rounds, after a call of each to warm up (first touches of its buffers); reports
+// each side's GFLOP/s in its fastest call.
 void network_layer(benchmark::State& state, const std::string& problem, const std::string& networks,
-                   const std::vector<Contender>& contenders) {
+                   const std::vector<Contender>& contenders, const ConvSeries& series) {
   const Conv2dParams p = parse_conv2d(problem);
-  const ConvSeries& forward = kConvSeries[0];
   ConvData d(p);
   std::vector<std::unique_ptr<Conv2d>> plans;
   std::deque<PackedWeights> packed;  // the sides keep references: a deque's elements stay put
@@ -102,17 +113,17 @@ void network_layer(benchmark::State& state, const std::string& problem, const st
   std::string label = networks;
   for (const Contender& c : contenders) {
     plans.push_back(std::make_unique<Conv2d>(p, Options{"auto", 0, Activation::none, c.math}));
-    packed.push_back(prepare(*plans.back(), forward, d));
+    packed.push_back(prepare(*plans.back(), series, d));
     const Conv2d& conv = *plans.back();
     const PackedWeights& weights = packed.back();
-    sides.emplace_back(c.series, [&conv, &weights, &forward, &d] { run(conv, forward, d, weights); });
-    label += " " + c.series + "->" + std::string(conv.backend(Direction::forward));
+    sides.emplace_back(c.series, [&conv, &weights, &series, &d] { run(conv, series, d, weights); });
+    label += " " + c.series + "->" + std::string(conv.backend(series.direction));
   }
 #ifdef CONVKIT_BENCH_ONEDNN
   std::unique_ptr<OnednnConv> onednn;
   try {
-    onednn = std::make_unique<OnednnConv>(p, Direction::forward, d.x.data(), d.w.data(), d.b.data(), d.y.data(),
-                                          d.dy.data(), d.dx.data(), d.dw.data(), d.db.data());
+    onednn = std::make_unique<OnednnConv>(p, series.direction, d.x.data(), d.w.data(), d.b.data(), d.y.data(),
+                                          d.dy.data(), d.dx.data(), d.dw.data(), d.db.data(), !series.packed_once);
     sides.emplace_back(kBaseline, [&onednn] { onednn->run(); });
     label += " onednn:" + onednn->implementation();
   } catch (const std::exception& e) {
@@ -134,7 +145,8 @@ void network_layer(benchmark::State& state, const std::string& problem, const st
 }
 
 // Registers each distinct shape of the chosen networks once; returns the convkit series.
-std::vector<std::string> register_layers(const std::vector<const Network*>& chosen, bool fast) {
+std::vector<std::string> register_layers(const std::vector<const Network*>& chosen, bool fast,
+                                         const ConvSeries& direction) {
   std::map<std::string, std::string> holders;  // canonical problem -> networks holding it
   std::vector<std::string> order;
   for (const Network* network : chosen) {
@@ -150,7 +162,8 @@ std::vector<std::string> register_layers(const std::vector<const Network*>& chos
   std::vector<std::string> series;
   for (const Contender& c : contenders) series.push_back(c.series);
   for (const std::string& problem : order) {
-    benchmark::RegisterBenchmark(("net_fwd/" + problem).c_str(), network_layer, problem, holders[problem], contenders)
+    benchmark::RegisterBenchmark(("net_" + std::string(direction.name) + "/" + problem).c_str(), network_layer, problem,
+                                 holders[problem], contenders, direction)
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
   }
@@ -161,8 +174,8 @@ std::vector<std::string> register_layers(const std::vector<const Network*>& chos
 // per-network summary of each convkit series against oneDNN.
 class NetworkReporter : public benchmark::ConsoleReporter {
  public:
-  NetworkReporter(std::vector<const Network*> chosen, std::vector<std::string> series)
-      : chosen_(std::move(chosen)), series_(std::move(series)) {}
+  NetworkReporter(std::vector<const Network*> chosen, std::vector<std::string> series, std::string direction)
+      : chosen_(std::move(chosen)), series_(std::move(series)), direction_(std::move(direction)) {}
 
   void ReportRuns(const std::vector<Run>& runs) override {
     std::vector<Run> shown;
@@ -172,7 +185,7 @@ class NetworkReporter : public benchmark::ConsoleReporter {
       if (!(single || median || run.error_occurred)) continue;
       shown.push_back(run);
       if (run.error_occurred) continue;
-      const std::string& name = run.run_name.function_name;  // net_fwd/problem
+      const std::string& name = run.run_name.function_name;  // net_<direction>/problem
       const std::string problem = name.substr(name.find('/') + 1);
       for (const auto& [series, counter] : run.counters) rates_[series][problem] = counter.value;
     }
@@ -204,8 +217,8 @@ class NetworkReporter : public benchmark::ConsoleReporter {
   void summarize(const std::string& series, const std::map<std::string, double>& ours,
                  const std::map<std::string, double>& theirs) const {
     const std::map<std::string, double> ratio = ratios(ours, theirs);
-    std::printf("\nforward, %s / oneDNN: ratios of fastest-call GFLOP/s, median over repetitions (%s, %d threads)\n", series.c_str(),
-                simd_arch().c_str(), omp_get_max_threads());
+    std::printf("\n%s, %s / oneDNN: ratios of fastest-call GFLOP/s, median over repetitions (%s, %d threads)\n",
+                direction_.c_str(), series.c_str(), simd_arch().c_str(), omp_get_max_threads());
     std::printf("  geomean: over the layers as the network runs them (a shape occurring n times counts n times)\n");
     std::printf("  distinct: over its distinct shapes; time: the network's summed oneDNN time / summed %s time\n",
                 series.c_str());
@@ -269,6 +282,7 @@ class NetworkReporter : public benchmark::ConsoleReporter {
 
   std::vector<const Network*> chosen_;
   std::vector<std::string> series_;
+  std::string direction_;
   std::map<std::string, std::map<std::string, double>> rates_;  // series -> problem -> GFLOP/s
 };
 
@@ -285,13 +299,15 @@ int main(int argc, char** argv) {
   args.insert(args.end(), argv + 1, argv + argc);
   int count = static_cast<int>(args.size());
   benchmark::Initialize(&count, args.data());
-  std::string names;
+  std::string names, direction = "fwd";
   bool fast = false, list = false;
   std::vector<char*> rest = {args[0]};
   for (int i = 1; i < count; ++i) {
     const std::string arg = args[i];
     if (arg.rfind("--networks=", 0) == 0) {
       names = arg.substr(arg.find('=') + 1);
+    } else if (arg.rfind("--direction=", 0) == 0) {
+      direction = arg.substr(arg.find('=') + 1);
     } else if (arg == "--fast") {
       fast = true;
     } else if (arg == "--list") {
@@ -304,6 +320,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(rest_count, rest.data())) return 1;
   try {
     const std::vector<const Network*> chosen = selected_networks(names);
+    const ConvSeries& series = series_named(direction);
     if (list) {
       for (const Network* network : chosen) {
         int total = 0;
@@ -312,7 +329,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
-    NetworkReporter reporter(chosen, register_layers(chosen, fast));
+    NetworkReporter reporter(chosen, register_layers(chosen, fast, series), series.name);
     benchmark::RunSpecifiedBenchmarks(&reporter);
   } catch (const convkit::Error& e) {
     std::fprintf(stderr, "%s\n", e.what());
