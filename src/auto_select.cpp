@@ -15,7 +15,9 @@
 //   already is the GEMM's matrix (narrower ones ran faster on direct once its tiles at 2 KB
 //   strides and its dot-form rule changed); on 1x1 layers with 2048 or more input channels; and
 //   on strided 1x1 layers of fewer than 512 input channels.
-// - backward weights: `im2col` for 1x1 layers with 2048 or more input channels.
+// - backward weights: `im2col` for 1x1 layers with 2048 or more input channels, and for strided
+//   1x1 layers with 1024 or more, whose strided input pixels lie 8 KB apart: direct's tiles
+//   reread them from one L1 set, im2col gathers them first.
 // - under Math::fast, forward and backward data: `winograd` (the minimal-filtering row) on the
 //   ungrouped 3x3 stride-1 layers it takes. Forward reads transformed weights packed once and
 //   wins on such layers at two threads from 7x7 outputs up (7x7x512 within noise); on outputs
@@ -67,9 +69,9 @@ ConvChoice auto_conv_choice(const std::vector<ConvBackend>& table, const Conv2dP
     why += "; backward data lowered GEMM: 1x1 with >= 2048 input channels, narrowing 4x from >= 512 to <= 64, or strided "
            "below 512";
   }
-  if (pointwise && p.in_c >= 2048) {
+  if (pointwise && (p.in_c >= 2048 || (strided && p.in_c >= 1024))) {
     roles[static_cast<size_t>(Direction::backward_weights)] = ConvRole::lowered_gemm;
-    why += "; backward weights lowered GEMM: 1x1 with >= 2048 input channels";
+    why += "; backward weights lowered GEMM: 1x1 with >= 2048 input channels, or strided with >= 1024";
   }
   if (math == Math::fast) {
     for (Direction d : {Direction::forward, Direction::backward_data}) {

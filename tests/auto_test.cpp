@@ -55,6 +55,7 @@ TEST(Auto, ChoosesPerDirectionAsMeasured) {
       {"mb1_ic2048ih7iw7_oc512_kh1kw1", "direct", "im2col", "im2col"},          // 2048 input channels
       {"mb1_ic256ih56iw56_oc512_kh1kw1_sh2sw2", "direct", "im2col", "direct"},  // res3a: strided, < 512
       {"mb1_ic512ih28iw28_oc1024_kh1kw1_sh2sw2", "direct", "direct", "direct"}, // strided, 512
+      {"mb1_ic1024ih14iw14_oc2048_kh1kw1_sh2sw2", "direct", "direct", "im2col"}, // res5a: strided, 1024
       {"mb1_ic32ih112iw112_oc32_kh3kw3_ph1pw1_g32", "direct", "direct", "direct"},
   };
   for (const Expected& e : table) {
