@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "conv/cache_sizes.hpp"
 #include "threading.hpp"
@@ -86,16 +85,17 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   // prefetcher pulls in the lines the other is writing. Grouped layers keep whole (group, block)s,
   // so that a thread reads only its own groups' channels of x and dy, which measured no slower
   // (docs/results/decisions.md, "direct: weight-gradient threads own whole rows of dw").
+  struct OwnedItems {  // `runs` runs of `length` items, run r from item first + r * step
+    int64_t first, step, runs, length;
+  };
   const auto owned_items = [&](int thread, int team) {
-    std::vector<Share> shares;
     const int64_t per_thread = ceil_div(rows_per_unit, int64_t{team});
     if (p.groups > 1 || double(rows_per_unit) / double(per_thread * team) < kMinRowBalance) {
-      shares.push_back(share_of(units * rows_per_unit, thread, team));
-      return shares;
+      const Share items = share_of(units * rows_per_unit, thread, team);
+      return OwnedItems{items.begin, 0, 1, items.end - items.begin};
     }
     const Share rows = share_of(rows_per_unit, thread, team);
-    for (int64_t u = 0; u < units; ++u) shares.push_back({u * rows_per_unit + rows.begin, u * rows_per_unit + rows.end});
-    return shares;
+    return OwnedItems{rows.begin, rows_per_unit, units, rows.end - rows.begin};
   };
   run_team(threads, [&](int thread, int team) {
     if (overruns && thread == 0) {
@@ -114,7 +114,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
     team_barrier(team);
     // Items are (group, block, tap, input-channel tile), tiles innermost: what depends on the
     // tap is set up once per run of its tiles.
-    const std::vector<Share> shares = owned_items(thread, team);
+    const OwnedItems owned = owned_items(thread, team);
     DirectConvTile t{};
     t.x_pixel_stride = 1;
     t.y_pixel_stride = p.out_c;
@@ -131,63 +131,65 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
         int64_t sliced_group = -1;
         int64_t current_tap_item = -1, vectors = 0, x_first = 0, dy_first = 0, dw_first = 0, cols_lo = 0;
         bool reads = false, split_last_row = false;
-        for (const Share& share : shares) {
-        for (int64_t item = share.begin; item < share.end; ++item) {
-          const int64_t tap_item = item / ci_tiles, ci_index = item - tap_item * ci_tiles;
-          const int64_t ci0 = ci_split.start(ci_index);
-          if (tap_item != current_tap_item) {
-            current_tap_item = tap_item;
-            const int64_t tap = tap_item % taps, b = (tap_item / taps) % cb.blocks, g = tap_item / (taps * cb.blocks);
-            const int64_t kh = tap / p.kernel_w, kw = tap % p.kernel_w;
-            vectors = cb.vectors_of(b);
-            const int64_t width = vectors * cb.lanes;
-            const OutputRange& all_rows = rows_of_kh_[static_cast<size_t>(kh)];
-            const OutputRange rows{std::max(all_rows.lo, oh0), std::min(all_rows.hi, oh1)};
-            const OutputRange& cols = cols_of_kw_[static_cast<size_t>(kw)];
-            t.taps_h = rows.count();
-            t.reduce = cols.count();
-            const int64_t dy_step = dy_in_place ? p.out_c : width;
-            t.w_tap_h = OW * dy_step;
-            t.w_reduce_stride = dy_step;
-            t.out_channels = std::min(width, OCG - cb.first_channel(b));
-            reads = t.taps_h > 0 && t.reduce > 0;
-            split_last_row = reads && overruns && b == last_block && n == p.batch - 1 && rows.hi == OH && cols.hi == OW;
-            cols_lo = cols.lo;
-            const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
-            const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
-            if (reads && x_slices_ && g != sliced_group) {
-              gather_runs(x + (n * p.in_h + band_inputs.lo) * p.in_w * p.in_c + g * ICG, p.in_c,
-                          band_inputs.count() * p.in_w, ICG, ICG, x_slice);
-              sliced_group = g;
+        for (int64_t run = 0; run < owned.runs; ++run) {
+          const int64_t run_first = owned.first + run * owned.step;
+          for (int64_t item = run_first; item < run_first + owned.length; ++item) {
+            const int64_t tap_item = item / ci_tiles, ci_index = item - tap_item * ci_tiles;
+            const int64_t ci0 = ci_split.start(ci_index);
+            if (tap_item != current_tap_item) {
+              current_tap_item = tap_item;
+              const int64_t tap = tap_item % taps, b = (tap_item / taps) % cb.blocks, g = tap_item / (taps * cb.blocks);
+              const int64_t kh = tap / p.kernel_w, kw = tap % p.kernel_w;
+              vectors = cb.vectors_of(b);
+              const int64_t width = vectors * cb.lanes;
+              const OutputRange& all_rows = rows_of_kh_[static_cast<size_t>(kh)];
+              const OutputRange rows{std::max(all_rows.lo, oh0), std::min(all_rows.hi, oh1)};
+              const OutputRange& cols = cols_of_kw_[static_cast<size_t>(kw)];
+              t.taps_h = rows.count();
+              t.reduce = cols.count();
+              const int64_t dy_step = dy_in_place ? p.out_c : width;
+              t.w_tap_h = OW * dy_step;
+              t.w_reduce_stride = dy_step;
+              t.out_channels = std::min(width, OCG - cb.first_channel(b));
+              reads = t.taps_h > 0 && t.reduce > 0;
+              split_last_row =
+                  reads && overruns && b == last_block && n == p.batch - 1 && rows.hi == OH && cols.hi == OW;
+              cols_lo = cols.lo;
+              const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
+              const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
+              if (reads && x_slices_ && g != sliced_group) {
+                gather_runs(x + (n * p.in_h + band_inputs.lo) * p.in_w * p.in_c + g * ICG, p.in_c,
+                            band_inputs.count() * p.in_w, ICG, ICG, x_slice);
+                sliced_group = g;
+              }
+              x_first = !reads     ? 0
+                        : x_slices_ ? ((ih - band_inputs.lo) * p.in_w + iw) * ICG
+                                    : ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG;
+              const int64_t dy_pixel_index = (n * OH + rows.lo) * OW + cols.lo;
+              dy_first = !reads      ? 0
+                         : dy_in_place ? dy_pixel_index * p.out_c + g * OCG + cb.first_channel(b)
+                                       : block_base(g, b) + dy_pixel_index * width;
+              dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
             }
-            x_first = !reads     ? 0
-                      : x_slices_ ? ((ih - band_inputs.lo) * p.in_w + iw) * ICG
-                                  : ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG;
-            const int64_t dy_pixel_index = (n * OH + rows.lo) * OW + cols.lo;
-            dy_first = !reads      ? 0
-                       : dy_in_place ? dy_pixel_index * p.out_c + g * OCG + cb.first_channel(b)
-                                     : block_base(g, b) + dy_pixel_index * width;
-            dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
+            t.pixels = ci_split.size(ci_index);
+            t.y = dw + dw_first + ci0 * p.out_c;
+            t.x = reads ? (x_slices_ ? x_slice : x) + x_first + ci0 : x;
+            t.w = (dy_in_place ? dy : packed_dy) + dy_first;
+            if (!split_last_row) {
+              k_.tile[vectors - 1][t.pixels - 1](t);
+              continue;
+            }
+            // Every row but the last in place, then the last from its padded copy.
+            DirectConvTile head = t, last = t;
+            head.taps_h = t.taps_h - 1;
+            if (head.taps_h > 0) k_.tile[vectors - 1][t.pixels - 1](head);
+            last.taps_h = 1;
+            last.accumulate = t.accumulate || head.taps_h > 0;
+            last.x = t.x + head.taps_h * t.x_tap_h;
+            last.w = last_row + cols_lo * last_width;
+            last.w_reduce_stride = last_width;
+            k_.tile[vectors - 1][t.pixels - 1](last);
           }
-          t.pixels = ci_split.size(ci_index);
-          t.y = dw + dw_first + ci0 * p.out_c;
-          t.x = reads ? (x_slices_ ? x_slice : x) + x_first + ci0 : x;
-          t.w = (dy_in_place ? dy : packed_dy) + dy_first;
-          if (!split_last_row) {
-            k_.tile[vectors - 1][t.pixels - 1](t);
-            continue;
-          }
-          // Every row but the last in place, then the last from its padded copy.
-          DirectConvTile head = t, last = t;
-          head.taps_h = t.taps_h - 1;
-          if (head.taps_h > 0) k_.tile[vectors - 1][t.pixels - 1](head);
-          last.taps_h = 1;
-          last.accumulate = t.accumulate || head.taps_h > 0;
-          last.x = t.x + head.taps_h * t.x_tap_h;
-          last.w = last_row + cols_lo * last_width;
-          last.w_reduce_stride = last_width;
-          k_.tile[vectors - 1][t.pixels - 1](last);
-        }
         }
       }
     }
