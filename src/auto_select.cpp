@@ -22,7 +22,10 @@
 //   ungrouped 3x3 stride-1 layers it takes. Forward reads transformed weights packed once and
 //   wins on such layers at two threads from 7x7 outputs up (7x7x512 within noise); on outputs
 //   of 5x5 and less, whose 4x4 tiles are mostly padding, it lost up to 25x (SSD's 1x1 to 5x5
-//   heads in convkit-network-bench --fast), so it needs 7 or more outputs along each axis.
+//   heads in convkit-network-bench --fast), so it needs 7 or more outputs along each axis. Below
+//   64 output pixels it also needs its transformed weights (4x HWIO) to fit in 1.5 L2: a network
+//   reads each layer's weights once per pass, and ResNet-50's 7x7x512 layer streamed its 38 MB
+//   from memory at 0.72x direct's rate in convkit-network-bench --fast.
 //   Backward data transforms the weights on every call (4x their size), which the GEMMs repay
 //   over 9 or more 4x4 tiles of dx, and, once the transformed weights outgrow the caches, only
 //   with at least one tile per 1.5 L2 of them (14x14 images win at 256 channels, lose at 512).
@@ -50,9 +53,12 @@ const ConvBackend& first_candidate(const std::vector<ConvBackend>& table, const 
 // Whether minimal filtering repays its transforms for direction d (see the rule above).
 bool minimal_filtering_pays(const Conv2dParams& p, Direction d) {
   if (p.groups != 1) return false;
-  if (d == Direction::forward) return p.out_h() >= 7 && p.out_w() >= 7;
-  const int64_t dx_tiles = p.batch * ((p.in_h + 3) / 4) * ((p.in_w + 3) / 4);
   const int64_t transformed_bytes = 36 * p.in_c * p.out_c * int64_t{sizeof(float)};
+  if (d == Direction::forward) {
+    const int64_t pixels = p.batch * p.out_h() * p.out_w();
+    return p.out_h() >= 7 && p.out_w() >= 7 && (pixels >= 64 || transformed_bytes <= 3 * l2_bytes() / 2);
+  }
+  const int64_t dx_tiles = p.batch * ((p.in_h + 3) / 4) * ((p.in_w + 3) / 4);
   return dx_tiles >= 9 && dx_tiles * (3 * l2_bytes() / 2) >= transformed_bytes;
 }
 

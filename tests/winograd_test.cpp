@@ -400,8 +400,8 @@ std::string auto_choice(const char* problem, Math math, Direction d) {
 
 // auto's rule (src/auto_select.cpp): winograd only under Math::fast, only for the directions it
 // implements, and only where its transforms pay: forward on ungrouped layers of 7x7 outputs
-// and up, backward data from 9 tiles of dx and one tile per 1.5 L2 of transformed weights, never on
-// grouped layers.
+// and up, below 64 output pixels only with transformed weights within 1.5 L2, backward data from
+// 9 tiles of dx and one tile per 1.5 L2 of transformed weights, never on grouped layers.
 TEST(WinogradAuto, TakenUnderFastWhereItPays) {
   const char* res2b = "mb1_ic64ih56iw56_oc64_kh3kw3_ph1pw1";
   for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights}) {
@@ -411,7 +411,9 @@ TEST(WinogradAuto, TakenUnderFastWhereItPays) {
   EXPECT_EQ(auto_choice(res2b, Math::fast, Direction::backward_data), "winograd");
   EXPECT_NE(auto_choice(res2b, Math::fast, Direction::backward_weights), "winograd");
   EXPECT_NE(auto_choice("mb1_ic64ih7iw7_oc64_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
-  EXPECT_EQ(auto_choice("mb1_ic512ih7iw7_oc512_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
+  EXPECT_NE(auto_choice("mb1_ic512ih7iw7_oc512_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
+  EXPECT_EQ(auto_choice("mb1_ic128ih7iw7_oc32_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
+  EXPECT_EQ(auto_choice("mb1_ic448ih8iw8_oc384_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
   EXPECT_EQ(auto_choice("mb1_ic128ih28iw28_oc128_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
   EXPECT_EQ(auto_choice("mb1_ic256ih14iw14_oc256_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
   EXPECT_NE(auto_choice("mb1_ic1024ih10iw10_oc1024_kh3kw3_ph1pw1", Math::fast, Direction::backward_data), "winograd");
@@ -425,7 +427,8 @@ TEST(WinogradAuto, TakenUnderFastWhereItPays) {
                             "mb1_ic256ih5iw5_oc24_kh3kw3_ph1pw1", "mb1_ic256ih6iw9_oc64_kh3kw3_ph1pw1"}) {
     EXPECT_NE(auto_choice(small, Math::fast, Direction::forward), "winograd") << small;
   }
-  EXPECT_EQ(auto_choice("mb1_ic256ih9iw7_oc64_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
+  EXPECT_EQ(auto_choice("mb1_ic96ih9iw7_oc64_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
+  EXPECT_NE(auto_choice("mb1_ic256ih9iw7_oc64_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
 }
 
 }  // namespace
