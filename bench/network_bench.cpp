@@ -1,18 +1,19 @@
 // convkit-network-bench: one direction of convolution (forward unless told) at batch 1 over
 // real networks (bench/networks.hpp), `auto` under Math::strict against oneDNN in the same
 // process, weights as the direction's series of bench/conv_series.hpp has them (forward: packed
-// once on both sides; bwd_d: HWIO on every call). Each distinct shape is one benchmark, counted in every network that has it; its loop
-// alternates one call of each side, and each side's rate is that of its fastest call, so that
-// both see the same machine and calls slowed by other processes (on a shared machine, most of
-// them: a call waits for whichever of its threads is descheduled) move neither. The run closes
-// with each network's geometric mean ratio, the overall one and the layers below 0.9x (medians
-// over repetitions).
+// once on both sides; bwd_d: HWIO on every call). Each distinct shape is one benchmark, counted
+// in every network that has it; its loop alternates one call of each side, and each side's rate
+// is that of its fastest call, so that both see the same machine and calls slowed by other
+// processes (on a shared machine, most of them: a call waits for whichever of its threads is
+// descheduled) move neither. The run closes with each network's geometric mean ratio, the
+// overall one and the layers below 0.9x (medians over repetitions).
 //
 //   convkit-network-bench [--networks=NAME[,NAME...]] [--direction=fwd|bwd_d|bwd_d_packed|bwd_w]
 //                         [--fast] [--list] [Google Benchmark flags]
 //
-// --direction picks the series (a training step runs bwd_d and bwd_w on fresh weights); --fast adds `auto` under Math::fast (auto_fast) to the alternation; --list prints the networks
-// and exits. Unless given: --benchmark_min_time=0.1 --benchmark_repetitions=3 with random
+// --direction picks the series (a training step runs bwd_d and bwd_w on fresh weights); --fast
+// adds `auto` under Math::fast (auto_fast) to the alternation; --list prints the networks and
+// exits. Unless given: --benchmark_min_time=0.1 --benchmark_repetitions=3 with random
 // interleaving.
 #include <benchmark/benchmark.h>
 #include <omp.h>

@@ -72,8 +72,8 @@ ConvChoice auto_conv_choice(const std::vector<ConvBackend>& table, const Conv2dP
   const bool narrowing = !strided && p.in_c >= 512 && p.in_c >= 4 * p.out_c && p.out_c <= 64;
   if (pointwise && (p.in_c >= 2048 || narrowing || (strided && p.in_c < 512))) {
     roles[static_cast<size_t>(Direction::backward_data)] = ConvRole::lowered_gemm;
-    why += "; backward data lowered GEMM: 1x1 with >= 2048 input channels, narrowing 4x from >= 512 to <= 64, or strided "
-           "below 512";
+    why += "; backward data lowered GEMM: 1x1 with >= 2048 input channels, narrowing 4x from >= 512 to <= 64, "
+           "or strided below 512";
   }
   if (pointwise && (p.in_c >= 2048 || (strided && p.in_c >= 1024))) {
     roles[static_cast<size_t>(Direction::backward_weights)] = ConvRole::lowered_gemm;
