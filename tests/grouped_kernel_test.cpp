@@ -26,6 +26,7 @@ namespace {
 using test::integer_tensor;
 using test::isas_here;
 using test::kSentinel;
+using test::outputs_match;
 
 // Input taps as the tiles walk them in backward data (down the rows backwards): pixels one
 // after another, each tap's `floats` inputs followed by `gap` floats of its own and no two taps
@@ -142,30 +143,21 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
     if (b == 1) return acc(p, s, l);
     return xor_sum(p, s, b / 2, l) + xor_sum(p, s + b / 2, b / 2, l ^ (b / 2));
   };
-  for (int64_t p = 0; p < c.pixels; ++p) {
-    for (int64_t q = 0; q < y_pixel_stride; ++q) {
-      const float got = y[size_t(p * y_pixel_stride + q)];
-      if (q >= c.out_channels) {
-        ASSERT_EQ(got, kSentinel) << describe(isa, c) << ": wrote pixel " << p << " channel " << q;
-        continue;
-      }
-      double expected = c.bias ? bias[size_t(q)] : 0.0;
-      if (c.xor_lanes || c.gather) {
-        // tile_gather: input lane q XOR s times the weight in lane q, for every diagonal s.
-        for (int64_t s = 0; s < S && c.gather; ++s) {
-          for (int64_t th = 0; th < c.taps_h; ++th) {
-            for (int64_t tw = 0; tw < c.taps_w; ++tw) {
-              if ((q ^ s) >= c.in_lanes) continue;
-              expected += double(t.x[p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + (q ^ s)]) *
-                          w[size_t(th * w_tap_h + tw * w_tap_w + s * lanes + q)];
-            }
+  const auto expected_at = [&](int64_t p, int64_t q) {
+    double expected = c.bias ? bias[size_t(q)] : 0.0;
+    if (c.xor_lanes || c.gather) {
+      // tile_gather: input lane q XOR s times the weight in lane q, for every diagonal s.
+      for (int64_t s = 0; s < S && c.gather; ++s) {
+        for (int64_t th = 0; th < c.taps_h; ++th) {
+          for (int64_t tw = 0; tw < c.taps_w; ++tw) {
+            if ((q ^ s) >= c.in_lanes) continue;
+            expected += double(t.x[p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + (q ^ s)]) *
+                        w[size_t(th * w_tap_h + tw * w_tap_w + s * lanes + q)];
           }
         }
-        if (c.xor_lanes) expected += xor_sum(p, 0, S, q);
-        if (c.relu && expected < 0.0) expected = 0.0;
-        ASSERT_EQ(got, float(expected)) << describe(isa, c) << ": pixel " << p << " channel " << q;
-        continue;
       }
+      if (c.xor_lanes) expected += xor_sum(p, 0, S, q);
+    } else {
       const int64_t v = q / lanes, l = q % lanes;
       for (int64_t s = 0; s < S; ++s) {
         for (int64_t term = 0; term < c.terms; ++term) {
@@ -173,10 +165,11 @@ void check_grouped(Isa isa, const GroupedConvKernels& k, const GroupedCase& c, u
           if (from >= 0) expected += acc(p, s, from);
         }
       }
-      if (c.relu && expected < 0.0) expected = 0.0;
-      ASSERT_EQ(got, float(expected)) << describe(isa, c) << ": pixel " << p << " channel " << q;
     }
-  }
+    if (c.relu && expected < 0.0) expected = 0.0;
+    return expected;
+  };
+  EXPECT_TRUE(outputs_match(y, c.pixels, y_pixel_stride, c.out_channels, expected_at)) << describe(isa, c);
 }
 
 TEST(GroupedConvTile, EveryShapeEveryIsa) {
@@ -276,28 +269,22 @@ void check_paired(Isa isa, const GroupedConvKernels& k, const PairedCase& c, uin
   k.tile_paired[c.pixels - 1](t);
 
   // The header's formula: output o(q) = 4*((q%8)/4) + 2*(q/8) + (q%4)/2 sums lanes q and q + 1.
-  for (int64_t p = 0; p < c.pixels; ++p) {
-    for (int64_t o = 0; o < y_pixel_stride; ++o) {
-      const float got = y[size_t(p * y_pixel_stride + o)];
-      if (o >= c.out_channels) {
-        ASSERT_EQ(got, kSentinel) << what << ": wrote pixel " << p << " channel " << o;
-        continue;
-      }
-      int64_t q = 0;
-      while (4 * (q % 8 / 4) + 2 * (q / 8) + q % 4 / 2 != o) q += 2;
-      double expected = c.bias ? bias[size_t(o)] : 0.0;
-      for (int64_t th = 0; th < c.taps_h; ++th) {
-        for (int64_t tw = 0; tw < c.taps_w; ++tw) {
-          for (int64_t j = 0; j < inputs; ++j) {
-            expected += double(t.x[p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + j]) *
-                        w[size_t(th * w_tap_h + tw * w_tap_w + 16 * (j / 2) + q + j % 2)];
-          }
+  const auto expected_at = [&](int64_t p, int64_t o) {
+    int64_t q = 0;
+    while (4 * (q % 8 / 4) + 2 * (q / 8) + q % 4 / 2 != o) q += 2;
+    double expected = c.bias ? bias[size_t(o)] : 0.0;
+    for (int64_t th = 0; th < c.taps_h; ++th) {
+      for (int64_t tw = 0; tw < c.taps_w; ++tw) {
+        for (int64_t j = 0; j < inputs; ++j) {
+          expected += double(t.x[p * x_pixel_stride + th * x_tap_h + tw * x_tap_w + j]) *
+                      w[size_t(th * w_tap_h + tw * w_tap_w + 16 * (j / 2) + q + j % 2)];
         }
       }
-      if (c.relu && expected < 0.0) expected = 0.0;
-      ASSERT_EQ(got, float(expected)) << what << ": pixel " << p << " channel " << o;
     }
-  }
+    if (c.relu && expected < 0.0) expected = 0.0;
+    return expected;
+  };
+  EXPECT_TRUE(outputs_match(y, c.pixels, y_pixel_stride, c.out_channels, expected_at)) << what;
 }
 
 // tile_pairs, where tile_xor exists: 3 and 5 taps, one to a dozen pairs, zero to three
@@ -346,27 +333,21 @@ void check_pairs(Isa isa, const GroupedConvKernels& k, const PairCase& c, uint32
   t.channels = c.channels;
   k.tile_pairs[S - 1](t);
 
-  for (int64_t o = 0; o < 2 * c.pairs; ++o) {
+  const auto expected_at = [&](int64_t o, int64_t q) {
     const int64_t m = o / 2;
-    for (int64_t q = 0; q < y_pixel_stride; ++q) {
-      const float got = y[size_t(o * y_pixel_stride + q)];
-      if (q >= c.channels) {
-        ASSERT_EQ(got, kSentinel) << what << ": wrote output " << o << " channel " << q;
-        continue;
-      }
-      double expected = 0.0;
-      for (int64_t th = 0; th < c.taps_h; ++th) {
-        for (int64_t kw = o % 2; kw < c.taps_w; kw += 2) {
-          for (int64_t s = 0; s < S; ++s) {
-            if ((q ^ s) >= c.channels) continue;
-            expected += double(t.x[th * x_tap_h + (m - kw / 2) * x_pixel_stride + (q ^ s)]) *
-                        w[size_t(th * w_tap_h + kw * w_tap_w + s * lanes + q)];
-          }
+    double expected = 0.0;
+    for (int64_t th = 0; th < c.taps_h; ++th) {
+      for (int64_t kw = o % 2; kw < c.taps_w; kw += 2) {
+        for (int64_t s = 0; s < S; ++s) {
+          if ((q ^ s) >= c.channels) continue;
+          expected += double(t.x[th * x_tap_h + (m - kw / 2) * x_pixel_stride + (q ^ s)]) *
+                      w[size_t(th * w_tap_h + kw * w_tap_w + s * lanes + q)];
         }
       }
-      ASSERT_EQ(got, float(expected)) << what << ": output " << o << " channel " << q;
     }
-  }
+    return expected;
+  };
+  EXPECT_TRUE(outputs_match(y, 2 * c.pairs, y_pixel_stride, c.channels, expected_at)) << what;
 }
 
 TEST(GroupedPairKernel, EveryShapeEveryIsa) {
