@@ -84,6 +84,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic20ih12iw12_oc20_kh5kw5_sh2sw2_pt0pb3pl0pr3_g20",  // ... depthwise 5x5, end pads only
       "mb1_ic512ih6iw5_oc512_kh3kw3_sh2sw2_pt0pb1pl0pr2_g512",  // ... depthwise, 2 KB pixels: rows not paired
       "mb2_ic512ih5iw4_oc512_kh3kw3_ph1pw1_g512",           // depthwise, 2 KB pixels at stride 1 (backward data too)
+      "mb1_ic512ih3iw2000_oc512_kh3kw3_ph1pw1_g512",        // depthwise, 2 KB pixels, rows wider than a staged band
       "mb1_ic16ih8iw8_oc24_kh1kw1_sh2sw2_pt0pb1pl0pr1",     // ... 1x1: the last row and column are bias only
       // Channel blocks of unequal width, shared among threads by work (backends/direct/dense.hpp):
       "mb1_ic20ih9iw7_oc96_kh3kw3_ph1pw1",                  // 96 outputs: blocks of 4 and 2 vectors (AVX-512)

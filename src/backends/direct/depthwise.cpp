@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "threading.hpp"
 
@@ -227,60 +228,165 @@ void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const 
   });
 }
 
+// A band of `rows` output rows reads this many padded input rows.
+int64_t DepthwiseWeightGradient::StagedBand::input_rows(const Conv2dParams& p, int64_t rows) {
+  return (rows - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1;
+}
+
+DepthwiseWeightGradient::StagedBand DepthwiseWeightGradient::staged_band(int64_t segments) const {
+  const Conv2dParams& p = p_;
+  StagedBand band{};
+  const bool sliding = p.stride_w == 1 && p.dilation_w == 1;
+  const int64_t outputs = p.out_h() * p.out_w();
+  const int64_t interior = std::max<int64_t>(0, p.out_h() - p.kernel_h + 1) * std::max<int64_t>(0, p.out_w() - p.kernel_w + 1);
+  const bool border_heavy = double(outputs - interior) >= kStagedBorderShare * double(outputs);
+  if (segments != 1 || !sliding || !border_heavy || !lie_multiple_of(p.in_c, 2048)) return band;
+  band.channels = kStagedVectors * dk_.lanes;
+  band.width = p.in_w + p.pad_left + p.pad_right;
+  const auto floats = [&](int64_t rows) {
+    return band.channels * StagedBand::input_rows(p, rows) * band.width;
+  };
+  const int64_t budget = l2_bytes() / kStagedL2Share / int64_t(sizeof(float));
+  band.rows = 1;
+  while (band.rows < p.out_h() && floats(band.rows + 1) <= budget) ++band.rows;
+  band.floats = floats(band.rows);
+  return band;
+}
+
+namespace {
+
+// `pixels` pixels of `count` channels, `from` floats apart in `src`, to consecutive pixels
+// `stride` floats apart at dst. The staged widths get a copy of fixed size, which the compiler
+// turns into vector moves rather than a call per pixel.
+void copy_pixels(const float* src, int64_t from, float* dst, int64_t stride, int64_t pixels, int64_t count) {
+  const auto copy = [&](auto fixed) {
+    for (int64_t i = 0; i < pixels; ++i) std::memcpy(dst + i * stride, src + i * from, fixed * sizeof(float));
+  };
+  if (count == 32) {
+    copy(std::integral_constant<size_t, 32>());
+  } else if (count == 16) {
+    copy(std::integral_constant<size_t, 16>());
+  } else {
+    copy(static_cast<size_t>(count));
+  }
+}
+
+}  // namespace
+
+void DepthwiseWeightGradient::run_staged(const float* x, const float* dy, float* dw, int64_t c0, int64_t width,
+                                         const StagedBand& band, float* stage) const {
+  const Conv2dParams& p = p_;
+  const int64_t C = p.in_c, B = band.channels, OH = p.out_h(), OW = p.out_w(), W = band.width;
+  float* xs = stage;  // [input row of the band][padded column][B]
+  DepthwiseWeightGradTile t{};
+  t.x = xs;
+  t.cols = OW;
+  t.taps_h = p.kernel_h;
+  t.taps_w = p.kernel_w;
+  t.x_row_stride = p.stride_h * W * B;
+  t.x_col_stride = p.stride_w * B;
+  t.x_tap_h = p.dilation_h * W * B;
+  t.x_tap_w = p.dilation_w * B;
+  t.dy_row_stride = OW * C;
+  t.dy_col_stride = C;
+  t.dw_tap_h = p.kernel_w * C;
+  t.dw_tap_stride = C;
+  for (int64_t sub = 0; sub < width; sub += B) {
+    const int64_t cs = c0 + sub, count = std::min(B, width - sub);
+    t.channels = count;
+    t.dw = dw + cs;
+    for (int64_t n = 0; n < p.batch; ++n) {
+      for (int64_t oh = 0; oh < OH; oh += band.rows) {
+        t.rows = std::min(band.rows, OH - oh);
+        const int64_t input_rows = StagedBand::input_rows(p, t.rows);
+        for (int64_t i = 0; i < input_rows; ++i) {
+          const int64_t ih = oh * p.stride_h + i - p.pad_top;
+          float* row = xs + i * W * B;
+          if (ih < 0 || ih >= p.in_h) {
+            std::fill_n(row, W * B, 0.0f);
+            continue;
+          }
+          std::fill_n(row, p.pad_left * B, 0.0f);
+          copy_pixels(x + (n * p.in_h + ih) * p.in_w * C + cs, C, row + p.pad_left * B, B, p.in_w, count);
+          std::fill_n(row + (p.pad_left + p.in_w) * B, p.pad_right * B, 0.0f);
+        }
+        t.dy = dy + (n * OH + oh) * OW * C + cs;
+        t.accumulate = n > 0 || oh > 0;
+        dk_.weight_grad(t);
+      }
+    }
+  }
+}
+
+// The tiles of forward's rectangles over rows [seg.begin, seg.end) of the batch, channels
+// [c0, c0 + channels), summed into `sums` (which it first clears).
+void DepthwiseWeightGradient::run_rectangles(const float* x, const float* dy, float* sums, Share seg, int64_t c0,
+                                             int64_t channels) const {
+  const Conv2dParams& p = p_;
+  const int64_t C = p.in_c, OH = p.out_h(), OW = p.out_w(), taps = p.kernel_h * p.kernel_w;
+  DepthwiseWeightGradTile t{};
+  t.dy_row_stride = OW * C;
+  t.dw_tap_h = p.kernel_w * C;
+  t.dw_tap_stride = C;
+  t.accumulate = true;
+  t.channels = channels;
+  for (int64_t s = 0; s < taps; ++s) std::fill_n(sums + s * C, channels, 0.0f);
+  // Forward's row runs, a stretch of output rows reading the same kernel rows each: all of
+  // those kernel rows at once, so that each dy load feeds all their taps, and all of the
+  // stretch's rows in one call, so that the tile's sums stay in registers across them.
+  for (int64_t n = seg.begin / OH; n * OH < seg.end; ++n) {
+    const int64_t oh_begin = std::max<int64_t>(seg.begin - n * OH, 0), oh_end = std::min(seg.end - n * OH, OH);
+    for (const AxisRun& rows_run : fwd_.row_runs) {
+      const RunSlice rows = slice(rows_run, oh_begin, oh_end);
+      if (rows.count == 0) continue;
+      const int64_t row = n * OH + rows_run.out_begin + rows.first;
+      t.rows = rows.count;
+      t.taps_h = rows_run.taps.taps;
+      t.x_row_stride = rows_run.in_step * p.in_w * C;
+      t.x_tap_h = rows_run.taps.input_step * p.in_w * C;
+      const int64_t ih = rows_run.in_begin + rows.first * rows_run.in_step;
+      // The forward column runs: each a stretch of output columns reading the same taps
+      // (none where the row run's rows read only padding).
+      for (const AxisRun& run : fwd_.columns) {
+        if (t.taps_h == 0 || run.taps.taps == 0) continue;
+        t.x = x + ((n * p.in_h + ih) * p.in_w + run.in_begin) * C + c0;
+        t.dy = dy + (row * OW + run.out_begin) * C + c0;
+        t.dw = sums + (rows_run.taps.first_tap * p.kernel_w + run.taps.first_tap) * C;
+        t.cols = run.pixels;
+        t.taps_w = run.taps.taps;
+        t.x_col_stride = run.in_step * C;
+        t.x_tap_w = run.taps.input_step * C;
+        t.dy_col_stride = run.out_step * C;
+        dk_.weight_grad(t);
+      }
+    }
+  }
+}
+
 void DepthwiseWeightGradient::run(const float* x, const float* dy, float* dw, float* db, int threads, int team_size,
                                   WorkspacePool& scratch) const {
   const Conv2dParams& p = p_;
-  const int64_t C = p.in_c, OH = p.out_h(), OW = p.out_w(), taps = p.kernel_h * p.kernel_w;
+  const int64_t C = p.in_c, OH = p.out_h(), taps = p.kernel_h * p.kernel_w;
   const int64_t rows = p.batch * OH;
   const GradientSplit split = depthwise_gradient_split(C, dk_.lanes, rows, threads);
   const int64_t segments = split.segments, block = split.block, blocks = ceil_div(C, block);
+  const StagedBand band = staged_band(segments);
   // One segment sums straight into dw.
   const int64_t partial_floats = segments > 1 ? segments * taps * C : 0;
-  auto lease = scratch.acquire(static_cast<size_t>(partial_floats + (db != nullptr ? bias_.workspace_floats() : 0)));
+  auto lease = scratch.acquire(static_cast<size_t>(partial_floats + (db != nullptr ? bias_.workspace_floats() : 0) +
+                                                   team_size * band.floats));
   float* partial = segments > 1 ? lease.data() : dw;  // [segment][tap][C]
   float* db_partial = lease.data() + partial_floats;
+  float* stage_base = db_partial + (db != nullptr ? bias_.workspace_floats() : 0);
   run_team(team_size, [&](int thread, int team) {
     const Share share = share_of(segments * blocks, thread, team);
-    DepthwiseWeightGradTile t{};
-    t.dy_row_stride = OW * C;
-    t.dw_tap_h = p.kernel_w * C;
-    t.dw_tap_stride = C;
-    t.accumulate = true;
     for (int64_t item = share.begin; item < share.end; ++item) {
-      const int64_t segment = item / blocks, c0 = (item % blocks) * block;
-      const Share seg = share_of(rows, static_cast<int>(segment), static_cast<int>(segments));
-      float* sums = partial + segment * taps * C + c0;
-      t.channels = std::min(block, C - c0);
-      for (int64_t s = 0; s < taps; ++s) std::fill_n(sums + s * C, t.channels, 0.0f);
-      // Forward's row runs, a stretch of output rows reading the same kernel rows each: all of
-      // those kernel rows at once, so that each dy load feeds all their taps, and all of the
-      // stretch's rows in one call, so that the tile's sums stay in registers across them.
-      for (int64_t n = seg.begin / OH; n * OH < seg.end; ++n) {
-        const int64_t oh_begin = std::max<int64_t>(seg.begin - n * OH, 0), oh_end = std::min(seg.end - n * OH, OH);
-        for (const AxisRun& rows_run : fwd_.row_runs) {
-          const RunSlice rows = slice(rows_run, oh_begin, oh_end);
-          if (rows.count == 0) continue;
-          const int64_t row = n * OH + rows_run.out_begin + rows.first;
-          t.rows = rows.count;
-          t.taps_h = rows_run.taps.taps;
-          t.x_row_stride = rows_run.in_step * p.in_w * C;
-          t.x_tap_h = rows_run.taps.input_step * p.in_w * C;
-          const int64_t ih = rows_run.in_begin + rows.first * rows_run.in_step;
-          // The forward column runs: each a stretch of output columns reading the same taps
-          // (none where the row run's rows read only padding).
-          for (const AxisRun& run : fwd_.columns) {
-            if (t.taps_h == 0 || run.taps.taps == 0) continue;
-            t.x = x + ((n * p.in_h + ih) * p.in_w + run.in_begin) * C + c0;
-            t.dy = dy + (row * OW + run.out_begin) * C + c0;
-            t.dw = sums + (rows_run.taps.first_tap * p.kernel_w + run.taps.first_tap) * C;
-            t.cols = run.pixels;
-            t.taps_w = run.taps.taps;
-            t.x_col_stride = run.in_step * C;
-            t.x_tap_w = run.taps.input_step * C;
-            t.dy_col_stride = run.out_step * C;
-            dk_.weight_grad(t);
-          }
-        }
+      const int64_t segment = item / blocks, c0 = (item % blocks) * block, channels = std::min(block, C - c0);
+      if (band.channels > 0) {
+        run_staged(x, dy, dw, c0, channels, band, stage_base + thread * band.floats);
+      } else {
+        run_rectangles(x, dy, partial + segment * taps * C + c0, share_of(rows, int(segment), int(segments)), c0,
+                       channels);
       }
     }
     if (db != nullptr) bias_.sum_segments(dy, db_partial, thread, team);

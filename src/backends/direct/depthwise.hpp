@@ -8,6 +8,7 @@
 #include "backends/direct/direct_problem.hpp"
 #include "conv/bias_gradient.hpp"
 #include "kernels/depthwise_conv.hpp"
+#include "threading.hpp"
 
 namespace convkit::detail::direct {
 
@@ -41,6 +42,26 @@ class DepthwiseWeightGradient {
            WorkspacePool& scratch) const;
 
  private:
+  // Where pixels lie a multiple of 2 KB apart, the tiles of forward's rectangles fall back to
+  // four vectors a kernel row at a time (depthwise_grad_wide_tiles), and where 40% or more of
+  // the outputs border the image, its many small rectangles each load and store their sums.
+  // There threads that own whole channel blocks (one segment) copy x a band of output rows at
+  // a time, kStagedVectors vectors of channels wide, into consecutive pixels with the padding
+  // written as zeros, and one tile sums every tap over the band from the copy. Elsewhere the
+  // copy cost more than it saved (docs/results/decisions.md, "direct: depthwise weight
+  // gradient from staged bands").
+  static constexpr int64_t kStagedVectors = 2;
+  static constexpr int64_t kStagedL2Share = 4;  // a band's copy fills at most this share of L2
+  static constexpr double kStagedBorderShare = 0.4;  // of the outputs, at least
+  struct StagedBand {
+    int64_t channels = 0;  // 0: not staged
+    int64_t width = 0, rows = 0, floats = 0;
+    static int64_t input_rows(const Conv2dParams& p, int64_t rows);
+  };
+  StagedBand staged_band(int64_t segments) const;
+  void run_rectangles(const float* x, const float* dy, float* sums, Share seg, int64_t c0, int64_t channels) const;
+  void run_staged(const float* x, const float* dy, float* dw, int64_t c0, int64_t width, const StagedBand& band,
+                  float* stage) const;
   Conv2dParams p_;
   const DirectProblem& fwd_;
   const DepthwiseConvKernels& dk_;
