@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 
+#include "conv/gather_runs.hpp"
 #include "threading.hpp"
 
 namespace convkit::detail::direct {
@@ -253,26 +253,6 @@ DepthwiseWeightGradient::StagedBand DepthwiseWeightGradient::staged_band(int64_t
   return band;
 }
 
-namespace {
-
-// `pixels` pixels of `count` channels, `from` floats apart in `src`, to consecutive pixels
-// `stride` floats apart at dst. The staged widths get a copy of fixed size, which the compiler
-// turns into vector moves rather than a call per pixel.
-void copy_pixels(const float* src, int64_t from, float* dst, int64_t stride, int64_t pixels, int64_t count) {
-  const auto copy = [&](auto fixed) {
-    for (int64_t i = 0; i < pixels; ++i) std::memcpy(dst + i * stride, src + i * from, fixed * sizeof(float));
-  };
-  if (count == 32) {
-    copy(std::integral_constant<size_t, 32>());
-  } else if (count == 16) {
-    copy(std::integral_constant<size_t, 16>());
-  } else {
-    copy(static_cast<size_t>(count));
-  }
-}
-
-}  // namespace
-
 void DepthwiseWeightGradient::run_staged(const float* x, const float* dy, float* dw, int64_t c0, int64_t width,
                                          const StagedBand& band, float* stage) const {
   const Conv2dParams& p = p_;
@@ -307,7 +287,7 @@ void DepthwiseWeightGradient::run_staged(const float* x, const float* dy, float*
             continue;
           }
           std::fill_n(row, p.pad_left * B, 0.0f);
-          copy_pixels(x + (n * p.in_h + ih) * p.in_w * C + cs, C, row + p.pad_left * B, B, p.in_w, count);
+          gather_runs(x + (n * p.in_h + ih) * p.in_w * C + cs, C, p.in_w, count, B, row + p.pad_left * B);
           std::fill_n(row + (p.pad_left + p.in_w) * B, p.pad_right * B, 0.0f);
         }
         t.dy = dy + (n * OH + oh) * OW * C + cs;

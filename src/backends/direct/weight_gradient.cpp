@@ -2,9 +2,9 @@
 #include "backends/direct/weight_gradient.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "conv/cache_sizes.hpp"
+#include "conv/gather_runs.hpp"
 #include "threading.hpp"
 
 namespace convkit::detail::direct {
@@ -17,23 +17,6 @@ DenseWeightGradient::DenseWeightGradient(const Conv2dParams& p, const ChannelBlo
   for (int64_t kh = 0; kh < p.kernel_h; ++kh) rows_of_kh_.push_back(outputs_reading_tap(row_axis(p), kh));
   for (int64_t kw = 0; kw < p.kernel_w; ++kw) cols_of_kw_.push_back(outputs_reading_tap(column_axis(p), kw));
 }
-
-namespace {
-
-// Copies `count` runs of `valid` floats, `in_step` apart, to consecutive runs of `width`
-// floats, each zero past `valid`, in fixed-size chunks the compiler inlines (a library call per
-// run costs more than the short copy).
-void gather_runs(const float* in, int64_t in_step, int64_t count, int64_t valid, int64_t width, float* out) {
-  constexpr int64_t kChunk = 16;
-  for (int64_t i = 0; i < count; ++i, in += in_step, out += width) {
-    int64_t c = 0;
-    for (; c + kChunk <= valid; c += kChunk) std::memcpy(out + c, in + c, kChunk * sizeof(float));
-    for (; c < valid; ++c) out[c] = in[c];
-    for (; c < width; ++c) out[c] = 0.0f;
-  }
-}
-
-}  // namespace
 
 void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float* db, int threads,
                               WorkspacePool& scratch) const {
