@@ -89,9 +89,9 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
 
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
     if (depthwise_) {
-      run_depthwise(fwd_, dk_, x, packed_w, b, y, activation_, team(threads));
+      run_depthwise(fwd_, dk_, x, packed_w, b, y, activation_, forward_team(threads));
     } else {
-      run_direct(fwd_, k_, x, packed_w, b, y, activation_, team(threads), nullptr);
+      run_direct(fwd_, k_, x, packed_w, b, y, activation_, forward_team(threads), nullptr);
     }
   }
 
@@ -101,9 +101,9 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     auto lease = scratch_.acquire(packed_size);
     float* packed = lease.data();
     if (depthwise_) {
-      run_depthwise(fwd_, dk_, x, packed, b, y, activation_, team(threads), w, packed);
+      run_depthwise(fwd_, dk_, x, packed, b, y, activation_, forward_team(threads), w, packed);
     } else {
-      run_direct(fwd_, k_, x, packed, b, y, activation_, team(threads),
+      run_direct(fwd_, k_, x, packed, b, y, activation_, forward_team(threads),
                  [&](int64_t begin, int64_t end) { pack_hwio(fwd_, k_, w, packed, begin, end); });
     }
   }
@@ -186,6 +186,17 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     return p_.flops() < smallest_shared_flops ? 1 : threads;
   }
   static constexpr double kTeamFlops = 5e5, kDepthwiseTeamFlops = 1.5e5;
+  // Dense forward over 16 or more output pixels runs at about 80 GFLOP/s on one thread below
+  // 0.5 MFLOP, so from 0.2 MFLOP a call is over 2 us of one-thread work, where the second
+  // thread pays (as for depthwise above); on fewer pixels, and in the backward directions,
+  // it did not (docs/results/decisions.md, "direct: one thread for small calls").
+  int forward_team(int threads) const {
+    const int64_t pixels = p_.batch * p_.out_h() * p_.out_w();
+    const bool spread = !depthwise_ && pixels >= kForwardTeamPixels && p_.flops() >= kForwardTeamFlops;
+    return spread ? threads : team(threads);
+  }
+  static constexpr int64_t kForwardTeamPixels = 16;
+  static constexpr double kForwardTeamFlops = 2e5;
 
   // Whether the dot form on HWIO beats packing the transposed weights first. Per weight, packing
   // costs about a cycle; per output, the dot form costs about kDotSumCycles more, and its tile's
