@@ -80,7 +80,17 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
     const Share rows = share_of(rows_per_unit, thread, team);
     return OwnedItems{rows.begin, rows_per_unit, units, rows.end - rows.begin};
   };
+  // Taps that read only padding for every output (a 3x3 kernel on a 1x1 image) have zero dw:
+  // their [ICG][out_c] slices are cleared whole rather than tile by tile.
+  const auto dead = [&](int64_t tap) {
+    return rows_of_kh_[static_cast<size_t>(tap / p.kernel_w)].count() == 0 ||
+           cols_of_kw_[static_cast<size_t>(tap % p.kernel_w)].count() == 0;
+  };
   run_team(threads, [&](int thread, int team) {
+    const Share clearing = share_of(taps, thread, team);
+    for (int64_t tap = clearing.begin; tap < clearing.end; ++tap) {
+      if (dead(tap)) std::fill_n(dw + tap * ICG * p.out_c, ICG * p.out_c, 0.0f);
+    }
     if (overruns && thread == 0) {
       gather_runs(dy + (pixels - OW) * p.out_c + cb.first_channel(last_block), p.out_c, OW, last_valid, last_width,
                   last_row);
@@ -113,7 +123,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
         const OutputRange band_inputs = input_rows_of(oh0, oh1);
         int64_t sliced_group = -1;
         int64_t current_tap_item = -1, vectors = 0, x_first = 0, dy_first = 0, dw_first = 0, cols_lo = 0;
-        bool reads = false, split_last_row = false;
+        bool reads = false, split_last_row = false, cleared = false;
         for (int64_t run = 0; run < owned.runs; ++run) {
           const int64_t run_first = owned.first + run * owned.step;
           for (int64_t item = run_first; item < run_first + owned.length; ++item) {
@@ -123,6 +133,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
               current_tap_item = tap_item;
               const int64_t tap = tap_item % taps, b = (tap_item / taps) % cb.blocks, g = tap_item / (taps * cb.blocks);
               const int64_t kh = tap / p.kernel_w, kw = tap % p.kernel_w;
+              cleared = dead(tap);
               vectors = cb.vectors_of(b);
               const int64_t width = vectors * cb.lanes;
               const OutputRange& all_rows = rows_of_kh_[static_cast<size_t>(kh)];
@@ -154,6 +165,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
                                        : block_base(g, b) + dy_pixel_index * width;
               dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
             }
+            if (cleared) continue;
             t.pixels = ci_split.size(ci_index);
             t.y = dw + dw_first + ci0 * p.out_c;
             t.x = reads ? (x_slices_ ? x_slice : x) + x_first + ci0 : x;
