@@ -51,6 +51,8 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb2_ic37ih3iw4_oc300_kh3kw3_ph1pw1",                 // batch 2, 37 dx channels, 300 reduced
       "mb1_ic19ih5iw4_oc480_kh3kw3_sh2sw2_pt1pb0pl0pr1",    // stride 2, asymmetric pads
       "mb2_ic40ih1iw1_oc200_kh1kw1",                        // 1x1 on 1x1 images (squeeze-excite)
+      "mb2_ic20ih1iw1_oc24_kh3kw3_ph1pw1",                  // 3x3 on 1x1 images: eight taps read only padding
+      "mb1_ic8ih1iw5_oc16_kh3kw3_ph1pw1",                   // one row: the top and bottom kernel rows read only padding
       "mb1_ic64ih3iw3_oc640_kh3kw3_ph1pw1_g2",              // groups of 32 and 320 channels
       "mb1_ic8ih40iw37_oc16_kh3kw3_ph1pw1",                 // many rows, width 37
       "mb1_ic31ih7iw7_oc15_kh3kw3_sh1sw1_ph1pw1",           // 31 in, 15 out
