@@ -233,14 +233,15 @@ int64_t DepthwiseWeightGradient::StagedBand::input_rows(const Conv2dParams& p, i
   return (rows - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1;
 }
 
-DepthwiseWeightGradient::StagedBand DepthwiseWeightGradient::staged_band(int64_t segments) const {
+DepthwiseWeightGradient::StagedBand DepthwiseWeightGradient::staged_band() const {
   const Conv2dParams& p = p_;
   StagedBand band{};
   const bool sliding = p.stride_w == 1 && p.dilation_w == 1;
   const int64_t outputs = p.out_h() * p.out_w();
-  const int64_t interior = std::max<int64_t>(0, p.out_h() - p.kernel_h + 1) * std::max<int64_t>(0, p.out_w() - p.kernel_w + 1);
+  const int64_t interior =
+      std::max<int64_t>(0, p.out_h() - p.kernel_h + 1) * std::max<int64_t>(0, p.out_w() - p.kernel_w + 1);
   const bool border_heavy = double(outputs - interior) >= kStagedBorderShare * double(outputs);
-  if (segments != 1 || !sliding || !border_heavy || !lie_multiple_of(p.in_c, 2048)) return band;
+  if (!sliding || !border_heavy || !lie_multiple_of(p.in_c, 2048)) return band;
   band.channels = kStagedVectors * dk_.lanes;
   band.width = p.in_w + p.pad_left + p.pad_right;
   const auto floats = [&](int64_t rows) {
@@ -350,7 +351,7 @@ void DepthwiseWeightGradient::run(const float* x, const float* dy, float* dw, fl
   const int64_t rows = p.batch * OH;
   const GradientSplit split = depthwise_gradient_split(C, dk_.lanes, rows, threads);
   const int64_t segments = split.segments, block = split.block, blocks = ceil_div(C, block);
-  const StagedBand band = staged_band(segments);
+  const StagedBand band = segments == 1 ? band_ : StagedBand{};
   // One segment sums straight into dw.
   const int64_t partial_floats = segments > 1 ? segments * taps * C : 0;
   auto lease = scratch.acquire(static_cast<size_t>(partial_floats + (db != nullptr ? bias_.workspace_floats() : 0) +

@@ -36,7 +36,7 @@ class DepthwiseWeightGradient {
   // `forward` is the plan's forward problem, whose row and column runs the gradient walks; it
   // must outlive this object.
   DepthwiseWeightGradient(const Conv2dParams& p, const DirectProblem& forward, const DepthwiseConvKernels& dk, Isa isa)
-      : p_(p), fwd_(forward), dk_(dk), bias_(p.batch * p.out_h() * p.out_w(), p.out_c, isa) {}
+      : p_(p), fwd_(forward), dk_(dk), bias_(p.batch * p.out_h() * p.out_w(), p.out_c, isa), band_(staged_band()) {}
   // `threads` segments of the rows, summed by a region of `team_size` threads.
   void run(const float* x, const float* dy, float* dw, float* db, int threads, int team_size,
            WorkspacePool& scratch) const;
@@ -58,7 +58,9 @@ class DepthwiseWeightGradient {
     int64_t width = 0, rows = 0, floats = 0;
     static int64_t input_rows(const Conv2dParams& p, int64_t rows);
   };
-  StagedBand staged_band(int64_t segments) const;
+  // The band where the layer qualifies, else none; used only where threads own whole channel
+  // blocks, which depends on the call's thread count.
+  StagedBand staged_band() const;
   void run_rectangles(const float* x, const float* dy, float* sums, Share seg, int64_t c0, int64_t channels) const;
   void run_staged(const float* x, const float* dy, float* dw, int64_t c0, int64_t width, const StagedBand& band,
                   float* stage) const;
@@ -66,6 +68,7 @@ class DepthwiseWeightGradient {
   const DirectProblem& fwd_;
   const DepthwiseConvKernels& dk_;
   BiasGradient bias_;
+  StagedBand band_;
 };
 
 }  // namespace convkit::detail::direct

@@ -89,9 +89,9 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
 
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
     if (depthwise_) {
-      run_depthwise(fwd_, dk_, x, packed_w, b, y, activation_, forward_team(threads));
+      run_depthwise(fwd_, dk_, x, packed_w, b, y, activation_, team(Direction::forward, threads));
     } else {
-      run_direct(fwd_, k_, x, packed_w, b, y, activation_, forward_team(threads), nullptr);
+      run_direct(fwd_, k_, x, packed_w, b, y, activation_, team(Direction::forward, threads), nullptr);
     }
   }
 
@@ -101,9 +101,9 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     auto lease = scratch_.acquire(packed_size);
     float* packed = lease.data();
     if (depthwise_) {
-      run_depthwise(fwd_, dk_, x, packed, b, y, activation_, forward_team(threads), w, packed);
+      run_depthwise(fwd_, dk_, x, packed, b, y, activation_, team(Direction::forward, threads), w, packed);
     } else {
-      run_direct(fwd_, k_, x, packed, b, y, activation_, forward_team(threads),
+      run_direct(fwd_, k_, x, packed, b, y, activation_, team(Direction::forward, threads),
                  [&](int64_t begin, int64_t end) { pack_hwio(fwd_, k_, w, packed, begin, end); });
     }
   }
@@ -111,16 +111,17 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     if (depthwise_) {
       auto lease = scratch_.acquire(packed_weights_size());
-      run_depthwise(bwd_, dk_, dy, lease.data(), nullptr, dx, Activation::none, team(threads), w, lease.data());
+      run_depthwise(bwd_, dk_, dy, lease.data(), nullptr, dx, Activation::none, team(Direction::backward_data, threads),
+                    w, lease.data());
       return;
     }
     if (bwd_.dot) {
-      run_dot(bwd_, k_, dy, w, dx, team(threads));
+      run_dot(bwd_, k_, dy, w, dx, team(Direction::backward_data, threads));
       return;
     }
     auto lease = scratch_.acquire(transposed_weights_size());
     float* packed = lease.data();
-    run_direct(bwd_, k_, dy, packed, nullptr, dx, Activation::none, team(threads),
+    run_direct(bwd_, k_, dy, packed, nullptr, dx, Activation::none, team(Direction::backward_data, threads),
                [&](int64_t begin, int64_t end) { pack_hwio(bwd_, k_, w, packed, begin, end); });
   }
 
@@ -144,19 +145,20 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
 
   void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
     if (depthwise_) {
-      run_depthwise(bwd_, dk_, dy, packed_w, nullptr, dx, Activation::none, team(threads));
+      run_depthwise(bwd_, dk_, dy, packed_w, nullptr, dx, Activation::none, team(Direction::backward_data, threads));
     } else if (bwd_prepacked_dot_) {
-      run_dot(bwd_, k_, dy, packed_w, dx, team(threads));
+      run_dot(bwd_, k_, dy, packed_w, dx, team(Direction::backward_data, threads));
     } else {
-      run_direct(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, team(threads), nullptr);
+      run_direct(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, team(Direction::backward_data, threads),
+                 nullptr);
     }
   }
 
   void backward_weights(const float* x, const float* dy, float* dw, float* db, int threads) const override {
     if (depthwise_) {
-      depthwise_gradient_.run(x, dy, dw, db, threads, team(threads), scratch_);
+      depthwise_gradient_.run(x, dy, dw, db, threads, team(Direction::backward_weights, threads), scratch_);
     } else {
-      dense_gradient_.run(x, dy, dw, db, team(threads), scratch_);
+      dense_gradient_.run(x, dy, dw, db, team(Direction::backward_weights, threads), scratch_);
     }
   }
 
@@ -177,26 +179,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     }
   }
 
-  // The team a call opens: one thread below ~0.5 MFLOP, where starting a second costs more
-  // than it saves (docs/results/decisions.md, "direct: one thread for small calls"). A
-  // depthwise call, whose threads split whole rows of pixels, gains from the second thread
-  // from ~0.15 MFLOP in every direction. Results do not depend on it.
-  int team(int threads) const {
-    const double smallest_shared_flops = depthwise_ ? kDepthwiseTeamFlops : kTeamFlops;
-    return p_.flops() < smallest_shared_flops ? 1 : threads;
-  }
-  static constexpr double kTeamFlops = 5e5, kDepthwiseTeamFlops = 1.5e5;
-  // Dense forward over 16 or more output pixels runs at about 80 GFLOP/s on one thread below
-  // 0.5 MFLOP, so from 0.2 MFLOP a call is over 2 us of one-thread work, where the second
-  // thread pays (as for depthwise above); on fewer pixels, and in the backward directions,
-  // it did not (docs/results/decisions.md, "direct: one thread for small calls").
-  int forward_team(int threads) const {
-    const int64_t pixels = p_.batch * p_.out_h() * p_.out_w();
-    const bool spread = !depthwise_ && pixels >= kForwardTeamPixels && p_.flops() >= kForwardTeamFlops;
-    return spread ? threads : team(threads);
-  }
-  static constexpr int64_t kForwardTeamPixels = 16;
-  static constexpr double kForwardTeamFlops = 2e5;
+  int team(Direction d, int threads) const { return call_team(p_, d, threads); }
 
   // Whether the dot form on HWIO beats packing the transposed weights first. Per weight, packing
   // costs about a cycle; per output, the dot form costs about kDotSumCycles more, and its tile's

@@ -94,4 +94,15 @@ void cache_image_rectangles(DirectProblem& d, Tiling tiling) {
   d.image_rectangles.emplace_back(tiling, std::move(rectangles));
 }
 
+int call_team(const Conv2dParams& p, Direction d, int threads) {
+  constexpr double kTeamFlops = 5e5, kDepthwiseTeamFlops = 1.5e5, kForwardTeamFlops = 2e5;
+  constexpr int64_t kForwardTeamPixels = 16;
+  const double flops = p.flops();
+  const bool depthwise = p.groups > 1 && p.groups == p.in_c && p.out_c == p.in_c;
+  if (depthwise) return flops < kDepthwiseTeamFlops ? 1 : threads;
+  const bool spread_forward = d == Direction::forward && p.groups == 1 &&
+                              p.batch * p.out_h() * p.out_w() >= kForwardTeamPixels && flops >= kForwardTeamFlops;
+  return flops < kTeamFlops && !spread_forward ? 1 : threads;
+}
+
 }  // namespace convkit::detail::direct

@@ -12,6 +12,7 @@
 #include "conv/cache_sizes.hpp"
 #include "conv/integer.hpp"
 #include "conv/tap_geometry.hpp"
+#include "convkit/conv2d.hpp"
 #include "convkit/params.hpp"
 #include "kernels/direct_conv.hpp"
 
@@ -238,5 +239,13 @@ void for_each_rectangle(const DirectProblem& d, int64_t n, int64_t line_begin, i
     visit(r);
   }
 }
+
+// The team a call in direction `d` opens, at most `threads`: one thread below ~0.5 MFLOP, where
+// starting a second costs more than it saves; a depthwise call, whose threads split whole rows
+// of pixels, gains from the second thread from ~0.15 MFLOP in every direction, and an ungrouped
+// forward call over 16 or more output pixels from 0.2 MFLOP (such calls took 2.1-5.4 us on one
+// thread; on one pixel, and backward, two threads measured slower). Results do not depend on
+// it (docs/results/decisions.md, "direct: one thread for small calls").
+int call_team(const Conv2dParams& p, Direction d, int threads);
 
 }  // namespace convkit::detail::direct

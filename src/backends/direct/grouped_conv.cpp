@@ -278,8 +278,6 @@ GroupedProblem tile_problem(const Conv2dParams& p, const GroupedConvKernels& k, 
                          xor_tile_fits(in_per_group, out_per_group, k));
 }
 
-// Small problems run on one thread: a region costs more than they do (as direct_conv.cpp's team()).
-int team_for(const Conv2dParams& p, int threads) { return p.flops() < 5e5 ? 1 : threads; }
 
 class GroupedForward final : public ConvForward {
  public:
@@ -294,11 +292,12 @@ class GroupedForward final : public ConvForward {
     pack_grouped(d_, w, packed, 0, pack_items(d_));
   }
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
-    run_grouped(d_, k_, x, packed_w, b, y, activation_, team_for(p_, threads));
+    run_grouped(d_, k_, x, packed_w, b, y, activation_, direct::call_team(p_, Direction::forward, threads));
   }
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
     auto lease = scratch_.acquire(packed_weights_size());
-    run_grouped(d_, k_, x, lease.data(), b, y, activation_, team_for(p_, threads), w, lease.data());
+    run_grouped(d_, k_, x, lease.data(), b, y, activation_, direct::call_team(p_, Direction::forward, threads), w,
+                lease.data());
   }
 
  private:
@@ -316,14 +315,16 @@ class GroupedBackwardData final : public ConvBackwardData {
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     auto lease = scratch_.acquire(backward_data_packed_size());
-    run_grouped(d_, k_, dy, lease.data(), nullptr, dx, Activation::none, team_for(p_, threads), w, lease.data());
+    run_grouped(d_, k_, dy, lease.data(), nullptr, dx, Activation::none,
+                direct::call_team(p_, Direction::backward_data, threads), w, lease.data());
   }
   size_t backward_data_packed_size() const override { return static_cast<size_t>(d_.packed_floats()); }
   void pack_backward_data_weights(const float* w, float* packed) const override {
     pack_grouped(d_, w, packed, 0, pack_items(d_));
   }
   void backward_data_packed(const float* dy, const float* packed_w, float* dx, int threads) const override {
-    run_grouped(d_, k_, dy, packed_w, nullptr, dx, Activation::none, team_for(p_, threads));
+    run_grouped(d_, k_, dy, packed_w, nullptr, dx, Activation::none,
+                direct::call_team(p_, Direction::backward_data, threads));
   }
 
  private:
@@ -374,7 +375,7 @@ class GroupedBackwardWeights final : public ConvBackwardWeights {
 
   void backward_weights(const float* x, const float* dy, float* dw, float* db, int threads) const override {
     const GroupedProblem& d = d_;
-    const int team_size = team_for(p_, threads);
+    const int team_size = direct::call_team(p_, Direction::backward_weights, threads);
     const int64_t S = d.diagonals(), L = d.lanes, taps = d.kernel_h * d.kernel_w;
     const int64_t sum_floats = taps * S * L;
     const int64_t segments = d.blocks % team_size == 0 ? 1 : team_size;
