@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "convkit/convkit.hpp"
+#include "conv/cache_sizes.hpp"
 #include "isa.hpp"
 #include "kernels/winograd_transform.hpp"
 #include "support/oracle.hpp"
@@ -427,8 +428,14 @@ TEST(WinogradAuto, TakenUnderFastWhereItPays) {
                             "mb1_ic256ih5iw5_oc24_kh3kw3_ph1pw1", "mb1_ic256ih6iw9_oc64_kh3kw3_ph1pw1"}) {
     EXPECT_NE(auto_choice(small, Math::fast, Direction::forward), "winograd") << small;
   }
-  EXPECT_EQ(auto_choice("mb1_ic96ih9iw7_oc64_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
-  EXPECT_NE(auto_choice("mb1_ic256ih9iw7_oc64_kh3kw3_ph1pw1", Math::fast, Direction::forward), "winograd");
+  // 63 output pixels: taken while the transformed weights (36 floats per channel pair) fit in
+  // 1.5 of this CPU's L2, declined from one input channel more.
+  const int64_t fitting_channels = 3 * detail::l2_bytes() / 2 / (36 * 64 * int64_t{sizeof(float)});
+  const auto nine_by_seven = [](int64_t in_c) {
+    return "mb1_ic" + std::to_string(in_c) + "ih9iw7_oc64_kh3kw3_ph1pw1";
+  };
+  EXPECT_EQ(auto_choice(nine_by_seven(fitting_channels).c_str(), Math::fast, Direction::forward), "winograd");
+  EXPECT_NE(auto_choice(nine_by_seven(fitting_channels + 1).c_str(), Math::fast, Direction::forward), "winograd");
 }
 
 }  // namespace
