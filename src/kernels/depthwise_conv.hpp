@@ -13,13 +13,19 @@ namespace convkit::detail {
 
 inline constexpr int kMaxDepthwisePixels = 8;
 
-// Input pixels a multiple of 4 KB apart (one way of a 32 KB 8-way L1) put all of a tile's
-// loads of one vector in one L1 set. There the AVX-512 row tiles take four vectors of at most
-// kMaxDepthwiseWidePixels pixels instead of two of up to eight, spreading each pixel over four
-// sets: 1.2-1.6x on such layers (MobileNet v1's 1024 channels, 512 at stride 2), level or slower
-// elsewhere (docs/results/decisions.md, "direct: depthwise tiles at 4 KB pixel strides").
+// Input pixels a multiple of 512 bytes apart put all of a tile's loads of one vector in at most
+// 8 of a 32 KB 8-way L1's 64 sets (4 KB apart: in one). There the row tiles take more vectors of
+// fewer pixels (at most kMaxDepthwiseWidePixels), spreading each pixel over more sets:
+// - AVX-512, four vectors, at 4 KB: 1.2-1.6x on such layers (MobileNet v1's 1024 channels, 512
+//   at stride 2), level or slower at 2 KB (docs/results/decisions.md, "direct: depthwise tiles
+//   at 4 KB pixel strides");
+// - AVX2, two vectors (a whole line), at 512 bytes: up to 1.9x on Zen 3, level where the pixels
+//   spread over more sets (docs/results/decisions.md, "direct: AVX2 depthwise tiles at 512-byte
+//   pixel strides").
 inline constexpr int kMaxDepthwiseWidePixels = 4;
-inline bool depthwise_wide_tiles(int64_t x_pixel_stride) { return lie_multiple_of(x_pixel_stride, 4096); }
+inline bool depthwise_wide_tiles(int64_t x_pixel_stride, int64_t lanes) {
+  return lie_multiple_of(x_pixel_stride, lanes == 16 ? 4096 : 512);
+}
 
 // Output row r < rows, pixel p and channel c (0 <= c < channels) get
 //   y[r*y_row_stride + p*y_pixel_stride + c] = (bias[c] or 0)
@@ -96,7 +102,7 @@ struct DepthwiseConvKernels {
   // The widest tile worth running as two rows (see depthwise_pairs_rows); 0 where the registers
   // do not hold two rows of accumulators next to the nine weight vectors.
   int pair_pixels;
-  // The widest tile of four vectors (depthwise_wide_tiles); 0 where there is none.
+  // The widest wide tile (depthwise_wide_tiles); 0 where there is none.
   int wide_pixels;
   void (*tile[kMaxDepthwisePixels])(const DepthwiseConvTile&);  // tile[p-1] for p pixels
   void (*weight_grad)(const DepthwiseWeightGradTile&);

@@ -181,16 +181,27 @@ inline int64_t depthwise_row_pair(const DepthwiseConvTile& t) {
   return c;
 }
 
-// Whole vectors of channels through the row-reuse path, two at a time on AVX-512 then one at
-// a time; returns the first channel left (the partial last vector, if any).
+// The vectors of a wide tile (depthwise_wide_tiles): as many as the registers hold next to
+// their three weight vectors each, four pixels of accumulators and the input; none on SSE2.
+template <class Arch>
+constexpr int depthwise_wide_vectors() {
+  constexpr int lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
+  return lanes == 16 ? 4 : lanes == 8 ? 2 : 0;
+}
+
+// Whole vectors of channels through the row-reuse path: wide tiles first where they apply,
+// then two at a time on AVX-512, then one at a time; returns the first channel left (the
+// partial last vector, if any).
 template <class Arch, int Pixels, int Stride, int TapsW>
 inline int64_t depthwise_row(const DepthwiseConvTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
-  constexpr int pair = lanes == 16 ? 2 : 1;
+  constexpr int pair = lanes == 16 ? 2 : 1, wide = depthwise_wide_vectors<Arch>();
   int64_t c = 0;
-  if constexpr (lanes == 16 && Pixels <= kMaxDepthwiseWidePixels && TapsW <= 3) {
-    if (depthwise_wide_tiles(t.x_pixel_stride)) {
-      for (; c + 4 * lanes <= t.channels; c += 4 * lanes) depthwise_row_vectors<Arch, Pixels, 4, Stride, TapsW>(t, c);
+  if constexpr (wide > 0 && Pixels <= kMaxDepthwiseWidePixels && TapsW <= 3) {
+    if (depthwise_wide_tiles(t.x_pixel_stride, lanes)) {
+      for (; c + wide * lanes <= t.channels; c += wide * lanes) {
+        depthwise_row_vectors<Arch, Pixels, wide, Stride, TapsW>(t, c);
+      }
     }
   }
   for (; c + pair * lanes <= t.channels; c += pair * lanes) {
@@ -421,7 +432,7 @@ DepthwiseConvKernels make_depthwise_conv_kernels() {
   DepthwiseConvKernels k{};
   k.lanes = static_cast<int>(xsimd::batch<float, Arch>::size);
   k.pair_pixels = depthwise_pair_pixels<Arch>();
-  k.wide_pixels = xsimd::batch<float, Arch>::size == 16 ? kMaxDepthwiseWidePixels : 0;
+  k.wide_pixels = depthwise_wide_vectors<Arch>() > 0 ? kMaxDepthwiseWidePixels : 0;
   fill_depthwise_tiles<Arch, 1>(k);
   k.weight_grad = &depthwise_weight_grad<Arch>;
   k.max_pairs = depthwise_max_pairs<Arch>();

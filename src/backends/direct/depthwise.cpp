@@ -147,9 +147,9 @@ void run_depthwise_rows(const DirectProblem& d, const DepthwiseConvKernels& k, c
       t.y = y + c0 + r.y_at(line_index, j);
       k.tile[pixels - 1](t);
     };
-    // Four-vector tiles (depthwise_wide_tiles) of even widths; otherwise the widest tiles and
-    // what is left.
-    const bool wide = k.wide_pixels > 0 && r.reads_input && depthwise_wide_tiles(t.x_pixel_stride);
+    // Wide tiles (depthwise_wide_tiles) of even widths; otherwise the widest tiles and what is
+    // left.
+    const bool wide = k.wide_pixels > 0 && r.reads_input && depthwise_wide_tiles(t.x_pixel_stride, k.lanes);
     const EvenTiles wide_tiles = wide ? EvenTiles(r.length, k.wide_pixels) : EvenTiles();
     for (; line < r.lines; ++line) {
       if (wide) {
