@@ -402,19 +402,23 @@ inline void depthwise_grad_vectors(const DepthwiseWeightGradTile& t, int64_t c, 
 }
 
 // AVX-512's 32 registers hold the sums of three kernel rows of three taps for two vectors,
-// so every dy load feeds 18 FMAs. With 16 registers, three taps of two vectors stay: sums for
-// nine taps of one vector measured slower (docs/results/decisions.md, "depthwise kernel: weight-gradient registers").
+// so every dy load feeds 18 FMAs. AVX2's 16 hold the sums of nine taps of one vector: three
+// taps of two vectors (6 sums, 4 FMAs deep per group of columns) ran 10-40% slower on Zen 3
+// (docs/results/decisions.md, "depthwise kernel: weight-gradient registers").
 template <class Arch>
 void depthwise_weight_grad(const DepthwiseWeightGradTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
-  constexpr int rows_at_once = lanes == 16 ? 3 : 1;
   int64_t c = 0;
   if constexpr (lanes == 16) {
     if (depthwise_grad_wide_tiles(t)) {
       for (; c + 4 * lanes <= t.channels; c += 4 * lanes) depthwise_grad_vectors<Arch, 4, 1, false>(t, c, lanes);
     }
   }
-  for (; c + 2 * lanes <= t.channels; c += 2 * lanes) depthwise_grad_vectors<Arch, 2, rows_at_once, false>(t, c, lanes);
+  // SSE2 (not measured since) keeps three taps of two vectors.
+  constexpr int vectors = lanes == 8 ? 1 : 2, rows_at_once = lanes == 4 ? 1 : 3;
+  for (; c + vectors * lanes <= t.channels; c += vectors * lanes) {
+    depthwise_grad_vectors<Arch, vectors, rows_at_once, false>(t, c, lanes);
+  }
   for (; c + lanes <= t.channels; c += lanes) depthwise_grad_vectors<Arch, 1, rows_at_once, false>(t, c, lanes);
   if (c < t.channels) depthwise_grad_vectors<Arch, 1, rows_at_once, true>(t, c, t.channels - c);
 }
