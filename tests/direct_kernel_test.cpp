@@ -66,13 +66,15 @@ struct DirectCase {
   int vectors, pixels;
   int64_t out_channels, reduce, taps_h, taps_w;
   bool accumulate, relu, bias, strided_reduce;
+  int64_t more_tiles = 0;  // further tiles of the call (DirectConvTile::more_tiles)
 };
 
 std::string describe(Isa isa, const DirectCase& c) {
   return std::string(isa_name(isa)) + " " + std::to_string(c.pixels) + "x" + std::to_string(c.vectors) +
          " out_channels=" + std::to_string(c.out_channels) + " reduce=" + std::to_string(c.reduce) +
          " taps=" + std::to_string(c.taps_h) + "x" + std::to_string(c.taps_w) + (c.accumulate ? " accumulate" : "") +
-         (c.relu ? " relu" : "") + (c.bias ? " bias" : "") + (c.strided_reduce ? " strided-reduce" : "");
+         (c.relu ? " relu" : "") + (c.bias ? " bias" : "") + (c.strided_reduce ? " strided-reduce" : "") +
+         (c.more_tiles > 0 ? " more_tiles=" + std::to_string(c.more_tiles) : "");
 }
 
 // Lays out x with pixels, taps and the reduction at distinct strides (taps walked backwards
@@ -84,7 +86,8 @@ void check_direct(Isa isa, const DirectConvKernels& k, const DirectCase& c) {
   const int64_t x_tap_w = c.reduce * reduce_stride + 1, x_tap_h = -(c.taps_w * x_tap_w + 2);
   const int64_t x_pixel_stride = c.taps_w * x_tap_w + 5;
   const int64_t x_origin = (c.taps_h > 0 ? (c.taps_h - 1) * -x_tap_h : 0);
-  const int64_t x_size = x_origin + c.pixels * x_pixel_stride + c.taps_w * x_tap_w + 8;
+  const int64_t pixels = c.pixels * (c.more_tiles + 1);  // over every tile of the call
+  const int64_t x_size = x_origin + pixels * x_pixel_stride + c.taps_w * x_tap_w + 8;
   const int64_t w_tap_w = c.reduce * width, w_tap_h = c.taps_w * w_tap_w;
   const std::vector<float> x = integer_tensor(x_size, 11);
   std::vector<float> w = integer_tensor(c.taps_h * w_tap_h + width, 12);
@@ -94,12 +97,12 @@ void check_direct(Isa isa, const DirectConvKernels& k, const DirectCase& c) {
     if (i % width >= c.out_channels) w[size_t(i)] = 0.0f;
   }
   const int64_t y_pixel_stride = width + 3;
-  std::vector<float> y = output_buffer(c.pixels * y_pixel_stride, [&](int64_t i) {
+  std::vector<float> y = output_buffer(pixels * y_pixel_stride, [&](int64_t i) {
     return !c.accumulate && i % y_pixel_stride < c.out_channels;
   });
   const std::vector<float> start = integer_tensor(int64_t(y.size()), 14);
   if (c.accumulate) {
-    for (int64_t p = 0; p < c.pixels; ++p) {
+    for (int64_t p = 0; p < pixels; ++p) {
       for (int64_t j = 0; j < c.out_channels; ++j) {
         y[size_t(p * y_pixel_stride + j)] = start[size_t(p * y_pixel_stride + j)];
       }
@@ -126,6 +129,7 @@ void check_direct(Isa isa, const DirectConvKernels& k, const DirectCase& c) {
   t.out_channels = c.out_channels;
   t.accumulate = c.accumulate;
   t.activation = c.relu ? Activation::relu : Activation::none;
+  t.more_tiles = c.more_tiles;
   k.tile[c.vectors - 1][c.pixels - 1](t);
 
   const auto expected_at = [&](int64_t p, int64_t j) {
@@ -133,7 +137,7 @@ void check_direct(Isa isa, const DirectConvKernels& k, const DirectCase& c) {
     expected += c.accumulate ? start[size_t(p * y_pixel_stride + j)] : c.bias ? bias[size_t(j)] : 0.0;
     return c.relu && expected < 0.0 ? 0.0 : expected;
   };
-  EXPECT_TRUE(outputs_match(y, c.pixels, y_pixel_stride, c.out_channels, expected_at)) << describe(isa, c);
+  EXPECT_TRUE(outputs_match(y, pixels, y_pixel_stride, c.out_channels, expected_at)) << describe(isa, c);
   ASSERT_TRUE(guard_tail_intact(y)) << describe(isa, c);
 }
 
@@ -160,6 +164,9 @@ TEST(DirectConvTile, EveryShapeEveryIsa) {
         check_direct(isa, k, {vectors, pixels, full, 3, 2, 1, true, true, true, true});
         check_direct(isa, k, {vectors, pixels, full, 3, 0, 3, false, true, true, false});
         check_direct(isa, k, {vectors, pixels, full - 2, 3, 2, 0, true, false, true, false});
+        // Several tiles in one call, as the pointwise forward and the weight gradient run them.
+        check_direct(isa, k, {vectors, pixels, full - 1, 2, 1, 1, false, true, true, false, 3});
+        check_direct(isa, k, {vectors, pixels, full, 1, 1, 1, true, false, false, true, 2});
       }
     }
   }

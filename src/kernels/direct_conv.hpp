@@ -24,6 +24,9 @@ inline constexpr int kMaxTilePixels = 14;
 // address the sum names must lie inside the caller's arrays (x need not be dereferenceable when
 // a tap count is 0). w holds whole vectors: the block's channels zero-padded to vectors*lanes.
 // Only the first out_channels channels of y and of bias (when not null) are read or written.
+// With more_tiles > 0 the call runs that many further tiles after the first, tile i at x and y
+// moved i*pixels pixels along: a driver of tiles over a short reduction (1x1 layers of few
+// channels, a weight gradient over a few pixels) saves a call and its setup per tile.
 struct DirectConvTile {
   const float* x;
   const float* w;
@@ -37,6 +40,7 @@ struct DirectConvTile {
   int64_t out_channels;
   bool accumulate;
   Activation activation;
+  int64_t more_tiles;
 };
 
 using DirectConvTileFn = void (*)(const DirectConvTile&);

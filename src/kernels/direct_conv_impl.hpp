@@ -38,8 +38,10 @@ constexpr int direct_tile_max_pixels(int vectors) {
   return widest[vectors - 1];
 }
 
+// One tile of the call: t's sums for the pixels at tile_x and tile_y.
 template <class Arch, int Pixels, int Vectors>
-void direct_conv_tile(const DirectConvTile& t) {
+[[gnu::always_inline]] inline void direct_conv_tile_at(const DirectConvTile& t, const float* const tile_x,
+                                                       float* const tile_y) {
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
   Batch acc[Pixels][Vectors];
@@ -47,7 +49,7 @@ void direct_conv_tile(const DirectConvTile& t) {
   if (t.accumulate) {
 #pragma GCC unroll 16
     for (int p = 0; p < Pixels; ++p) {
-      const float* yp = t.y + p * t.y_pixel_stride;
+      const float* yp = tile_y + p * t.y_pixel_stride;
 #pragma GCC unroll 4
       for (int v = 0; v < Vectors; ++v) {
         const int64_t left = t.out_channels - v * lanes;
@@ -68,7 +70,7 @@ void direct_conv_tile(const DirectConvTile& t) {
   const auto sum_taps = [&](auto x_reduce_stride, auto w_reduce_stride) {
     for (int64_t th = 0; th < t.taps_h; ++th) {
       for (int64_t tw = 0; tw < t.taps_w; ++tw) {
-        const float* x = t.x + th * t.x_tap_h + tw * t.x_tap_w;
+        const float* x = tile_x + th * t.x_tap_h + tw * t.x_tap_w;
         const float* w = t.w + th * t.w_tap_h + tw * t.w_tap_w;
         // The far half of the pixels from a pointer of its own, which the compiler cannot see
         // is x's: both halves then share offsets, where one offset register per pixel ran out
@@ -111,7 +113,7 @@ void direct_conv_tile(const DirectConvTile& t) {
   // loaded them before the sums instead, where they took registers the loop needed (2-4%
   // slower on large layers). The barrier keeps the loads after the loop.
   asm volatile("" ::: "memory");
-  float* const y = t.y;
+  float* const y = tile_y;
   const int64_t y_pixel_stride = t.y_pixel_stride, out_channels = t.out_channels;
   const Activation activation = t.activation;
 #pragma GCC unroll 16
@@ -121,6 +123,18 @@ void direct_conv_tile(const DirectConvTile& t) {
     for (int v = 0; v < Vectors; ++v) {
       store_channels<Arch>(yp + v * lanes, activate<Arch>(acc[p][v], activation), out_channels - v * lanes);
     }
+  }
+}
+
+template <class Arch, int Pixels, int Vectors>
+void direct_conv_tile(const DirectConvTile& t) {
+  const float* x = t.x;
+  float* y = t.y;
+  for (int64_t i = 0;; ++i) {
+    direct_conv_tile_at<Arch, Pixels, Vectors>(t, x, y);
+    if (i == t.more_tiles) return;
+    x += Pixels * t.x_pixel_stride;
+    y += Pixels * t.y_pixel_stride;
   }
 }
 

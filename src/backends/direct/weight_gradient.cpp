@@ -126,7 +126,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
         bool reads = false, split_last_row = false, cleared = false;
         for (int64_t run = 0; run < owned.runs; ++run) {
           const int64_t run_first = owned.first + run * owned.step;
-          for (int64_t item = run_first; item < run_first + owned.length; ++item) {
+          for (int64_t item = run_first, tiles = 1; item < run_first + owned.length; item += tiles) {
             const int64_t tap_item = item / ci_tiles, ci_index = item - tap_item * ci_tiles;
             const int64_t ci0 = ci_split.start(ci_index);
             if (tap_item != current_tap_item) {
@@ -165,7 +165,12 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
                                        : block_base(g, b) + dy_pixel_index * width;
               dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
             }
+            // The run's tiles of this tap and width in one call (DirectConvTile::more_tiles): over a
+            // few pixels (1x1 images) a call per tile cost more than its sums.
+            const int64_t same_width_end = tap_item * ci_tiles + (ci_index < ci_split.extra ? ci_split.extra : ci_tiles);
+            tiles = split_last_row ? 1 : std::min(run_first + owned.length, same_width_end) - item;
             if (cleared) continue;
+            t.more_tiles = tiles - 1;
             t.pixels = ci_split.size(ci_index);
             t.y = dw + dw_first + ci0 * p.out_c;
             t.x = reads ? (x_slices_ ? x_slice : x) + x_first + ci0 : x;
