@@ -88,6 +88,8 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb2_ic512ih5iw4_oc512_kh3kw3_ph1pw1_g512",           // depthwise, 2 KB pixels at stride 1 (backward data too)
       "mb1_ic512ih3iw2000_oc512_kh3kw3_ph1pw1_g512",        // depthwise, 2 KB pixels, rows wider than a staged band
       "mb1_ic16ih8iw8_oc24_kh1kw1_sh2sw2_pt0pb1pl0pr1",     // ... 1x1: the last row and column are bias only
+      "mb2_ic512ih7iw6_oc20_kh1kw1_sh2sw2",                 // 1x1 at stride 2, 4 KB apart: forward on gathered pixels
+      "mb1_ic256ih9iw10_oc9_kh1kw1_sh3sw4",                 // ... strides 3 down and 4 along, odd sizes
       // Channel blocks of unequal width, shared among threads by work (backends/direct/dense.hpp):
       "mb1_ic20ih9iw7_oc96_kh3kw3_ph1pw1",                  // 96 outputs: blocks of 4 and 2 vectors (AVX-512)
       "mb1_ic420ih6iw9_oc80_kh1kw1",                        // 1x1, blocks of 4 and 1 vectors, segments inside blocks

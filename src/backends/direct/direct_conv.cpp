@@ -18,6 +18,8 @@
 
 #include <memory>
 
+#include "conv/gather_runs.hpp"
+
 #include "backends/direct/dense.hpp"
 #include "backends/direct/depthwise.hpp"
 #include "backends/direct/direct_problem.hpp"
@@ -38,7 +40,8 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
         k_(kernels<DirectConvKernels>(ctx.isa)),
         dk_(kernels<DepthwiseConvKernels>(ctx.isa)),
         depthwise_(p.groups == p.in_c && p.out_c == p.in_c && p.groups > 1),
-        fwd_(forward_problem(p, k_)),
+        gathers_(gathers_strided_pointwise(p)),
+        fwd_(forward_problem(gathers_ ? gathered_params(p) : p, k_)),
         bwd_(backward_data_problem(p, k_)),
         dense_gradient_(p, fwd_.blocking, k_, ctx.isa),
         depthwise_gradient_(p, fwd_, dk_, ctx.isa) {
@@ -90,22 +93,29 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
     if (depthwise_) {
       run_depthwise(fwd_, dk_, x, packed_w, b, y, activation_, team(Direction::forward, threads));
-    } else {
-      run_direct(fwd_, k_, x, packed_w, b, y, activation_, team(Direction::forward, threads), nullptr);
+      return;
     }
+    if (!gathers_) {
+      run_direct(fwd_, k_, x, packed_w, b, y, activation_, team(Direction::forward, threads), nullptr);
+      return;
+    }
+    auto lease = scratch_.acquire(gathered_input_size());
+    run_direct(fwd_, k_, gather_strided_pixels(x, lease.data()), packed_w, b, y, activation_,
+               team(Direction::forward, threads), nullptr);
   }
 
   // Packs inside the call's one parallel region, then runs.
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
     const size_t packed_size = packed_weights_size();
-    auto lease = scratch_.acquire(packed_size);
+    auto lease = scratch_.acquire(packed_size + gathered_input_size());
     float* packed = lease.data();
     if (depthwise_) {
       run_depthwise(fwd_, dk_, x, packed, b, y, activation_, team(Direction::forward, threads), w, packed);
-    } else {
-      run_direct(fwd_, k_, x, packed, b, y, activation_, team(Direction::forward, threads),
-                 [&](int64_t begin, int64_t end) { pack_hwio(fwd_, k_, w, packed, begin, end); });
+      return;
     }
+    if (gathers_) x = gather_strided_pixels(x, packed + packed_size);
+    run_direct(fwd_, k_, x, packed, b, y, activation_, team(Direction::forward, threads),
+               [&](int64_t begin, int64_t end) { pack_hwio(fwd_, k_, w, packed, begin, end); });
   }
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
@@ -181,6 +191,36 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
 
   int team(Direction d, int threads) const { return call_team(p_, d, threads); }
 
+  // A 1x1 layer at a stride above 1 without padding reads every stride-th pixel. Where those
+  // lie a multiple of 4 KB apart (512 channels at stride 2, 1024 at 2 or 4), every line a tile
+  // reads falls in one L1 set: forward then copies the pixels together first (a stride^2-th of
+  // the input, on one thread) and runs the pointwise layer of the output's size. At 2 KB (256
+  // channels) the copy cost more than it saved (docs/results/decisions.md, "direct: strided 1x1
+  // layers on gathered pixels").
+  static bool gathers_strided_pointwise(const Conv2dParams& p) {
+    const bool unpadded = p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+    return p.groups == 1 && p.kernel_h == 1 && p.kernel_w == 1 && unpadded && p.stride_w > 1 &&
+           lie_multiple_of(p.stride_w * p.in_c, 4096);
+  }
+  static Conv2dParams gathered_params(Conv2dParams p) {
+    p.in_h = p.out_h();
+    p.in_w = p.out_w();
+    p.stride_h = p.stride_w = 1;
+    return p;
+  }
+  size_t gathered_input_size() const {
+    return gathers_ ? static_cast<size_t>(p_.batch * p_.out_h() * p_.out_w() * p_.in_c) : 0;
+  }
+  const float* gather_strided_pixels(const float* x, float* gathered) const {
+    const Conv2dParams& p = p_;
+    const int64_t OH = p.out_h(), OW = p.out_w(), C = p.in_c;
+    for (int64_t row = 0; row < p.batch * OH; ++row) {
+      const int64_t n = row / OH, ih = (row % OH) * p.stride_h;
+      gather_runs(x + (n * p.in_h + ih) * p.in_w * C, p.stride_w * C, OW, C, C, gathered + row * OW * C);
+    }
+    return gathered;
+  }
+
   // Whether the dot form on HWIO beats packing the transposed weights first. Per weight, packing
   // costs about a cycle; per output, the dot form costs about kDotSumCycles more, and its tile's
   // lower rate costs about 1/kDotBreakEvenPixels of a cycle per weight and pixel, so it wins while
@@ -207,6 +247,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   const DirectConvKernels& k_;
   const DepthwiseConvKernels& dk_;
   bool depthwise_;
+  bool gathers_;  // forward runs on the gathered pixels (gathers_strided_pointwise)
   DirectProblem fwd_, bwd_;
   // Backward data from weights packed ahead of the call runs the dot form (on HWIO) too.
   bool bwd_prepacked_dot_ = false;
