@@ -33,7 +33,7 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     // channels, a call per tile cost as much as a tenth of the sums.
     const EvenTiles split(line_end - line_begin, widest_tile(max_pixels, t.x_pixel_stride));
     for (int64_t i = 0; i < split.count;) {
-      const int64_t p = line_begin + split.start(i), same = i < split.extra ? split.extra - i : split.count - i;
+      const int64_t p = line_begin + split.start(i), same = split.same_width(i);
       t.pixels = split.size(i);
       t.more_tiles = same - 1;
       t.x = x + p * d.in_c + x_channel;
@@ -66,13 +66,16 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
     t.accumulate = r0 > 0 || r.adds;
     t.activation = last_chunk && !r.partial ? activation : Activation::none;
     if (r.adds && !r.reads_input && t.activation == Activation::none) return;  // a strip line's finishing run, with nothing to do
-    for_each_even_tile(
+    // Each run of tiles of one width in one call, as for pointwise lines; a run over padding
+    // only, whose x is a placeholder never read, a tile at a time.
+    for_each_tile_run(
         r,
-        [&](int64_t x_offset, int64_t y_offset, int64_t pixels) {
+        [&](int64_t x_offset, int64_t y_offset, int64_t pixels, int64_t run) {
           t.pixels = pixels;
           t.x = r.reads_input ? x + x_channel + x_offset : x;
           t.y = y + y_channel + y_offset;
-          tiles[pixels - 1](t);
+          t.more_tiles = r.reads_input ? run - 1 : 0;
+          for (int64_t i = 0; i < run - t.more_tiles; ++i, t.y += pixels * r.y_pixel_step) tiles[pixels - 1](t);
         },
         images, d.in_h * d.in_w * d.in_c, d.out_h * d.out_w * d.out_c);
   });

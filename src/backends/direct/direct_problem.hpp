@@ -43,6 +43,8 @@ struct EvenTiles {
       : count(ceil_div(length, widest)), base(length / count), extra(length % count) {}
   int64_t start(int64_t i) const { return i * base + std::min(i, extra); }
   int64_t size(int64_t i) const { return base + (i < extra ? 1 : 0); }
+  // The tiles from i on as wide as tile i (the wider ones come first).
+  int64_t same_width(int64_t i) const { return i < extra ? extra - i : count - i; }
 };
 
 // The widest tile for input pixels `x_pixel_step` floats apart. Pixels a multiple of 2 KB apart
@@ -162,21 +164,33 @@ void pack_hwio(const DirectProblem& d, const DirectConvKernels& k, const float* 
 // Makes the whole-image rectangles of d for `tiling`.
 void cache_image_rectangles(DirectProblem& d, Tiling tiling);
 
-// Calls visit(x_offset, y_offset, pixels) for each tile of a rectangle: every line split into
-// even tiles of at most max_pixels (7 = 4 + 3, not 6 + 1: a 1-pixel tile starves on L2
-// bandwidth). The same rectangle of `images` consecutive images, when more than one, follows
-// at the given steps.
+// Calls visit(x_offset, y_offset, pixels, tiles) for each run of `tiles` consecutive tiles of
+// `pixels` pixels of a rectangle (the next one starting `pixels` pixel steps further): every
+// line split into even tiles of at most max_pixels (7 = 4 + 3, not 6 + 1: a 1-pixel tile starves
+// on L2 bandwidth), whose widths differ by one. The same rectangle of `images` consecutive
+// images, when more than one, follows at the given steps.
 template <class Visit>
-void for_each_even_tile(const Rectangle& r, Visit visit, int64_t images = 1, int64_t x_image_step = 0,
-                        int64_t y_image_step = 0) {
+void for_each_tile_run(const Rectangle& r, Visit visit, int64_t images = 1, int64_t x_image_step = 0,
+                       int64_t y_image_step = 0) {
   for (int64_t image = 0; image < images; ++image) {
     for (int64_t line = 0; line < r.lines; ++line) {
-      for (int64_t i = 0; i < r.tiles.count; ++i) {
-        const int64_t j = r.tiles.start(i);
-        visit(r.x_at(line, j) + image * x_image_step, r.y_at(line, j) + image * y_image_step, r.tiles.size(i));
+      for (int64_t i = 0; i < r.tiles.count;) {
+        const int64_t j = r.tiles.start(i), tiles = r.tiles.same_width(i);
+        visit(r.x_at(line, j) + image * x_image_step, r.y_at(line, j) + image * y_image_step, r.tiles.size(i), tiles);
+        i += tiles;
       }
     }
   }
+}
+
+// The same tiles one at a time: visit(x_offset, y_offset, pixels).
+template <class Visit>
+void for_each_even_tile(const Rectangle& r, Visit visit) {
+  for_each_tile_run(r, [&](int64_t x_offset, int64_t y_offset, int64_t pixels, int64_t tiles) {
+    for (int64_t i = 0; i < tiles; ++i) {
+      visit(x_offset + i * pixels * r.x_pixel_step, y_offset + i * pixels * r.y_pixel_step, pixels);
+    }
+  });
 }
 
 // The rectangles covering rows [line_begin, line_end) of image n. Each is tiled along its rows,

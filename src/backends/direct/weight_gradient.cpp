@@ -167,8 +167,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
             }
             // The run's tiles of this tap and width in one call (DirectConvTile::more_tiles): over a
             // few pixels (1x1 images) a call per tile cost more than its sums.
-            const int64_t same_width_end = tap_item * ci_tiles + (ci_index < ci_split.extra ? ci_split.extra : ci_tiles);
-            tiles = split_last_row ? 1 : std::min(run_first + owned.length, same_width_end) - item;
+            tiles = split_last_row ? 1 : std::min(run_first + owned.length - item, ci_split.same_width(ci_index));
             if (cleared) continue;
             t.more_tiles = tiles - 1;
             t.pixels = ci_split.size(ci_index);
