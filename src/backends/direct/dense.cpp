@@ -74,8 +74,16 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
           t.pixels = pixels;
           t.x = r.reads_input ? x + x_channel + x_offset : x;
           t.y = y + y_channel + y_offset;
-          t.more_tiles = r.reads_input ? run - 1 : 0;
-          for (int64_t i = 0; i < run - t.more_tiles; ++i, t.y += pixels * r.y_pixel_step) tiles[pixels - 1](t);
+          if (r.reads_input) {
+            t.more_tiles = run - 1;
+            tiles[pixels - 1](t);
+            return;
+          }
+          t.more_tiles = 0;
+          for (int64_t i = 0; i < run; ++i) {
+            t.y = y + y_channel + y_offset + i * pixels * r.y_pixel_step;
+            tiles[pixels - 1](t);
+          }
         },
         images, d.in_h * d.in_w * d.in_c, d.out_h * d.out_w * d.out_c);
   });
