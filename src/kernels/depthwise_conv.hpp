@@ -19,8 +19,8 @@ inline constexpr int kMaxDepthwisePixels = 8;
 // - AVX-512, four vectors, at 4 KB: 1.2-1.6x on such layers (MobileNet v1's 1024 channels, 512
 //   at stride 2), level or slower at 2 KB (docs/results/decisions.md, "direct: depthwise tiles
 //   at 4 KB pixel strides");
-// - AVX2, two vectors (a whole line), at 512 bytes: up to 1.9x on Zen 3, level where the pixels
-//   spread over more sets (docs/results/decisions.md, "direct: AVX2 depthwise tiles at 512-byte
+// - AVX2, two vectors (a whole line), at 512 bytes: 1.3-2x on Zen 3 at 2 KB and 4 KB, level where
+//   the pixels spread over more sets (docs/results/decisions.md, "direct: AVX2 depthwise tiles at 512-byte
 //   pixel strides").
 inline constexpr int kMaxDepthwiseWidePixels = 4;
 inline bool depthwise_wide_tiles(int64_t x_pixel_stride, int64_t lanes) {

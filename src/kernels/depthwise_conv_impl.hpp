@@ -419,7 +419,9 @@ void depthwise_weight_grad(const DepthwiseWeightGradTile& t) {
   for (; c + vectors * lanes <= t.channels; c += vectors * lanes) {
     depthwise_grad_vectors<Arch, vectors, rows_at_once, false>(t, c, lanes);
   }
-  for (; c + lanes <= t.channels; c += lanes) depthwise_grad_vectors<Arch, 1, rows_at_once, false>(t, c, lanes);
+  if constexpr (vectors > 1) {
+    for (; c + lanes <= t.channels; c += lanes) depthwise_grad_vectors<Arch, 1, rows_at_once, false>(t, c, lanes);
+  }
   if (c < t.channels) depthwise_grad_vectors<Arch, 1, rows_at_once, true>(t, c, t.channels - c);
 }
 

@@ -18,14 +18,13 @@
 
 #include <memory>
 
-#include "conv/gather_runs.hpp"
-
 #include "backends/direct/dense.hpp"
 #include "backends/direct/depthwise.hpp"
 #include "backends/direct/direct_problem.hpp"
 #include "backends/direct/grouped_conv.hpp"
 #include "backends/direct/dot_backward_data.hpp"
 #include "backends/direct/weight_gradient.hpp"
+#include "conv/gather_runs.hpp"
 
 namespace convkit::detail {
 namespace direct {
@@ -195,8 +194,8 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   // lie a multiple of 4 KB apart (512 channels at stride 2, 1024 at 2 or 4), every line a tile
   // reads falls in one L1 set: forward then copies the pixels together first (a stride^2-th of
   // the input, on one thread) and runs the pointwise layer of the output's size. At 2 KB (256
-  // channels) the copy cost more than it saved (docs/results/decisions.md, "direct: strided 1x1
-  // layers on gathered pixels").
+  // channels) it measured no better (docs/results/decisions.md, "direct: strided 1x1 layers on
+  // gathered pixels").
   static bool gathers_strided_pointwise(const Conv2dParams& p) {
     const bool unpadded = p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
     return p.groups == 1 && p.kernel_h == 1 && p.kernel_w == 1 && unpadded && p.stride_w > 1 &&

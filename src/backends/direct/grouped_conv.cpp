@@ -278,7 +278,6 @@ GroupedProblem tile_problem(const Conv2dParams& p, const GroupedConvKernels& k, 
                          xor_tile_fits(in_per_group, out_per_group, k));
 }
 
-
 class GroupedForward final : public ConvForward {
  public:
   GroupedForward(const Conv2dParams& p, const PlanContext& ctx)
