@@ -167,6 +167,10 @@ TEST(DirectConvTile, EveryShapeEveryIsa) {
         // Several tiles in one call, as the pointwise forward and the weight gradient run them.
         check_direct(isa, k, {vectors, pixels, full - 1, 2, 1, 1, false, true, true, false, 3});
         check_direct(isa, k, {vectors, pixels, full, 1, 1, 1, true, false, false, true, 2});
+        // Plain calls (whole vectors over contiguous channels) that accumulate, with and
+        // without the activation.
+        check_direct(isa, k, {vectors, pixels, full, 2, 1, 2, true, false, true, false, 2});
+        check_direct(isa, k, {vectors, pixels, full, 3, 2, 1, true, true, false, false, 1});
       }
     }
   }

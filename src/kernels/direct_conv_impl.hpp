@@ -38,10 +38,14 @@ constexpr int direct_tile_max_pixels(int vectors) {
   return widest[vectors - 1];
 }
 
-// One tile of the call: t's sums for the pixels at tile_x and tile_y.
-template <class Arch, int Pixels, int Vectors>
-[[gnu::always_inline]] inline void direct_conv_tile_at(const DirectConvTile& t, const float* const tile_x,
-                                                       float* const tile_y) {
+// One tile of the call: t's sums for the pixels at tile_x and tile_y, starting from `start`
+// (the bias) unless t accumulates. Plain calls (contiguous reduction, whole vectors, activation
+// PlainActivation) know their loads, stores and epilogue at compile time; every other call reads
+// them from t.
+template <class Arch, int Pixels, int Vectors, bool Plain, Activation PlainActivation>
+[[gnu::always_inline]] inline void direct_conv_tile_at(const DirectConvTile& t,
+                                                       const xsimd::batch<float, Arch> (&start)[Vectors],
+                                                       const float* const tile_x, float* const tile_y) {
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
   Batch acc[Pixels][Vectors];
@@ -52,7 +56,7 @@ template <class Arch, int Pixels, int Vectors>
       const float* yp = tile_y + p * t.y_pixel_stride;
 #pragma GCC unroll 4
       for (int v = 0; v < Vectors; ++v) {
-        const int64_t left = t.out_channels - v * lanes;
+        const int64_t left = Plain ? lanes : t.out_channels - v * lanes;
         acc[p][v] = left >= lanes ? Batch::load_unaligned(yp + v * lanes)
                                   : load_partial<Arch>(yp + v * lanes, left > 0 ? left : 0);
       }
@@ -60,9 +64,8 @@ template <class Arch, int Pixels, int Vectors>
   } else {
 #pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) {
-      const Batch start = bias_vector<Arch>(t.bias, v * lanes, t.out_channels - v * lanes);
 #pragma GCC unroll 16
-      for (int p = 0; p < Pixels; ++p) acc[p][v] = start;
+      for (int p = 0; p < Pixels; ++p) acc[p][v] = start[v];
     }
   }
 
@@ -102,7 +105,7 @@ template <class Arch, int Pixels, int Vectors>
   // register instead of reloading some from the stack at every step.
   using ContiguousChannels = std::integral_constant<int64_t, 1>;
   using PackedBlock = std::integral_constant<int64_t, Vectors * lanes>;
-  if (t.x_reduce_stride == 1 && t.w_reduce_stride == Vectors * lanes) {
+  if (Plain || (t.x_reduce_stride == 1 && t.w_reduce_stride == Vectors * lanes)) {
     sum_taps(ContiguousChannels{}, PackedBlock{});
   } else {
     sum_taps(t.x_reduce_stride, t.w_reduce_stride);
@@ -115,27 +118,51 @@ template <class Arch, int Pixels, int Vectors>
   asm volatile("" ::: "memory");
   float* const y = tile_y;
   const int64_t y_pixel_stride = t.y_pixel_stride, out_channels = t.out_channels;
-  const Activation activation = t.activation;
+  const Activation activation = Plain ? PlainActivation : t.activation;
 #pragma GCC unroll 16
   for (int p = 0; p < Pixels; ++p) {
     float* yp = y + p * y_pixel_stride;
 #pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) {
-      store_channels<Arch>(yp + v * lanes, activate<Arch>(acc[p][v], activation), out_channels - v * lanes);
+      const Batch out = activate<Arch>(acc[p][v], activation);
+      if constexpr (Plain) {
+        out.store_unaligned(yp + v * lanes);
+      } else {
+        store_channels<Arch>(yp + v * lanes, out, out_channels - v * lanes);
+      }
     }
   }
 }
 
-template <class Arch, int Pixels, int Vectors>
-void direct_conv_tile(const DirectConvTile& t) {
+// Every tile of the call, from bias vectors read once for all of them.
+template <class Arch, int Pixels, int Vectors, bool Plain, Activation PlainActivation>
+void direct_conv_tiles(const DirectConvTile& t) {
+  using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
+  Batch start[Vectors];
+#pragma GCC unroll 4
+  for (int v = 0; v < Vectors; ++v) start[v] = bias_vector<Arch>(t.bias, v * lanes, t.out_channels - v * lanes);
   const float* x = t.x;
   float* y = t.y;
   for (int64_t i = 0;; ++i) {
-    direct_conv_tile_at<Arch, Pixels, Vectors>(t, x, y);
+    direct_conv_tile_at<Arch, Pixels, Vectors, Plain, PlainActivation>(t, start, x, y);
     if (i == t.more_tiles) return;
     x += Pixels * t.x_pixel_stride;
     y += Pixels * t.y_pixel_stride;
   }
+}
+
+// Calls over contiguous channels into whole vectors (every block of a layer but a narrower
+// last one) run with a straight-line epilogue: on reductions of 16-64 channels (1x1 layers of
+// few channels) the per-store checks of channel tails and activation cost a fifth of a tile
+// (docs/results/decisions.md, "direct kernel: plain tiles").
+template <class Arch, int Pixels, int Vectors>
+void direct_conv_tile(const DirectConvTile& t) {
+  constexpr int64_t width = Vectors * xsimd::batch<float, Arch>::size;
+  const bool plain = t.x_reduce_stride == 1 && t.w_reduce_stride == width && t.out_channels >= width;
+  if (plain && t.activation == Activation::none) return direct_conv_tiles<Arch, Pixels, Vectors, true, Activation::none>(t);
+  if (plain && t.activation == Activation::relu) return direct_conv_tiles<Arch, Pixels, Vectors, true, Activation::relu>(t);
+  direct_conv_tiles<Arch, Pixels, Vectors, false, Activation::none>(t);
 }
 
 // Dot tiles hold pixels*channels accumulators plus `channels` weight vectors and one input
