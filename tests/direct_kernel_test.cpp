@@ -202,7 +202,12 @@ TEST(DirectDotTile, EveryShapeEveryIsa) {
             const int64_t y_pixel_stride = channels + 2;
             std::vector<float> y =
                 output_buffer(pixels * y_pixel_stride, [&](int64_t i) { return i % y_pixel_stride < channels; });
+            // One tap: forward's epilogue too, a bias of exactly `channels` values, then ReLU.
+            const bool epilogue = taps == 1;
+            const std::vector<float> bias = integer_tensor(channels, 23);
             DirectDotTile t{};
+            t.bias = epilogue ? bias.data() : nullptr;
+            t.activation = epilogue ? Activation::relu : Activation::none;
             t.x = x.data() + x_origin;
             t.w = w.data();
             t.y = y.data();
@@ -234,6 +239,10 @@ TEST(DirectDotTile, EveryShapeEveryIsa) {
                                   t.w[c * w_channel_stride + th * w_tap_h + tw * w_tap_w + r];
                     }
                   }
+                }
+                if (epilogue) {
+                  expected += bias[size_t(c)];
+                  expected = expected < 0.0 ? 0.0 : expected;
                 }
                 ASSERT_EQ(got, float(expected)) << what << " pixel " << p << " channel " << c;
               }

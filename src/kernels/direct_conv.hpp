@@ -50,20 +50,23 @@ inline constexpr int kMaxDotChannels = 4;
 
 // The same sum with the vectors along the reduction instead: for weights whose reduced
 // channels are contiguous (HWIO read by backward data, where packing them would cost as much
-// as the convolution on small images). Pixel p and output channel c get
-//   y[p*y_pixel_stride + c] = sum_{th < taps_h, tw < taps_w, k < reduce}
+// as the convolution on small images; forward layers of a few output channels, whose lanes the
+// packed tile would leave idle). Pixel p and output channel c get
+//   y[p*y_pixel_stride + c] = (bias[c] or 0) + sum_{th < taps_h, tw < taps_w, k < reduce}
 //           x[p*x_pixel_stride + th*x_tap_h + tw*x_tap_w + k] * w[c*w_channel_stride + th*w_tap_h + tw*w_tap_w + k]
-// Each (p, c) sums lane-wise partial sums over k (a partial last vector read through a
-// zeroed buffer), then adds the lanes in a fixed order.
+// then the activation. Each (p, c) sums lane-wise partial sums over k (a partial last vector
+// read through a zeroed buffer), adds the lanes in a fixed order, then the bias.
 struct DirectDotTile {
   const float* x;
   const float* w;
+  const float* bias;  // nullptr: no bias
   float* y;
   int64_t pixels, channels;
   int64_t x_pixel_stride, y_pixel_stride, w_channel_stride;
   int64_t taps_h, taps_w;
   int64_t x_tap_h, x_tap_w, w_tap_h, w_tap_w;
   int64_t reduce;
+  Activation activation;
 };
 
 using DirectDotTileFn = void (*)(const DirectDotTile&);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "conv/activation.hpp"
 #include "kernels/direct_conv.hpp"
 #include "kernels/epilogue.hpp"
 #include "kernels/fused_multiply_add.hpp"
@@ -220,7 +221,10 @@ void direct_dot_tile(const DirectDotTile& t) {
   for (int p = 0; p < Pixels; ++p) {
     float* y = t.y + p * t.y_pixel_stride;
 #pragma GCC unroll 4
-    for (int c = 0; c < Channels; ++c) y[c] = xsimd::hadd(acc[p][c]);
+    for (int c = 0; c < Channels; ++c) {
+      const float sum = xsimd::hadd(acc[p][c]);
+      y[c] = detail::activate(t.bias != nullptr ? sum + t.bias[c] : sum, t.activation);
+    }
   }
 }
 

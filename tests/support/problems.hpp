@@ -90,6 +90,11 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic16ih8iw8_oc24_kh1kw1_sh2sw2_pt0pb1pl0pr1",     // ... 1x1: the last row and column are bias only
       "mb2_ic512ih7iw6_oc20_kh1kw1_sh2sw2",                 // 1x1 at stride 2, 4 KB apart: forward on gathered pixels
       "mb1_ic256ih9iw10_oc9_kh1kw1_sh3sw4",                 // ... strides 3 down and 4 along, odd sizes
+      // Forward in the dot form: a few output channels per group, under half a vector
+      // (direct_conv.cpp's dot_fills_idle_lanes).
+      "mb1_ic64ih13iw11_oc1_kh1kw1",                        // a one-class 1x1 head
+      "mb2_ic19ih9iw10_oc2_kh3kw3_sh2sw1_pt1pb0pl1pr1",     // two classes, 3x3, stride 2 down, asymmetric pads
+      "mb1_ic40ih6iw7_oc6_kh3kw3_ph1pw1_g2",                // groups of 20 in and 3 out
       // Channel blocks of unequal width, shared among threads by work (backends/direct/dense.hpp):
       "mb1_ic20ih9iw7_oc96_kh3kw3_ph1pw1",                  // 96 outputs: blocks of 4 and 2 vectors (AVX-512)
       "mb1_ic420ih6iw9_oc80_kh1kw1",                        // 1x1, blocks of 4 and 1 vectors, segments inside blocks

@@ -22,7 +22,7 @@
 #include "backends/direct/depthwise.hpp"
 #include "backends/direct/direct_problem.hpp"
 #include "backends/direct/grouped_conv.hpp"
-#include "backends/direct/dot_backward_data.hpp"
+#include "backends/direct/dot_conv.hpp"
 #include "backends/direct/weight_gradient.hpp"
 #include "conv/gather_runs.hpp"
 
@@ -68,6 +68,13 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     bwd_.dot = dot_possible && (dot_repays_packing(p) || thin_lanes);
     bwd_prepacked_dot_ = dot_possible && thin_lanes;
     bwd_.dot_block = dot_channel_block(bwd_, k_);
+    // Forward, where a few output channels per group (a segmentation head's classes) would
+    // leave most of the packed tile's lanes idle (dot_fills_idle_lanes).
+    fwd_.dot = !depthwise_ && !gathers_ && icg >= lanes && dot_fills_idle_lanes(p, lanes);
+    if (fwd_.dot) {
+      fwd_.pointwise = false;  // the dot form walks rectangles of rows
+      fwd_.dot_block = dot_channel_block(fwd_, k_);
+    }
     if (depthwise_) {
       fwd_.pointwise = bwd_.pointwise = false;
       bwd_.paired = pair_phases(bwd_.columns, column_axis(p));
@@ -77,6 +84,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
 
   size_t packed_weights_size() const override {
     if (depthwise_) return static_cast<size_t>(p_.kernel_h * p_.kernel_w * padded_channels());
+    if (fwd_.dot) return static_cast<size_t>(p_.weight_elements());
     return static_cast<size_t>(p_.groups * fwd_.blocking.group_lanes() * p_.kernel_h * p_.kernel_w *
                                p_.in_c_per_group());
   }
@@ -84,6 +92,8 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   void pack_weights(const float* w, float* packed) const override {
     if (depthwise_) {
       pack_depthwise(fwd_, dk_.lanes, w, packed, 0, p_.kernel_h * p_.kernel_w);
+    } else if (fwd_.dot) {
+      pack_dot_forward(p_, k_, w, packed);
     } else {
       pack_hwio(fwd_, k_, w, packed, 0, pack_items(fwd_));
     }
@@ -92,6 +102,10 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   void forward_packed(const float* x, const float* packed_w, const float* b, float* y, int threads) const override {
     if (depthwise_) {
       run_depthwise(fwd_, dk_, x, packed_w, b, y, activation_, team(Direction::forward, threads));
+      return;
+    }
+    if (fwd_.dot) {
+      run_dot(fwd_, k_, x, packed_w, b, y, activation_, team(Direction::forward, threads));
       return;
     }
     if (!gathers_) {
@@ -112,6 +126,11 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
       run_depthwise(fwd_, dk_, x, packed, b, y, activation_, team(Direction::forward, threads), w, packed);
       return;
     }
+    if (fwd_.dot) {  // few weights: packed on one thread, ahead of the region
+      pack_dot_forward(p_, k_, w, packed);
+      run_dot(fwd_, k_, x, packed, b, y, activation_, team(Direction::forward, threads));
+      return;
+    }
     if (gathers_) x = gather_strided_pixels(x, packed + packed_size);
     run_direct(fwd_, k_, x, packed, b, y, activation_, team(Direction::forward, threads),
                [&](int64_t begin, int64_t end) { pack_hwio(fwd_, k_, w, packed, begin, end); });
@@ -125,7 +144,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
       return;
     }
     if (bwd_.dot) {
-      run_dot(bwd_, k_, dy, w, dx, team(Direction::backward_data, threads));
+      run_dot(bwd_, k_, dy, w, nullptr, dx, Activation::none, team(Direction::backward_data, threads));
       return;
     }
     auto lease = scratch_.acquire(transposed_weights_size());
@@ -156,7 +175,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     if (depthwise_) {
       run_depthwise(bwd_, dk_, dy, packed_w, nullptr, dx, Activation::none, team(Direction::backward_data, threads));
     } else if (bwd_prepacked_dot_) {
-      run_dot(bwd_, k_, dy, packed_w, dx, team(Direction::backward_data, threads));
+      run_dot(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, team(Direction::backward_data, threads));
     } else {
       run_direct(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, team(Direction::backward_data, threads),
                  nullptr);
@@ -180,8 +199,9 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
       return;
     }
     if (bwd_.dot) cache_image_rectangles(bwd_, Tiling{k_.dot_max_pixels, false});
+    if (fwd_.dot) cache_image_rectangles(fwd_, Tiling{k_.dot_max_pixels, false});
     for (DirectProblem* d : {&fwd_, &bwd_}) {
-      if (d == &bwd_ && bwd_prepacked_dot_) continue;  // no packed tiles either way
+      if ((d == &bwd_ && bwd_prepacked_dot_) || (d == &fwd_ && fwd_.dot)) continue;  // no packed tiles
       const ChannelBlocking& cb = d->blocking;
       cache_image_rectangles(*d, Tiling{k_.max_pixels[cb.block_vectors - 1], true});
       cache_image_rectangles(*d, Tiling{k_.max_pixels[cb.vectors_of(cb.blocks - 1) - 1], true});
@@ -234,6 +254,19 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
            reduction * (kDotBreakEvenPixels - pixels) > kDotSumCycles * kDotBreakEvenPixels * pixels;
   }
   static constexpr int64_t kDotBreakEvenPixels = 128, kDotSumCycles = 40;
+
+  // Whether forward in the dot form beats the packed tile on a group of fewer output channels
+  // than a vector. Per output, the packed tile issues lanes / ocg times the vectors of its
+  // reduction (ocg of its lanes useful); the dot form issues the reduction's vectors once and
+  // about kDotForwardSumVectors more for the horizontal sum. Fitted on Zen 3 (AVX2) over 1x1
+  // and 3x3 layers of 1-6 output channels (docs/results/decisions.md, "direct: forward in the
+  // dot form").
+  static bool dot_fills_idle_lanes(const Conv2dParams& p, int64_t lanes) {
+    const int64_t ocg = p.out_c_per_group();
+    const int64_t reduction_vectors = p.kernel_h * p.kernel_w * ceil_div(p.in_c_per_group(), lanes);
+    return ocg < lanes && reduction_vectors * (lanes - ocg) > kDotForwardSumVectors * ocg;
+  }
+  static constexpr int64_t kDotForwardSumVectors = 6;
 
   int64_t padded_channels() const { return ceil_div(p_.out_c, dk_.lanes) * dk_.lanes; }
   // Backward data's weights transposed into blocks of forward input channels.

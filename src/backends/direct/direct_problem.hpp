@@ -3,7 +3,7 @@
 // problem the micro-kernel runs (forward, or the transposed problem backward data solves), how
 // its output channels are blocked, and the rectangles of output pixels with identical taps
 // that tiles cover. Weight packing lives here too; the drivers (dense.hpp, depthwise.hpp,
-// dot_backward_data.hpp, weight_gradient.hpp) walk what this file lays out.
+// dot_conv.hpp, weight_gradient.hpp) walk what this file lays out.
 #include <algorithm>
 #include <cstdint>
 #include <utility>
@@ -127,7 +127,8 @@ struct DirectProblem {
   // pairs whose phases both have all their taps, run by the pair tile (DepthwiseConvKernels::pair_tile) line
   // by line; `columns` then covers only the other outputs (tap_geometry.hpp, pair_phases).
   PhasePairs paired;
-  // Backward data only: sum along the reduction from HWIO (run_dot) instead of packing.
+  // Sum along the reduction (run_dot) instead of packed tiles: backward data from HWIO, forward
+  // from weights transposed for it (direct_conv.cpp says where).
   bool dot = false;
   int64_t dot_block = 0;
   ChannelBlocking blocking;

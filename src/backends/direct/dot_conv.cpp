@@ -1,5 +1,5 @@
-// Backward data in the dot form (dot_backward_data.hpp).
-#include "backends/direct/dot_backward_data.hpp"
+// The dot form (dot_conv.hpp).
+#include "backends/direct/dot_conv.hpp"
 
 #include "threading.hpp"
 
@@ -15,19 +15,20 @@ int64_t dot_channel_block(const DirectProblem& d, const DirectConvKernels& k) {
   return std::min(tiles * k.dot_max_channels, d.out_per_group);
 }
 
-// Rows [line_begin, line_end) of image n, group g, channel block cblock of the transposed
-// problem d. w is HWIO of the forward problem. Blocking the reduction for cache measured slower
-// on the layers this form runs (small images, whose whole working set sits in L2).
-static void run_dot_lines(const DirectProblem& d, const DirectConvKernels& k, const float* dy, const float* w, float* dx,
-                   int64_t n, int64_t g, int64_t cblock, int64_t line_begin, int64_t line_end) {
+// Rows [line_begin, line_end) of image n, group g, channel block cblock of the problem d, in
+// run_dot's layout. Blocking the reduction for cache measured slower on the layers this form
+// runs (small images, whose whole working set sits in L2).
+static void run_dot_lines(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* w,
+                          const float* bias, float* y, Activation activation, int64_t n, int64_t g, int64_t cblock,
+                          int64_t line_begin, int64_t line_end) {
   const int64_t c_begin = cblock * d.dot_block, channels = std::min(d.dot_block, d.out_per_group - c_begin);
   const int64_t max_pixels = k.dot_max_pixels, max_channels = k.dot_max_channels;
-  // HWIO is [kh][kw][forward in_c / groups = d.out_per_group][forward out_c = d.in_c].
   const int64_t w_row = d.in_c, w_tap = d.out_per_group * d.in_c;
   const int64_t x_channel = g * d.reduce_per_group, y_channel = g * d.out_per_group + c_begin;
   DirectDotTile t{};
   t.reduce = d.reduce_per_group;
   t.w_channel_stride = w_row;
+  t.activation = activation;
   for_each_rectangle(d, n, line_begin, line_end, Tiling{max_pixels, false}, [&](const Rectangle& r) {
     t.taps_h = r.rows.taps;
     t.taps_w = r.cols.taps;
@@ -40,11 +41,12 @@ static void run_dot_lines(const DirectProblem& d, const DirectConvKernels& k, co
     t.y_pixel_stride = r.y_pixel_step;
     for_each_even_tile(r, [&](int64_t x_offset, int64_t y_offset, int64_t pixels) {
       t.pixels = pixels;
-      t.x = r.reads_input ? dy + x_channel + x_offset : dy;
-      float* y_tile = dx + y_channel + y_offset;
+      t.x = r.reads_input ? x + x_channel + x_offset : x;
+      float* y_tile = y + y_channel + y_offset;
       for (int64_t c = 0; c < channels; c += max_channels) {
         t.channels = std::min(max_channels, channels - c);
         t.w = w_first + c * w_row;
+        t.bias = bias != nullptr ? bias + y_channel + c : nullptr;
         t.y = y_tile + c;
         k.dot_tile[pixels - 1][t.channels - 1](t);
       }
@@ -52,8 +54,8 @@ static void run_dot_lines(const DirectProblem& d, const DirectConvKernels& k, co
   });
 }
 
-void run_dot(const DirectProblem& d, const DirectConvKernels& k, const float* dy, const float* w, float* dx,
-             int threads) {
+void run_dot(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* w, const float* bias,
+             float* y, Activation activation, int threads) {
   const int64_t rows = d.out_h, cblocks = ceil_div(d.out_per_group, d.dot_block);
   const int64_t total = d.batch * d.groups * cblocks * rows;
   run_team(threads, [&](int thread, int team) {
@@ -63,10 +65,20 @@ void run_dot(const DirectProblem& d, const DirectConvKernels& k, const float* dy
       const int64_t cb = block_index % cblocks, g = (block_index / cblocks) % d.groups;
       const int64_t n = block_index / (cblocks * d.groups);
       const int64_t row_end = std::min(rows, row + (share.end - item));
-      run_dot_lines(d, k, dy, w, dx, n, g, cb, row, row_end);
+      run_dot_lines(d, k, x, w, bias, y, activation, n, g, cb, row, row_end);
       item += row_end - row;
     }
   });
+}
+
+void pack_dot_forward(const Conv2dParams& p, const DirectConvKernels& k, const float* w, float* packed) {
+  const int64_t taps = p.kernel_h * p.kernel_w, R = p.in_c_per_group(), O = p.out_c_per_group();
+  for (int64_t tap = 0; tap < taps; ++tap) {
+    for (int64_t g = 0; g < p.groups; ++g) {
+      // packed[tap][c][g*R + r] = HWIO[tap][r][g*O + c]
+      k.transpose(w + tap * R * p.out_c + g * O, p.out_c, O, R, packed + tap * O * p.in_c + g * R, p.in_c);
+    }
+  }
 }
 
 }  // namespace convkit::detail::direct
