@@ -21,8 +21,9 @@ namespace {
 // and one broadcast input value:
 //   AVX-512, 32 zmm: 6x4 (24+4+1), 8x3 (24+3+1), 14x2 (28+2+1), 14x1. 6x4 needs the fewest
 //     loads per FMA (10 per 24), so 4-vector (64-channel) blocks are preferred.
-//   AVX2, 16 ymm: 12x1, 6x2 (12+2+1), 3x3 (9+3+1), 2x4 (8+4+1). 6x2 (8 loads per 12 FMAs) is
-//     preferred; wider blocks leave too few pixels to amortise the weight loads.
+//   AVX2, 16 ymm: 12x1, 6x2 (12+2+1), 4x3 (12+3+1), 2x4 (8+4+1). 6x2 (8 loads per 12 FMAs) is
+//     preferred; wider blocks leave too few pixels to amortise the weight loads. 4x3 runs a
+//     lone vector folded into the last block (ChannelBlocking).
 //   SSE2, 16 xmm and no FMA (the product needs a temporary): 8x1, 5x2 (10+2+1+1), 3x3, 2x4.
 template <class Arch>
 constexpr int direct_tile_max_pixels(int vectors) {
@@ -32,7 +33,7 @@ constexpr int direct_tile_max_pixels(int vectors) {
     return widest[vectors - 1];
   }
   if (lanes == 8) {
-    constexpr int widest[] = {12, 6, 3, 2};
+    constexpr int widest[] = {12, 6, 4, 2};
     return widest[vectors - 1];
   }
   constexpr int widest[] = {8, 5, 3, 2};

@@ -42,7 +42,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
         gathers_(gathers_strided_pointwise(p)),
         fwd_(forward_problem(gathers_ ? gathered_params(p) : p, k_)),
         bwd_(backward_data_problem(p, k_)),
-        dense_gradient_(p, fwd_.blocking, k_, ctx.isa),
+        dense_gradient_(p, ChannelBlocking(p.out_c_per_group(), k_.lanes, k_.preferred_vectors), k_, ctx.isa),
         depthwise_gradient_(p, fwd_, dk_, ctx.isa) {
     choose_blocking(fwd_, k_);
     choose_blocking(bwd_, k_);

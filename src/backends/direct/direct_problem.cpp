@@ -16,7 +16,7 @@ DirectProblem forward_problem(const Conv2dParams& p, const DirectConvKernels& k)
   d.reduce_per_group = p.in_c_per_group(), d.out_per_group = p.out_c_per_group();
   d.row_runs = axis_runs(row_axis(p), false);
   d.columns = axis_runs(column_axis(p), false);
-  d.blocking = ChannelBlocking(d.out_per_group, k.lanes, k.preferred_vectors);
+  d.blocking = ChannelBlocking(d.out_per_group, k.lanes, k.preferred_vectors, k.preferred_vectors < kMaxTileVectors);
   d.pointwise = is_pointwise(p);
   return d;
 }
@@ -31,7 +31,7 @@ DirectProblem backward_data_problem(const Conv2dParams& p, const DirectConvKerne
   d.columns = axis_runs(column_axis(p), true);
   d.transposed = true;
   d.pointwise = is_pointwise(p);
-  d.blocking = ChannelBlocking(d.out_per_group, k.lanes, k.preferred_vectors);
+  d.blocking = ChannelBlocking(d.out_per_group, k.lanes, k.preferred_vectors, k.preferred_vectors < kMaxTileVectors);
   return d;
 }
 

@@ -23,12 +23,21 @@ struct ChannelBlocking {
   int64_t lanes = 0, vectors_per_group = 0, block_vectors = 0, blocks = 0;
 
   ChannelBlocking() = default;
-  ChannelBlocking(int64_t channels_per_group, int64_t lanes_, int64_t preferred) : lanes(lanes_) {
+  // With fold_lone_vector, a single vector left over after whole blocks joins the block before
+  // it (on AVX2, 24 channels as one block of three vectors instead of two and one): its 4x3
+  // tile loads 7 values per 12 FMAs where the lone vector's 12x1 tile loads 13, and the pixels
+  // are streamed once less (docs/results/decisions.md, "direct: a lone vector folded into the
+  // last block").
+  ChannelBlocking(int64_t channels_per_group, int64_t lanes_, int64_t preferred, bool fold_lone_vector = false)
+      : lanes(lanes_) {
     vectors_per_group = ceil_div(channels_per_group, lanes);
     block_vectors = std::min<int64_t>(preferred, vectors_per_group);
     blocks = ceil_div(vectors_per_group, block_vectors);
+    if (fold_lone_vector && blocks > 1 && vectors_per_group % block_vectors == 1) --blocks;
   }
-  int64_t vectors_of(int64_t block) const { return std::min(block_vectors, vectors_per_group - block * block_vectors); }
+  int64_t vectors_of(int64_t block) const {
+    return block + 1 < blocks ? block_vectors : vectors_per_group - block * block_vectors;
+  }
   int64_t group_lanes() const { return vectors_per_group * lanes; }
   int64_t first_channel(int64_t block) const { return block * block_vectors * lanes; }
 };
