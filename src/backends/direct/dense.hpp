@@ -77,9 +77,7 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
     }
     const Share share = work_share(d, thread, team);
     for (int64_t item = share.begin; item < share.end;) {
-      const int64_t line = item % lines, block_index = item / lines;
-      const int64_t b = block_index % blocks, g = (block_index / blocks) % d.groups;
-      const int64_t n = block_index / (blocks * d.groups);
+      const auto [n, g, b, line] = line_item(item, lines, blocks, d.groups);
       const int64_t line_end = std::min(lines, line + (share.end - item));
       const int64_t images = images_together && line == 0 ? std::max<int64_t>(1, (share.end - item) / lines) : 1;
       for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {

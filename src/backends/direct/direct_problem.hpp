@@ -161,6 +161,16 @@ struct DirectProblem {
 };
 
 // Packing runs in (group, block, tap) items, shared among the threads of the call's region.
+// Where work item `item` lies in the (image, group, channel block, line) nesting the dense and
+// dot drivers share out among threads.
+struct LineItem {
+  int64_t n, g, block, line;
+};
+inline LineItem line_item(int64_t item, int64_t lines, int64_t blocks, int64_t groups) {
+  const int64_t block_index = item / lines;
+  return {block_index / (blocks * groups), (block_index / blocks) % groups, block_index % blocks, item % lines};
+}
+
 inline int64_t pack_items(const DirectProblem& d) { return d.groups * d.blocking.blocks * d.kernel_h * d.kernel_w; }
 
 DirectProblem forward_problem(const Conv2dParams& p, const DirectConvKernels& k);

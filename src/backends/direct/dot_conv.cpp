@@ -61,9 +61,7 @@ void run_dot(const DirectProblem& d, const DirectConvKernels& k, const float* x,
   run_team(threads, [&](int thread, int team) {
     const Share share = share_of(total, thread, team);
     for (int64_t item = share.begin; item < share.end;) {
-      const int64_t row = item % rows, block_index = item / rows;
-      const int64_t cb = block_index % cblocks, g = (block_index / cblocks) % d.groups;
-      const int64_t n = block_index / (cblocks * d.groups);
+      const auto [n, g, cb, row] = line_item(item, rows, cblocks, d.groups);
       const int64_t row_end = std::min(rows, row + (share.end - item));
       run_dot_lines(d, k, x, w, bias, y, activation, n, g, cb, row, row_end);
       item += row_end - row;
