@@ -59,19 +59,24 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
       team_barrier(team);
     }
     if (segments_outer) {
-      // Every pixel costs every block, so equal pixel shares are equal work.
-      const Share pixels = share_of(lines, thread, team);
-      const EvenTiles segments(pixels.end - pixels.begin, d.segment);
-      for (int64_t s = 0; s < segments.count; ++s) {
-        const int64_t begin = pixels.begin + segments.start(s), end = begin + segments.size(s);
-        for (int64_t g = 0; g < d.groups; ++g) {
-          for (int64_t b = 0; b < blocks; ++b) {
-            for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
-              const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
-              run_lines(d, k, x, packed, bias, y, 0, 1, g, b, begin, end, r0, rc, activation);
+      // Every line costs every block, so equal line shares are equal work. A segment stays
+      // within one image (pointwise lines span all images).
+      const Share share = share_of(d.line_batches() * lines, thread, team);
+      for (int64_t item = share.begin; item < share.end;) {
+        const int64_t n = item / lines, first = item % lines, last = std::min(lines, first + (share.end - item));
+        const EvenTiles segments(last - first, d.segment);
+        for (int64_t s = 0; s < segments.count; ++s) {
+          const int64_t begin = first + segments.start(s), end = begin + segments.size(s);
+          for (int64_t g = 0; g < d.groups; ++g) {
+            for (int64_t b = 0; b < blocks; ++b) {
+              for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
+                const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
+                run_lines(d, k, x, packed, bias, y, n, 1, g, b, begin, end, r0, rc, activation);
+              }
             }
           }
         }
+        item += last - first;
       }
       return;
     }

@@ -10,7 +10,7 @@
 //
 // Threading: one OpenMP region per call over a static, contiguous partition of work items
 // (batch x group x channel block x output row, in that nesting, so one image still feeds both
-// threads; pointwise layers with little weight put their pixel segments outermost). No output
+// threads; layers with little weight put segments of pixels or rows outermost). No output
 // element is summed by more than one thread and every sum runs in a fixed order, so results
 // are bitwise identical for any thread count; the one exception is the depthwise weight
 // gradient, whose fixed partition of the rows follows Options.threads.

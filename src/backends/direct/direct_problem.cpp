@@ -50,10 +50,19 @@ void choose_blocking(DirectProblem& d, const DirectConvKernels& k) {
     chunk = ceil_div(d.reduce_per_group, passes);  // even chunks
   }
   d.reduce_chunk = chunk;
-  d.segment = 8 * k.max_pixels[d.blocking.block_vectors - 1];
   const int64_t all_weights = d.groups * d.blocking.group_lanes() * d.kernel_h * d.kernel_w * d.reduce_per_group;
   constexpr int64_t kSegmentsOuterMaxWeightFloats = (128 * 1024) / sizeof(float);
-  d.segments_outer = d.pointwise && d.blocking.blocks > 1 && all_weights <= kSegmentsOuterMaxWeightFloats;
+  const bool weights_stay = d.groups * d.blocking.blocks > 1 && all_weights <= kSegmentsOuterMaxWeightFloats;
+  if (d.pointwise) {
+    d.segment = 8 * k.max_pixels[d.blocking.block_vectors - 1];
+    d.segments_outer = weights_stay;
+    return;
+  }
+  // Rows: a segment's output and the input rows it reads take at most half of L2, so that every
+  // block's pass finds them there; worth it only where an image's rows outgrow L2.
+  const int64_t row_floats = d.out_w * d.out_c + ceil_div(d.in_h, d.out_h) * d.in_w * d.in_c;
+  d.segment = std::max<int64_t>(1, budget_floats / 2 / row_floats);
+  d.segments_outer = weights_stay && d.out_h > d.segment;
 }
 
 // Packs items [begin, end) of the HWIO weights w for problem d. Forward, a block's lanes are

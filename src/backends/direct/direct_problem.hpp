@@ -116,13 +116,15 @@ struct DirectProblem {
   // one row whose lines are single pixels: threads split it at any pixel, since shares of
   // whole segments left one thread a segment more than the other on small images
   // (docs/results/decisions.md, "direct: shares of equal work"). With segments outermost, a
-  // thread cuts its pixels into even segments of at most `segment`.
+  // thread cuts its lines (pixels, or rows) into even segments of at most `segment`.
   bool pointwise = false;
   int64_t segment = 0;
-  // Pointwise items in (segment, group, block) order rather than (group, block, segment), so
-  // that each thread writes whole pixels (split by channel blocks, both threads wrote parts of
-  // every pixel); only while every block's weights stay in L2 together, since each segment
-  // cycles through them (docs/results/decisions.md, "direct: pointwise segments outermost").
+  // Items in (segment, group, block) order rather than (group, block, segment), so that each
+  // thread writes whole pixels (split by channel blocks, both threads wrote parts of every
+  // pixel); only while every block's weights stay in L2 together, since each segment cycles
+  // through them (docs/results/decisions.md, "direct: pointwise segments outermost"). Other
+  // layers' segments are rows, taken only where an image's rows outgrow L2: a block's pass
+  // then streamed the whole image in and out again (an RGB stem; "direct: rows outermost").
   bool segments_outer = false;
   std::vector<AxisRun> row_runs, columns;
   // When not empty: how a single line (a border row, or one row of a thread's share) runs
