@@ -211,35 +211,49 @@ inline int64_t depthwise_row(const DepthwiseConvTile& t) {
   return c;
 }
 
+// Whole vectors through the row-reuse path, then the partial last one. Over at least a vector
+// of channels, that one runs as the whole vector ending at the last channel, through the same
+// path: the lanes it shares with the vector before are summed again in the same order and
+// stored with the same values, which costs less than the per-tap masked loads of the general
+// path (58 channels on AVX2 ran 0.7x the time of 56; docs/results/decisions.md, "depthwise
+// kernel: the last vector overlapped").
+template <class Arch, int Pixels, int Stride, int TapsW>
+void depthwise_row_channels(const DepthwiseConvTile& t) {
+  constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
+  const int64_t c = depthwise_row<Arch, Pixels, Stride, TapsW>(t);
+  if (c == t.channels) return;
+  if (t.channels >= lanes) {
+    depthwise_row_vectors<Arch, Pixels, 1, Stride, TapsW>(t, t.channels - lanes);
+  } else {
+    depthwise_vectors<Arch, Pixels, 1, true>(t, c, t.channels - c);
+  }
+}
+
 // One row. Two vectors at a time where the register file holds 2*Pixels accumulators
 // (AVX-512), which halves the loop overhead per FMA; then single vectors, then the partial
 // last one.
 template <class Arch, int Pixels>
 void depthwise_conv_row(const DepthwiseConvTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
-  int64_t c = 0;
   // 3 taps (a 3-wide kernel's interior) and 2 (its border, or a phase of a stride-2 backward
   // pass), 5 and 4 (a 5-wide kernel's interior and border), at stride 1 or 2.
   const bool stride1 = t.x_pixel_stride == t.x_tap_w, stride2 = t.x_pixel_stride == 2 * t.x_tap_w;
   if (t.taps_w == 5 && (stride1 || stride2)) {
-    c = stride1 ? depthwise_row<Arch, Pixels, 1, 5>(t) : depthwise_row<Arch, Pixels, 2, 5>(t);
+    stride1 ? depthwise_row_channels<Arch, Pixels, 1, 5>(t) : depthwise_row_channels<Arch, Pixels, 2, 5>(t);
   } else if (t.taps_w == 4 && (stride1 || stride2)) {
-    c = stride1 ? depthwise_row<Arch, Pixels, 1, 4>(t) : depthwise_row<Arch, Pixels, 2, 4>(t);
-  } else if (t.taps_w == 3 && stride1) {
-    c = depthwise_row<Arch, Pixels, 1, 3>(t);
-  } else if (t.taps_w == 3 && stride2) {
-    c = depthwise_row<Arch, Pixels, 2, 3>(t);
-  } else if (t.taps_w == 2 && stride1) {
-    c = depthwise_row<Arch, Pixels, 1, 2>(t);
-  } else if (t.taps_w == 2 && stride2) {
-    c = depthwise_row<Arch, Pixels, 2, 2>(t);
+    stride1 ? depthwise_row_channels<Arch, Pixels, 1, 4>(t) : depthwise_row_channels<Arch, Pixels, 2, 4>(t);
+  } else if (t.taps_w == 3 && (stride1 || stride2)) {
+    stride1 ? depthwise_row_channels<Arch, Pixels, 1, 3>(t) : depthwise_row_channels<Arch, Pixels, 2, 3>(t);
+  } else if (t.taps_w == 2 && (stride1 || stride2)) {
+    stride1 ? depthwise_row_channels<Arch, Pixels, 1, 2>(t) : depthwise_row_channels<Arch, Pixels, 2, 2>(t);
   } else {
+    int64_t c = 0;
     if constexpr (lanes == 16) {
       for (; c + 2 * lanes <= t.channels; c += 2 * lanes) depthwise_vectors<Arch, Pixels, 2, false>(t, c, lanes);
     }
     for (; c + lanes <= t.channels; c += lanes) depthwise_vectors<Arch, Pixels, 1, false>(t, c, lanes);
+    if (c < t.channels) depthwise_vectors<Arch, Pixels, 1, true>(t, c, t.channels - c);
   }
-  if (c < t.channels) depthwise_vectors<Arch, Pixels, 1, true>(t, c, t.channels - c);
 }
 
 // The widest two-row tile: 4 pixels measured fastest on MobileNetV2's 112x112 layers, near the
