@@ -215,7 +215,7 @@ inline int64_t depthwise_row(const DepthwiseConvTile& t) {
 // of channels, that one runs as the whole vector ending at the last channel, through the same
 // path: the lanes it shares with the vector before are summed again in the same order and
 // stored with the same values, which costs less than the per-tap masked loads of the general
-// path (58 channels on AVX2 ran 0.7x the time of 56; docs/results/decisions.md, "depthwise
+// path (58 channels on AVX2 ran at 0.7x the rate of 56; docs/results/decisions.md, "depthwise
 // kernel: the last vector overlapped").
 template <class Arch, int Pixels, int Stride, int TapsW>
 void depthwise_row_channels(const DepthwiseConvTile& t) {
