@@ -108,9 +108,10 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic3ih56iw56_oc32_kh3kw3_sh2sw2_pt0pb1pl0pr1",    // interior along rows, though down columns needs
                                                             // a tile fewer; border column down the column
       // Rows outermost, each thread writing whole pixels (direct_problem.cpp's choose_blocking):
-      // an image's rows past L2 (up to 4 MB) over weights of several blocks that fit together.
-      "mb1_ic3ih150iw160_oc80_kh3kw3_ph1pw1",               // an RGB stem, 80 outputs: 4 + 1 or 5 blocks
-      "mb2_ic5ih90iw70_oc72_kh3kw3_pt1pb0pl2pr1",           // two images, asymmetric pads, odd rows per thread
+      // an image's rows past half of L2 over weights of several blocks that fit together.
+      "mb1_ic3ih150iw160_oc80_kh3kw3_ph1pw1",               // an RGB stem, 80 outputs (L2 up to 16 MB)
+      "mb3_ic5ih60iw70_oc72_kh3kw3_pt1pb0pl2pr1",           // asymmetric pads; a thread's rows start mid-image
+                                                            // and run into the next (L2 up to 2.5 MB)
       // Groups of a few channels, vectorized across groups (backends/direct/grouped_conv.cpp):
       // channels per group 2 to 8 on AVX-512 (4 on AVX2, 2 on SSE2), partial last blocks,
       // channel multipliers, then the dense per-group path above them.

@@ -48,10 +48,17 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
   // redoing it per image).
   const bool images_together = d.groups * blocks == 1 && d.reduce_chunk == d.reduce_per_group && !d.pointwise;
   // Weights packed in the call are packed a share per thread, and segments outermost then read
-  // the other thread's share from its core: on fewer pixels than two segments, that cost more
+  // the other thread's share from its core: on fewer lines than two segments, that cost more
   // than whole pixels saved (docs/results/decisions.md, "direct: pointwise segments outermost").
   constexpr bool packs = !std::is_same_v<Pack, std::nullptr_t>;
   const bool segments_outer = d.segments_outer && (!packs || lines >= 2 * d.segment);
+  // Lines [begin, end) of images [n, n + images), group g, block b: every chunk of the reduction.
+  const auto run_chunks = [&](int64_t n, int64_t images, int64_t g, int64_t b, int64_t begin, int64_t end) {
+    for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
+      const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
+      run_lines(d, k, x, packed, bias, y, n, images, g, b, begin, end, r0, rc, activation);
+    }
+  };
   run_team(threads, [&](int thread, int team) {
     if constexpr (packs) {
       const Share packing = share_of(pack_items(d), thread, team);
@@ -68,12 +75,7 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
         for (int64_t s = 0; s < segments.count; ++s) {
           const int64_t begin = first + segments.start(s), end = begin + segments.size(s);
           for (int64_t g = 0; g < d.groups; ++g) {
-            for (int64_t b = 0; b < blocks; ++b) {
-              for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
-                const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
-                run_lines(d, k, x, packed, bias, y, n, 1, g, b, begin, end, r0, rc, activation);
-              }
-            }
+            for (int64_t b = 0; b < blocks; ++b) run_chunks(n, 1, g, b, begin, end);
           }
         }
         item += last - first;
@@ -85,10 +87,7 @@ void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float*
       const auto [n, g, b, line] = line_item(item, lines, blocks, d.groups);
       const int64_t line_end = std::min(lines, line + (share.end - item));
       const int64_t images = images_together && line == 0 ? std::max<int64_t>(1, (share.end - item) / lines) : 1;
-      for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
-        const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
-        run_lines(d, k, x, packed, bias, y, n, images, g, b, line, line_end, r0, rc, activation);
-      }
+      run_chunks(n, images, g, b, line, line_end);
       item += images > 1 ? images * lines : line_end - line;
     }
   });

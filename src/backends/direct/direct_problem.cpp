@@ -59,7 +59,7 @@ void choose_blocking(DirectProblem& d, const DirectConvKernels& k) {
     return;
   }
   // Rows: a segment's output and the input rows it reads take at most half of L2, so that every
-  // block's pass finds them there; worth it only where an image's rows outgrow L2.
+  // block's pass finds them there; worth it only where an image's rows outgrow that.
   const int64_t row_floats = d.out_w * d.out_c + ceil_div(d.in_h, d.out_h) * d.in_w * d.in_c;
   d.segment = std::max<int64_t>(1, budget_floats / 2 / row_floats);
   d.segments_outer = weights_stay && d.out_h > d.segment;

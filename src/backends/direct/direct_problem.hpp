@@ -162,7 +162,6 @@ struct DirectProblem {
   }
 };
 
-// Packing runs in (group, block, tap) items, shared among the threads of the call's region.
 // Where work item `item` lies in the (image, group, channel block, line) nesting the dense and
 // dot drivers share out among threads.
 struct LineItem {
@@ -173,6 +172,7 @@ inline LineItem line_item(int64_t item, int64_t lines, int64_t blocks, int64_t g
   return {block_index / (blocks * groups), (block_index / blocks) % groups, block_index % blocks, item % lines};
 }
 
+// Packing runs in (group, block, tap) items, shared among the threads of the call's region.
 inline int64_t pack_items(const DirectProblem& d) { return d.groups * d.blocking.blocks * d.kernel_h * d.kernel_w; }
 
 DirectProblem forward_problem(const Conv2dParams& p, const DirectConvKernels& k);
