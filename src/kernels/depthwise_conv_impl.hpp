@@ -91,42 +91,52 @@ inline void depthwise_vectors(const DepthwiseConvTile& tile, int64_t c, int64_t 
 // loaded once and feeds every tap that reads it, instead of once per tap. On AVX-512 that
 // cuts the loads per FMA from 1 to about 1/3 (stride 1), which matters because NHWC rows of
 // a caller's buffer are rarely 64-byte aligned and a split 64-byte load costs two.
+// It takes runs of Vectors vectors from c while they fit below c_end, and returns the first
+// channel left: one call per tile rather than per run, whose setup (the tile's strides, the
+// pointers of the row) took as long as a run's 72 FMAs at stride 2 on AVX2
+// (docs/results/decisions.md, "depthwise kernel: the channel loop inside the row tile").
 template <class Arch, int Pixels, int Vectors, int Stride, int TapsW>
-inline void depthwise_row_vectors(const DepthwiseConvTile& tile, int64_t c) {
+inline int64_t depthwise_row_vectors(const DepthwiseConvTile& tile, int64_t c, int64_t c_end) {
   const DepthwiseConvTile t = tile;  // a local copy, as in depthwise_vectors
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
   constexpr int inputs = (Pixels - 1) * Stride + TapsW;
-  Batch acc[Pixels][Vectors];
-  start_from_bias<Arch, Pixels, Vectors>(acc, t.bias, c, lanes);
-  for (int64_t th = 0; th < t.taps_h; ++th) {
-    const float* x = t.x + th * t.x_tap_h + c;
-    const float* w = t.w + th * t.w_tap_h + c;
-    Batch wv[TapsW][Vectors];
+  for (; c + Vectors * lanes <= c_end; c += Vectors * lanes) {
+    Batch acc[Pixels][Vectors];
+    start_from_bias<Arch, Pixels, Vectors>(acc, t.bias, c, lanes);
+    for (int64_t th = 0; th < t.taps_h; ++th) {
+      const float* x = t.x + th * t.x_tap_h + c;
+      const float* w = t.w + th * t.w_tap_h + c;
+      Batch wv[TapsW][Vectors];
 #pragma GCC unroll 8
-    for (int tw = 0; tw < TapsW; ++tw) {
+      for (int tw = 0; tw < TapsW; ++tw) {
 #pragma GCC unroll 4
-      for (int v = 0; v < Vectors; ++v) wv[tw][v] = Batch::load_unaligned(w + tw * t.w_tap_w + v * lanes);
-    }
+        for (int v = 0; v < Vectors; ++v) wv[tw][v] = Batch::load_unaligned(w + tw * t.w_tap_w + v * lanes);
+      }
+      // One pointer stepped along the inputs: their offsets j * x_tap_w, up to 17, held in
+      // registers, left GCC 12 reloading them from the stack around every load.
+      const float* xj = x;
 #pragma GCC unroll 32
-    for (int j = 0; j < inputs; ++j) {
+      for (int j = 0; j < inputs; ++j, xj += t.x_tap_w) {
 #pragma GCC unroll 4
-      for (int v = 0; v < Vectors; ++v) {
-        Batch xv = Batch::load_unaligned(x + j * t.x_tap_w + v * lanes);
-        // Left to itself GCC folds the load into each FMA that uses it, reloading (a usually
-        // line-splitting) vector up to three times.
-        keep_in_register(xv);
+        for (int v = 0; v < Vectors; ++v) {
+          Batch xv = Batch::load_unaligned(xj + v * lanes);
+          // Left to itself GCC folds the load into each FMA that uses it, reloading (a usually
+          // line-splitting) vector up to three times.
+          keep_in_register(xv);
 #pragma GCC unroll 8
-        for (int tw = 0; tw < TapsW; ++tw) {
-          const int offset = j - tw;  // = p * Stride for the pixel p this tap serves
-          if (offset >= 0 && offset % Stride == 0 && offset / Stride < Pixels) {
-            acc[offset / Stride][v] = fused_multiply_add(xv, wv[tw][v], acc[offset / Stride][v]);
+          for (int tw = 0; tw < TapsW; ++tw) {
+            const int offset = j - tw;  // = p * Stride for the pixel p this tap serves
+            if (offset >= 0 && offset % Stride == 0 && offset / Stride < Pixels) {
+              acc[offset / Stride][v] = fused_multiply_add(xv, wv[tw][v], acc[offset / Stride][v]);
+            }
           }
         }
       }
     }
+    store_sums<Arch, 1, Pixels, Vectors, false>(acc, t.y + c, 0, t.y_pixel_stride, t.activation, lanes);
   }
-  store_sums<Arch, 1, Pixels, Vectors, false>(acc, t.y + c, 0, t.y_pixel_stride, t.activation, lanes);
+  return c;
 }
 
 // Two output rows of a 3x3 kernel in one pass, at stride StrideH down and StrideW along, for
@@ -199,16 +209,11 @@ inline int64_t depthwise_row(const DepthwiseConvTile& t) {
   int64_t c = 0;
   if constexpr (wide > 0 && Pixels <= kMaxDepthwiseWidePixels && TapsW <= 3) {
     if (depthwise_wide_tiles(t.x_pixel_stride, lanes)) {
-      for (; c + wide * lanes <= t.channels; c += wide * lanes) {
-        depthwise_row_vectors<Arch, Pixels, wide, Stride, TapsW>(t, c);
-      }
+      c = depthwise_row_vectors<Arch, Pixels, wide, Stride, TapsW>(t, c, t.channels);
     }
   }
-  for (; c + pair * lanes <= t.channels; c += pair * lanes) {
-    depthwise_row_vectors<Arch, Pixels, pair, Stride, TapsW>(t, c);
-  }
-  for (; c + lanes <= t.channels; c += lanes) depthwise_row_vectors<Arch, Pixels, 1, Stride, TapsW>(t, c);
-  return c;
+  if constexpr (pair > 1) c = depthwise_row_vectors<Arch, Pixels, pair, Stride, TapsW>(t, c, t.channels);
+  return depthwise_row_vectors<Arch, Pixels, 1, Stride, TapsW>(t, c, t.channels);
 }
 
 // Whole vectors through the row-reuse path, then the partial last one. Over at least a vector
@@ -223,7 +228,7 @@ void depthwise_row_channels(const DepthwiseConvTile& t) {
   const int64_t c = depthwise_row<Arch, Pixels, Stride, TapsW>(t);
   if (c == t.channels) return;
   if (t.channels >= lanes) {
-    depthwise_row_vectors<Arch, Pixels, 1, Stride, TapsW>(t, t.channels - lanes);
+    depthwise_row_vectors<Arch, Pixels, 1, Stride, TapsW>(t, t.channels - lanes, t.channels);
   } else {
     depthwise_vectors<Arch, Pixels, 1, true>(t, c, t.channels - c);
   }
