@@ -11,54 +11,59 @@
 namespace convkit::detail {
 namespace {
 
-// One vector of channels of a pair tile of TapsW taps; the last vector,
-// when Partial, `count` lanes wide.
+// The vectors of channels of a pair tile of TapsW taps from c while they fit below c_end, one
+// call for all (as depthwise_row_vectors in depthwise_conv_impl.hpp, and for the same reason);
+// when Partial, the one vector at c, `count` lanes wide. Returns the first channel left.
 template <class Arch, int Pairs, int TapsW, bool Partial>
-inline void depthwise_pair_vector(const PhasePairTile& tile, int64_t c, int64_t count) {
+inline int64_t depthwise_pair_vectors(const PhasePairTile& tile, int64_t c, int64_t c_end, int64_t count) {
   const PhasePairTile t = tile;  // a local copy, as in depthwise_vectors (depthwise_conv_impl.hpp)
   using Batch = xsimd::batch<float, Arch>;
+  constexpr int64_t lanes = Batch::size;
   constexpr int window = (TapsW + 1) / 2;  // dy columns m - window + 1 .. m
-  Batch even[Pairs], odd[Pairs];
+  for (; Partial ? c < c_end : c + lanes <= c_end; c += lanes) {
+    Batch even[Pairs], odd[Pairs];
 #pragma GCC unroll 16
-  for (int m = 0; m < Pairs; ++m) even[m] = odd[m] = Batch(0.0f);
-  for (int64_t th = 0; th < t.taps_h; ++th) {
-    const float* x = t.x + th * t.x_tap_h + c;
-    const float* w = t.w + th * t.w_tap_h + c;
-    Batch wv[TapsW];
+    for (int m = 0; m < Pairs; ++m) even[m] = odd[m] = Batch(0.0f);
+    for (int64_t th = 0; th < t.taps_h; ++th) {
+      const float* x = t.x + th * t.x_tap_h + c;
+      const float* w = t.w + th * t.w_tap_h + c;
+      Batch wv[TapsW];
 #pragma GCC unroll 5
-    for (int k = 0; k < TapsW; ++k) wv[k] = Batch::load_unaligned(w + k * t.w_tap_w);
-    Batch in[window];
+      for (int k = 0; k < TapsW; ++k) wv[k] = Batch::load_unaligned(w + k * t.w_tap_w);
+      Batch in[window];
+      const float* xm = x + (1 - window) * t.x_pixel_stride;  // stepped, as in depthwise_row_vectors
 #pragma GCC unroll 4
-    for (int j = 0; j + 1 < window; ++j) in[j] = load_lanes<Arch, Partial>(x + (j + 1 - window) * t.x_pixel_stride, count);
+      for (int j = 0; j + 1 < window; ++j, xm += t.x_pixel_stride) in[j] = load_lanes<Arch, Partial>(xm, count);
+#pragma GCC unroll 16
+      for (int m = 0; m < Pairs; ++m, xm += t.x_pixel_stride) {
+        in[window - 1] = load_lanes<Arch, Partial>(xm, count);
+        keep_in_register(in[window - 1]);
+#pragma GCC unroll 5
+        for (int k = TapsW - 1; k >= 0; --k) {
+          if (k % 2 == 0) {
+            even[m] = fused_multiply_add(in[window - 1 - k / 2], wv[k], even[m]);
+          } else {
+            odd[m] = fused_multiply_add(in[window - 1 - (k - 1) / 2], wv[k], odd[m]);
+          }
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j + 1 < window; ++j, xm += t.x_pixel_stride) in[j] = in[j + 1];
+      }
+    }
 #pragma GCC unroll 16
     for (int m = 0; m < Pairs; ++m) {
-      in[window - 1] = load_lanes<Arch, Partial>(x + m * t.x_pixel_stride, count);
-      keep_in_register(in[window - 1]);
-#pragma GCC unroll 5
-      for (int k = TapsW - 1; k >= 0; --k) {
-        if (k % 2 == 0) {
-          even[m] = fused_multiply_add(in[window - 1 - k / 2], wv[k], even[m]);
-        } else {
-          odd[m] = fused_multiply_add(in[window - 1 - (k - 1) / 2], wv[k], odd[m]);
-        }
-      }
-#pragma GCC unroll 4
-      for (int j = 0; j + 1 < window; ++j) in[j] = in[j + 1];
+      store_lanes<Arch, Partial>(t.y + c + 2 * m * t.y_pixel_stride, even[m], count);
+      store_lanes<Arch, Partial>(t.y + c + (2 * m + 1) * t.y_pixel_stride, odd[m], count);
     }
   }
-#pragma GCC unroll 16
-  for (int m = 0; m < Pairs; ++m) {
-    store_lanes<Arch, Partial>(t.y + c + 2 * m * t.y_pixel_stride, even[m], count);
-    store_lanes<Arch, Partial>(t.y + c + (2 * m + 1) * t.y_pixel_stride, odd[m], count);
-  }
+  return c;
 }
 
 template <class Arch, int Pairs, int TapsW>
 void depthwise_pair_channels(const PhasePairTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
-  int64_t c = 0;
-  for (; c + lanes <= t.channels; c += lanes) depthwise_pair_vector<Arch, Pairs, TapsW, false>(t, c, lanes);
-  if (c < t.channels) depthwise_pair_vector<Arch, Pairs, TapsW, true>(t, c, t.channels - c);
+  const int64_t c = depthwise_pair_vectors<Arch, Pairs, TapsW, false>(t, 0, t.channels, lanes);
+  if (c < t.channels) depthwise_pair_vectors<Arch, Pairs, TapsW, true>(t, c, t.channels, t.channels - c);
 }
 
 template <class Arch, int Pairs>
