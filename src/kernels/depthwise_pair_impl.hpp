@@ -47,7 +47,7 @@ inline int64_t depthwise_pair_vectors(const PhasePairTile& tile, int64_t c, int6
           }
         }
 #pragma GCC unroll 4
-        for (int j = 0; j + 1 < window; ++j, xm += t.x_pixel_stride) in[j] = in[j + 1];
+        for (int j = 0; j + 1 < window; ++j) in[j] = in[j + 1];
       }
     }
 #pragma GCC unroll 16
