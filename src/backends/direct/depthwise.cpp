@@ -241,7 +241,12 @@ DepthwiseWeightGradient::StagedBand DepthwiseWeightGradient::staged_band() const
   const int64_t interior =
       std::max<int64_t>(0, p.out_h() - p.kernel_h + 1) * std::max<int64_t>(0, p.out_w() - p.kernel_w + 1);
   const bool border_heavy = double(outputs - interior) >= kStagedBorderShare * double(outputs);
-  if (!sliding || !border_heavy || !lie_multiple_of(p.in_c, 2048)) return band;
+  // AVX2's tile reads one vector (half a line) of a pixel: pixels a multiple of 1 KB apart
+  // put each kernel row's reads in at most four L1 sets, and the copy paid off there on
+  // interior-heavy images too.
+  const bool stages = dk_.lanes == 8 ? lie_multiple_of(p.in_c, 1024)
+                                     : border_heavy && lie_multiple_of(p.in_c, 2048);
+  if (!sliding || !stages) return band;
   band.channels = kStagedVectors * dk_.lanes;
   band.width = p.in_w + p.pad_left + p.pad_right;
   const auto floats = [&](int64_t rows) {
@@ -313,34 +318,49 @@ void DepthwiseWeightGradient::run_rectangles(const float* x, const float* dy, fl
   t.channels = channels;
   for (int64_t s = 0; s < taps; ++s) std::fill_n(sums + s * C, channels, 0.0f);
   // Forward's row runs, a stretch of output rows reading the same kernel rows each: all of
-  // those kernel rows at once, so that each dy load feeds all their taps, and all of the
-  // stretch's rows in one call, so that the tile's sums stay in registers across them.
+  // those kernel rows at once, so that each dy load feeds all their taps, and the stretch's
+  // rows in bands, every column run of a band in turn. The tile walks its rows once per vector
+  // of channels; a band's rows of x and dy, all the block's channels, take half of L2, so that
+  // walks after the first find them there (docs/results/decisions.md, "depthwise weight
+  // gradient: bands of rows").
+  const int64_t row_floats = (OW + p.stride_h * p.in_w) * channels;
+  const int64_t band_rows = std::max<int64_t>(1, l2_bytes() / 2 / int64_t(sizeof(float)) / row_floats);
   for (int64_t n = seg.begin / OH; n * OH < seg.end; ++n) {
     const int64_t oh_begin = std::max<int64_t>(seg.begin - n * OH, 0), oh_end = std::min(seg.end - n * OH, OH);
     for (const AxisRun& rows_run : fwd_.row_runs) {
       const RunSlice rows = slice(rows_run, oh_begin, oh_end);
-      if (rows.count == 0) continue;
-      const int64_t row = n * OH + rows_run.out_begin + rows.first;
-      t.rows = rows.count;
-      t.taps_h = rows_run.taps.taps;
-      t.x_row_stride = rows_run.in_step * p.in_w * C;
-      t.x_tap_h = rows_run.taps.input_step * p.in_w * C;
-      const int64_t ih = rows_run.in_begin + rows.first * rows_run.in_step;
-      // The forward column runs: each a stretch of output columns reading the same taps
-      // (none where the row run's rows read only padding).
-      for (const AxisRun& run : fwd_.columns) {
-        if (t.taps_h == 0 || run.taps.taps == 0) continue;
-        t.x = x + ((n * p.in_h + ih) * p.in_w + run.in_begin) * C + c0;
-        t.dy = dy + (row * OW + run.out_begin) * C + c0;
-        t.dw = sums + (rows_run.taps.first_tap * p.kernel_w + run.taps.first_tap) * C;
-        t.cols = run.pixels;
-        t.taps_w = run.taps.taps;
-        t.x_col_stride = run.in_step * C;
-        t.x_tap_w = run.taps.input_step * C;
-        t.dy_col_stride = run.out_step * C;
-        dk_.weight_grad(t);
+      for (int64_t first = rows.first; first < rows.first + rows.count; first += band_rows) {
+        run_band(x, dy, sums, n, rows_run, RunSlice{first, std::min(band_rows, rows.first + rows.count - first)}, c0, t);
       }
     }
+  }
+}
+
+// The tiles of one band of a row run: rows `rows` of rows_run in image n, every column run.
+void DepthwiseWeightGradient::run_band(const float* x, const float* dy, float* sums, int64_t n,
+                                       const AxisRun& rows_run, RunSlice rows, int64_t c0,
+                                       DepthwiseWeightGradTile& t) const {
+  const Conv2dParams& p = p_;
+  const int64_t C = p.in_c, OH = p.out_h(), OW = p.out_w();
+  const int64_t row = n * OH + rows_run.out_begin + rows.first;
+  t.rows = rows.count;
+  t.taps_h = rows_run.taps.taps;
+  t.x_row_stride = rows_run.in_step * p.in_w * C;
+  t.x_tap_h = rows_run.taps.input_step * p.in_w * C;
+  const int64_t ih = rows_run.in_begin + rows.first * rows_run.in_step;
+  // The forward column runs: each a stretch of output columns reading the same taps (none
+  // where the row run's rows read only padding).
+  for (const AxisRun& run : fwd_.columns) {
+    if (t.taps_h == 0 || run.taps.taps == 0) continue;
+    t.x = x + ((n * p.in_h + ih) * p.in_w + run.in_begin) * C + c0;
+    t.dy = dy + (row * OW + run.out_begin) * C + c0;
+    t.dw = sums + (rows_run.taps.first_tap * p.kernel_w + run.taps.first_tap) * C;
+    t.cols = run.pixels;
+    t.taps_w = run.taps.taps;
+    t.x_col_stride = run.in_step * C;
+    t.x_tap_w = run.taps.input_step * C;
+    t.dy_col_stride = run.out_step * C;
+    dk_.weight_grad(t);
   }
 }
 

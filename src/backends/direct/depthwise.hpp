@@ -45,7 +45,9 @@ class DepthwiseWeightGradient {
   // Where pixels lie a multiple of 2 KB apart, the tiles of forward's rectangles fall back to
   // four vectors a kernel row at a time (depthwise_grad_wide_tiles), and where 40% or more of
   // the outputs border the image, its many small rectangles each load and store their sums.
-  // There threads that own whole channel blocks (one segment) copy x a band of output rows at
+  // On AVX2, whose tile reads half a line of each pixel, the copy pays wherever pixels lie a
+  // multiple of 1 KB apart (docs/results/decisions.md, "depthwise weight gradient: bands of
+  // rows"). There threads that own whole channel blocks (one segment) copy x a band of output rows at
   // a time, kStagedVectors vectors of channels wide, into consecutive pixels with the padding
   // written as zeros, and one tile sums every tap over the band from the copy. Elsewhere the
   // copy cost more than it saved (docs/results/decisions.md, "direct: depthwise weight
@@ -62,6 +64,8 @@ class DepthwiseWeightGradient {
   // blocks, which depends on the call's thread count.
   StagedBand staged_band() const;
   void run_rectangles(const float* x, const float* dy, float* sums, Share seg, int64_t c0, int64_t channels) const;
+  void run_band(const float* x, const float* dy, float* sums, int64_t n, const AxisRun& rows_run, RunSlice rows,
+                int64_t c0, DepthwiseWeightGradTile& t) const;
   void run_staged(const float* x, const float* dy, float* dw, int64_t c0, int64_t width, const StagedBand& band,
                   float* stage) const;
   Conv2dParams p_;
