@@ -301,89 +301,94 @@ void depthwise_conv_tile(const DepthwiseConvTile& t) {
   }
 }
 
-// Taps [0, TapsH) x [0, Taps) of the tile for vectors of channels [c, c + Vectors*lanes), the
-// last one `tail` lanes wide (lanes if full).
+// Taps [0, TapsH) x [0, Taps) of the tile for the runs of Vectors vectors of channels from
+// c_begin below c_end, the last vector of a run `tail` lanes wide (lanes if full). One call
+// covers all the runs, as in depthwise_row_vectors: a call per run cost most where the
+// rectangles are small, the border of a 7x7 image (docs/results/decisions.md, "depthwise
+// weight gradient: bands of rows").
 template <class Arch, int Vectors, int TapsH, int Taps, bool Partial>
-inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x0, float* dw0, int64_t c,
-                                int64_t tail) {
+inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x0, float* dw0, int64_t c_begin,
+                                int64_t c_end, int64_t tail) {
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
   const auto load = [&](const float* src, int v) {
     return Partial && v == Vectors - 1 ? load_lanes<Arch, true>(src + v * lanes, tail)
                                        : Batch::load_unaligned(src + v * lanes);
   };
-  Batch acc[TapsH][Taps][Vectors];
+  for (int64_t c = c_begin; c < c_end; c += Vectors * lanes) {
+    Batch acc[TapsH][Taps][Vectors];
 #pragma GCC unroll 4
-  for (int th = 0; th < TapsH; ++th) {
+    for (int th = 0; th < TapsH; ++th) {
 #pragma GCC unroll 4
-    for (int tw = 0; tw < Taps; ++tw) {
+      for (int tw = 0; tw < Taps; ++tw) {
 #pragma GCC unroll 4
-      for (int v = 0; v < Vectors; ++v) {
-        acc[th][tw][v] = t.accumulate ? load(dw0 + th * t.dw_tap_h + tw * t.dw_tap_stride + c, v) : Batch(0.0f);
+        for (int v = 0; v < Vectors; ++v) {
+          acc[th][tw][v] = t.accumulate ? load(dw0 + th * t.dw_tap_h + tw * t.dw_tap_stride + c, v) : Batch(0.0f);
+        }
       }
     }
-  }
-  // Stride 1 without dilation: column q of tap tw reads input q + tw, so a group of Group
-  // columns needs Group + Taps - 1 input vectors per kernel row, each loaded once for every
-  // tap that uses it; every dy vector is loaded once for all TapsH * Taps taps.
-  constexpr int64_t kGroup = 4;
-  const bool sliding = Taps > 1 && t.x_col_stride == t.x_tap_w;
-  for (int64_t r = 0; r < t.rows; ++r) {
-    const float* x = x0 + r * t.x_row_stride + c;
-    const float* dy = t.dy + r * t.dy_row_stride + c;
-    int64_t q = 0;
-    for (; sliding && q + kGroup <= t.cols; q += kGroup) {
+    // Stride 1 without dilation: column q of tap tw reads input q + tw, so a group of Group
+    // columns needs Group + Taps - 1 input vectors per kernel row, each loaded once for every
+    // tap that uses it; every dy vector is loaded once for all TapsH * Taps taps.
+    constexpr int64_t kGroup = 4;
+    const bool sliding = Taps > 1 && t.x_col_stride == t.x_tap_w;
+    for (int64_t r = 0; r < t.rows; ++r) {
+      const float* x = x0 + r * t.x_row_stride + c;
+      const float* dy = t.dy + r * t.dy_row_stride + c;
+      int64_t q = 0;
+      for (; sliding && q + kGroup <= t.cols; q += kGroup) {
 #pragma GCC unroll 4
-      for (int v = 0; v < Vectors; ++v) {
-        Batch d[kGroup];
+        for (int v = 0; v < Vectors; ++v) {
+          Batch d[kGroup];
 #pragma GCC unroll 4
-        for (int g = 0; g < kGroup; ++g) {
-          d[g] = load(dy + g * t.dy_col_stride, v);
-          keep_in_register(d[g]);
-        }
+          for (int g = 0; g < kGroup; ++g) {
+            d[g] = load(dy + g * t.dy_col_stride, v);
+            keep_in_register(d[g]);
+          }
 #pragma GCC unroll 4
-        for (int th = 0; th < TapsH; ++th) {
+          for (int th = 0; th < TapsH; ++th) {
 #pragma GCC unroll 8
-          for (int j = 0; j < kGroup + Taps - 1; ++j) {
-            Batch xv = load(x + th * t.x_tap_h + j * t.x_col_stride, v);
-            keep_in_register(xv);
+            for (int j = 0; j < kGroup + Taps - 1; ++j) {
+              Batch xv = load(x + th * t.x_tap_h + j * t.x_col_stride, v);
+              keep_in_register(xv);
+#pragma GCC unroll 4
+              for (int tw = 0; tw < Taps; ++tw) {
+                const int g = j - tw;
+                if (g >= 0 && g < kGroup) acc[th][tw][v] = fused_multiply_add(xv, d[g], acc[th][tw][v]);
+              }
+            }
+          }
+        }
+        x += kGroup * t.x_col_stride;
+        dy += kGroup * t.dy_col_stride;
+      }
+      for (; q < t.cols; ++q, x += t.x_col_stride, dy += t.dy_col_stride) {
+#pragma GCC unroll 4
+        for (int v = 0; v < Vectors; ++v) {
+          Batch d = load(dy, v);
+          keep_in_register(d);  // one load for all the taps (see depthwise_row_vectors)
+#pragma GCC unroll 4
+          for (int th = 0; th < TapsH; ++th) {
 #pragma GCC unroll 4
             for (int tw = 0; tw < Taps; ++tw) {
-              const int g = j - tw;
-              if (g >= 0 && g < kGroup) acc[th][tw][v] = fused_multiply_add(xv, d[g], acc[th][tw][v]);
+              acc[th][tw][v] = fused_multiply_add(load(x + th * t.x_tap_h + tw * t.x_tap_w, v), d, acc[th][tw][v]);
             }
           }
         }
       }
-      x += kGroup * t.x_col_stride;
-      dy += kGroup * t.dy_col_stride;
     }
-    for (; q < t.cols; ++q, x += t.x_col_stride, dy += t.dy_col_stride) {
 #pragma GCC unroll 4
-      for (int v = 0; v < Vectors; ++v) {
-        Batch d = load(dy, v);
-        keep_in_register(d);  // one load for all the taps (see depthwise_row_vectors)
+    for (int th = 0; th < TapsH; ++th) {
 #pragma GCC unroll 4
-        for (int th = 0; th < TapsH; ++th) {
+      for (int tw = 0; tw < Taps; ++tw) {
 #pragma GCC unroll 4
-          for (int tw = 0; tw < Taps; ++tw) {
-            acc[th][tw][v] = fused_multiply_add(load(x + th * t.x_tap_h + tw * t.x_tap_w, v), d, acc[th][tw][v]);
+        for (int v = 0; v < Vectors; ++v) {
+          float* dst = dw0 + th * t.dw_tap_h + tw * t.dw_tap_stride + c + v * lanes;
+          if (Partial && v == Vectors - 1) {
+            store_lanes<Arch, true>(dst, acc[th][tw][v], tail);
+          } else {
+            acc[th][tw][v].store_unaligned(dst);
           }
-        }
-      }
-    }
-  }
-#pragma GCC unroll 4
-  for (int th = 0; th < TapsH; ++th) {
-#pragma GCC unroll 4
-    for (int tw = 0; tw < Taps; ++tw) {
-#pragma GCC unroll 4
-      for (int v = 0; v < Vectors; ++v) {
-        float* dst = dw0 + th * t.dw_tap_h + tw * t.dw_tap_stride + c + v * lanes;
-        if (Partial && v == Vectors - 1) {
-          store_lanes<Arch, true>(dst, acc[th][tw][v], tail);
-        } else {
-          acc[th][tw][v].store_unaligned(dst);
         }
       }
     }
@@ -392,32 +397,41 @@ inline void depthwise_grad_taps(const DepthwiseWeightGradTile& t, const float* x
 
 // Kernel rows [0, TapsH) of the tile, their taps three at a time.
 template <class Arch, int Vectors, int TapsH, bool Partial>
-inline void depthwise_grad_rows(const DepthwiseWeightGradTile& t, const float* x, float* dw, int64_t c, int64_t tail) {
+inline void depthwise_grad_rows(const DepthwiseWeightGradTile& t, const float* x, float* dw, int64_t c_begin,
+                                int64_t c_end, int64_t tail) {
   int64_t tw = 0;
   for (; tw + 3 <= t.taps_w; tw += 3) {
-    depthwise_grad_taps<Arch, Vectors, TapsH, 3, Partial>(t, x + tw * t.x_tap_w, dw + tw * t.dw_tap_stride, c, tail);
+    depthwise_grad_taps<Arch, Vectors, TapsH, 3, Partial>(t, x + tw * t.x_tap_w, dw + tw * t.dw_tap_stride, c_begin,
+                                                          c_end, tail);
   }
   if (t.taps_w - tw == 2) {
-    depthwise_grad_taps<Arch, Vectors, TapsH, 2, Partial>(t, x + tw * t.x_tap_w, dw + tw * t.dw_tap_stride, c, tail);
+    depthwise_grad_taps<Arch, Vectors, TapsH, 2, Partial>(t, x + tw * t.x_tap_w, dw + tw * t.dw_tap_stride, c_begin,
+                                                          c_end, tail);
   } else if (t.taps_w - tw == 1) {
-    depthwise_grad_taps<Arch, Vectors, TapsH, 1, Partial>(t, x + tw * t.x_tap_w, dw + tw * t.dw_tap_stride, c, tail);
+    depthwise_grad_taps<Arch, Vectors, TapsH, 1, Partial>(t, x + tw * t.x_tap_w, dw + tw * t.dw_tap_stride, c_begin,
+                                                          c_end, tail);
   }
 }
 
-// Channels [c, c + Vectors*lanes) for all taps, MaxTapsH kernel rows at a time.
+// The runs of Vectors vectors of channels from c_begin below c_end for all taps, MaxTapsH
+// kernel rows at a time; returns the first channel left.
 template <class Arch, int Vectors, int MaxTapsH, bool Partial>
-inline void depthwise_grad_vectors(const DepthwiseWeightGradTile& t, int64_t c, int64_t tail) {
+inline int64_t depthwise_grad_vectors(const DepthwiseWeightGradTile& t, int64_t c_begin, int64_t c_end, int64_t tail) {
+  constexpr int64_t step = Vectors * xsimd::batch<float, Arch>::size;
+  const int64_t end = Partial ? c_end : c_begin + (c_end - c_begin) / step * step;
   int64_t th = 0;
   for (; th + MaxTapsH <= t.taps_h; th += MaxTapsH) {
-    depthwise_grad_rows<Arch, Vectors, MaxTapsH, Partial>(t, t.x + th * t.x_tap_h, t.dw + th * t.dw_tap_h, c, tail);
+    depthwise_grad_rows<Arch, Vectors, MaxTapsH, Partial>(t, t.x + th * t.x_tap_h, t.dw + th * t.dw_tap_h, c_begin,
+                                                          end, tail);
   }
   if constexpr (MaxTapsH == 3) {
     if (t.taps_h - th == 2) {
-      depthwise_grad_rows<Arch, Vectors, 2, Partial>(t, t.x + th * t.x_tap_h, t.dw + th * t.dw_tap_h, c, tail);
+      depthwise_grad_rows<Arch, Vectors, 2, Partial>(t, t.x + th * t.x_tap_h, t.dw + th * t.dw_tap_h, c_begin, end, tail);
     } else if (t.taps_h - th == 1) {
-      depthwise_grad_rows<Arch, Vectors, 1, Partial>(t, t.x + th * t.x_tap_h, t.dw + th * t.dw_tap_h, c, tail);
+      depthwise_grad_rows<Arch, Vectors, 1, Partial>(t, t.x + th * t.x_tap_h, t.dw + th * t.dw_tap_h, c_begin, end, tail);
     }
   }
+  return end;
 }
 
 // AVX-512's 32 registers hold the sums of three kernel rows of three taps for two vectors,
@@ -429,19 +443,13 @@ void depthwise_weight_grad(const DepthwiseWeightGradTile& t) {
   constexpr int64_t lanes = xsimd::batch<float, Arch>::size;
   int64_t c = 0;
   if constexpr (lanes == 16) {
-    if (depthwise_grad_wide_tiles(t)) {
-      for (; c + 4 * lanes <= t.channels; c += 4 * lanes) depthwise_grad_vectors<Arch, 4, 1, false>(t, c, lanes);
-    }
+    if (depthwise_grad_wide_tiles(t)) c = depthwise_grad_vectors<Arch, 4, 1, false>(t, c, t.channels, lanes);
   }
   // SSE2 (not measured since) keeps three taps of two vectors.
   constexpr int vectors = lanes == 8 ? 1 : 2, rows_at_once = lanes == 4 ? 1 : 3;
-  for (; c + vectors * lanes <= t.channels; c += vectors * lanes) {
-    depthwise_grad_vectors<Arch, vectors, rows_at_once, false>(t, c, lanes);
-  }
-  if constexpr (vectors > 1) {
-    for (; c + lanes <= t.channels; c += lanes) depthwise_grad_vectors<Arch, 1, rows_at_once, false>(t, c, lanes);
-  }
-  if (c < t.channels) depthwise_grad_vectors<Arch, 1, rows_at_once, true>(t, c, t.channels - c);
+  c = depthwise_grad_vectors<Arch, vectors, rows_at_once, false>(t, c, t.channels, lanes);
+  if constexpr (vectors > 1) c = depthwise_grad_vectors<Arch, 1, rows_at_once, false>(t, c, t.channels, lanes);
+  if (c < t.channels) depthwise_grad_vectors<Arch, 1, rows_at_once, true>(t, c, t.channels, t.channels - c);
 }
 
 template <class Arch, int Pixels>
