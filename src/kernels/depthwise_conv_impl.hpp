@@ -92,8 +92,8 @@ inline void depthwise_vectors(const DepthwiseConvTile& tile, int64_t c, int64_t 
 // cuts the loads per FMA from 1 to about 1/3 (stride 1), which matters because NHWC rows of
 // a caller's buffer are rarely 64-byte aligned and a split 64-byte load costs two.
 // It takes runs of Vectors vectors from c while they fit below c_end, and returns the first
-// channel left: one call per tile rather than per run, whose setup (the tile's strides, the
-// pointers of the row) took as long as a run's 72 FMAs at stride 2 on AVX2
+// channel left: one call per tile rather than per run. Called per run, at stride 2 on AVX2
+// (72 FMAs a run), 17% of the tile's time went to its setup and stores outside the FMA loop
 // (docs/results/decisions.md, "depthwise kernel: the channel loop inside the row tile").
 template <class Arch, int Pixels, int Vectors, int Stride, int TapsW>
 inline int64_t depthwise_row_vectors(const DepthwiseConvTile& tile, int64_t c, int64_t c_end) {
@@ -426,9 +426,11 @@ inline int64_t depthwise_grad_vectors(const DepthwiseWeightGradTile& t, int64_t 
   }
   if constexpr (MaxTapsH == 3) {
     if (t.taps_h - th == 2) {
-      depthwise_grad_rows<Arch, Vectors, 2, Partial>(t, t.x + th * t.x_tap_h, t.dw + th * t.dw_tap_h, c_begin, end, tail);
+      depthwise_grad_rows<Arch, Vectors, 2, Partial>(t, t.x + th * t.x_tap_h, t.dw + th * t.dw_tap_h, c_begin, end,
+                                                   tail);
     } else if (t.taps_h - th == 1) {
-      depthwise_grad_rows<Arch, Vectors, 1, Partial>(t, t.x + th * t.x_tap_h, t.dw + th * t.dw_tap_h, c_begin, end, tail);
+      depthwise_grad_rows<Arch, Vectors, 1, Partial>(t, t.x + th * t.x_tap_h, t.dw + th * t.dw_tap_h, c_begin, end,
+                                                   tail);
     }
   }
   return end;

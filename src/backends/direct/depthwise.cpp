@@ -330,7 +330,8 @@ void DepthwiseWeightGradient::run_rectangles(const float* x, const float* dy, fl
     for (const AxisRun& rows_run : fwd_.row_runs) {
       const RunSlice rows = slice(rows_run, oh_begin, oh_end);
       for (int64_t first = rows.first; first < rows.first + rows.count; first += band_rows) {
-        run_band(x, dy, sums, n, rows_run, RunSlice{first, std::min(band_rows, rows.first + rows.count - first)}, c0, t);
+        const RunSlice band{first, std::min(band_rows, rows.first + rows.count - first)};
+        run_band(x, dy, sums, n, rows_run, band, c0, t);
       }
     }
   }

@@ -47,11 +47,11 @@ class DepthwiseWeightGradient {
   // the outputs border the image, its many small rectangles each load and store their sums.
   // On AVX2, whose tile reads half a line of each pixel, the copy pays wherever pixels lie a
   // multiple of 1 KB apart (docs/results/decisions.md, "depthwise weight gradient: bands of
-  // rows"). There threads that own whole channel blocks (one segment) copy x a band of output rows at
-  // a time, kStagedVectors vectors of channels wide, into consecutive pixels with the padding
-  // written as zeros, and one tile sums every tap over the band from the copy. Elsewhere the
-  // copy cost more than it saved (docs/results/decisions.md, "direct: depthwise weight
-  // gradient from staged bands").
+  // rows"). There threads that own whole channel blocks (one segment) copy x a band of output
+  // rows at a time, kStagedVectors vectors of channels wide, into consecutive pixels with the
+  // padding written as zeros, and one tile sums every tap over the band from the copy.
+  // Elsewhere the copy cost more than it saved (docs/results/decisions.md, "direct: depthwise
+  // weight gradient from staged bands").
   static constexpr int64_t kStagedVectors = 2;
   static constexpr int64_t kStagedL2Share = 4;  // a band's copy fills at most this share of L2
   static constexpr double kStagedBorderShare = 0.4;  // of the outputs, at least
