@@ -12,9 +12,9 @@ namespace convkit::detail::direct {
 // dw[kh,kw,ci,oc] = sum_{n,oh,ow} x[n, oh*sh-pt+kh*dh, ow*sw-pl+kw*dw, g*ICG+ci] * dy[n,oh,ow,g*OCG+oc]:
 // for each tap, a tile of input channels (the tile's "pixels") by output-channel vectors, the
 // reduction running over the output pixels that tap reads in bounds. The tile reads dy where
-// it lies, as it reads packed weights (weight_gradient.cpp says how a partial last vector stays
-// inside the tensor). The output rows go in bands whose x rows and one block's dy rows (what
-// a thread rereads from one item to the next) fit in the L2 (l2_bytes), every item summing its
+// it lies, as it reads packed weights, or from a panel of one block's rows that a thread
+// gathers (weight_gradient.cpp says where). The output rows go in bands whose x rows and one
+// block's dy rows (what a thread rereads from one item to the next) fit in the L2 (l2_bytes), every item summing its
 // band into dw (the first band overwrites); a thread owns the same items in every band, so
 // bands need no barrier and each sum runs in image and row order. Every band rereads and
 // rewrites the thread's whole share of dw, so a band is only cut where the cache needs it
@@ -43,6 +43,12 @@ class DenseWeightGradient {
   // input slices per group").
   bool x_slices_;
   static constexpr int64_t kSliceMinPixelBytes = 1024;
+  // dy's pixel stride from which every block is read from a panel gathered per band
+  // (weight_gradient.cpp): in place, the input-channel tiles that follow one another over the
+  // same pixels each read a line per pixel, from pixels at least half a page apart, and ran at
+  // 0.8x oneDNN on 1x1 layers of 512 and more output channels (docs/results/decisions.md,
+  // "direct: weight-gradient dy panels").
+  static constexpr int64_t kGatherDyPixelBytes = 2048;
   // The least evenness (items over the items the busiest thread runs, times threads) at which
   // threads split each (group, block)'s rows of dw rather than whole (group, block)s.
   static constexpr double kMinRowBalance = 0.8;
