@@ -1,9 +1,10 @@
 #pragma once
 // The first `count` (0 <= count < lanes) floats of a vector, loaded or stored without touching
-// memory past them: channel tails. AVX-512 and AVX2 mask the access (masked-off lanes never
-// fault); SSE2 has no masked move and goes through a buffer on the stack. The masked forms
-// matter on small layers, where a tail store per tile is a sizable part of the call (8-channel
-// layers store only tails). Used by the direct and depthwise tiles and by GEMM packing.
+// memory past them: channel tails. AVX-512 masks loads and stores and AVX2 loads (masked-off
+// lanes never fault); AVX2 stores a tail as pieces of 4, 2 and 1 lanes; SSE2 has no masked move
+// and goes through a buffer on the stack. The direct forms matter on small layers, where a tail
+// store per tile is a sizable part of the call (8-channel layers store only tails). Used by the
+// direct and depthwise tiles and by GEMM packing.
 #include <immintrin.h>
 #include <xsimd/xsimd.hpp>
 
@@ -32,8 +33,21 @@ template <class Arch>
   if constexpr (std::is_same_v<Arch, xsimd::avx512f>) {
     _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << count) - 1u), v);
   } else if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    _mm256_maskstore_ps(dst, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), lane), v);
+    // Plain stores of 4, 2 and 1 lanes: on Zen 3 the masked store (vmaskmovps) took half of a
+    // one-pixel weight gradient with a 12-channel tail (docs/results/decisions.md, "AVX2
+    // channel tails: plain stores, not masked").
+    __m128 part = _mm256_castps256_ps128(v);
+    if (count & 4) {
+      _mm_storeu_ps(dst, part);
+      part = _mm256_extractf128_ps(v, 1);
+      dst += 4;
+    }
+    if (count & 2) {
+      _mm_storel_pi(reinterpret_cast<__m64*>(dst), part);
+      part = _mm_movehl_ps(part, part);
+      dst += 2;
+    }
+    if (count & 1) _mm_store_ss(dst, part);
   } else {
     alignas(64) float buffer[xsimd::batch<float, Arch>::size];
     v.store_aligned(buffer);
