@@ -35,17 +35,17 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   };
   const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * cb.block_vectors * cb.lanes;
   const int64_t row_bytes = row_floats * int64_t(sizeof(float));
-  const int64_t band = std::max<int64_t>(1, l2_bytes() / row_bytes);
+  const int64_t band = std::max<int64_t>(1, l2_bytes() / row_bytes), band_rows = std::min(band, OH);
   // The input rows [lo, hi) that output rows [oh0, oh1) read, clipped to the image.
   const auto input_rows_of = [&](int64_t oh0, int64_t oh1) {
     return OutputRange{std::max<int64_t>(0, oh0 * p.stride_h - p.pad_top),
                        std::min(p.in_h, (oh1 - 1) * p.stride_h - p.pad_top + (p.kernel_h - 1) * p.dilation_h + 1)};
   };
   const int64_t band_input_rows =
-      std::min(p.in_h, (std::min(band, OH) - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1);
+      std::min(p.in_h, (band_rows - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1);
   const int64_t slice_floats = x_slices_ ? band_input_rows * p.in_w * ICG : 0;
-  // Any block gathered, so is the last.
-  const int64_t panel_floats = gathers_block(cb.blocks - 1) ? std::min(band, OH) * OW * cb.block_vectors * cb.lanes : 0;
+  // Any block gathered, so is the last (a partial vector ends a group's blocks).
+  const int64_t panel_floats = gathers_block(cb.blocks - 1) ? band_rows * OW * cb.block_vectors * cb.lanes : 0;
   const int64_t thread_floats = slice_floats + panel_floats;
   auto lease = scratch.acquire(
       static_cast<size_t>(threads * thread_floats + (db != nullptr ? bias_.workspace_floats() : 0)));
@@ -133,8 +133,9 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
               reads = t.taps_h > 0 && t.reduce > 0;
               const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
               const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
-              // Rows whose x and dy lie back to back (every column of a 1x1 layer at stride 1)
-              // sum as one run: a 7-wide row ends the tile's loop every seven steps.
+              // Rows whose x lies back to back (every column of a 1x1 layer at stride 1; dy's
+              // rows always do when the run covers them whole) sum as one run: a 7-wide row
+              // ends the tile's loop every seven steps.
               if (reads && t.reduce == OW && t.x_tap_h == OW * t.x_reduce_stride) {
                 t.reduce *= t.taps_h;
                 t.taps_h = 1;

@@ -14,12 +14,12 @@ namespace convkit::detail::direct {
 // reduction running over the output pixels that tap reads in bounds. The tile reads dy where
 // it lies, as it reads packed weights, or from a panel of one block's rows that a thread
 // gathers (weight_gradient.cpp says where). The output rows go in bands whose x rows and one
-// block's dy rows (what a thread rereads from one item to the next) fit in the L2 (l2_bytes), every item summing its
-// band into dw (the first band overwrites); a thread owns the same items in every band, so
-// bands need no barrier and each sum runs in image and row order. Every band rereads and
-// rewrites the thread's whole share of dw, so a band is only cut where the cache needs it
-// (docs/results/decisions.md, "direct: weight-gradient row bands"). Some grouped layers read x
-// from per-thread slices instead (x_slices_ below).
+// block's dy rows (what a thread rereads from one item to the next) fit in the L2 (l2_bytes),
+// every item summing its band into dw (the first band overwrites); a thread owns the same
+// items in every band, so bands need no barrier and each sum runs in image and row order.
+// Every band rereads and rewrites the thread's whole share of dw, so a band is only cut where
+// the cache needs it (docs/results/decisions.md, "direct: weight-gradient row bands"). Some
+// grouped layers read x from per-thread slices instead (x_slices_ below).
 // db is the shared BiasGradient's, its segments summed in the same region before the barrier.
 class DenseWeightGradient {
  public:
@@ -46,7 +46,7 @@ class DenseWeightGradient {
   // dy's pixel stride from which every block is read from a panel gathered per band
   // (weight_gradient.cpp): in place, the input-channel tiles that follow one another over the
   // same pixels each read a line per pixel, from pixels at least half a page apart, and ran at
-  // 0.8x oneDNN on 1x1 layers of 512 and more output channels (docs/results/decisions.md,
+  // 0.78-0.89x oneDNN on 1x1 layers of 512 and more output channels (docs/results/decisions.md,
   // "direct: weight-gradient dy panels").
   static constexpr int64_t kGatherDyPixelBytes = 2048;
   // The least evenness (items over the items the busiest thread runs, times threads) at which
