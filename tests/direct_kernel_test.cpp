@@ -17,6 +17,7 @@
 #include "isa.hpp"
 #include "kernels/depthwise_conv.hpp"
 #include "kernels/direct_conv.hpp"
+#include "kernels/outer_product.hpp"
 #include "support/kernel_isas.hpp"
 #include "support/tensors.hpp"
 
@@ -507,6 +508,62 @@ TEST(DepthwiseWeightGrad, EveryChannelAndTapCountEveryIsa) {
                 ASSERT_TRUE(guard_tail_intact(dw)) << isa_name(isa) << " channels=" << channels;
               }
             }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Rows that end mid-group of four, channel counts around one and two vectors (the last vector
+// overlapped when overwriting, in pieces when adding), no pixels (zero rows), and strides that
+// leave gaps the kernel must neither read nor write.
+TEST(OuterProductRows, EveryRowChannelAndPixelCountEveryIsa) {
+  for (Isa isa : isas_here()) {
+    const OuterProductKernels& k = kernels<OuterProductKernels>(isa);
+    const int64_t L = k.lanes;
+    for (int64_t channels : {int64_t(1), L - 1, L, L + 1, 2 * L - 1, 2 * L, 2 * L + 3, 5 * L + 3}) {
+      for (int64_t rows : {1, 2, 3, 4, 5, 9}) {
+        for (int64_t pixels : {0, 1, 2, 5}) {
+          for (const bool accumulate : {false, true}) {
+            const int64_t x_stride = rows + 3, dy_stride = channels + 2, y_stride = channels + 5;
+            const int64_t y_size = (rows - 1) * y_stride + channels;
+            const std::vector<float> x = integer_tensor(std::max<int64_t>(pixels, 1) * x_stride, 51);
+            const std::vector<float> dy = integer_tensor(std::max<int64_t>(pixels, 1) * dy_stride, 52);
+            const std::vector<float> start = integer_tensor(y_size, 53);
+            const auto is_y = [&](int64_t i) { return i % y_stride < channels; };
+            std::vector<float> y = output_buffer(y_size, [&](int64_t i) { return !accumulate && is_y(i); });
+            for (int64_t i = 0; i < y_size && accumulate; ++i) {
+              if (is_y(i)) y[size_t(i)] = start[size_t(i)];
+            }
+            OuterProductRows t{};
+            t.x = x.data();
+            t.dy = dy.data();
+            t.y = y.data();
+            t.pixels = pixels;
+            t.rows = rows;
+            t.channels = channels;
+            t.x_pixel_stride = x_stride;
+            t.dy_pixel_stride = dy_stride;
+            t.y_row_stride = y_stride;
+            t.accumulate = accumulate;
+            k.rows(t);
+            const std::string what = std::string(isa_name(isa)) + " channels=" + std::to_string(channels) +
+                                     " rows=" + std::to_string(rows) + " pixels=" + std::to_string(pixels) +
+                                     (accumulate ? " accumulate" : "");
+            for (int64_t i = 0; i < y_size; ++i) {
+              if (!is_y(i)) {
+                ASSERT_EQ(y[size_t(i)], kSentinel) << what << ": wrote between rows, at " << i;
+                continue;
+              }
+              const int64_t r = i / y_stride, c = i % y_stride;
+              double expected = accumulate ? start[size_t(i)] : 0.0;
+              for (int64_t q = 0; q < pixels; ++q) {
+                expected += double(x[size_t(q * x_stride + r)]) * dy[size_t(q * dy_stride + c)];
+              }
+              ASSERT_EQ(y[size_t(i)], float(expected)) << what << " row " << r << " channel " << c;
+            }
+            ASSERT_TRUE(guard_tail_intact(y)) << what;
           }
         }
       }

@@ -52,6 +52,7 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic19ih5iw4_oc480_kh3kw3_sh2sw2_pt1pb0pl0pr1",    // stride 2, asymmetric pads
       "mb2_ic40ih1iw1_oc200_kh1kw1",                        // 1x1 on 1x1 images (squeeze-excite)
       "mb2_ic20ih1iw1_oc24_kh3kw3_ph1pw1",                  // 3x3 on 1x1 images: eight taps read only padding
+      "mb17_ic13ih3iw4_oc21_kh2kw3_sh2sw1_pt1pb0pl1pr1",    // 8 pixels an image, 17 images: weight-gradient outer products in 3 chunks
       "mb1_ic8ih1iw5_oc16_kh3kw3_ph1pw1",                   // one row: the top and bottom kernel rows read only padding
       "mb1_ic64ih3iw3_oc640_kh3kw3_ph1pw1_g2",              // groups of 32 and 320 channels
       "mb1_ic8ih40iw37_oc16_kh3kw3_ph1pw1",                 // many rows, width 37

@@ -11,7 +11,7 @@ namespace convkit::detail::direct {
 
 DenseWeightGradient::DenseWeightGradient(const Conv2dParams& p, const ChannelBlocking& blocking,
                                          const DirectConvKernels& k, Isa isa)
-    : p_(p), blocking_(blocking), k_(k), bias_(p.batch * p.out_h() * p.out_w(), p.out_c, isa),
+    : p_(p), blocking_(blocking), k_(k), outer_(kernels<OuterProductKernels>(isa)), bias_(p.batch * p.out_h() * p.out_w(), p.out_c, isa),
       x_slices_(p.groups > 1 && p.kernel_h * p.kernel_w > 1 && blocking.block_vectors == 1 &&
                 p.in_c * int64_t(sizeof(float)) >= kSliceMinPixelBytes) {
   for (int64_t kh = 0; kh < p.kernel_h; ++kh) rows_of_kh_.push_back(outputs_reading_tap(row_axis(p), kh));
@@ -21,6 +21,10 @@ DenseWeightGradient::DenseWeightGradient(const Conv2dParams& p, const ChannelBlo
 void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float* db, int threads,
                               WorkspacePool& scratch) const {
   const Conv2dParams& p = p_;
+  if (p.out_h() * p.out_w() <= kOuterProductMaxPixels) {
+    run_outer_products(x, dy, dw, db, threads, scratch);
+    return;
+  }
   const ChannelBlocking& cb = blocking_;
   const int64_t OH = p.out_h(), OW = p.out_w(), ICG = p.in_c_per_group(), OCG = p.out_c_per_group();
   // The tile reads dy where it lies, a pixel's channels out_c floats apart: a block's partial
@@ -173,6 +177,86 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
           }
         }
       }
+    }
+    if (db != nullptr) bias_.add_segments(db_partial, db, thread, team);  // complete at the barrier above
+  });
+}
+
+// Threads take even shares of dw's rows ([tap][input channel], every group's output channels).
+// For each tap it meets, a thread gathers that tap's pixels (every image's, in image, row and
+// column order) into panels of its own, [pixel][in_c] of x and [pixel][out_c] of dy, in chunks of
+// kOuterProductChunk pixels, and sums its rows over each chunk in turn, the first overwriting. A
+// tap that reads only padding has no pixels: its rows are written as zeros.
+void DenseWeightGradient::run_outer_products(const float* x, const float* dy, float* dw, float* db, int threads,
+                                             WorkspacePool& scratch) const {
+  const Conv2dParams& p = p_;
+  const int64_t OH = p.out_h(), OW = p.out_w(), ICG = p.in_c_per_group(), OCG = p.out_c_per_group();
+  const int64_t chunk = std::min(kOuterProductChunk, p.batch * OH * OW);
+  // Panel pixels an odd number of cache lines apart fall in every L1 set in turn; at a multiple
+  // of 4 KB (1024 channels), a chunk's pixels would all share one.
+  const auto odd_lines = [](int64_t floats) {
+    const int64_t lines = ceil_div(floats, int64_t{16});
+    return (lines | 1) * 16;
+  };
+  const int64_t x_stride = odd_lines(p.in_c), dy_stride = odd_lines(p.out_c);
+  const int64_t panel_floats = chunk * (x_stride + dy_stride);
+  auto lease = scratch.acquire(
+      static_cast<size_t>(threads * panel_floats + (db != nullptr ? bias_.workspace_floats() : 0)));
+  float* db_partial = lease.data() + threads * panel_floats;
+  run_team(threads, [&](int thread, int team) {
+    if (db != nullptr) bias_.sum_segments(dy, db_partial, thread, team);
+    team_barrier(team);
+    float* x_panel = lease.data() + thread * panel_floats;
+    float* dy_panel = x_panel + chunk * x_stride;
+    // Gathers pixels [first, first + chunk) of the tap, clipped to its pixel count, and
+    // returns how many it gathered.
+    const auto gather_chunk = [&](int64_t kh, int64_t kw, int64_t first) {
+      const OutputRange& oh_range = rows_of_kh_[static_cast<size_t>(kh)];
+      const OutputRange& ow_range = cols_of_kw_[static_cast<size_t>(kw)];
+      const int64_t cols = ow_range.count();
+      int64_t gathered = 0, index = 0;
+      for (int64_t n = 0; n < p.batch && cols > 0; ++n) {
+        for (int64_t oh = oh_range.lo; oh < oh_range.hi && gathered < chunk; ++oh, index += cols) {
+          const int64_t skip = std::max<int64_t>(0, first - index);
+          const int64_t count = std::min(cols - skip, chunk - gathered);
+          if (count <= 0) continue;
+          const int64_t ih = oh * p.stride_h - p.pad_top + kh * p.dilation_h;
+          const int64_t ow = ow_range.lo + skip, iw = ow * p.stride_w - p.pad_left + kw * p.dilation_w;
+          gather_runs(x + ((n * p.in_h + ih) * p.in_w + iw) * p.in_c, p.stride_w * p.in_c, count, p.in_c, x_stride,
+                      x_panel + gathered * x_stride);
+          gather_runs(dy + ((n * OH + oh) * OW + ow) * p.out_c, p.out_c, count, p.out_c, dy_stride,
+                      dy_panel + gathered * dy_stride);
+          gathered += count;
+        }
+      }
+      return gathered;
+    };
+    const Share rows = share_of(p.kernel_h * p.kernel_w * p.in_c, thread, team);
+    for (int64_t row = rows.begin; row < rows.end;) {
+      const int64_t tap = row / p.in_c, kh = tap / p.kernel_w, kw = tap % p.kernel_w;
+      const int64_t tap_end = std::min(rows.end, (tap + 1) * p.in_c);
+      const int64_t tap_pixels = p.batch * rows_of_kh_[static_cast<size_t>(kh)].count() *
+                                 cols_of_kw_[static_cast<size_t>(kw)].count();
+      for (int64_t first = 0; first == 0 || first < tap_pixels; first += chunk) {
+        OuterProductRows t{};
+        t.pixels = gather_chunk(kh, kw, first);
+        t.accumulate = first > 0;
+        t.x_pixel_stride = x_stride;
+        t.dy_pixel_stride = dy_stride;
+        t.y_row_stride = p.out_c;
+        t.channels = OCG;
+        // The tap's rows of this thread, group by group.
+        for (int64_t r = row; r < tap_end;) {
+          const int64_t g = r % p.in_c / ICG, ci = r % ICG, run_end = std::min(tap_end, r - ci + ICG);
+          t.x = x_panel + g * ICG + ci;
+          t.dy = dy_panel + g * OCG;
+          t.y = dw + (tap * ICG + ci) * p.out_c + g * OCG;
+          t.rows = run_end - r;
+          outer_.rows(t);
+          r = run_end;
+        }
+      }
+      row = tap_end;
     }
     if (db != nullptr) bias_.add_segments(db_partial, db, thread, team);  // complete at the barrier above
   });

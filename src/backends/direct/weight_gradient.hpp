@@ -6,6 +6,7 @@
 #include "aligned_buffer.hpp"
 #include "backends/direct/direct_problem.hpp"
 #include "conv/bias_gradient.hpp"
+#include "kernels/outer_product.hpp"
 
 namespace convkit::detail::direct {
 
@@ -20,6 +21,13 @@ namespace convkit::detail::direct {
 // Every band rereads and rewrites the thread's whole share of dw, so a band is only cut where
 // the cache needs it (docs/results/decisions.md, "direct: weight-gradient row bands"). Some
 // grouped layers read x from per-thread slices instead (x_slices_ below).
+// Layers of at most kOuterProductMaxPixels output pixels an image (squeeze-excitation layers,
+// classifiers, the last stages' 2x2-4x4 maps) take the outer-product kernel instead
+// (kernels/outer_product.hpp), each thread writing its share of dw's rows once per chunk of
+// pixels over the whole batch (run_outer_products). On so few pixels the tile's reductions are
+// too short to pay for its stores, and the loop above passes over all of dw once per image:
+// 3-9x slower than oneDNN at batch 8-32 (docs/results/decisions.md, "direct: weight gradient as
+// outer products on small images").
 // db is the shared BiasGradient's, its segments summed in the same region before the barrier.
 class DenseWeightGradient {
  public:
@@ -27,9 +35,13 @@ class DenseWeightGradient {
   void run(const float* x, const float* dy, float* dw, float* db, int threads, WorkspacePool& scratch) const;
 
  private:
+  void run_outer_products(const float* x, const float* dy, float* dw, float* db, int threads,
+                          WorkspacePool& scratch) const;
+
   Conv2dParams p_;
   ChannelBlocking blocking_;  // forward's output-channel blocks, the tile's lanes
   const DirectConvKernels& k_;
+  const OuterProductKernels& outer_;
   BiasGradient bias_;
   // For each kh (kw), the output rows (columns) that read inside the input.
   std::vector<OutputRange> rows_of_kh_, cols_of_kw_;
@@ -52,6 +64,12 @@ class DenseWeightGradient {
   // The least evenness (items over the items the busiest thread runs, times threads) at which
   // threads split each (group, block)'s rows of dw rather than whole (group, block)s.
   static constexpr double kMinRowBalance = 0.8;
+  // At 49 pixels (7x7) the outer products ran 1x1 layers of 512-2048 channels slower than the
+  // tile (1.1-1.3x the time): each group of rows rereads the chunk's dy for every channel.
+  static constexpr int64_t kOuterProductMaxPixels = 16;
+  // Chunks bound the panels: 64 pixels of x and of dy, 0.5 MB at 1024 channels each. Not
+  // tuned; a batch of 32 1x1 images (one chunk) ran at 2.7-3.3x oneDNN.
+  static constexpr int64_t kOuterProductChunk = 64;
 };
 
 }  // namespace convkit::detail::direct
