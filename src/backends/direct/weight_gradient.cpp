@@ -9,9 +9,19 @@
 
 namespace convkit::detail::direct {
 
+ChannelBlocking DenseWeightGradient::blocking_for(int64_t channels_per_group, const DirectConvKernels& k) {
+  const int64_t vectors = ceil_div(channels_per_group, int64_t{k.lanes}), preferred = k.preferred_vectors;
+  const bool lone = vectors > 1 && vectors % preferred == 1, wider_exists = preferred < kMaxTileVectors;
+  if (lone && wider_exists && vectors % (preferred + 1) != 1) {
+    return ChannelBlocking(channels_per_group, k.lanes, preferred + 1);
+  }
+  return ChannelBlocking(channels_per_group, k.lanes, preferred);
+}
+
 DenseWeightGradient::DenseWeightGradient(const Conv2dParams& p, const ChannelBlocking& blocking,
                                          const DirectConvKernels& k, Isa isa)
-    : p_(p), blocking_(blocking), k_(k), outer_(kernels<OuterProductKernels>(isa)), bias_(p.batch * p.out_h() * p.out_w(), p.out_c, isa),
+    : p_(p), blocking_(blocking), k_(k), outer_(kernels<OuterProductKernels>(isa)),
+      bias_(p.batch * p.out_h() * p.out_w(), p.out_c, isa),
       x_slices_(p.groups > 1 && p.kernel_h * p.kernel_w > 1 && blocking.block_vectors == 1 &&
                 p.in_c * int64_t(sizeof(float)) >= kSliceMinPixelBytes) {
   for (int64_t kh = 0; kh < p.kernel_h; ++kh) rows_of_kh_.push_back(outputs_reading_tap(row_axis(p), kh));

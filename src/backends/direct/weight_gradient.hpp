@@ -31,6 +31,12 @@ namespace convkit::detail::direct {
 // db is the shared BiasGradient's, its segments summed in the same region before the barrier.
 class DenseWeightGradient {
  public:
+  // Blocks of output channels for the tile: the kernels' preferred width, or one vector wider
+  // where the preferred width would end on a lone vector and the wider one would not (AVX2: 24
+  // channels as one block of three vectors, 40 as three and two). Every block is one more pass
+  // over the input, and a lone vector's runs on a tile that loads a value for every FMA.
+  static ChannelBlocking blocking_for(int64_t channels_per_group, const DirectConvKernels& k);
+
   DenseWeightGradient(const Conv2dParams& p, const ChannelBlocking& blocking, const DirectConvKernels& k, Isa isa);
   void run(const float* x, const float* dy, float* dw, float* db, int threads, WorkspacePool& scratch) const;
 
