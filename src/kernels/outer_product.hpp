@@ -1,7 +1,7 @@
 #pragma once
 // The outer-product micro-kernel: a weight gradient summed over so few pixels that writing dw
 // costs more than the sums. The reduction tile of kernels/direct_conv.hpp stores a 6x2-vector
-// block of dw after each reduction and steps a page from row to row; here each dw row is
+// block of dw after each reduction, its six rows a whole dw row apart; here each dw row is
 // written as one stream along its channels, the pixels' sums done on the way. Nothing here
 // knows layers or threads (src/backends/direct/weight_gradient.cpp drives it). Portable: no
 // SIMD types here.

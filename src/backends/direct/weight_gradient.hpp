@@ -26,8 +26,8 @@ namespace convkit::detail::direct {
 // (kernels/outer_product.hpp), each thread writing its share of dw's rows once per chunk of
 // pixels over the whole batch (run_outer_products). On so few pixels the tile's reductions are
 // too short to pay for its stores, and the loop above passes over all of dw once per image:
-// 3-9x slower than oneDNN at batch 8-32 (docs/results/decisions.md, "direct: weight gradient as
-// outer products on small images").
+// 2-5x slower than oneDNN at batch 4-32 on 1x1 images (docs/results/decisions.md, "direct:
+// weight gradient as outer products on small images").
 // db is the shared BiasGradient's, its segments summed in the same region before the barrier.
 class DenseWeightGradient {
  public:
@@ -74,7 +74,7 @@ class DenseWeightGradient {
   // tile (1.1-1.3x the time): each group of rows rereads the chunk's dy for every channel.
   static constexpr int64_t kOuterProductMaxPixels = 16;
   // Chunks bound the panels: 64 pixels of x and of dy, 0.5 MB at 1024 channels each. Not
-  // tuned; a batch of 32 1x1 images (one chunk) ran at 2.7-3.3x oneDNN.
+  // tuned; a batch of 32 1x1 images (one chunk) ran at 2.3-3.7x oneDNN.
   static constexpr int64_t kOuterProductChunk = 64;
 };
 
