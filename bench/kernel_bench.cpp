@@ -3,7 +3,8 @@
 // in L1 or in L2. A layer that runs below its tile's rate here loses the rest in the driver
 // (borders, blocking, threads, memory); a tile that runs below peak here is limited by its own
 // loads per FMA. Names: direct/<isa>/<pixels>x<vectors>/<l1|l2>, dot/<isa>/<pixels>x<channels>/<l1|l2>,
-// depthwise/<isa>/<channels>c/<taps_h>x<taps_w>/s<stride>/<rows>x<pixels>px (operands in L1).
+// depthwise/<isa>/<channels>c/<taps_h>x<taps_w>/s<stride>/<rows>x<pixels>px (operands in L1),
+// outer/<isa>/<rows>x<channels>/<pixels>px (the weight gradient's outer products).
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -14,6 +15,7 @@
 #include "isa.hpp"
 #include "kernels/depthwise_conv.hpp"
 #include "kernels/direct_conv.hpp"
+#include "kernels/outer_product.hpp"
 
 namespace convkit::bench {
 namespace {
@@ -120,6 +122,33 @@ void depthwise_tile(benchmark::State& state, Isa isa, int pixels, DepthwiseShape
   set_rate(state, isa, 2.0 * double(s.rows * pixels * s.channels * s.taps_h * s.taps_w));
 }
 
+// The weight gradient's outer products as squeeze-excitation layers and a 4x4 map run them:
+// dw rows (input channels) by output channels over a few pixels, the panels as the driver lays
+// them out; mostly a rate of writing dw, so its bytes per second are reported too.
+struct OuterShape {
+  int64_t rows, channels, pixels;
+};
+constexpr OuterShape kOuterShapes[] = {{48, 1152, 1}, {1152, 48, 1}, {672, 28, 1}, {256, 256, 16}};
+
+void outer_rows(benchmark::State& state, Isa isa, OuterShape s) {
+  const detail::OuterProductKernels& k = detail::kernels<detail::OuterProductKernels>(isa);
+  const int64_t x_stride = s.rows + 16, dy_stride = s.channels + 16;
+  const Buffer x = random_floats(s.pixels * x_stride, 1);
+  const Buffer dy = random_floats(s.pixels * dy_stride, 2);
+  Buffer y(static_cast<size_t>(s.rows * s.channels));
+  detail::OuterProductRows t{};
+  t.x = x.data(), t.dy = dy.data(), t.y = y.data();
+  t.pixels = s.pixels, t.rows = s.rows, t.channels = s.channels;
+  t.x_pixel_stride = x_stride, t.dy_pixel_stride = dy_stride, t.y_row_stride = s.channels;
+  for (auto _ : state) {
+    k.rows(t);
+    benchmark::ClobberMemory();
+  }
+  set_rate(state, isa, 2.0 * double(s.rows * s.channels * s.pixels));
+  state.counters["dw GB/s"] = benchmark::Counter(double(s.rows * s.channels) * sizeof(float) * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // Every pixel count of the preferred vector count and the widest tile of the others; the
 // widest dot tile and its one-pixel and one-channel edges.
 void register_all() {
@@ -158,6 +187,11 @@ void register_all() {
                                  std::to_string(pixels) + "px";
         benchmark::RegisterBenchmark(name.c_str(), depthwise_tile, isa, pixels, s);
       }
+    }
+    for (const OuterShape& s : kOuterShapes) {
+      const std::string name = "outer/" + arch + "/" + std::to_string(s.rows) + "x" + std::to_string(s.channels) +
+                               "/" + std::to_string(s.pixels) + "px";
+      benchmark::RegisterBenchmark(name.c_str(), outer_rows, isa, s);
     }
   }
 }
