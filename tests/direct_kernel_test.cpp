@@ -42,6 +42,18 @@ std::vector<float> output_buffer(int64_t size, Written written) {
   return buffer;
 }
 
+// An output buffer laid out as output_buffer's, whose `is_output` elements hold `start` where
+// the kernel adds onto them (accumulate) and NaN where it must overwrite them.
+template <class IsOutput>
+std::vector<float> output_buffer_from(int64_t size, IsOutput is_output, bool accumulate,
+                                      const std::vector<float>& start) {
+  std::vector<float> buffer = output_buffer(size, [&](int64_t i) { return !accumulate && is_output(i); });
+  for (int64_t i = 0; i < size && accumulate; ++i) {
+    if (is_output(i)) buffer[size_t(i)] = start[size_t(i)];
+  }
+  return buffer;
+}
+
 ::testing::AssertionResult guard_tail_intact(const std::vector<float>& buffer) {
   for (size_t i = buffer.size() - size_t(kGuardTail); i < buffer.size(); ++i) {
     if (buffer[i] != kSentinel) return ::testing::AssertionFailure() << "wrote past the end, at " << i;
@@ -464,10 +476,7 @@ TEST(DepthwiseWeightGrad, EveryChannelAndTapCountEveryIsa) {
                 const auto is_dw = [&](int64_t i) {
                   return i % dw_tap_h < taps * dw_tap_stride && i % dw_tap_h % dw_tap_stride < channels;
                 };
-                std::vector<float> dw = output_buffer(dw_size, [&](int64_t i) { return !accumulate && is_dw(i); });
-                for (int64_t i = 0; i < dw_size && accumulate; ++i) {
-                  if (is_dw(i)) dw[size_t(i)] = start[size_t(i)];
-                }
+                std::vector<float> dw = output_buffer_from(dw_size, is_dw, accumulate, start);
                 DepthwiseWeightGradTile t{};
                 t.x = x.data();
                 t.dy = dy.data();
@@ -532,10 +541,7 @@ TEST(OuterProductRows, EveryRowChannelAndPixelCountEveryIsa) {
             const std::vector<float> dy = integer_tensor(std::max<int64_t>(pixels, 1) * dy_stride, 52);
             const std::vector<float> start = integer_tensor(y_size, 53);
             const auto is_y = [&](int64_t i) { return i % y_stride < channels; };
-            std::vector<float> y = output_buffer(y_size, [&](int64_t i) { return !accumulate && is_y(i); });
-            for (int64_t i = 0; i < y_size && accumulate; ++i) {
-              if (is_y(i)) y[size_t(i)] = start[size_t(i)];
-            }
+            std::vector<float> y = output_buffer_from(y_size, is_y, accumulate, start);
             OuterProductRows t{};
             t.x = x.data();
             t.dy = dy.data();
