@@ -2,9 +2,9 @@
 // The first `count` (0 <= count < lanes) floats of a vector, loaded or stored without touching
 // memory past them: channel tails. AVX-512 masks loads and stores and AVX2 loads (masked-off
 // lanes never fault); AVX2 stores a tail as pieces of 4, 2 and 1 lanes; SSE2 has no masked move
-// and goes through a buffer on the stack. The direct forms matter on small layers, where a tail
-// store per tile is a sizable part of the call (8-channel layers store only tails). Used by the
-// direct and depthwise tiles and by GEMM packing.
+// and goes through a buffer on the stack. Cheap tail forms matter on small layers, where a tail
+// store per tile is a sizable part of the call (8-channel layers store only tails). Used wherever
+// a kernel meets a channel tail: the tiles, epilogue.hpp, the bias gradient, GEMM packing.
 #include <immintrin.h>
 #include <xsimd/xsimd.hpp>
 
