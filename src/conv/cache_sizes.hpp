@@ -28,4 +28,14 @@ inline constexpr bool lie_multiple_of(int64_t floats, int64_t bytes) {
   return floats * int64_t(sizeof(float)) % bytes == 0;
 }
 
+// Floats in a 64-byte cache line.
+inline constexpr int64_t kLineFloats = 16;
+
+// The least row stride of at least `floats` floats that is an odd number of whole lines: rows
+// of a buffer laid out at it fall in every L1 set in turn, where rows a multiple of 4 KB apart
+// (1024 channels) would all share one.
+inline constexpr int64_t odd_line_stride(int64_t floats) {
+  return ((floats + kLineFloats - 1) / kLineFloats | 1) * kLineFloats;
+}
+
 }  // namespace convkit::detail

@@ -19,8 +19,9 @@ template <class Arch, int Rows, int Vectors, bool Partial>
                                                        int64_t count) {
   using Batch = xsimd::batch<float, Arch>;
   constexpr int64_t lanes = Batch::size;
+  // Only the last vector can be partial.
   const auto load = [&](const float* src, int v) {
-    return Partial && v == Vectors - 1 ? load_partial<Arch>(src, count) : Batch::load_unaligned(src);
+    return v == Vectors - 1 ? load_lanes<Arch, Partial>(src, count) : Batch::load_unaligned(src);
   };
   Batch acc[Rows][Vectors];
 #pragma GCC unroll 4
@@ -47,8 +48,8 @@ template <class Arch, int Rows, int Vectors, bool Partial>
     float* y = t.y + (r + i) * t.y_row_stride + c;
 #pragma GCC unroll 4
     for (int v = 0; v < Vectors; ++v) {
-      if (Partial && v == Vectors - 1) {
-        store_partial<Arch>(y + v * lanes, acc[i][v], count);
+      if (v == Vectors - 1) {
+        store_lanes<Arch, Partial>(y + v * lanes, acc[i][v], count);
       } else {
         acc[i][v].store_unaligned(y + v * lanes);
       }

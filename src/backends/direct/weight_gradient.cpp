@@ -202,13 +202,7 @@ void DenseWeightGradient::run_outer_products(const float* x, const float* dy, fl
   const Conv2dParams& p = p_;
   const int64_t OH = p.out_h(), OW = p.out_w(), ICG = p.in_c_per_group(), OCG = p.out_c_per_group();
   const int64_t chunk = std::min(kOuterProductChunk, p.batch * OH * OW);
-  // Panel pixels an odd number of cache lines apart fall in every L1 set in turn; at a multiple
-  // of 4 KB (1024 channels), a chunk's pixels would all share one.
-  const auto odd_lines = [](int64_t floats) {
-    const int64_t lines = ceil_div(floats, int64_t{16});
-    return (lines | 1) * 16;
-  };
-  const int64_t x_stride = odd_lines(p.in_c), dy_stride = odd_lines(p.out_c);
+  const int64_t x_stride = odd_line_stride(p.in_c), dy_stride = odd_line_stride(p.out_c);
   const int64_t panel_floats = chunk * (x_stride + dy_stride);
   auto lease = scratch.acquire(
       static_cast<size_t>(threads * panel_floats + (db != nullptr ? bias_.workspace_floats() : 0)));

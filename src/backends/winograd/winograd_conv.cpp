@@ -60,8 +60,6 @@ constexpr int64_t kMaxTiles = 64;
 // the channel-wise GEMMs too shallow to pay for them (measured slower than direct:
 // docs/auto_table.md).
 constexpr int64_t kWinogradMinGroupChannels = 16;
-// Row distances of V and M are whole 64-byte lines, so a position's rows stay aligned.
-constexpr int64_t kLineFloats = 16;
 
 // The outputs [begin, end) along one axis whose window reaches the source: the others are the
 // bias alone, and stay out of the tiles, where the rounding of their neighbours' transforms
@@ -136,6 +134,7 @@ Blocking choose_blocking(const Correlation& c, const GemmKernels& kern) {
   Blocking b;
   b.positions = c.positions();
   b.depth = gemm_block_depth(c.k());
+  // Row distances of V and M are whole lines, so a position's rows stay aligned.
   b.ldv = round_up(max64(b.depth, 1), kLineFloats);
   const int64_t floats = block_bytes() / int64_t{sizeof(float)};
   const int64_t column_step = max64(kern.nr, kLineFloats);  // both powers of two: a multiple of each
