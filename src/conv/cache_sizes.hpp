@@ -20,6 +20,18 @@ inline int64_t l2_bytes() {
   return bytes;
 }
 
+// This CPU's L1 data cache per core, as the C library reports it, else 32 KB.
+inline int64_t l1_bytes() {
+  static const int64_t bytes = [] {
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+    const long reported = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    if (reported > 0) return static_cast<int64_t>(reported);
+#endif
+    return int64_t(32) << 10;
+  }();
+  return bytes;
+}
+
 // Whether addresses `floats` floats apart lie a multiple of `bytes` apart. The L1s the kernels
 // were tuned on (32 KB 8-way, 48 KB 12-way) give each 4 KB way 64 sets, so lines 2 KB apart
 // share two sets and lines 4 KB apart one: tiles that read many such lines take shapes that

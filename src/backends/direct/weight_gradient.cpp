@@ -49,7 +49,11 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   };
   const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * cb.block_vectors * cb.lanes;
   const int64_t row_bytes = row_floats * int64_t(sizeof(float));
-  const int64_t band = std::max<int64_t>(1, l2_bytes() / row_bytes), band_rows = std::min(band, OH);
+  const int64_t l2_band = std::min(OH, std::max<int64_t>(1, l2_bytes() / row_bytes));
+  const int64_t l1_row_bytes = OW * (cb.block_vectors * cb.lanes + kLineFloats) * int64_t(sizeof(float));
+  const int64_t l1_band = std::max<int64_t>(1, l1_bytes() / l1_row_bytes);
+  const EvenTiles bands(OH, l2_band > kL1BandsFromRatio * l1_band ? l1_band : l2_band);
+  const int64_t band_rows = bands.size(0);
   // The input rows [lo, hi) that output rows [oh0, oh1) read, clipped to the image.
   const auto input_rows_of = [&](int64_t oh0, int64_t oh1) {
     return OutputRange{std::max<int64_t>(0, oh0 * p.stride_h - p.pad_top),
@@ -115,8 +119,8 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
     t.x_tap_h = p.stride_h * p.in_w * x_pixel_floats;
     t.x_reduce_stride = p.stride_w * x_pixel_floats;
     for (int64_t n = 0; n < p.batch; ++n) {
-      for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {
-        const int64_t oh1 = std::min(OH, oh0 + band);
+      for (int64_t band = 0; band < bands.count; ++band) {
+        const int64_t oh0 = bands.start(band), oh1 = oh0 + bands.size(band);
         t.accumulate = n > 0 || oh0 > 0;
         const OutputRange band_inputs = input_rows_of(oh0, oh1);
         int64_t sliced_group = -1, gathered_unit = -1;

@@ -14,13 +14,15 @@ namespace convkit::detail::direct {
 // for each tap, a tile of input channels (the tile's "pixels") by output-channel vectors, the
 // reduction running over the output pixels that tap reads in bounds. The tile reads dy where
 // it lies, as it reads packed weights, or from a panel of one block's rows that a thread
-// gathers (weight_gradient.cpp says where). The output rows go in bands whose x rows and one
-// block's dy rows (what a thread rereads from one item to the next) fit in the L2 (l2_bytes),
-// every item summing its band into dw (the first band overwrites); a thread owns the same
-// items in every band, so bands need no barrier and each sum runs in image and row order.
-// Every band rereads and rewrites the thread's whole share of dw, so a band is only cut where
-// the cache needs it (docs/results/decisions.md, "direct: weight-gradient row bands"). Some
-// grouped layers read x from per-thread slices instead (x_slices_ below).
+// gathers (weight_gradient.cpp says where). The output rows go in even bands whose x rows and
+// one block's dy rows (what a thread rereads from one item to the next) fit in the L2
+// (l2_bytes), or, on images whose rows overfill the L1 many times (kL1BandsFromRatio), whose
+// rows of one block's dy and of the x lines one tile reads fit in the L1 (l1_bytes); every item
+// sums its band into dw (the first band overwrites); a thread owns the same items in every
+// band, so bands need no barrier and each sum runs in image and row order. Every band rereads
+// and rewrites the thread's whole share of dw, so a band is only cut where the cache needs it
+// (docs/results/decisions.md, "direct: weight-gradient row bands", "direct: weight-gradient
+// bands in the L1"). Some grouped layers read x from per-thread slices instead (x_slices_ below).
 // Layers of at most kOuterProductMaxPixels output pixels an image (squeeze-excitation layers,
 // classifiers, the last stages' 2x2-4x4 maps) take the outer-product kernel instead
 // (kernels/outer_product.hpp), each thread writing its share of dw's rows once per chunk of
@@ -67,6 +69,13 @@ class DenseWeightGradient {
   // 0.78-0.89x oneDNN on 1x1 layers of 512 and more output channels (docs/results/decisions.md,
   // "direct: weight-gradient dy panels").
   static constexpr int64_t kGatherDyPixelBytes = 2048;
+  // How many times over an image's rows must fill the L1 (one block's dy, the x lines of a
+  // tile) for the bands to be the L1's: each input-channel tile that follows another over the
+  // band then finds its operands in the L1 rather than the L2, which on 512-bit FMA units
+  // cannot feed it (30% of the peak on a 52x52 image of 256 output channels, 89% in L1 bands).
+  // Fewer times over, the extra passes over dw cost as much as they save (2-8% slower on
+  // 28x28 images, about 5 times over).
+  static constexpr int64_t kL1BandsFromRatio = 8;
   // The least evenness (items over the items the busiest thread runs, times threads) at which
   // threads split each (group, block)'s rows of dw rather than whole (group, block)s.
   static constexpr double kMinRowBalance = 0.8;
