@@ -16,7 +16,7 @@ namespace convkit::detail::direct {
 // it lies, as it reads packed weights, or from a panel of one block's rows that a thread
 // gathers (weight_gradient.cpp says where). The output rows go in even bands whose x rows and
 // one block's dy rows (what a thread rereads from one item to the next) fit in the L2
-// (l2_bytes), or, on images whose rows overfill the L1 many times (kL1BandsFromRatio), whose
+// (l2_bytes), or, on images whose rows overfill the L1 (kL1BandsFromRatio), whose
 // rows of one block's dy and of the x lines one tile reads fit in the L1 (l1_bytes); every item
 // sums its band into dw (the first band overwrites); a thread owns the same items in every
 // band, so bands need no barrier and each sum runs in image and row order. Every band rereads
@@ -73,9 +73,10 @@ class DenseWeightGradient {
   // tile) for the bands to be the L1's: each input-channel tile that follows another over the
   // band then finds its operands in the L1 rather than the L2, which on 512-bit FMA units
   // cannot feed it (30% of the peak on a 52x52 image of 256 output channels, 89% in L1 bands).
-  // Fewer times over, the extra passes over dw cost as much as they save (2-8% slower on
-  // 28x28 images, about 5 times over).
-  static constexpr int64_t kL1BandsFromRatio = 8;
+  // Where an image fills the L1 only once or twice over, the extra passes over dw cost more
+  // than they save; at 8 rather than 2, layers of 512 and more input channels on 28x28 images
+  // lost a quarter, at 2 those of 24-224 input channels on 28x28 images lose 2-8%.
+  static constexpr int64_t kL1BandsFromRatio = 2;
   // The least evenness (items over the items the busiest thread runs, times threads) at which
   // threads split each (group, block)'s rows of dw rather than whole (group, block)s.
   static constexpr double kMinRowBalance = 0.8;
