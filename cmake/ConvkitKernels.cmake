@@ -17,7 +17,10 @@ set(CONVKIT_ISA_FLAGS_avx512 "-mavx512f;-mavx512dq;-mavx2;-mfma")
 
 set(_convkit_kernel_template ${CMAKE_CURRENT_LIST_DIR}/kernel_arch.cpp.in)
 
+# convkit_kernel_family(<target> <name> <struct> <impl header> <factory> [AVX512_OPTIONS <option>...]):
+# AVX512_OPTIONS are added to the family's AVX-512 unit only.
 function(convkit_kernel_family target name type header factory)
+  cmake_parse_arguments(PARSE_ARGV 5 family "" "" "AVX512_OPTIONS")
   foreach(isa IN LISTS CONVKIT_ISAS)
     set(ISA ${isa})
     set(TYPE ${type})
@@ -27,6 +30,10 @@ function(convkit_kernel_family target name type header factory)
     set(out ${CMAKE_CURRENT_BINARY_DIR}/kernels/${name}__${isa}.cpp)
     configure_file(${_convkit_kernel_template} ${out} @ONLY)
     target_sources(${target} PRIVATE ${out})
-    set_source_files_properties(${out} PROPERTIES COMPILE_OPTIONS "${CONVKIT_ISA_FLAGS_${isa}}")
+    set(options ${CONVKIT_ISA_FLAGS_${isa}})
+    if(isa STREQUAL "avx512")
+      list(APPEND options ${family_AVX512_OPTIONS})
+    endif()
+    set_source_files_properties(${out} PROPERTIES COMPILE_OPTIONS "${options}")
   endforeach()
 endfunction()
