@@ -149,8 +149,10 @@ void outer_rows(benchmark::State& state, Isa isa, OuterShape s) {
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// Every pixel count of the preferred vector count and the widest tile of the others; the
-// widest dot tile and its one-pixel and one-channel edges.
+// Per vector count, the pixel counts rows are cut into (EvenTiles: half the widest tile up to
+// the widest) and, for the preferred count, one pixel: the register allocation differs from one
+// pixel count to the next (docs/results/decisions.md, "direct kernel: one allocation region");
+// the widest dot tile and its one-pixel and one-channel edges.
 void register_all() {
   for (Isa isa : detail::kAllIsas) {
     if (isa > detail::cpu_isa()) continue;
@@ -159,8 +161,8 @@ void register_all() {
     for (const Residency& r : kDirectResidencies) {
       for (int vectors = 1; vectors <= detail::kMaxTileVectors; ++vectors) {
         const int widest = k.max_pixels[vectors - 1];
-        for (int pixels : {1, widest}) {
-          if (vectors != k.preferred_vectors && pixels != widest) continue;
+        for (int pixels = 1; pixels <= widest; ++pixels) {
+          if (2 * pixels < widest && !(pixels == 1 && vectors == k.preferred_vectors)) continue;
           const std::string name =
               "direct/" + arch + "/" + std::to_string(pixels) + "x" + std::to_string(vectors) + "/" + r.name;
           benchmark::RegisterBenchmark(name.c_str(), direct_tile, isa, pixels, vectors, r);
