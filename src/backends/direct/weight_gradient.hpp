@@ -71,11 +71,9 @@ class DenseWeightGradient {
   static constexpr int64_t kGatherDyPixelBytes = 2048;
   // How many times over an image's rows must fill the L1 (one block's dy, the x lines of a
   // tile) for the bands to be the L1's: each input-channel tile that follows another over the
-  // band then finds its operands in the L1 rather than the L2, which on 512-bit FMA units
-  // cannot feed it (30% of the peak on a 52x52 image of 256 output channels, 89% in L1 bands).
-  // Where an image fills the L1 only once or twice over, the extra passes over dw cost more
-  // than they save; at 8 rather than 2, layers of 512 and more input channels on 28x28 images
-  // lost a quarter, at 2 those of 24-224 input channels on 28x28 images lose 2-8%.
+  // band then finds its operands in the L1, where from the L2 they could not feed 512-bit FMA
+  // units. On images that fill the L1 only a few times over, the extra passes over dw cost about
+  // as much as they save (docs/results/decisions.md, "direct: weight-gradient bands in the L1").
   static constexpr int64_t kL1BandsFromRatio = 2;
   // The least evenness (items over the items the busiest thread runs, times threads) at which
   // threads split each (group, block)'s rows of dw rather than whole (group, block)s.
