@@ -7,28 +7,28 @@
 
 namespace convkit::detail {
 
-// This CPU's L2 per core, as the C library reports it, else the 1 MB of the Zen 4 convkit was
-// tuned on.
-inline int64_t l2_bytes() {
-  static const int64_t bytes = [] {
-#ifdef _SC_LEVEL2_CACHE_SIZE
-    const long reported = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    if (reported > 0) return static_cast<int64_t>(reported);
+// glibc's sysconf names for the cache sizes; other C libraries report none.
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+inline constexpr int kL1CacheName = _SC_LEVEL1_DCACHE_SIZE, kL2CacheName = _SC_LEVEL2_CACHE_SIZE;
+#else
+inline constexpr int kL1CacheName = -1, kL2CacheName = -1;
 #endif
-    return int64_t(1) << 20;
-  }();
+
+// The size sysconf reports for cache `name`, else `fallback`.
+inline int64_t reported_cache_bytes(int name, int64_t fallback) {
+  const long reported = name >= 0 ? sysconf(name) : -1;
+  return reported > 0 ? static_cast<int64_t>(reported) : fallback;
+}
+
+// This CPU's L2 per core, else the 1 MB of the Zen 4 convkit was tuned on.
+inline int64_t l2_bytes() {
+  static const int64_t bytes = reported_cache_bytes(kL2CacheName, int64_t(1) << 20);
   return bytes;
 }
 
-// This CPU's L1 data cache per core, as the C library reports it, else 32 KB.
+// This CPU's L1 data cache per core, else 32 KB.
 inline int64_t l1_bytes() {
-  static const int64_t bytes = [] {
-#ifdef _SC_LEVEL1_DCACHE_SIZE
-    const long reported = sysconf(_SC_LEVEL1_DCACHE_SIZE);
-    if (reported > 0) return static_cast<int64_t>(reported);
-#endif
-    return int64_t(32) << 10;
-  }();
+  static const int64_t bytes = reported_cache_bytes(kL1CacheName, int64_t(32) << 10);
   return bytes;
 }
 

@@ -26,6 +26,12 @@ DenseWeightGradient::DenseWeightGradient(const Conv2dParams& p, const ChannelBlo
                 p.in_c * int64_t(sizeof(float)) >= kSliceMinPixelBytes) {
   for (int64_t kh = 0; kh < p.kernel_h; ++kh) rows_of_kh_.push_back(outputs_reading_tap(row_axis(p), kh));
   for (int64_t kw = 0; kw < p.kernel_w; ++kw) cols_of_kw_.push_back(outputs_reading_tap(column_axis(p), kw));
+  const int64_t OH = p.out_h(), OW = p.out_w(), width = blocking.block_vectors * blocking.lanes;
+  const int64_t row_bytes = (p.stride_h * p.in_w * p.in_c + OW * width) * int64_t(sizeof(float));
+  const int64_t l2_band = std::min(OH, std::max<int64_t>(1, l2_bytes() / row_bytes));
+  const int64_t l1_row_bytes = OW * (width + kLineFloats) * int64_t(sizeof(float));
+  const int64_t l1_band = std::max<int64_t>(1, l1_bytes() / l1_row_bytes);
+  bands_ = EvenTiles(OH, l2_band > kL1BandsFromRatio * l1_band ? l1_band : l2_band);
 }
 
 void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float* db, int threads,
@@ -47,12 +53,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
     return p.out_c * int64_t(sizeof(float)) >= kGatherDyPixelBytes ||
            cb.first_channel(b) + cb.vectors_of(b) * cb.lanes > OCG;
   };
-  const int64_t row_floats = p.stride_h * p.in_w * p.in_c + OW * cb.block_vectors * cb.lanes;
-  const int64_t row_bytes = row_floats * int64_t(sizeof(float));
-  const int64_t l2_band = std::min(OH, std::max<int64_t>(1, l2_bytes() / row_bytes));
-  const int64_t l1_row_bytes = OW * (cb.block_vectors * cb.lanes + kLineFloats) * int64_t(sizeof(float));
-  const int64_t l1_band = std::max<int64_t>(1, l1_bytes() / l1_row_bytes);
-  const EvenTiles bands(OH, l2_band > kL1BandsFromRatio * l1_band ? l1_band : l2_band);
+  const EvenTiles& bands = bands_;
   const int64_t band_rows = bands.size(0);
   // The input rows [lo, hi) that output rows [oh0, oh1) read, clipped to the image.
   const auto input_rows_of = [&](int64_t oh0, int64_t oh1) {

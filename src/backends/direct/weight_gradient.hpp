@@ -53,6 +53,7 @@ class DenseWeightGradient {
   BiasGradient bias_;
   // For each kh (kw), the output rows (columns) that read inside the input.
   std::vector<OutputRange> rows_of_kh_, cols_of_kw_;
+  EvenTiles bands_;  // the output rows' bands (the class comment says how they are sized)
   // Whether a thread first copies the band's input rows of each group it works on into a slice
   // of its own, [input row][iw][in_c / groups], which the tiles then read: for a grouped kernel
   // of several taps with one output vector per group, whose pixels lie a KB or more apart (at
