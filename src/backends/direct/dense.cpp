@@ -103,4 +103,81 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
   });
 }
 
+namespace {
+
+// run_direct with `hwio`, when given, packed into `scratch` first.
+void run_direct_impl(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
+                     const float* hwio, float* scratch, const float* bias, float* y, Activation activation,
+                     int threads) {
+  const int64_t lines = d.lines(), blocks = d.blocking.blocks, taps = d.kernel_h * d.kernel_w;
+  // Whole images in a row of a share, with one channel block and one pass over the reduction,
+  // run together: their geometry is the same (small layers at batch > 1 spent most of a call
+  // redoing it per image).
+  const bool images_together = d.groups * blocks == 1 && d.reduce_chunk == d.reduce_per_group && !d.pointwise;
+  const bool packs = hwio != nullptr;
+  const bool segments_outer = runs_segments_outer(d, packs);
+  const bool own_copies = packs && packs_own_copies(d, threads);
+  run_team(threads, [&](int thread, int team) {
+    const float* w = packed;
+    if (own_copies) {
+      float* copy = scratch + thread * d.packed_floats();
+      const BlockRun run = blocks_run(d, work_share(d, thread, team));
+      for (int64_t i = 0; i < run.count; ++i) {
+        const int64_t block = (run.first + i) % (d.groups * blocks);
+        pack_hwio(d, k, hwio, copy, block * taps, (block + 1) * taps);
+      }
+      w = copy;
+    } else if (packs) {
+      const Share packing = share_of(pack_items(d), thread, team);
+      pack_hwio(d, k, hwio, scratch, packing.begin, packing.end);
+      team_barrier(team);
+      w = scratch;
+    }
+    // Lines [begin, end) of images [n, n + images), group g, block b: every chunk of the reduction.
+    const auto run_chunks = [&](int64_t n, int64_t images, int64_t g, int64_t b, int64_t begin, int64_t end) {
+      for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
+        const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
+        run_lines(d, k, x, w, bias, y, n, images, g, b, begin, end, r0, rc, activation);
+      }
+    };
+    if (segments_outer) {
+      // Every line costs every block, so equal line shares are equal work. A segment stays
+      // within one image (pointwise lines span all images).
+      const Share share = share_of(d.line_batches() * lines, thread, team);
+      for (int64_t item = share.begin; item < share.end;) {
+        const int64_t n = item / lines, first = item % lines, last = std::min(lines, first + (share.end - item));
+        const EvenTiles segments(last - first, d.segment);
+        for (int64_t s = 0; s < segments.count; ++s) {
+          const int64_t begin = first + segments.start(s), end = begin + segments.size(s);
+          for (int64_t g = 0; g < d.groups; ++g) {
+            for (int64_t b = 0; b < blocks; ++b) run_chunks(n, 1, g, b, begin, end);
+          }
+        }
+        item += last - first;
+      }
+      return;
+    }
+    const Share share = work_share(d, thread, team);
+    for (int64_t item = share.begin; item < share.end;) {
+      const auto [n, g, b, line] = line_item(item, lines, blocks, d.groups);
+      const int64_t line_end = std::min(lines, line + (share.end - item));
+      const int64_t images = images_together && line == 0 ? std::max<int64_t>(1, (share.end - item) / lines) : 1;
+      run_chunks(n, images, g, b, line, line_end);
+      item += images > 1 ? images * lines : line_end - line;
+    }
+  });
+}
+
+}  // namespace
+
+void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
+                const float* bias, float* y, Activation activation, int threads) {
+  run_direct_impl(d, k, x, packed, nullptr, nullptr, bias, y, activation, threads);
+}
+
+void run_direct_packing(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* hwio,
+                        float* scratch, const float* bias, float* y, Activation activation, int threads) {
+  run_direct_impl(d, k, x, nullptr, hwio, scratch, bias, y, activation, threads);
+}
+
 }  // namespace convkit::detail::direct

@@ -4,7 +4,6 @@
 // channel block, output row) items (docs/design.md, "The direct backend").
 #include <algorithm>
 #include <cstddef>
-#include <type_traits>
 
 #include "backends/direct/direct_problem.hpp"
 #include "threading.hpp"
@@ -37,60 +36,53 @@ inline Share work_share(const DirectProblem& d, int thread, int team) {
   return {item_at(work.begin), item_at(work.end)};
 }
 
-// `pack(begin, end)`, when given, first packs items [begin, end) of pack_items(d) into `packed`
-// within the same region.
-template <class Pack>
-void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
-                const float* bias, float* y, Activation activation, int threads, Pack pack) {
-  const int64_t lines = d.lines(), blocks = d.blocking.blocks;
-  // Whole images in a row of a share, with one channel block and one pass over the reduction,
-  // run together: their geometry is the same (small layers at batch > 1 spent most of a call
-  // redoing it per image).
-  const bool images_together = d.groups * blocks == 1 && d.reduce_chunk == d.reduce_per_group && !d.pointwise;
-  // Weights packed in the call are packed a share per thread, and segments outermost then read
-  // the other thread's share from its core: on fewer lines than two segments, that cost more
-  // than whole pixels saved (docs/results/decisions.md, "direct: pointwise segments outermost").
-  constexpr bool packs = !std::is_same_v<Pack, std::nullptr_t>;
-  const bool segments_outer = d.segments_outer && (!packs || lines >= 2 * d.segment);
-  // Lines [begin, end) of images [n, n + images), group g, block b: every chunk of the reduction.
-  const auto run_chunks = [&](int64_t n, int64_t images, int64_t g, int64_t b, int64_t begin, int64_t end) {
-    for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
-      const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
-      run_lines(d, k, x, packed, bias, y, n, images, g, b, begin, end, r0, rc, activation);
-    }
-  };
-  run_team(threads, [&](int thread, int team) {
-    if constexpr (packs) {
-      const Share packing = share_of(pack_items(d), thread, team);
-      pack(packing.begin, packing.end);
-      team_barrier(team);
-    }
-    if (segments_outer) {
-      // Every line costs every block, so equal line shares are equal work. A segment stays
-      // within one image (pointwise lines span all images).
-      const Share share = share_of(d.line_batches() * lines, thread, team);
-      for (int64_t item = share.begin; item < share.end;) {
-        const int64_t n = item / lines, first = item % lines, last = std::min(lines, first + (share.end - item));
-        const EvenTiles segments(last - first, d.segment);
-        for (int64_t s = 0; s < segments.count; ++s) {
-          const int64_t begin = first + segments.start(s), end = begin + segments.size(s);
-          for (int64_t g = 0; g < d.groups; ++g) {
-            for (int64_t b = 0; b < blocks; ++b) run_chunks(n, 1, g, b, begin, end);
-          }
-        }
-        item += last - first;
-      }
-      return;
-    }
-    const Share share = work_share(d, thread, team);
-    for (int64_t item = share.begin; item < share.end;) {
-      const auto [n, g, b, line] = line_item(item, lines, blocks, d.groups);
-      const int64_t line_end = std::min(lines, line + (share.end - item));
-      const int64_t images = images_together && line == 0 ? std::max<int64_t>(1, (share.end - item) / lines) : 1;
-      run_chunks(n, images, g, b, line, line_end);
-      item += images > 1 ? images * lines : line_end - line;
-    }
-  });
+// Whether the (image, group, block) cycle runs segments of lines outermost, every block on
+// each. Weights packed in the call are packed a share per thread, and segments outermost then
+// read the other thread's share from its core: on fewer lines than two segments, that cost more
+// than whole pixels saved (docs/results/decisions.md, "direct: pointwise segments outermost").
+inline bool runs_segments_outer(const DirectProblem& d, bool packs_in_call) {
+  return d.segments_outer && (!packs_in_call || d.lines() >= 2 * d.segment);
 }
+
+// The (group, block)s a share of work_share's items runs, as pack order counts them
+// (g * blocks + b): `count` of them from `first` on, wrapping past the last to the first.
+struct BlockRun {
+  int64_t first, count;
+};
+inline BlockRun blocks_run(const DirectProblem& d, Share share) {
+  if (share.end <= share.begin) return {0, 0};
+  const int64_t lines = d.lines(), all = d.groups * d.blocking.blocks;
+  const int64_t first = share.begin / lines, last = (share.end - 1) / lines;
+  return {first % all, std::min(all, last - first + 1)};
+}
+
+// Whether each thread of a team packs its own copy of the blocks its share runs instead of a
+// share of all of them into one copy. One copy's lines are written by one core and read by the
+// other on every call, so they move between the cores' caches each time, and the packing's
+// stores wait on the other core's copies: two threads packed slower than one. Own copies cost
+// the blocks two shares have in common packed twice, worth it while every share runs at most one
+// block more than an even split of them (docs/results/decisions.md, "direct: weights packed per
+// thread").
+inline bool packs_own_copies(const DirectProblem& d, int threads) {
+  if (threads <= 1 || runs_segments_outer(d, true)) return false;
+  const int64_t even_split = ceil_div(d.groups * d.blocking.blocks, int64_t{threads});
+  for (int thread = 0; thread < threads; ++thread) {
+    if (blocks_run(d, work_share(d, thread, threads)).count > even_split + 1) return false;
+  }
+  return true;
+}
+
+// The floats of the weights run_direct_packing packs into `scratch` for a call of `threads`.
+inline int64_t packing_floats(const DirectProblem& d, int threads) {
+  return d.packed_floats() * (packs_own_copies(d, threads) ? threads : 1);
+}
+
+// Runs d on weights packed ahead of the call (pack_hwio).
+void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
+                const float* bias, float* y, Activation activation, int threads);
+// Runs d on the HWIO weights `hwio`, packed into `scratch` (packing_floats) within the call's
+// region.
+void run_direct_packing(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* hwio,
+                        float* scratch, const float* bias, float* y, Activation activation, int threads);
 
 }  // namespace convkit::detail::direct

@@ -87,8 +87,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   size_t packed_weights_size() const override {
     if (depthwise_) return static_cast<size_t>(p_.kernel_h * p_.kernel_w * padded_channels());
     if (fwd_.dot) return static_cast<size_t>(p_.weight_elements());
-    return static_cast<size_t>(p_.groups * fwd_.blocking.group_lanes() * p_.kernel_h * p_.kernel_w *
-                               p_.in_c_per_group());
+    return static_cast<size_t>(fwd_.packed_floats());
   }
 
   void pack_weights(const float* w, float* packed) const override {
@@ -111,31 +110,32 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
       return;
     }
     if (!gathers_) {
-      run_direct(fwd_, k_, x, packed_w, b, y, activation_, team(Direction::forward, threads), nullptr);
+      run_direct(fwd_, k_, x, packed_w, b, y, activation_, team(Direction::forward, threads));
       return;
     }
     auto lease = scratch_.acquire(gathered_input_size());
     run_direct(fwd_, k_, gather_strided_pixels(x, lease.data()), packed_w, b, y, activation_,
-               team(Direction::forward, threads), nullptr);
+               team(Direction::forward, threads));
   }
 
   // Packs inside the call's one parallel region, then runs.
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
-    const size_t packed_size = packed_weights_size();
-    auto lease = scratch_.acquire(packed_size + gathered_input_size());
-    float* packed = lease.data();
-    if (depthwise_) {
-      run_depthwise(fwd_, dk_, x, packed, b, y, activation_, team(Direction::forward, threads), w, packed);
+    const int call_team = team(Direction::forward, threads);
+    if (depthwise_ || fwd_.dot) {
+      auto lease = scratch_.acquire(packed_weights_size());
+      float* packed = lease.data();
+      if (depthwise_) {
+        run_depthwise(fwd_, dk_, x, packed, b, y, activation_, call_team, w, packed);
+        return;
+      }
+      pack_dot_forward(p_, k_, w, packed);  // few weights: packed on one thread, ahead of the region
+      run_dot(fwd_, k_, x, packed, b, y, activation_, call_team);
       return;
     }
-    if (fwd_.dot) {  // few weights: packed on one thread, ahead of the region
-      pack_dot_forward(p_, k_, w, packed);
-      run_dot(fwd_, k_, x, packed, b, y, activation_, team(Direction::forward, threads));
-      return;
-    }
-    if (gathers_) x = gather_strided_pixels(x, packed + packed_size);
-    run_direct(fwd_, k_, x, packed, b, y, activation_, team(Direction::forward, threads),
-               [&](int64_t begin, int64_t end) { pack_hwio(fwd_, k_, w, packed, begin, end); });
+    const auto packing_size = static_cast<size_t>(packing_floats(fwd_, call_team));
+    auto lease = scratch_.acquire(packing_size + gathered_input_size());
+    if (gathers_) x = gather_strided_pixels(x, lease.data() + packing_size);
+    run_direct_packing(fwd_, k_, x, w, lease.data(), b, y, activation_, call_team);
   }
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
@@ -149,10 +149,9 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
       run_dot(bwd_, k_, dy, w, nullptr, dx, Activation::none, team(Direction::backward_data, threads));
       return;
     }
-    auto lease = scratch_.acquire(transposed_weights_size());
-    float* packed = lease.data();
-    run_direct(bwd_, k_, dy, packed, nullptr, dx, Activation::none, team(Direction::backward_data, threads),
-               [&](int64_t begin, int64_t end) { pack_hwio(bwd_, k_, w, packed, begin, end); });
+    const int call_team = team(Direction::backward_data, threads);
+    auto lease = scratch_.acquire(static_cast<size_t>(packing_floats(bwd_, call_team)));
+    run_direct_packing(bwd_, k_, dy, w, lease.data(), nullptr, dx, Activation::none, call_team);
   }
 
   // Packed once: depthwise, forward's layout (the taps are walked backwards instead); the dot
@@ -160,7 +159,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   size_t backward_data_packed_size() const override {
     if (depthwise_) return packed_weights_size();
     if (bwd_prepacked_dot_) return ConvBackwardData::backward_data_packed_size();
-    return transposed_weights_size();
+    return static_cast<size_t>(bwd_.packed_floats());  // transposed into blocks of forward input channels
   }
 
   void pack_backward_data_weights(const float* w, float* packed) const override {
@@ -179,8 +178,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     } else if (bwd_prepacked_dot_) {
       run_dot(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, team(Direction::backward_data, threads));
     } else {
-      run_direct(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, team(Direction::backward_data, threads),
-                 nullptr);
+      run_direct(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, team(Direction::backward_data, threads));
     }
   }
 
@@ -271,11 +269,6 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   static constexpr int64_t kDotForwardSumVectors = 6;
 
   int64_t padded_channels() const { return ceil_div(p_.out_c, dk_.lanes) * dk_.lanes; }
-  // Backward data's weights transposed into blocks of forward input channels.
-  size_t transposed_weights_size() const {
-    return static_cast<size_t>(p_.groups * bwd_.blocking.group_lanes() * p_.kernel_h * p_.kernel_w *
-                               p_.out_c_per_group());
-  }
   Conv2dParams p_;
   Activation activation_;
   const DirectConvKernels& k_;

@@ -160,6 +160,7 @@ struct DirectProblem {
   int64_t packed_block_offset(int64_t g, int64_t b) const {
     return (g * blocking.group_lanes() + blocking.first_channel(b)) * kernel_h * kernel_w * reduce_per_group;
   }
+  int64_t packed_floats() const { return groups * blocking.group_lanes() * kernel_h * kernel_w * reduce_per_group; }
 };
 
 // Where work item `item` lies in the (image, group, channel block, line) nesting the dense and
