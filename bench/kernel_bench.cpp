@@ -4,7 +4,8 @@
 // (borders, blocking, threads, memory); a tile that runs below peak here is limited by its own
 // loads per FMA. Names: direct/<isa>/<pixels>x<vectors>/<l1|l2>, dot/<isa>/<pixels>x<channels>/<l1|l2>,
 // depthwise/<isa>/<channels>c/<taps_h>x<taps_w>/s<stride>/<rows>x<pixels>px (operands in L1),
-// outer/<isa>/<rows>x<channels>/<pixels>px (the weight gradient's outer products).
+// outer/<isa>/<rows>x<channels>/<pixels>px (the weight gradient's outer products),
+// transpose/<isa>/<channels>x<reduce> (backward data's packing from HWIO).
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -149,6 +150,27 @@ void outer_rows(benchmark::State& state, Isa isa, OuterShape s) {
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Backward data's packing from HWIO, which every call pays: a block of `channels` forward input
+// channels transposed out of HWIO rows of `reduce` forward output channels, both matrices in
+// L2 (256 KB each at 64 x 1024); bytes written per second.
+struct TransposeShape {
+  int64_t channels, reduce;
+};
+constexpr TransposeShape kTransposeShapes[] = {{64, 1024}, {64, 960}, {32, 512}, {24, 960}};
+
+void transpose_block(benchmark::State& state, Isa isa, TransposeShape s) {
+  const DirectConvKernels& k = detail::kernels<DirectConvKernels>(isa);
+  const Buffer hwio = random_floats(s.channels * s.reduce, 1);
+  Buffer packed(static_cast<size_t>(s.reduce * s.channels));
+  for (auto _ : state) {
+    k.transpose(hwio.data(), s.reduce, s.reduce, s.channels, packed.data(), s.channels);
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel(detail::isa_name(isa));
+  state.counters["GB/s"] = benchmark::Counter(double(s.channels * s.reduce) * sizeof(float) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // Per vector count, the pixel counts rows are cut into (EvenTiles: half the widest tile up to
 // the widest) and, for the preferred count, one pixel: the register allocation differs from one
 // pixel count to the next (docs/results/decisions.md, "direct kernel: one allocation region");
@@ -194,6 +216,10 @@ void register_all() {
       const std::string name = "outer/" + arch + "/" + std::to_string(s.rows) + "x" + std::to_string(s.channels) +
                                "/" + std::to_string(s.pixels) + "px";
       benchmark::RegisterBenchmark(name.c_str(), outer_rows, isa, s);
+    }
+    for (const TransposeShape& s : kTransposeShapes) {
+      const std::string name = "transpose/" + arch + "/" + std::to_string(s.channels) + "x" + std::to_string(s.reduce);
+      benchmark::RegisterBenchmark(name.c_str(), transpose_block, isa, s);
     }
   }
 }

@@ -268,13 +268,13 @@ TEST(DirectDotTile, EveryShapeEveryIsa) {
   }
 }
 
-// The packing transpose: whole 8x8 and 4x4 blocks, ragged edges on both sides, strides wider
-// than a row.
+// The packing transpose: whole 16x16, 8x8 and 4x4 blocks, ragged edges on both sides, strides
+// wider than a row.
 TEST(DirectTranspose, EveryEdgeEveryIsa) {
   for (Isa isa : isas_here()) {
     const DirectConvKernels& k = kernels<DirectConvKernels>(isa);
-    for (int64_t rows : {1, 3, 4, 8, 9, 16, 21}) {
-      for (int64_t cols : {1, 4, 6, 8, 13, 17, 24}) {
+    for (int64_t rows : {1, 3, 4, 8, 9, 16, 21, 32, 45}) {
+      for (int64_t cols : {1, 4, 6, 8, 13, 16, 17, 24, 31, 44}) {
         const int64_t src_stride = rows + 3, dst_stride = cols + 2;
         const std::vector<float> src = integer_tensor((cols - 1) * src_stride + rows, 51);
         std::vector<float> dst = output_buffer(rows * dst_stride, [&](int64_t i) { return i % dst_stride < cols; });

@@ -240,45 +240,109 @@ void fill_dot_tiles(DirectConvKernels& k) {
 }
 
 #ifdef __AVX__
-// Columns [0, cols - cols % 8) in 8x8 blocks through AVX registers: 24 shuffles per 64 floats
-// against 32 for the same floats in 4x4 SSE blocks, and half the loads and stores
-// (docs/results/decisions.md, "direct kernel: 8x8 transpose blocks").
-// Returns the first column left to do.
-inline int64_t transpose_8x8_blocks(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
-                                    int64_t dst_stride) {
-  int64_t j = 0;
-  for (; j + 8 <= cols; j += 8) {
-    const float* s = src + j * src_stride;
-    int64_t r = 0;
-    for (; r + 8 <= rows; r += 8) {
-      __m256 a[8], b[8];
+// One 8x8 block through AVX registers: 24 shuffles per 64 floats against 32 for the same floats
+// in 4x4 SSE blocks, and half the loads and stores (docs/results/decisions.md, "direct kernel:
+// 8x8 transpose blocks").
+inline void transpose_8x8(const float* s, int64_t src_stride, float* out, int64_t dst_stride) {
+  __m256 a[8], b[8];
 #pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i) a[i] = _mm256_loadu_ps(s + i * src_stride + r);
-      // Pairs of rows interleaved, then quads, within each 128-bit half; then the halves swapped.
+  for (int i = 0; i < 8; ++i) a[i] = _mm256_loadu_ps(s + i * src_stride);
+  // Pairs of rows interleaved, then quads, within each 128-bit half; then the halves swapped.
 #pragma GCC unroll 4
-      for (int i = 0; i < 8; i += 2) {
-        b[i] = _mm256_unpacklo_ps(a[i], a[i + 1]);
-        b[i + 1] = _mm256_unpackhi_ps(a[i], a[i + 1]);
-      }
+  for (int i = 0; i < 8; i += 2) {
+    b[i] = _mm256_unpacklo_ps(a[i], a[i + 1]);
+    b[i + 1] = _mm256_unpackhi_ps(a[i], a[i + 1]);
+  }
 #pragma GCC unroll 2
-      for (int i = 0; i < 8; i += 4) {
-        a[i] = _mm256_shuffle_ps(b[i], b[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        a[i + 1] = _mm256_shuffle_ps(b[i], b[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        a[i + 2] = _mm256_shuffle_ps(b[i + 1], b[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        a[i + 3] = _mm256_shuffle_ps(b[i + 1], b[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-      }
-      float* out = dst + r * dst_stride + j;
+  for (int i = 0; i < 8; i += 4) {
+    a[i] = _mm256_shuffle_ps(b[i], b[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    a[i + 1] = _mm256_shuffle_ps(b[i], b[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    a[i + 2] = _mm256_shuffle_ps(b[i + 1], b[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    a[i + 3] = _mm256_shuffle_ps(b[i + 1], b[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
 #pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(out + i * dst_stride, _mm256_permute2f128_ps(a[i], a[i + 4], 0x20));
-        _mm256_storeu_ps(out + (i + 4) * dst_stride, _mm256_permute2f128_ps(a[i], a[i + 4], 0x31));
-      }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(out + i * dst_stride, _mm256_permute2f128_ps(a[i], a[i + 4], 0x20));
+    _mm256_storeu_ps(out + (i + 4) * dst_stride, _mm256_permute2f128_ps(a[i], a[i + 4], 0x31));
+  }
+}
+#endif
+
+#ifdef __AVX512F__
+// One 16x16 block through AVX-512 registers: 64 shuffles per 256 floats against 128 in 8x8
+// blocks, whose shuffles bound the transpose, and every store a whole line.
+inline void transpose_16x16(const float* s, int64_t src_stride, float* out, int64_t dst_stride) {
+  __m512 a[16], t[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(s + i * src_stride);
+  // Within each 128-bit lane L: pairs of rows interleaved, then quads, so that a[4m + c] holds
+  // rows 4m..4m+3 of column 4L+c; then the lanes gathered across a[c], a[4 + c], a[8 + c], a[12 + c].
+#pragma GCC unroll 8
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(a[i], a[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(a[i], a[i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int m = 0; m < 16; m += 4) {
+    const __m512d lo = _mm512_castps_pd(t[m]), hi = _mm512_castps_pd(t[m + 1]);
+    const __m512d lo2 = _mm512_castps_pd(t[m + 2]), hi2 = _mm512_castps_pd(t[m + 3]);
+    a[m] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo, lo2));
+    a[m + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo, lo2));
+    a[m + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi, hi2));
+    a[m + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi, hi2));
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    const __m512 even_low = _mm512_shuffle_f32x4(a[c], a[4 + c], 0x88);
+    const __m512 odd_low = _mm512_shuffle_f32x4(a[c], a[4 + c], 0xdd);
+    const __m512 even_high = _mm512_shuffle_f32x4(a[8 + c], a[12 + c], 0x88);
+    const __m512 odd_high = _mm512_shuffle_f32x4(a[8 + c], a[12 + c], 0xdd);
+    _mm512_storeu_ps(out + c * dst_stride, _mm512_shuffle_f32x4(even_low, even_high, 0x88));
+    _mm512_storeu_ps(out + (4 + c) * dst_stride, _mm512_shuffle_f32x4(odd_low, odd_high, 0x88));
+    _mm512_storeu_ps(out + (8 + c) * dst_stride, _mm512_shuffle_f32x4(even_low, even_high, 0xdd));
+    _mm512_storeu_ps(out + (12 + c) * dst_stride, _mm512_shuffle_f32x4(odd_low, odd_high, 0xdd));
+  }
+}
+#endif
+
+#ifdef __AVX__
+// Columns [0, cols - cols % 8) in 16x16 blocks where AVX-512 has them, else (and for a last 8
+// columns) 8x8 blocks; returns the first column left to do. Blocks of rows are outermost, so
+// each destination line is written whole while it is in L1, not a part on each of several
+// passes over every row (docs/results/decisions.md, "direct kernel: transposes row blocks
+// outermost").
+inline int64_t transpose_wide_blocks(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
+                                     int64_t dst_stride) {
+  const int64_t cols8 = cols - cols % 8;
+#ifdef __AVX512F__
+  const int64_t cols16 = cols - cols % 16;
+  constexpr int64_t kRowBlock = 16;
+#else
+  const int64_t cols16 = 0;
+  constexpr int64_t kRowBlock = 8;
+#endif
+  int64_t r = 0;
+  for (; r + kRowBlock <= rows; r += kRowBlock) {
+#ifdef __AVX512F__
+    for (int64_t j = 0; j < cols16; j += 16) {
+      transpose_16x16(src + j * src_stride + r, src_stride, dst + r * dst_stride + j, dst_stride);
     }
-    for (; r < rows; ++r) {
-      for (int64_t i = 0; i < 8; ++i) dst[r * dst_stride + j + i] = s[i * src_stride + r];
+#endif
+    for (int64_t j = cols16; j < cols8; j += 8) {
+      for (int64_t half = 0; half < kRowBlock; half += 8) {
+        transpose_8x8(src + j * src_stride + r + half, src_stride, dst + (r + half) * dst_stride + j, dst_stride);
+      }
     }
   }
-  return j;
+  for (; r + 8 <= rows; r += 8) {
+    for (int64_t j = 0; j < cols8; j += 8) {
+      transpose_8x8(src + j * src_stride + r, src_stride, dst + r * dst_stride + j, dst_stride);
+    }
+  }
+  for (; r < rows; ++r) {
+    for (int64_t j = 0; j < cols8; ++j) dst[r * dst_stride + j] = src[j * src_stride + r];
+  }
+  return cols8;
 }
 #endif
 
@@ -291,7 +355,7 @@ void transpose_floats(const float* src, int64_t src_stride, int64_t rows, int64_
   using Pair = xsimd::batch<double, xsimd::sse2>;
   int64_t j = 0;
 #ifdef __AVX__
-  j = transpose_8x8_blocks(src, src_stride, rows, cols, dst, dst_stride);
+  j = transpose_wide_blocks(src, src_stride, rows, cols, dst, dst_stride);
 #endif
   for (; j + 4 <= cols; j += 4) {
     const float* s0 = src + j * src_stride;
