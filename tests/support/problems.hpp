@@ -75,6 +75,9 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic2000ih3iw4_oc8_kh3kw3_ph1pw1",                 // in_c split into cache chunks on every ISA
       "mb1_ic512ih17iw64_oc16_kh3kw1_ph1",                  // weight gradient in bands of rows (x rows over 1 MB)
       "mb2_ic512ih17iw64_oc16_kh3kw1_ph1_g2",               // ... grouped, each band's rows copied per group, batch 2
+      // Weight gradient summed transposed, lanes on input channels (weight_gradient.hpp's sums_transposed):
+      "mb2_ic96ih15iw14_oc20_kh3kw3_sh2sw2_pt1pb0pl0pr1",   // 20 outputs (a partial vector but on SSE2), stride 2, batch 2
+      "mb1_ic64ih20iw18_oc6_kh1kw1",                        // 1x1, 6 outputs, rows summed as one run
       "mb2_ic24ih5iw11_oc20_kh3kw5_sh2sw2_dh1dw2_pt1pb1pl3pr2",  // one-row border runs in tap strips; taps
                                                                 // 2 and 3 of 5 read every column
       "mb1_ic17ih10iw10_oc20_kh3kw3_sh2sw2_pt0pb1pl0pr1",   // TensorFlow's SAME at stride 2: padding at the end only

@@ -42,9 +42,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
         gathers_(gathers_strided_pointwise(p)),
         fwd_(forward_problem(gathers_ ? gathered_params(p) : p, k_)),
         bwd_(backward_data_problem(p, k_)),
-        // Blocks of one width, none folded: the weight gradient sizes every block's tiles for
-        // block_vectors (weight_gradient.cpp), which a folded wider last block has no tile for.
-        dense_gradient_(p, DenseWeightGradient::blocking_for(p.out_c_per_group(), k_), k_, ctx.isa),
+        dense_gradient_(p, k_, ctx.isa),
         depthwise_gradient_(p, fwd_, dk_, ctx.isa) {
     choose_blocking(fwd_, k_);
     choose_blocking(bwd_, k_);

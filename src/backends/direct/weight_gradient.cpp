@@ -18,15 +18,22 @@ ChannelBlocking DenseWeightGradient::blocking_for(int64_t channels_per_group, co
   return ChannelBlocking(channels_per_group, k.lanes, preferred);
 }
 
-DenseWeightGradient::DenseWeightGradient(const Conv2dParams& p, const ChannelBlocking& blocking,
-                                         const DirectConvKernels& k, Isa isa)
-    : p_(p), blocking_(blocking), k_(k), outer_(kernels<OuterProductKernels>(isa)),
-      bias_(p.batch * p.out_h() * p.out_w(), p.out_c, isa),
-      x_slices_(p.groups > 1 && p.kernel_h * p.kernel_w > 1 && blocking.block_vectors == 1 &&
+bool DenseWeightGradient::sums_transposed(const Conv2dParams& p, const DirectConvKernels& k) {
+  const int64_t lanes = k.lanes, icg = p.in_c_per_group(), ocg = p.out_c_per_group();
+  const int64_t output_lanes = ceil_div(ocg, lanes) * lanes, idle = output_lanes - ocg;
+  if (p.groups != 1 || icg % lanes != 0) return false;
+  return kIdleLanesShare * idle >= output_lanes || (ocg == lanes && icg >= 2 * ocg);
+}
+
+DenseWeightGradient::DenseWeightGradient(const Conv2dParams& p, const DirectConvKernels& k, Isa isa)
+    : p_(p), transposed_(sums_transposed(p, k)),
+      blocking_(blocking_for(transposed_ ? p.in_c_per_group() : p.out_c_per_group(), k)), k_(k),
+      outer_(kernels<OuterProductKernels>(isa)), bias_(p.batch * p.out_h() * p.out_w(), p.out_c, isa),
+      x_slices_(p.groups > 1 && p.kernel_h * p.kernel_w > 1 && blocking_.block_vectors == 1 &&
                 p.in_c * int64_t(sizeof(float)) >= kSliceMinPixelBytes) {
   for (int64_t kh = 0; kh < p.kernel_h; ++kh) rows_of_kh_.push_back(outputs_reading_tap(row_axis(p), kh));
   for (int64_t kw = 0; kw < p.kernel_w; ++kw) cols_of_kw_.push_back(outputs_reading_tap(column_axis(p), kw));
-  const int64_t OH = p.out_h(), OW = p.out_w(), width = blocking.block_vectors * blocking.lanes;
+  const int64_t OH = p.out_h(), OW = p.out_w(), width = blocking_.block_vectors * blocking_.lanes;
   const int64_t row_bytes = (p.stride_h * p.in_w * p.in_c + OW * width) * int64_t(sizeof(float));
   const int64_t l2_band = std::min(OH, std::max<int64_t>(1, l2_bytes() / row_bytes));
   const int64_t l1_row_bytes = OW * (width + kLineFloats) * int64_t(sizeof(float));
@@ -49,9 +56,10 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   // vector, and every block wherever dy's pixels lie kGatherDyPixelBytes or more apart, is read
   // from a panel: the thread working on the block gathers the band's rows of it, [row][ow][block
   // lanes], zero-padded to whole vectors, and runs all its tiles of that block on them.
+  // Transposed, dy is the broadcast operand, read a value at a time wherever it lies.
   const auto gathers_block = [&](int64_t b) {
-    return p.out_c * int64_t(sizeof(float)) >= kGatherDyPixelBytes ||
-           cb.first_channel(b) + cb.vectors_of(b) * cb.lanes > OCG;
+    return !transposed_ && (p.out_c * int64_t(sizeof(float)) >= kGatherDyPixelBytes ||
+                            cb.first_channel(b) + cb.vectors_of(b) * cb.lanes > OCG);
   };
   const EvenTiles& bands = bands_;
   const int64_t band_rows = bands.size(0);
@@ -66,18 +74,21 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   // Any block gathered, so is the last (a partial vector ends a group's blocks).
   const int64_t panel_floats = gathers_block(cb.blocks - 1) ? band_rows * OW * cb.block_vectors * cb.lanes : 0;
   const int64_t thread_floats = slice_floats + panel_floats;
-  auto lease = scratch.acquire(
-      static_cast<size_t>(threads * thread_floats + (db != nullptr ? bias_.workspace_floats() : 0)));
-  float* thread_buffers = lease.data();
+  const int64_t taps = p.kernel_h * p.kernel_w, transposed_floats = transposed_ ? taps * OCG * ICG : 0;
+  auto lease = scratch.acquire(static_cast<size_t>(transposed_floats + threads * thread_floats +
+                                                   (db != nullptr ? bias_.workspace_floats() : 0)));
+  float* dw_transposed = lease.data();  // [tap][output channel][input channel]
+  float* thread_buffers = dw_transposed + transposed_floats;
   float* db_partial = thread_buffers + threads * thread_floats;
-  // Input channels in even tiles (16 as 8 + 8, not 14 + 2): a tile of few channels has too
-  // few accumulators to hide the FMA latency (as for_each_even_tile's pixels).
-  const EvenTiles ci_split(ICG, k_.max_pixels[cb.block_vectors - 1]);
-  const int64_t ci_tiles = ci_split.count, taps = p.kernel_h * p.kernel_w;
-  const int64_t units = p.groups * cb.blocks, rows_per_unit = taps * ci_tiles;
-  // The items a thread runs. Ungrouped, where each block of output channels has enough (tap,
-  // input-channel tile) items to share evenly, a thread takes the same share of every block's:
-  // its dw rows ([tap][input channel], every output channel) then form one stretch of its own.
+  // The tile's rows (input channels, or output channels where transposed) in even tiles (16 as
+  // 8 + 8, not 14 + 2): a tile of few rows has too few accumulators to hide the FMA latency (as
+  // for_each_even_tile's pixels).
+  const EvenTiles row_split(transposed_ ? OCG : ICG, k_.max_pixels[cb.block_vectors - 1]);
+  const int64_t row_tiles = row_split.count;
+  const int64_t units = p.groups * cb.blocks, rows_per_unit = taps * row_tiles;
+  // The items a thread runs. Ungrouped, where each block has enough (tap, row tile) items to
+  // share evenly, a thread takes the same share of every block's: its dw rows ([tap][input
+  // channel], every output channel; transposed, the sums' rows) then form one stretch of its own.
   // Shares of whole blocks interleave the threads' stores along every row, and each core's L2
   // prefetcher pulls in the lines the other is writing. Grouped layers keep whole (group, block)s,
   // so that a thread reads only its own groups' channels of x and dy, which measured no slower
@@ -107,18 +118,20 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
     }
     if (db != nullptr) bias_.sum_segments(dy, db_partial, thread, team);
     team_barrier(team);
-    // Items are (group, block, tap, input-channel tile), tiles innermost: what depends on the
-    // tap is set up once per run of its tiles.
+    // Items are (group, block, tap, row tile), tiles innermost: what depends on the tap is set
+    // up once per run of its tiles.
     const OwnedItems owned = owned_items(thread, team);
     DirectConvTile t{};
     t.x_pixel_stride = 1;
-    t.y_pixel_stride = p.out_c;
+    t.y_pixel_stride = transposed_ ? ICG : p.out_c;
     t.taps_w = 1;
     float* x_slice = thread_buffers + thread * thread_floats;
     float* dy_panel = x_slice + slice_floats;
     const int64_t x_pixel_floats = x_slices_ ? ICG : p.in_c;
-    t.x_tap_h = p.stride_h * p.in_w * x_pixel_floats;
-    t.x_reduce_stride = p.stride_w * x_pixel_floats;
+    // x's steps from one output row and column to the next, the broadcast operand's or, where
+    // transposed, the vectors'.
+    (transposed_ ? t.w_tap_h : t.x_tap_h) = p.stride_h * p.in_w * x_pixel_floats;
+    (transposed_ ? t.w_reduce_stride : t.x_reduce_stride) = p.stride_w * x_pixel_floats;
     for (int64_t n = 0; n < p.batch; ++n) {
       for (int64_t band = 0; band < bands.count; ++band) {
         const int64_t oh0 = bands.start(band), oh1 = oh0 + bands.size(band);
@@ -130,8 +143,8 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
         for (int64_t run = 0; run < owned.runs; ++run) {
           const int64_t run_first = owned.first + run * owned.step;
           for (int64_t item = run_first, tiles = 1; item < run_first + owned.length; item += tiles) {
-            const int64_t tap_item = item / ci_tiles, ci_index = item - tap_item * ci_tiles;
-            const int64_t ci0 = ci_split.start(ci_index);
+            const int64_t tap_item = item / row_tiles, row_index = item - tap_item * row_tiles;
+            const int64_t row0 = row_split.start(row_index);
             if (tap_item != current_tap_item) {
               current_tap_item = tap_item;
               const int64_t tap = tap_item % taps, b = (tap_item / taps) % cb.blocks, g = tap_item / (taps * cb.blocks);
@@ -146,16 +159,17 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
               t.reduce = cols.count();
               gathered = gathers_block(b);
               const int64_t dy_step = gathered ? width : p.out_c;
-              t.w_tap_h = OW * dy_step;
-              t.w_reduce_stride = dy_step;
-              t.out_channels = std::min(width, OCG - cb.first_channel(b));
+              (transposed_ ? t.x_tap_h : t.w_tap_h) = OW * dy_step;
+              (transposed_ ? t.x_reduce_stride : t.w_reduce_stride) = dy_step;
+              t.out_channels = std::min(width, (transposed_ ? ICG : OCG) - cb.first_channel(b));
               reads = t.taps_h > 0 && t.reduce > 0;
               const int64_t ih = rows.lo * p.stride_h - p.pad_top + kh * p.dilation_h;
               const int64_t iw = cols.lo * p.stride_w - p.pad_left + kw * p.dilation_w;
               // Rows whose x lies back to back (every column of a 1x1 layer at stride 1; dy's
               // rows always do when the run covers them whole) sum as one run: a 7-wide row
               // ends the tile's loop every seven steps.
-              if (reads && t.reduce == OW && t.x_tap_h == OW * t.x_reduce_stride) {
+              if (reads && t.reduce == OW && t.x_tap_h == OW * t.x_reduce_stride &&
+                  t.w_tap_h == OW * t.w_reduce_stride) {
                 t.reduce *= t.taps_h;
                 t.taps_h = 1;
               }
@@ -170,27 +184,45 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
                             band_inputs.count() * p.in_w, ICG, ICG, x_slice);
                 sliced_group = g;
               }
+              // The block's first channel: of dy and dw's columns, or where transposed of x and
+              // the transposed sums' columns.
+              const int64_t block_channel = cb.first_channel(b);
               x_first = !reads     ? 0
                         : x_slices_ ? ((ih - band_inputs.lo) * p.in_w + iw) * ICG
-                                    : ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG;
+                                    : ((n * p.in_h + ih) * p.in_w + iw) * p.in_c + g * ICG +
+                                          (transposed_ ? block_channel : 0);
               const int64_t dy_pixel_index = (n * OH + rows.lo) * OW + cols.lo;
               dy_first = !reads   ? 0
                          : gathered ? ((rows.lo - oh0) * OW + cols.lo) * width
-                                    : dy_pixel_index * p.out_c + g * OCG + cb.first_channel(b);
-              dw_first = tap * ICG * p.out_c + g * OCG + cb.first_channel(b);
+                                    : dy_pixel_index * p.out_c + g * OCG + (transposed_ ? 0 : block_channel);
+              dw_first = transposed_ ? tap * OCG * ICG + block_channel : tap * ICG * p.out_c + g * OCG + block_channel;
             }
             // The run's tiles of this tap and width in one call (DirectConvTile::more_tiles): over a
             // few pixels (1x1 images) a call per tile cost more than its sums.
-            tiles = std::min(run_first + owned.length - item, ci_split.same_width(ci_index));
+            tiles = std::min(run_first + owned.length - item, row_split.same_width(row_index));
             if (cleared) continue;
             t.more_tiles = tiles - 1;
-            t.pixels = ci_split.size(ci_index);
-            t.y = dw + dw_first + ci0 * p.out_c;
-            t.x = reads ? (x_slices_ ? x_slice : x) + x_first + ci0 : x;
-            t.w = (gathered ? dy_panel : dy) + dy_first;
+            t.pixels = row_split.size(row_index);
+            const float* x_tile = reads ? (x_slices_ ? x_slice : x) + x_first : x;
+            const float* dy_tile = (gathered ? dy_panel : dy) + dy_first;
+            t.x = transposed_ ? dy_tile + row0 : x_tile + (reads ? row0 : 0);
+            t.w = transposed_ ? x_tile : dy_tile;
+            t.y = transposed_ ? dw_transposed + dw_first + row0 * ICG : dw + dw_first + row0 * p.out_c;
             k_.tile[vectors - 1][t.pixels - 1](t);
           }
         }
+      }
+    }
+    if (transposed_) {
+      // dw's rows from the transposed sums, in runs of a vector of input channels.
+      team_barrier(team);
+      const int64_t runs_per_tap = ICG / cb.lanes;
+      const Share runs = share_of(taps * runs_per_tap, thread, team);
+      for (int64_t run = runs.begin; run < runs.end; ++run) {
+        const int64_t tap = run / runs_per_tap, ci0 = run % runs_per_tap * cb.lanes;
+        if (dead(tap)) continue;
+        k_.transpose(dw_transposed + tap * OCG * ICG + ci0, ICG, cb.lanes, OCG, dw + (tap * ICG + ci0) * p.out_c,
+                     p.out_c);
       }
     }
     if (db != nullptr) bias_.add_segments(db_partial, db, thread, team);  // complete at the barrier above

@@ -36,18 +36,33 @@ class DenseWeightGradient {
   // Blocks of output channels for the tile: the kernels' preferred width, or one vector wider
   // where the preferred width would end on a lone vector and the wider one would not (AVX2: 24
   // channels as one block of three vectors, 40 as three and two). Every block is one more pass
-  // over the input, and a lone vector's runs on a tile that loads a value for every FMA.
+  // over the input, and a lone vector's runs on a tile that loads a value for every FMA. Blocks
+  // of one width, none folded: every block's tiles are sized for block_vectors, which a folded
+  // wider last block has no tile for.
   static ChannelBlocking blocking_for(int64_t channels_per_group, const DirectConvKernels& k);
 
-  DenseWeightGradient(const Conv2dParams& p, const ChannelBlocking& blocking, const DirectConvKernels& k, Isa isa);
+  DenseWeightGradient(const Conv2dParams& p, const DirectConvKernels& k, Isa isa);
   void run(const float* x, const float* dy, float* dw, float* db, int threads, WorkspacePool& scratch) const;
 
  private:
   void run_outer_products(const float* x, const float* dy, float* dw, float* db, int threads,
                           WorkspacePool& scratch) const;
 
+  // Whether the tile sums dw transposed, [tap][output channel][input channel], its lanes on
+  // input channels and its broadcast rows on output channels, then transposes the sums into dw:
+  // for an ungrouped layer whose input channels are whole vectors and whose output channels
+  // leave at least one lane in kIdleLanesShare idle (a partial last vector, which also has dy
+  // gathered into panels), or are a single vector over at least twice as many input channels
+  // (whose 6x1 tile loads a value for every FMA). Output channels in whole vectors ran faster
+  // on them, and so did 1024 -> 126, one lane in 64 idle (docs/results/decisions.md, "direct:
+  // weight gradient summed transposed").
+  static bool sums_transposed(const Conv2dParams& p, const DirectConvKernels& k);
+  static constexpr int64_t kIdleLanesShare = 32;
+
   Conv2dParams p_;
-  ChannelBlocking blocking_;  // forward's output-channel blocks, the tile's lanes
+  bool transposed_;
+  // The tile's lanes in blocks: output channels, or input channels where transposed_.
+  ChannelBlocking blocking_;
   const DirectConvKernels& k_;
   const OuterProductKernels& outer_;
   BiasGradient bias_;
