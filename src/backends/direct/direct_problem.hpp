@@ -57,12 +57,14 @@ struct EvenTiles {
 };
 
 // The widest tile for input pixels `x_pixel_step` floats apart. Pixels a multiple of 2 KB apart
-// fall in at most two of the L1's 64 sets (4 KB a way), which the 14-pixel tiles of one or two
-// vectors, their neighbouring taps' pixels and the weights overfilled: there a tile takes at
-// most 7 pixels (docs/results/decisions.md, "direct: tiles at 2 KB pixel strides").
+// fall in at most two of the L1's 64 sets (4 KB a way). In an L1 of 8 ways (32 KB) the 14-pixel
+// tiles of one or two vectors, their neighbouring taps' pixels and the weights overfilled those
+// sets, and a tile there takes at most 7 pixels; 12 ways (48 KB) held them, and 14 pixels ran
+// faster (docs/results/decisions.md, "direct: tiles at 2 KB pixel strides").
 inline int64_t widest_tile(int64_t max_pixels, int64_t x_pixel_step) {
-  constexpr int64_t kPixelsAtTwoKb = 7;
-  return lie_multiple_of(x_pixel_step, 2048) ? std::min(max_pixels, kPixelsAtTwoKb) : max_pixels;
+  constexpr int64_t kPixelsAtTwoKb = 7, kCappedUpToL1Bytes = 32 << 10;
+  const bool capped = lie_multiple_of(x_pixel_step, 2048) && l1_bytes() <= kCappedUpToL1Bytes;
+  return capped ? std::min(max_pixels, kPixelsAtTwoKb) : max_pixels;
 }
 
 // The indices [first, first + count) of a run whose outputs lie in [begin, end).
