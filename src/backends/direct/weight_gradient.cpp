@@ -33,6 +33,9 @@ DenseWeightGradient::DenseWeightGradient(const Conv2dParams& p, const DirectConv
                 p.in_c * int64_t(sizeof(float)) >= kSliceMinPixelBytes) {
   for (int64_t kh = 0; kh < p.kernel_h; ++kh) rows_of_kh_.push_back(outputs_reading_tap(row_axis(p), kh));
   for (int64_t kw = 0; kw < p.kernel_w; ++kw) cols_of_kw_.push_back(outputs_reading_tap(column_axis(p), kw));
+  // Bands count a block of `width` lanes per output pixel beside x's rows: dy's block, or where
+  // transposed x's block again in place of dy's narrower rows, which only makes the L2's bands
+  // smaller than they need be (the transposed layers were measured with these bands).
   const int64_t OH = p.out_h(), OW = p.out_w(), width = blocking_.block_vectors * blocking_.lanes;
   const int64_t row_bytes = (p.stride_h * p.in_w * p.in_c + OW * width) * int64_t(sizeof(float));
   const int64_t l2_band = std::min(OH, std::max<int64_t>(1, l2_bytes() / row_bytes));
