@@ -106,7 +106,10 @@ void cache_image_rectangles(DirectProblem& d, Tiling tiling) {
 int call_team(const Conv2dParams& p, Direction d, int threads) {
   constexpr double kTeamFlops = 5e5, kDepthwiseTeamFlops = 1.5e5, kForwardTeamFlops = 2e5;
   constexpr int64_t kForwardTeamPixels = 16;
-  const double flops = p.flops();
+  // The weight gradient writes every dw float, mostly zeros on tiny images under large kernels.
+  constexpr double kTeamFlopsPerWrittenWeight = 16;
+  const double written = d == Direction::backward_weights ? double(p.weight_elements()) : 0.0;
+  const double flops = p.flops() + kTeamFlopsPerWrittenWeight * written;
   const bool depthwise = p.groups > 1 && p.groups == p.in_c && p.out_c == p.in_c;
   if (depthwise) return flops < kDepthwiseTeamFlops ? 1 : threads;
   const bool spread_forward = d == Direction::forward && p.groups == 1 &&

@@ -283,8 +283,11 @@ void for_each_rectangle(const DirectProblem& d, int64_t n, int64_t line_begin, i
 // starting a second costs more than it saves; a depthwise call, whose threads split whole rows
 // of pixels, gains from the second thread from ~0.15 MFLOP in every direction, and an ungrouped
 // forward call over 16 or more output pixels from 0.2 MFLOP (such calls took 2.1-5.4 us on one
-// thread; on one pixel, and backward, two threads measured slower). Results do not depend on
-// it (docs/results/decisions.md, "direct: one thread for small calls").
+// thread; on one pixel, and backward, two threads measured slower). A weight-gradient call
+// counts each dw float it writes as 16 flops: on 1x1 images with many channels, or a 3x3 kernel
+// whose eight outer taps read only padding, the writes are most of the work and two threads
+// share them. Results do not depend on it (docs/results/decisions.md, "direct: one thread for
+// small calls").
 int call_team(const Conv2dParams& p, Direction d, int threads);
 
 }  // namespace convkit::detail::direct
