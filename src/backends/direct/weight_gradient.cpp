@@ -54,15 +54,19 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
   const ChannelBlocking& cb = blocking_;
   const int64_t OH = p.out_h(), OW = p.out_w(), ICG = p.in_c_per_group(), OCG = p.out_c_per_group();
   // The tile reads dy where it lies, a pixel's channels out_c floats apart: a block's partial
-  // last vector would read the next pixel's first channels into lanes that are never stored
-  // (lanes do not mix), and the tensor's last pixel past its end. So a block with a partial
-  // vector, and every block wherever dy's pixels lie kGatherDyPixelBytes or more apart, is read
-  // from a panel: the thread working on the block gathers the band's rows of it, [row][ow][block
-  // lanes], zero-padded to whole vectors, and runs all its tiles of that block on them.
-  // Transposed, dy is the broadcast operand, read a value at a time wherever it lies.
-  const auto gathers_block = [&](int64_t b) {
-    return !transposed_ && (p.out_c * int64_t(sizeof(float)) >= kGatherDyPixelBytes ||
-                            cb.first_channel(b) + cb.vectors_of(b) * cb.lanes > OCG);
+  // last vector reads the next pixel's first channels into lanes that are never stored (lanes
+  // do not mix). So every block is read in place except wherever dy's pixels lie
+  // kGatherDyPixelBytes or more apart, and a block with a partial vector in the band that holds
+  // the tensor's last pixel, which it would read past dy's end: there the thread working on the
+  // block gathers the band's rows of it into a panel, [row][ow][block lanes], zero-padded to
+  // whole vectors, and runs all its tiles of that block on them. Every band gathered cost more
+  // than the tiles on few input channels (docs/results/decisions.md, "direct: weight-gradient
+  // dy panels"). Transposed, dy is the broadcast operand, read a value at a time wherever it
+  // lies.
+  const bool wide_dy_pixels = p.out_c * int64_t(sizeof(float)) >= kGatherDyPixelBytes;
+  const auto partial_block = [&](int64_t b) { return cb.first_channel(b) + cb.vectors_of(b) * cb.lanes > OCG; };
+  const auto gathers_block = [&](int64_t b, bool last_band) {
+    return !transposed_ && (wide_dy_pixels || (last_band && partial_block(b)));
   };
   const EvenTiles& bands = bands_;
   const int64_t band_rows = bands.size(0);
@@ -75,7 +79,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
       std::min(p.in_h, (band_rows - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1);
   const int64_t slice_floats = x_slices_ ? band_input_rows * p.in_w * ICG : 0;
   // Any block gathered, so is the last (a partial vector ends a group's blocks).
-  const int64_t panel_floats = gathers_block(cb.blocks - 1) ? band_rows * OW * cb.block_vectors * cb.lanes : 0;
+  const int64_t panel_floats = gathers_block(cb.blocks - 1, true) ? band_rows * OW * cb.block_vectors * cb.lanes : 0;
   const int64_t thread_floats = slice_floats + panel_floats;
   const int64_t taps = p.kernel_h * p.kernel_w, transposed_floats = transposed_ ? taps * OCG * ICG : 0;
   auto lease = scratch.acquire(static_cast<size_t>(transposed_floats + threads * thread_floats +
@@ -160,7 +164,7 @@ void DenseWeightGradient::run(const float* x, const float* dy, float* dw, float*
               const OutputRange& cols = cols_of_kw_[static_cast<size_t>(kw)];
               t.taps_h = rows.count();
               t.reduce = cols.count();
-              gathered = gathers_block(b);
+              gathered = gathers_block(b, n == p.batch - 1 && band == bands.count - 1);
               const int64_t dy_step = gathered ? width : p.out_c;
               (transposed_ ? t.x_tap_h : t.w_tap_h) = OW * dy_step;
               (transposed_ ? t.x_reduce_stride : t.w_reduce_stride) = dy_step;
