@@ -75,6 +75,9 @@ inline const std::vector<std::string>& conv_sweep() {
       "mb1_ic2000ih3iw4_oc8_kh3kw3_ph1pw1",                 // in_c split into cache chunks on every ISA
       "mb1_ic512ih17iw64_oc16_kh3kw1_ph1",                  // weight gradient in bands of rows (x rows over 1 MB)
       "mb2_ic512ih17iw64_oc16_kh3kw1_ph1_g2",               // ... grouped, each band's rows copied per group, batch 2
+      // Grouped x copied a group at a time (direct_problem.cpp's slice_groups), forward and backward data:
+      "mb2_ic256ih9iw7_oc256_kh3kw3_ph1pw1_g16",            // groups of 16, 1 KB pixels, batch 2
+      "mb1_ic512ih12iw10_oc256_kh3kw3_sh2sw2_pt0pb1pl0pr1_g32", // 16 in and 8 out per group, 2 KB pixels, SAME stride 2
       // Weight gradient summed transposed, lanes on input channels (weight_gradient.hpp's sums_transposed):
       "mb2_ic96ih15iw14_oc20_kh3kw3_sh2sw2_pt1pb0pl0pr1",   // 20 outputs (a partial vector but on SSE2), stride 2, batch 2
       "mb1_ic64ih20iw18_oc6_kh1kw1",                        // 1x1, 6 outputs, rows summed as one run

@@ -1,6 +1,8 @@
 // The dense driver's rows (dense.hpp): rectangles of identical taps cut into register tiles.
 #include "backends/direct/dense.hpp"
 
+#include "conv/gather_runs.hpp"
+
 namespace convkit::detail::direct {
 
 namespace {
@@ -40,7 +42,7 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
   const DirectConvTileFn* tiles = k.tile[vectors - 1];
   const float* block_w = packed + d.packed_block_offset(g, b);
   const bool last_chunk = r0 + rc == d.reduce_per_group;
-  const int64_t x_channel = g * d.reduce_per_group + r0;
+  const int64_t x_channel = g * d.x_group_floats() + r0;
   const int64_t y_channel = g * d.out_per_group + cb.first_channel(b);
 
   DirectConvTile t;
@@ -99,16 +101,17 @@ void run_lines(const DirectProblem& d, const DirectConvKernels& k, const float* 
             tiles[pixels - 1](t);
           }
         },
-        images, d.in_h * d.in_w * d.in_c, d.out_h * d.out_w * d.out_c);
+        images, d.x_image_floats(), d.out_h * d.out_w * d.out_c);
   });
 }
 
 namespace {
 
-// run_direct with `hwio`, when given, packed into `scratch` first.
+// run_direct with `hwio`, when given, packed into `scratch` first, and x's groups copied into
+// `slices` (slice_floats each per thread) where d has a slice.
 void run_direct_impl(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
-                     const float* hwio, float* scratch, const float* bias, float* y, Activation activation,
-                     int threads) {
+                     const float* hwio, float* scratch, float* slices, const float* bias, float* y,
+                     Activation activation, int threads) {
   const int64_t lines = d.lines(), blocks = d.blocking.blocks, taps = d.kernel_h * d.kernel_w;
   // Whole images in a row of a share, with one channel block and one pass over the reduction,
   // run together: their geometry is the same (small layers at batch > 1 spent most of a call
@@ -133,11 +136,13 @@ void run_direct_impl(const DirectProblem& d, const DirectConvKernels& k, const f
       team_barrier(team);
       w = scratch;
     }
-    // Lines [begin, end) of images [n, n + images), group g, block b: every chunk of the reduction.
-    const auto run_chunks = [&](int64_t n, int64_t images, int64_t g, int64_t b, int64_t begin, int64_t end) {
+    // Lines [begin, end) of images [n, n + images), group g, block b: every chunk of the
+    // reduction, of problem `rd` on x `rx` (d on x, or its slice on a copy).
+    const auto run_chunks = [&](const DirectProblem& rd, const float* rx, int64_t n, int64_t images, int64_t g,
+                                int64_t b, int64_t begin, int64_t end) {
       for (int64_t r0 = 0; r0 < d.reduce_per_group; r0 += d.reduce_chunk) {
         const int64_t rc = std::min(d.reduce_chunk, d.reduce_per_group - r0);
-        run_lines(d, k, x, w, bias, y, n, images, g, b, begin, end, r0, rc, activation);
+        run_lines(rd, k, rx, w, bias, y, n, images, g, b, begin, end, r0, rc, activation);
       }
     };
     if (segments_outer) {
@@ -150,19 +155,34 @@ void run_direct_impl(const DirectProblem& d, const DirectConvKernels& k, const f
         for (int64_t s = 0; s < segments.count; ++s) {
           const int64_t begin = first + segments.start(s), end = begin + segments.size(s);
           for (int64_t g = 0; g < d.groups; ++g) {
-            for (int64_t b = 0; b < blocks; ++b) run_chunks(n, 1, g, b, begin, end);
+            for (int64_t b = 0; b < blocks; ++b) run_chunks(d, x, n, 1, g, b, begin, end);
           }
         }
         item += last - first;
       }
       return;
     }
+    // A thread's items run a group's blocks and lines one after another: it copies the group's
+    // channels of the image once for all of them.
+    float* slice = slices != nullptr ? slices + thread * d.slice_floats() : nullptr;
+    int64_t sliced_image = -1, sliced_group = -1;
     const Share share = work_share(d, thread, team);
     for (int64_t item = share.begin; item < share.end;) {
       const auto [n, g, b, line] = line_item(item, lines, blocks, d.groups);
       const int64_t line_end = std::min(lines, line + (share.end - item));
       const int64_t images = images_together && line == 0 ? std::max<int64_t>(1, (share.end - item) / lines) : 1;
-      run_chunks(n, images, g, b, line, line_end);
+      if (slice != nullptr && (n != sliced_image || g != sliced_group)) {
+        const int64_t pixels = d.in_h * d.in_w;
+        gather_runs(x + n * pixels * d.in_c + g * d.reduce_per_group, d.in_c, pixels, d.reduce_per_group,
+                    d.reduce_per_group, slice);
+        sliced_image = n;
+        sliced_group = g;
+      }
+      if (slice != nullptr) {
+        run_chunks(*d.slice, slice, n, images, g, b, line, line_end);
+      } else {
+        run_chunks(d, x, n, images, g, b, line, line_end);
+      }
       item += images > 1 ? images * lines : line_end - line;
     }
   });
@@ -171,13 +191,14 @@ void run_direct_impl(const DirectProblem& d, const DirectConvKernels& k, const f
 }  // namespace
 
 void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
-                const float* bias, float* y, Activation activation, int threads) {
-  run_direct_impl(d, k, x, packed, nullptr, nullptr, bias, y, activation, threads);
+                const float* bias, float* y, Activation activation, int threads, float* slices) {
+  run_direct_impl(d, k, x, packed, nullptr, nullptr, slices, bias, y, activation, threads);
 }
 
 void run_direct_packing(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* hwio,
                         float* scratch, const float* bias, float* y, Activation activation, int threads) {
-  run_direct_impl(d, k, x, nullptr, hwio, scratch, bias, y, activation, threads);
+  float* slices = runs_sliced(d, true) ? scratch + packing_floats(d, threads) : nullptr;
+  run_direct_impl(d, k, x, nullptr, hwio, scratch, slices, bias, y, activation, threads);
 }
 
 }  // namespace convkit::detail::direct

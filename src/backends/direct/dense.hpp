@@ -77,11 +77,22 @@ inline int64_t packing_floats(const DirectProblem& d, int threads) {
   return d.packed_floats() * (packs_own_copies(d, threads) ? threads : 1);
 }
 
-// Runs d on weights packed ahead of the call (pack_hwio).
+// Whether a call of `threads` copies x's groups (DirectProblem::slice): not where segments run
+// outermost, whose threads walk every group for each segment.
+inline bool runs_sliced(const DirectProblem& d, bool packs_in_call) {
+  return d.slice != nullptr && !runs_segments_outer(d, packs_in_call);
+}
+// The floats of the threads' copies of x's groups a call of `threads` needs.
+inline int64_t slicing_floats(const DirectProblem& d, int threads, bool packs_in_call) {
+  return runs_sliced(d, packs_in_call) ? threads * d.slice_floats() : 0;
+}
+
+// Runs d on weights packed ahead of the call (pack_hwio); `slices` holds slicing_floats(d,
+// threads, false) where that is not 0.
 void run_direct(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* packed,
-                const float* bias, float* y, Activation activation, int threads);
-// Runs d on the HWIO weights `hwio`, packed into `scratch` (packing_floats) within the call's
-// region.
+                const float* bias, float* y, Activation activation, int threads, float* slices = nullptr);
+// Runs d on the HWIO weights `hwio`, packed into `scratch` (packing_floats, then
+// slicing_floats(d, threads, true)) within the call's region.
 void run_direct_packing(const DirectProblem& d, const DirectConvKernels& k, const float* x, const float* hwio,
                         float* scratch, const float* bias, float* y, Activation activation, int threads);
 

@@ -78,6 +78,9 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     if (depthwise_) {
       fwd_.pointwise = bwd_.pointwise = false;
       bwd_.paired = pair_phases(bwd_.columns, column_axis(p));
+    } else {
+      slice_groups(fwd_);
+      slice_groups(bwd_);
     }
     cache_tile_geometry();
   }
@@ -108,7 +111,14 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
       return;
     }
     if (!gathers_) {
-      run_direct(fwd_, k_, x, packed_w, b, y, activation_, team(Direction::forward, threads));
+      const int call_team = team(Direction::forward, threads);
+      const int64_t slicing = slicing_floats(fwd_, call_team, false);
+      if (slicing == 0) {
+        run_direct(fwd_, k_, x, packed_w, b, y, activation_, call_team);
+        return;
+      }
+      auto lease = scratch_.acquire(static_cast<size_t>(slicing));
+      run_direct(fwd_, k_, x, packed_w, b, y, activation_, call_team, lease.data());
       return;
     }
     auto lease = scratch_.acquire(gathered_input_size());
@@ -130,7 +140,8 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
       run_dot(fwd_, k_, x, packed, b, y, activation_, call_team);
       return;
     }
-    const auto packing_size = static_cast<size_t>(packing_floats(fwd_, call_team));
+    const auto packing_size =
+        static_cast<size_t>(packing_floats(fwd_, call_team) + slicing_floats(fwd_, call_team, true));
     auto lease = scratch_.acquire(packing_size + gathered_input_size());
     if (gathers_) x = gather_strided_pixels(x, lease.data() + packing_size);
     run_direct_packing(fwd_, k_, x, w, lease.data(), b, y, activation_, call_team);
@@ -148,7 +159,8 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
       return;
     }
     const int call_team = team(Direction::backward_data, threads);
-    auto lease = scratch_.acquire(static_cast<size_t>(packing_floats(bwd_, call_team)));
+    auto lease = scratch_.acquire(
+        static_cast<size_t>(packing_floats(bwd_, call_team) + slicing_floats(bwd_, call_team, true)));
     run_direct_packing(bwd_, k_, dy, w, lease.data(), nullptr, dx, Activation::none, call_team);
   }
 
@@ -176,7 +188,14 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     } else if (bwd_prepacked_dot_) {
       run_dot(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, team(Direction::backward_data, threads));
     } else {
-      run_direct(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, team(Direction::backward_data, threads));
+      const int call_team = team(Direction::backward_data, threads);
+      const int64_t slicing = slicing_floats(bwd_, call_team, false);
+      if (slicing == 0) {
+        run_direct(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, call_team);
+        return;
+      }
+      auto lease = scratch_.acquire(static_cast<size_t>(slicing));
+      run_direct(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, call_team, lease.data());
     }
   }
 

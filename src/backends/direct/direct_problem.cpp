@@ -3,6 +3,7 @@
 #include "backends/direct/direct_problem.hpp"
 
 #include <cstring>
+#include <memory>
 
 #include "conv/cache_sizes.hpp"
 
@@ -97,10 +98,37 @@ void pack_hwio(const DirectProblem& d, const DirectConvKernels& k, const float* 
 }
 
 void cache_image_rectangles(DirectProblem& d, Tiling tiling) {
+  if (d.slice != nullptr && d.slice->image_rectangles_for(tiling) == nullptr) {
+    auto slice = std::make_shared<DirectProblem>(*d.slice);
+    cache_image_rectangles(*slice, tiling);
+    d.slice = std::move(slice);
+  }
   if (d.pointwise || d.image_rectangles_for(tiling) != nullptr) return;
   std::vector<Rectangle> rectangles;
   make_rectangles(d, 0, 0, d.out_h, tiling, [&](const Rectangle& r) { rectangles.push_back(r); });
   d.image_rectangles.emplace_back(tiling, std::move(rectangles));
+}
+
+// A group's tiles broadcast x a pixel at a time, each pixel's channels of the group from a
+// line of their own; pixels a multiple of 1 KB apart put a tile's lines in a few L1 sets, with
+// few FMAs per line where a group's channels fill at most one line (ResNeXt's 512 channels in
+// 32 groups of 16). A copy of one group's channels of the image puts them back to back. Groups
+// of 32 channels and more ran level or slower with the copy, and so did pixels 1344 and 1792
+// bytes apart; copies larger than half of L2 would be reread from memory. Not on pointwise
+// lines, which span the batch (docs/results/decisions.md, "direct: grouped x in per-group
+// copies").
+void slice_groups(DirectProblem& d) {
+  constexpr int64_t kSlicePixelBytes = 1024;
+  const int64_t slice_bytes = d.in_h * d.in_w * d.reduce_per_group * int64_t(sizeof(float));
+  if (d.groups == 1 || d.pointwise || d.dot || d.reduce_per_group > kLineFloats ||
+      !lie_multiple_of(d.in_c, kSlicePixelBytes) || 2 * slice_bytes > l2_bytes()) {
+    return;
+  }
+  auto slice = std::make_shared<DirectProblem>(d);
+  slice->in_c = d.reduce_per_group;
+  slice->x_sliced = true;
+  slice->image_rectangles.clear();
+  d.slice = std::move(slice);
 }
 
 int call_team(const Conv2dParams& p, Direction d, int threads) {

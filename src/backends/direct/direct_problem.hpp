@@ -6,6 +6,7 @@
 // dot_conv.hpp, weight_gradient.hpp) walk what this file lays out.
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -150,6 +151,12 @@ struct DirectProblem {
   // them with the image's offset added instead of redoing the geometry, which on the seed layer
   // cost as much as the arithmetic.
   std::vector<std::pair<Tiling, std::vector<Rectangle>>> image_rectangles;
+  // Grouped layers whose input pixels lie kSliceMinPixelBytes or more apart: the same problem
+  // over one group's channels of one image, [in_h][in_w][reduce_per_group], which run_direct's
+  // threads run on a copy of those channels each (slice_groups says why). Null elsewhere.
+  std::shared_ptr<const DirectProblem> slice;
+  // This problem's x is such a copy: no image or group offsets in it.
+  bool x_sliced = false;
 
   const std::vector<Rectangle>* image_rectangles_for(Tiling tiling) const {
     for (const auto& [made_for, rectangles] : image_rectangles) {
@@ -163,6 +170,11 @@ struct DirectProblem {
     return (g * blocking.group_lanes() + blocking.first_channel(b)) * kernel_h * kernel_w * reduce_per_group;
   }
   int64_t packed_floats() const { return groups * blocking.group_lanes() * kernel_h * kernel_w * reduce_per_group; }
+  // Floats from one image of x to the next, and from one group's channels to the next.
+  int64_t x_image_floats() const { return x_sliced ? 0 : in_h * in_w * in_c; }
+  int64_t x_group_floats() const { return x_sliced ? 0 : reduce_per_group; }
+  // The floats of one thread's copy of a group's x (0 where not sliced).
+  int64_t slice_floats() const { return slice ? in_h * in_w * reduce_per_group : 0; }
 };
 
 // Where work item `item` lies in the (image, group, channel block, line) nesting the dense and
@@ -186,8 +198,11 @@ void choose_blocking(DirectProblem& d, const DirectConvKernels& k);
 // Packs items [begin, end) of pack_items(d) of the HWIO weights w into `packed`.
 void pack_hwio(const DirectProblem& d, const DirectConvKernels& k, const float* w, float* packed, int64_t begin,
                int64_t end);
-// Makes the whole-image rectangles of d for `tiling`.
+// Makes the whole-image rectangles of d for `tiling` (of its slice too, where it has one).
 void cache_image_rectangles(DirectProblem& d, Tiling tiling);
+// Gives d its slice where the layer qualifies (DirectProblem::slice); before its rectangles are
+// cached.
+void slice_groups(DirectProblem& d);
 
 // Calls visit(x_offset, y_offset, pixels, tiles) for each run of `tiles` consecutive tiles of
 // `pixels` pixels of a rectangle (the next one starting `pixels` pixel steps further): every
@@ -233,7 +248,7 @@ void make_rectangles(const DirectProblem& d, int64_t n, int64_t line_begin, int6
     const RunSlice rows = slice(rr, line_begin, line_end);
     if (rows.count == 0) continue;
     const int64_t x_row_step = rr.in_step * d.in_w * d.in_c, y_row_step = rr.out_step * d.out_w * d.out_c;
-    const int64_t x_rows = ((n * d.in_h + rr.in_begin + rows.first * rr.in_step) * d.in_w) * d.in_c;
+    const int64_t x_rows = n * d.x_image_floats() + (rr.in_begin + rows.first * rr.in_step) * d.in_w * d.in_c;
     const int64_t y_rows = ((n * d.out_h + rr.out_begin + rows.first * rr.out_step) * d.out_w) * d.out_c;
     const bool strips = tiling.tap_strips && rows.count == 1 && rr.taps.taps > 0 && !d.column_strips.empty();
     const std::vector<AxisRun>& columns = strips ? d.column_strips : d.columns;
@@ -271,7 +286,7 @@ void for_each_rectangle(const DirectProblem& d, int64_t n, int64_t line_begin, i
     make_rectangles(d, n, line_begin, line_end, tiling, visit);
     return;
   }
-  const int64_t x_image = n * d.in_h * d.in_w * d.in_c, y_image = n * d.out_h * d.out_w * d.out_c;
+  const int64_t x_image = n * d.x_image_floats(), y_image = n * d.out_h * d.out_w * d.out_c;
   for (Rectangle r : *whole) {
     if (r.reads_input) r.x_first += x_image;
     r.y_first += y_image;
