@@ -2,7 +2,6 @@
 #include "backends/direct/depthwise.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "conv/gather_runs.hpp"
 #include "threading.hpp"
@@ -196,11 +195,12 @@ GradientSplit depthwise_gradient_split(int64_t channels, int64_t lanes, int64_t 
 
 }  // namespace
 
-void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t begin, int64_t end) {
+void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t c_begin,
+                    int64_t c_end) {
   const int64_t C = d.in_c, padded = ceil_div(C, lanes) * lanes;
-  for (int64_t tap = begin; tap < end; ++tap) {
-    std::memcpy(packed + tap * padded, w + tap * C, static_cast<size_t>(C) * sizeof(float));
-    for (int64_t c = C; c < padded; ++c) packed[tap * padded + c] = 0.0f;
+  for (int64_t tap = 0; tap < d.kernel_h * d.kernel_w; ++tap) {
+    std::copy(w + tap * C + c_begin, w + tap * C + c_end, packed + tap * padded + c_begin);
+    if (c_end == C) std::fill(packed + tap * padded + C, packed + (tap + 1) * padded, 0.0f);
   }
 }
 
@@ -212,17 +212,24 @@ void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const 
   const int64_t blocks = ceil_div(C, block);
   const int64_t total = d.batch * blocks * rows;
   run_team(threads, [&](int thread, int team) {
-    if (unpacked != nullptr) {
-      const Share packing = share_of(d.kernel_h * d.kernel_w, thread, team);
-      pack_depthwise(d, k.lanes, unpacked, pack_target, packing.begin, packing.end);
-      team_barrier(team);
-    }
     const Share share = share_of(total, thread, team);
+    if (share.begin >= share.end) return;
+    const float* w = packed;
+    if (unpacked != nullptr) {
+      // The channels of this thread's items: its blocks within one image, else all of them.
+      const int64_t first = share.begin / rows, last = (share.end - 1) / rows;
+      const bool one_image = first / blocks == last / blocks;
+      const int64_t c_begin = one_image ? first % blocks * block : 0;
+      const int64_t c_end = one_image ? std::min(C, (last % blocks + 1) * block) : C;
+      float* copy = pack_target + thread * depthwise_packed_floats(d, k.lanes);
+      pack_depthwise(d, k.lanes, unpacked, copy, c_begin, c_end);
+      w = copy;
+    }
     for (int64_t item = share.begin; item < share.end;) {
       const int64_t oh = item % rows, cb = (item / rows) % blocks, n = item / (rows * blocks);
       const int64_t oh_end = std::min(rows, oh + (share.end - item));
       const int64_t c0 = cb * block;
-      run_depthwise_rows(d, k, x, packed, bias, y, n, oh, oh_end, c0, std::min(block, C - c0), activation);
+      run_depthwise_rows(d, k, x, w, bias, y, n, oh, oh_end, c0, std::min(block, C - c0), activation);
       item += oh_end - oh;
     }
   });

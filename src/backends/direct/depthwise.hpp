@@ -15,12 +15,22 @@ namespace convkit::detail::direct {
 // Channels one weight-gradient item covers (depthwise.cpp).
 int64_t depthwise_block(int64_t channels, int64_t lanes);
 
-// Packs depthwise HWIO weights ([kh][kw][1][C]) to [kh][kw][padded C], taps [begin, end).
-void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t begin, int64_t end);
+// Packs channels [c_begin, c_end) of depthwise HWIO weights ([kh][kw][1][C]) to [kh][kw][padded
+// C], the padding past C with the last channels.
+void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t c_begin,
+                    int64_t c_end);
+// The floats of one packed copy.
+inline int64_t depthwise_packed_floats(const DirectProblem& d, int64_t lanes) {
+  return d.kernel_h * d.kernel_w * ceil_div(d.in_c, lanes) * lanes;
+}
 
-// One region: when `unpacked` is not null, first pack it into `pack_target` (which `packed`
-// then names), then run the (image, channel block, row) items of forward (or of the transposed
-// problem, backward data).
+// One region running the (image, channel block, row) items of forward (or of the transposed
+// problem, backward data) on `packed`, or, when `unpacked` is not null, on copies each thread
+// first packs of the channels its items read, into `pack_target` (depthwise_packed_floats per
+// thread), with no barrier: in one copy packed a share per thread, every call moved the lines
+// each core packed to the other core and waited at a barrier for the slower packer, and two
+// threads ran small layers slower than one (docs/results/decisions.md, "direct: depthwise
+// weights packed per thread").
 void run_depthwise(const DirectProblem& d, const DepthwiseConvKernels& k, const float* x, const float* packed,
                    const float* bias, float* y, Activation activation, int threads, const float* unpacked = nullptr,
                    float* pack_target = nullptr);

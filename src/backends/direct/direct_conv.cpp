@@ -93,7 +93,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
 
   void pack_weights(const float* w, float* packed) const override {
     if (depthwise_) {
-      pack_depthwise(fwd_, dk_.lanes, w, packed, 0, p_.kernel_h * p_.kernel_w);
+      pack_depthwise(fwd_, dk_.lanes, w, packed, 0, p_.in_c);
     } else if (fwd_.dot) {
       pack_dot_forward(p_, k_, w, packed);
     } else {
@@ -129,15 +129,15 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   // Packs inside the call's one parallel region, then runs.
   void forward(const float* x, const float* w, const float* b, float* y, int threads) const override {
     const int call_team = team(Direction::forward, threads);
-    if (depthwise_ || fwd_.dot) {
+    if (depthwise_) {
+      auto lease = scratch_.acquire(packed_weights_size() * static_cast<size_t>(call_team));
+      run_depthwise(fwd_, dk_, x, nullptr, b, y, activation_, call_team, w, lease.data());
+      return;
+    }
+    if (fwd_.dot) {
       auto lease = scratch_.acquire(packed_weights_size());
-      float* packed = lease.data();
-      if (depthwise_) {
-        run_depthwise(fwd_, dk_, x, packed, b, y, activation_, call_team, w, packed);
-        return;
-      }
-      pack_dot_forward(p_, k_, w, packed);  // few weights: packed on one thread, ahead of the region
-      run_dot(fwd_, k_, x, packed, b, y, activation_, call_team);
+      pack_dot_forward(p_, k_, w, lease.data());  // few weights: packed on one thread, ahead of the region
+      run_dot(fwd_, k_, x, lease.data(), b, y, activation_, call_team);
       return;
     }
     const auto packing_size =
@@ -149,9 +149,9 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
 
   void backward_data(const float* dy, const float* w, float* dx, int threads) const override {
     if (depthwise_) {
-      auto lease = scratch_.acquire(packed_weights_size());
-      run_depthwise(bwd_, dk_, dy, lease.data(), nullptr, dx, Activation::none, team(Direction::backward_data, threads),
-                    w, lease.data());
+      const int call_team = team(Direction::backward_data, threads);
+      auto lease = scratch_.acquire(packed_weights_size() * static_cast<size_t>(call_team));
+      run_depthwise(bwd_, dk_, dy, nullptr, nullptr, dx, Activation::none, call_team, w, lease.data());
       return;
     }
     if (bwd_.dot) {
