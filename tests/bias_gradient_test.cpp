@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
@@ -92,13 +93,35 @@ TEST(BiasGradientDriver, SameBitsForAnyThreadCountEveryIsa) {
   }
 }
 
-// A dense layer, a depthwise one, 2 channels per group, and a 1x1 (im2col's in-place GEMM):
+// One thread's channels whole (sum_channels, as a depthwise weight gradient's threads sum
+// their own) give the bits of the two shared steps, for ranges that start and end off vectors.
+TEST(BiasGradientDriver, ChannelRangesGiveTheSameBitsEveryIsa) {
+  for (Isa isa : isas_here()) {
+    for (int64_t pixels : {61, 4099}) {
+      const int64_t channels = 67;
+      const std::vector<float> dy = uniform_tensor(pixels * channels, uint32_t(pixels));
+      const BiasGradient gradient(pixels, channels, isa);
+      std::vector<float> expected = nan_tensor(channels), partial = nan_tensor(gradient.workspace_floats());
+      gradient.run(dy.data(), expected.data(), partial.data(), 2);
+      std::vector<float> db = nan_tensor(channels), sums = nan_tensor(channels);
+      const int64_t cuts[] = {0, 5, 16, 40, 67};
+      for (size_t i = 0; i + 1 < std::size(cuts); ++i) {
+        gradient.sum_channels(dy.data(), db.data(), cuts[i], cuts[i + 1], sums.data());
+      }
+      ASSERT_TRUE(same_bits(db, expected)) << isa_name(isa) << " pixels=" << pixels;
+    }
+  }
+}
+
+// A dense layer, depthwise ones (row segments; channel blocks per thread, each summing its own
+// channels' db), 2 channels per group, and a 1x1 (im2col's in-place GEMM):
 // every backend but the reference gives the same db bits for 1, 2, 3 and 5 threads.
 TEST(BiasGradientBackends, SameBitsForAnyThreadCount) {
   const char* problems[] = {
       "mb2_ic16ih20iw20_oc24_kh3kw3_ph1pw1",
       "mb2_ic32ih24iw24_oc32_kh3kw3_ph1pw1_g32",
       "mb1_ic64ih28iw28_oc64_kh3kw3_ph1pw1_g32",
+      "mb1_ic256ih20iw20_oc256_kh3kw3_ph1pw1_g256",
       "mb2_ic64ih16iw16_oc64_kh1kw1",
   };
   int compared = 0;

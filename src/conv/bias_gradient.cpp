@@ -38,12 +38,25 @@ void BiasGradient::sum_segments(const float* dy, float* partial, int thread, int
     const Share slice = share_of(vectors, static_cast<int>(item % slices), static_cast<int>(slices));
     const int64_t c0 = slice.begin * k_.lanes, width = std::min(channels_, slice.end * k_.lanes) - c0;
     if (width <= 0) continue;
-    const Share pixels = share_of(pixels_, static_cast<int>(segment), static_cast<int>(segments_));
-    float* sums = partial + segment * channels_ + c0;
-    std::fill_n(sums, width, 0.0f);
-    for (int64_t p = pixels.begin; p < pixels.end; p += chunk_pixels_) {
-      k_.sum_pixels(dy + p * channels_ + c0, std::min(chunk_pixels_, pixels.end - p), channels_, width, sums);
-    }
+    sum_segment(dy, segment, c0, width, partial + segment * channels_ + c0);
+  }
+}
+
+void BiasGradient::sum_segment(const float* dy, int64_t segment, int64_t c0, int64_t width, float* sums) const {
+  const Share pixels = share_of(pixels_, static_cast<int>(segment), static_cast<int>(segments_));
+  std::fill_n(sums, width, 0.0f);
+  for (int64_t p = pixels.begin; p < pixels.end; p += chunk_pixels_) {
+    k_.sum_pixels(dy + p * channels_ + c0, std::min(chunk_pixels_, pixels.end - p), channels_, width, sums);
+  }
+}
+
+void BiasGradient::sum_channels(const float* dy, float* db, int64_t c_begin, int64_t c_end, float* segment_sums) const {
+  const int64_t width = c_end - c_begin;
+  if (width <= 0) return;
+  sum_segment(dy, 0, c_begin, width, db + c_begin);
+  for (int64_t segment = 1; segment < segments_; ++segment) {
+    sum_segment(dy, segment, c_begin, width, segment_sums);
+    for (int64_t c = 0; c < width; ++c) db[c_begin + c] += segment_sums[c];
   }
 }
 

@@ -25,10 +25,18 @@ class BiasGradient {
   void sum_segments(const float* dy, float* partial, int thread, int team) const;
   void add_segments(const float* partial, float* db, int thread, int team) const;
 
+  // Channels [c_begin, c_end) of db, overwritten with the bits the two steps above give them,
+  // by one thread: each segment summed (into `segment_sums`, c_end - c_begin floats, after the
+  // first), then added in segment order. For a thread that owns those channels, as a depthwise
+  // weight gradient's does: no barrier, and no sums of another thread's read.
+  void sum_channels(const float* dy, float* db, int64_t c_begin, int64_t c_end, float* segment_sums) const;
+
   // Both steps in a region of `threads` threads of its own, for callers not already in one.
   void run(const float* dy, float* db, float* partial, int threads) const;
 
  private:
+  // Segment `segment`'s sums of channels [c0, c0 + width) into `sums` (overwritten).
+  void sum_segment(const float* dy, int64_t segment, int64_t c0, int64_t width, float* sums) const;
   int64_t pixels_, channels_, segments_, chunk_pixels_;
   const BiasGradientKernels& k_;
 };

@@ -380,13 +380,16 @@ void DepthwiseWeightGradient::run(const float* x, const float* dy, float* dw, fl
   const GradientSplit split = depthwise_gradient_split(C, dk_.lanes, rows, threads);
   const int64_t segments = split.segments, block = split.block, blocks = ceil_div(C, block);
   const StagedBand band = segments == 1 ? band_ : StagedBand{};
-  // One segment sums straight into dw.
+  // One segment sums straight into dw, and each thread sums db for the channels it owns, the
+  // same bits as the shared steps give, so that the threads never meet: at a barrier, small
+  // layers ran slower on two threads than on one (docs/results/decisions.md, "direct: depthwise
+  // weights packed per thread").
   const int64_t partial_floats = segments > 1 ? segments * taps * C : 0;
-  auto lease = scratch.acquire(static_cast<size_t>(partial_floats + (db != nullptr ? bias_.workspace_floats() : 0) +
-                                                   team_size * band.floats));
+  const int64_t db_floats = db == nullptr ? 0 : segments > 1 ? bias_.workspace_floats() : team_size * C;
+  auto lease = scratch.acquire(static_cast<size_t>(partial_floats + db_floats + team_size * band.floats));
   float* partial = segments > 1 ? lease.data() : dw;  // [segment][tap][C]
-  float* db_partial = lease.data() + partial_floats;
-  float* stage_base = db_partial + (db != nullptr ? bias_.workspace_floats() : 0);
+  float* db_partial = lease.data() + partial_floats;  // the segments' sums, or each thread's
+  float* stage_base = db_partial + db_floats;
   run_team(team_size, [&](int thread, int team) {
     const Share share = share_of(segments * blocks, thread, team);
     for (int64_t item = share.begin; item < share.end; ++item) {
@@ -398,11 +401,16 @@ void DepthwiseWeightGradient::run(const float* x, const float* dy, float* dw, fl
                        channels);
       }
     }
+    if (segments == 1) {
+      if (db != nullptr) {
+        bias_.sum_channels(dy, db, std::min(C, share.begin * block), std::min(C, share.end * block),
+                           db_partial + thread * C);
+      }
+      return;
+    }
     if (db != nullptr) bias_.sum_segments(dy, db_partial, thread, team);
-    if (db == nullptr && segments == 1) return;
     team_barrier(team);
     if (db != nullptr) bias_.add_segments(db_partial, db, thread, team);
-    if (segments == 1) return;
     const Share reduce = share_of(taps * blocks, thread, team);
     for (int64_t item = reduce.begin; item < reduce.end; ++item) {
       const int64_t s = item / blocks, c0 = (item % blocks) * block, width = std::min(block, C - c0);
