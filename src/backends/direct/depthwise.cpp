@@ -178,17 +178,22 @@ struct GradientSplit {
 };
 
 // Threads take whole channel blocks over all the rows (one segment: no partial sums to clear
-// and add, and results the same at any thread count) where the channels give each thread two
-// vectors or more and split at least as evenly as the rows; otherwise the rows are cut into
-// `threads` segments. Few rows split unevenly and leave the partial sums a large share of the
-// work (docs/results/decisions.md, "direct: depthwise weight gradient by channels").
+// and add, and results the same at any thread count) where the channels give each thread more
+// than kMinSharedPixelBytes of every pixel and split at least as evenly as the rows; otherwise
+// the rows are cut into `threads` segments. Few rows split unevenly and leave the partial sums
+// a large share of the work; narrower blocks put both threads on the same lines' neighbours,
+// which each core's prefetchers then fetch for it too (docs/results/decisions.md, "direct:
+// depthwise weight gradient by channels").
+constexpr int64_t kMinSharedPixelBytes = 256;
+
 GradientSplit depthwise_gradient_split(int64_t channels, int64_t lanes, int64_t rows, int threads) {
   const int64_t vectors = ceil_div(channels, lanes), fewest = ceil_div(vectors, kDepthwiseBlockVectors);
   if (threads > 1 && vectors >= 2 * threads) {
     const int64_t blocks = ceil_div(fewest, threads) * threads, block_vectors = ceil_div(vectors, blocks);
     const double channel_balance = double(vectors) / double(blocks * block_vectors);
     const double row_balance = double(rows) / double(ceil_div(rows, threads) * threads);
-    if (channel_balance >= row_balance) return {1, block_vectors * lanes};
+    const bool wide_blocks = block_vectors * lanes * int64_t(sizeof(float)) > kMinSharedPixelBytes;
+    if (wide_blocks && channel_balance >= row_balance) return {1, block_vectors * lanes};
   }
   return {threads, even_block(channels, lanes, fewest)};
 }
