@@ -22,13 +22,9 @@ int64_t even_block(int64_t channels, int64_t lanes, int64_t blocks) {
 // split badly among the threads. Threads splitting a pixel's channels slow each other: the L2
 // prefetchers of one fetch the other's lines, outputs included, and at as many blocks as
 // threads they walk the same rows in step, even where the rows split unevenly
-// (docs/results/decisions.md, "direct: depthwise channel blocks"). Rows that split worse than
-// kDepthwiseRowBalance (7 for two threads, a thread idle an eighth of the call) are cut into
-// the fewest even blocks of at least kWideBlockBytes of a pixel that even the items out; below
-// kDepthwiseNarrowRowBalance (1, 3 or 5 rows) blocks of at least 4 vectors will do. Never as
-// many blocks as threads.
-constexpr double kDepthwiseRowBalance = 0.9, kDepthwiseNarrowRowBalance = 0.85;
-constexpr int64_t kWideBlockBytes = 512;
+// (docs/results/decisions.md, "direct: depthwise channel blocks"). Fewer rows (1, 3 or 5 for two threads) are cut into the
+// fewest even blocks of at least 4 vectors that even the items out, never as many as threads.
+constexpr double kDepthwiseRowBalance = 0.85;
 
 int64_t depthwise_rows_block(int64_t channels, int64_t lanes, int64_t rows, int threads) {
   const int64_t vectors = ceil_div(channels, lanes);
@@ -37,10 +33,8 @@ int64_t depthwise_rows_block(int64_t channels, int64_t lanes, int64_t rows, int 
     return double(items) / double(per_thread * threads);
   };
   if (efficiency(1) >= kDepthwiseRowBalance) return vectors * lanes;
-  const int64_t min_block_vectors =
-      efficiency(1) >= kDepthwiseNarrowRowBalance ? kWideBlockBytes / (lanes * int64_t(sizeof(float))) : 4;
   int64_t best = 1;
-  for (int64_t blocks = 2; blocks <= std::max<int64_t>(1, vectors / min_block_vectors); ++blocks) {
+  for (int64_t blocks = 2; blocks <= std::max<int64_t>(1, vectors / 4); ++blocks) {
     if (blocks != threads && efficiency(blocks) > efficiency(best) + 1e-9) best = blocks;
     if (efficiency(best) >= 0.95) break;
   }
