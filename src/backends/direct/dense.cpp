@@ -165,6 +165,8 @@ void run_direct_impl(const DirectProblem& d, const DirectConvKernels& k, const f
     // A thread's items run a group's blocks and lines one after another: it copies the group's
     // channels of the image once for all of them.
     float* slice = slices != nullptr ? slices + thread * d.slice_floats() : nullptr;
+    const DirectProblem& run_d = slice != nullptr ? *d.slice : d;
+    const float* run_x = slice != nullptr ? slice : x;
     int64_t sliced_image = -1, sliced_group = -1;
     const Share share = work_share(d, thread, team);
     for (int64_t item = share.begin; item < share.end;) {
@@ -178,11 +180,7 @@ void run_direct_impl(const DirectProblem& d, const DirectConvKernels& k, const f
         sliced_image = n;
         sliced_group = g;
       }
-      if (slice != nullptr) {
-        run_chunks(*d.slice, slice, n, images, g, b, line, line_end);
-      } else {
-        run_chunks(d, x, n, images, g, b, line, line_end);
-      }
+      run_chunks(run_d, run_x, n, images, g, b, line, line_end);
       item += images > 1 ? images * lines : line_end - line;
     }
   });

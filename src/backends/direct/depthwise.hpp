@@ -16,7 +16,7 @@ namespace convkit::detail::direct {
 int64_t depthwise_block(int64_t channels, int64_t lanes);
 
 // Packs channels [c_begin, c_end) of depthwise HWIO weights ([kh][kw][1][C]) to [kh][kw][padded
-// C], the padding past C with the last channels.
+// C]; a range that ends at C zeroes the padding past it too.
 void pack_depthwise(const DirectProblem& d, int64_t lanes, const float* w, float* packed, int64_t c_begin,
                     int64_t c_end);
 // The floats of one packed copy.

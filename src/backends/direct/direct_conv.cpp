@@ -86,7 +86,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   }
 
   size_t packed_weights_size() const override {
-    if (depthwise_) return static_cast<size_t>(p_.kernel_h * p_.kernel_w * padded_channels());
+    if (depthwise_) return static_cast<size_t>(depthwise_packed_floats(fwd_, dk_.lanes));
     if (fwd_.dot) return static_cast<size_t>(p_.weight_elements());
     return static_cast<size_t>(fwd_.packed_floats());
   }
@@ -111,14 +111,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
       return;
     }
     if (!gathers_) {
-      const int call_team = team(Direction::forward, threads);
-      const int64_t slicing = slicing_floats(fwd_, call_team, false);
-      if (slicing == 0) {
-        run_direct(fwd_, k_, x, packed_w, b, y, activation_, call_team);
-        return;
-      }
-      auto lease = scratch_.acquire(static_cast<size_t>(slicing));
-      run_direct(fwd_, k_, x, packed_w, b, y, activation_, call_team, lease.data());
+      run_prepacked(fwd_, x, packed_w, b, y, activation_, team(Direction::forward, threads));
       return;
     }
     auto lease = scratch_.acquire(gathered_input_size());
@@ -188,14 +181,7 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
     } else if (bwd_prepacked_dot_) {
       run_dot(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, team(Direction::backward_data, threads));
     } else {
-      const int call_team = team(Direction::backward_data, threads);
-      const int64_t slicing = slicing_floats(bwd_, call_team, false);
-      if (slicing == 0) {
-        run_direct(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, call_team);
-        return;
-      }
-      auto lease = scratch_.acquire(static_cast<size_t>(slicing));
-      run_direct(bwd_, k_, dy, packed_w, nullptr, dx, Activation::none, call_team, lease.data());
+      run_prepacked(bwd_, dy, packed_w, nullptr, dx, Activation::none, team(Direction::backward_data, threads));
     }
   }
 
@@ -226,6 +212,19 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   }
 
   int team(Direction d, int threads) const { return call_team(p_, d, threads); }
+
+  // run_direct on weights packed ahead of the call, with the threads' copies of x's groups where
+  // d has a slice (no workspace taken where it has none).
+  void run_prepacked(const DirectProblem& d, const float* x, const float* packed, const float* b, float* y,
+                     Activation activation, int call_team) const {
+    const int64_t slicing = slicing_floats(d, call_team, false);
+    if (slicing == 0) {
+      run_direct(d, k_, x, packed, b, y, activation, call_team);
+      return;
+    }
+    auto lease = scratch_.acquire(static_cast<size_t>(slicing));
+    run_direct(d, k_, x, packed, b, y, activation, call_team, lease.data());
+  }
 
   // A 1x1 layer at a stride above 1 without padding reads every stride-th pixel. Where those
   // lie a multiple of 4 KB apart (512 channels at stride 2, 1024 at 2 or 4), every line a tile
@@ -285,7 +284,6 @@ class DirectConv final : public ConvForward, public ConvBackwardData, public Con
   }
   static constexpr int64_t kDotForwardSumVectors = 6;
 
-  int64_t padded_channels() const { return ceil_div(p_.out_c, dk_.lanes) * dk_.lanes; }
   Conv2dParams p_;
   Activation activation_;
   const DirectConvKernels& k_;

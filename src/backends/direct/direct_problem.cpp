@@ -98,11 +98,7 @@ void pack_hwio(const DirectProblem& d, const DirectConvKernels& k, const float* 
 }
 
 void cache_image_rectangles(DirectProblem& d, Tiling tiling) {
-  if (d.slice != nullptr && d.slice->image_rectangles_for(tiling) == nullptr) {
-    auto slice = std::make_shared<DirectProblem>(*d.slice);
-    cache_image_rectangles(*slice, tiling);
-    d.slice = std::move(slice);
-  }
+  if (d.slice != nullptr) cache_image_rectangles(*d.slice, tiling);
   if (d.pointwise || d.image_rectangles_for(tiling) != nullptr) return;
   std::vector<Rectangle> rectangles;
   make_rectangles(d, 0, 0, d.out_h, tiling, [&](const Rectangle& r) { rectangles.push_back(r); });
@@ -128,7 +124,7 @@ void slice_groups(DirectProblem& d) {
   slice->in_c = d.reduce_per_group;
   slice->x_sliced = true;
   slice->image_rectangles.clear();
-  d.slice = std::move(slice);
+  d.slice = std::move(slice);  // d had no slice of its own, so neither has the copy
 }
 
 int call_team(const Conv2dParams& p, Direction d, int threads) {
@@ -137,12 +133,12 @@ int call_team(const Conv2dParams& p, Direction d, int threads) {
   // The weight gradient writes every dw float, mostly zeros on tiny images under large kernels.
   constexpr double kTeamFlopsPerWrittenWeight = 16;
   const double written = d == Direction::backward_weights ? double(p.weight_elements()) : 0.0;
-  const double flops = p.flops() + kTeamFlopsPerWrittenWeight * written;
+  const double work = p.flops() + kTeamFlopsPerWrittenWeight * written;
   const bool depthwise = p.groups > 1 && p.groups == p.in_c && p.out_c == p.in_c;
-  if (depthwise) return flops < kDepthwiseTeamFlops ? 1 : threads;
+  if (depthwise) return work < kDepthwiseTeamFlops ? 1 : threads;
   const bool spread_forward = d == Direction::forward && p.groups == 1 &&
-                              p.batch * p.out_h() * p.out_w() >= kForwardTeamPixels && flops >= kForwardTeamFlops;
-  return flops < kTeamFlops && !spread_forward ? 1 : threads;
+                              p.batch * p.out_h() * p.out_w() >= kForwardTeamPixels && work >= kForwardTeamFlops;
+  return work < kTeamFlops && !spread_forward ? 1 : threads;
 }
 
 }  // namespace convkit::detail::direct

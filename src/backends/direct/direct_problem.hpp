@@ -151,10 +151,11 @@ struct DirectProblem {
   // them with the image's offset added instead of redoing the geometry, which on the seed layer
   // cost as much as the arithmetic.
   std::vector<std::pair<Tiling, std::vector<Rectangle>>> image_rectangles;
-  // Grouped layers whose input pixels lie kSliceMinPixelBytes or more apart: the same problem
-  // over one group's channels of one image, [in_h][in_w][reduce_per_group], which run_direct's
-  // threads run on a copy of those channels each (slice_groups says why). Null elsewhere.
-  std::shared_ptr<const DirectProblem> slice;
+  // Where slice_groups says (grouped layers of few channels per group, pixels a multiple of
+  // 1 KB apart): the same problem over one group's channels of one image,
+  // [in_h][in_w][reduce_per_group], which run_direct's threads run on a copy of those channels
+  // each. Null elsewhere.
+  std::shared_ptr<DirectProblem> slice;
   // This problem's x is such a copy: no image or group offsets in it.
   bool x_sliced = false;
 
